@@ -1,0 +1,164 @@
+//! Signing in and out, the caller's profile, password and API tokens.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub max_role: String,
+    pub teams: Option<Vec<i64>>,
+    pub admin: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewTokenView {
+    pub name: String,
+    pub secret: String,
+    pub expires_at: Option<i64>,
+}
+
+/// The signed-in user, or None. Carries the CSRF token forms echo back.
+#[server(prefix = "/fn", endpoint = "me")]
+pub async fn me() -> Result<Option<gantry_domain::view::Me>, AppError> {
+    use super::ssr::*;
+    let Some(caller) = maybe_caller().await? else { return Ok(None) };
+    let csrf = match caller.via {
+        gantry_service::Via::Session => session().await?.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default(),
+        _ => String::new(),
+    };
+    Ok(Some(gantry_domain::view::Me {
+        id: caller.principal.user_id,
+        username: caller.principal.username.clone(),
+        global_admin: caller.principal.global_admin,
+        teams: caller
+            .principal
+            .memberships
+            .iter()
+            .map(|m| gantry_domain::view::TeamRole { team_id: m.team_id, team: m.team_name.clone(), role: m.role })
+            .collect(),
+        csrf,
+    }))
+}
+
+/// Signs in: checks the password (throttled), rotates the session id, and
+/// sends the browser on to `next`.
+#[server(prefix = "/fn", endpoint = "login")]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use super::ssr::*;
+    let state = state()?;
+    let principal = state.login(username.trim(), &password, source().as_deref()).await.map_err(service)?;
+    let session = session().await?;
+    // A new id at sign-in defeats session fixation.
+    session.cycle_id().await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
+    let csrf = hex_token();
+    let insert = async {
+        session.insert(SESSION_USER, principal.user_id).await?;
+        session.insert(SESSION_CSRF, csrf).await?;
+        session.insert(SESSION_LOGIN_AT, gantry_store::now_ms()).await
+    };
+    insert.await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
+    leptos_axum::redirect(&safe_next(next.as_deref().unwrap_or("/")));
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn hex_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Signs out: the session is deleted on the server, not just forgotten by
+/// the browser.
+#[server(prefix = "/fn", endpoint = "logout")]
+pub async fn logout(csrf: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    state()?.audit_logout(&caller).await;
+    session().await?.flush().await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Changes the caller's password; every session ends and they sign in again.
+#[server(prefix = "/fn", endpoint = "change_password")]
+pub async fn change_password(csrf: String, current: String, new: String, confirm: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    if new != confirm {
+        return Err(fail(AppError {
+            kind: "invalid".into(),
+            message: "the new passwords do not match".into(),
+            detail: None,
+            fields: vec![crate::error::FieldError { field: "confirm".into(), message: "does not match".into() }],
+        }));
+    }
+    state()?.change_password(&caller, &current, &new).await.map_err(service)?;
+    let _ = session().await?.flush().await;
+    leptos_axum::redirect("/login?changed=1");
+    Ok(())
+}
+
+#[server(prefix = "/fn", endpoint = "my_tokens")]
+pub async fn my_tokens() -> Result<Vec<TokenView>, AppError> {
+    use super::ssr::*;
+    let caller = caller().await?;
+    let tokens = state()?.my_tokens(&caller).await.map_err(service)?;
+    Ok(tokens
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            max_role: t.max_role.as_str().to_string(),
+            teams: t.team_ids,
+            admin: t.admin,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        })
+        .collect())
+}
+
+/// Creates a token and returns its secret, shown once.
+#[server(prefix = "/fn", endpoint = "create_token")]
+pub async fn create_token(csrf: String, name: String, max_role: String, expires_in_days: String, admin: Option<String>) -> Result<NewTokenView, AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    let days = match expires_in_days.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| {
+            fail(AppError {
+                kind: "invalid".into(),
+                message: "expires_in_days: must be a whole number".into(),
+                detail: None,
+                fields: vec![crate::error::FieldError { field: "expires_in_days".into(), message: "must be a whole number".into() }],
+            })
+        })?),
+    };
+    let request = gantry_service::TokenRequest {
+        name,
+        max_role: Some(max_role).filter(|r| !r.is_empty()),
+        teams: None,
+        admin: admin.is_some_and(|a| a == "true" || a == "on"),
+        expires_in_days: days,
+        expires_in_seconds: None,
+    };
+    let created = state()?.create_token(&caller, &request).await.map_err(service)?;
+    Ok(NewTokenView { name: created.name, secret: created.secret, expires_at: created.expires_at })
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_token")]
+pub async fn revoke_token(csrf: String, id: i64) -> Result<(), AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    state()?.revoke_token(&caller, id).await.map_err(service)
+}

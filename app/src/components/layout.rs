@@ -1,0 +1,71 @@
+//! The frame around every page: navigation, who is signed in, sign out.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::Session;
+use crate::api::access::Logout;
+use crate::components::common::Csrf;
+use crate::live::use_live;
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let session = Session::use_context();
+    let live = use_live();
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                "Gantry"
+            </A>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.me.await {
+                        Ok(Some(me)) => {
+                            let admin = me.global_admin;
+                            let team_admin = me.teams.iter().any(|t| t.role == gantry_domain::policy::Role::TeamAdmin);
+                            view! {
+                                <nav class="mainnav">
+                                    <A href="/">"Overview"</A>
+                                    <A href="/clusters">"Clusters"</A>
+                                    <A href="/workloads">"Deployments"</A>
+                                    <A href="/jobs">"Jobs"</A>
+                                    <A href="/pods">"Pods"</A>
+                                    <A href="/pending">"Pending"</A>
+                                    <A href="/quotas">"Quotas"</A>
+                                    <A href="/teams">"Teams"</A>
+                                    <Show when=move || admin || team_admin>
+                                        <A href="/audit">"Audit"</A>
+                                    </Show>
+                                    <Show when=move || admin>
+                                        <A href="/users">"Users"</A>
+                                    </Show>
+                                </nav>
+                                <div class="who">
+                                    <span
+                                        class="live-dot"
+                                        class:on=move || live.connected.get()
+                                        title=move || if live.connected.get() { "Live updates on" } else { "Live updates off" }
+                                    ></span>
+                                    <A href="/profile" attr:class="username">
+                                        {me.username.clone()}
+                                    </A>
+                                    <A href="/tokens">"Tokens"</A>
+                                    <ActionForm action=logout attr:class="inline">
+                                        <Csrf />
+                                        <button type="submit" class="link" data-testid="sign-out">
+                                            "Sign out"
+                                        </button>
+                                    </ActionForm>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        _ => view! { <div class="who"><A href="/login">"Sign in"</A></div> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </header>
+        <main class="content">{children()}</main>
+    }
+}

@@ -1,0 +1,3 @@
+pub mod common;
+pub mod layout;
+pub mod table;

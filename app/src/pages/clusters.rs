@@ -1,0 +1,256 @@
+use gantry_domain::view::{ListQuery, NodeRow, ResourceKind};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::admin::{AddCluster, KubeconfigContexts, RemoveCluster};
+use crate::api::fleet::{ClusterDetail as ClusterData, NodeDetail as NodeData, cluster_page, clusters, node_page};
+use crate::components::common::{Csrf, GpuBar, StateBadge, loaded, outcome};
+use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
+use crate::format;
+use crate::live::use_live;
+
+#[component]
+pub fn ClustersPage() -> impl IntoView {
+    let live = use_live();
+    let data = Resource::new(move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod]), |_| clusters());
+    view! {
+        <Title text="Clusters" />
+        <h1>"Clusters"</h1>
+        {loaded(data, |(list, admin)| {
+            view! {
+                <table class="grid" data-testid="clusters">
+                    <thead>
+                        <tr>
+                            <th>"Cluster"</th>
+                            <th>"State"</th>
+                            <th>"Kubernetes"</th>
+                            <th>"Last contact"</th>
+                            <th>"Nodes"</th>
+                            <th>"GPU nodes"</th>
+                            <th>"GPUs allocated"</th>
+                            <th>"Pods"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {list
+                            .into_iter()
+                            .map(|c| {
+                                let name = c.name.clone();
+                                let href = format!("/clusters/{name}");
+                                let key = name.clone();
+                                view! {
+                                    <tr data-cluster=key>
+                                        <td>
+                                            <A href=href>{name}</A>
+                                        </td>
+                                        <td>
+                                            <StateBadge state=c.state />
+                                            {c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
+                                        </td>
+                                        <td>{c.version.clone().unwrap_or_else(|| "—".into())}</td>
+                                        <td>{format::ago(c.last_contact)}</td>
+                                        <td>{c.nodes}</td>
+                                        <td>{c.gpu_nodes}</td>
+                                        <td>
+                                            <GpuBar allocated=c.gpu_allocated total=c.gpu_capacity />
+                                        </td>
+                                        <td>{c.pods}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+                <Show when=move || admin>
+                    <AddClusterForm />
+                </Show>
+            }
+        })}
+    }
+}
+
+#[component]
+fn AddClusterForm() -> impl IntoView {
+    let contexts = ServerAction::<KubeconfigContexts>::new();
+    let add = ServerAction::<AddCluster>::new();
+    let remove = ServerAction::<RemoveCluster>::new();
+    let kubeconfig = RwSignal::new(String::new());
+    view! {
+        <section class="panel">
+            <h2>"Add a cluster"</h2>
+            <p class="muted">
+                "Paste a kubeconfig with embedded credentials (no exec plugins, no file paths), list its contexts, and pick one. The cluster must answer before anything is stored; its credentials are encrypted at rest and never sent back to a browser."
+            </p>
+            <ActionForm action=contexts attr:class="stack">
+                <Csrf />
+                <textarea
+                    name="kubeconfig"
+                    rows="8"
+                    placeholder="apiVersion: v1\nkind: Config\n…"
+                    on:input=move |ev| kubeconfig.set(event_target_value(&ev))
+                ></textarea>
+                <button type="submit">"List contexts"</button>
+            </ActionForm>
+            {outcome(contexts.value(), |list: &Vec<String>| format!("Contexts: {}", list.join(", ")))}
+            <ActionForm action=add attr:class="stack">
+                <Csrf />
+                <input type="hidden" name="kubeconfig" prop:value=move || kubeconfig.get() />
+                <label>"Name in Gantry" <input type="text" name="name" required /></label>
+                <label>"Context" <input type="text" name="context" required /></label>
+                <button type="submit">"Add cluster"</button>
+            </ActionForm>
+            {outcome(add.value(), |message: &String| message.clone())}
+            <h3>"Remove a cluster"</h3>
+            <ActionForm action=remove attr:class="inline">
+                <Csrf />
+                <input type="text" name="name" placeholder="cluster name" required />
+                <button type="submit" class="danger">"Remove"</button>
+            </ActionForm>
+            {outcome(remove.value(), |_: &()| "Removed".to_string())}
+        </section>
+    }
+}
+
+#[component]
+pub fn ClusterPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.with(|p| p.get("cluster").unwrap_or_default());
+    let query = use_list_query();
+    let live = use_live();
+    let data = Resource::new(
+        move || (name(), query.get(), live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod])),
+        |(name, query, _)| cluster_page(name, query),
+    );
+    view! {
+        <Title text=name />
+        {loaded(data, move |page: ClusterData| {
+            let c = page.cluster.clone();
+            view! {
+                <h1>{format!("Cluster {}", c.name)} " " <StateBadge state=c.state /></h1>
+                <p class="muted">
+                    {format!(
+                        "Kubernetes {} · last contact {} · {} nodes, {} with GPUs · {} pods",
+                        c.version.clone().unwrap_or_else(|| "unknown".into()),
+                        format::ago(c.last_contact),
+                        c.nodes,
+                        c.gpu_nodes,
+                        c.pods,
+                    )}
+                </p>
+                {c.message.clone().map(|m| view! { <p class="error">{m}</p> })}
+                <NodesTable query page=page.nodes />
+            }
+        })}
+    }
+}
+
+#[component]
+fn NodesTable(query: Memo<ListQuery>, page: gantry_domain::view::Page<NodeRow>) -> impl IntoView {
+    view! {
+        <FilterBar query statuses=&["gpu", "cpu", "spot", "on-demand", "not-ready"] />
+        <table class="grid" data-testid="nodes">
+            <thead>
+                <tr>
+                    <SortHeader query column="name" label="Node" />
+                    <SortHeader query column="model" label="GPU model" />
+                    <SortHeader query column="gpus" label="GPUs" />
+                    <SortHeader query column="allocated" label="Allocated" />
+                    <SortHeader query column="free" label="Free" />
+                    <th>"MIG"</th>
+                    <th>"Capacity"</th>
+                    <th>"Instance"</th>
+                    <th>"Zone"</th>
+                    <SortHeader query column="pods" label="Pods" />
+                    <th>"Ready"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {page.items.iter().map(node_row).collect_view()}
+            </tbody>
+        </table>
+        <Pager query page=page.page pages=page.pages() total=page.total />
+    }
+}
+
+fn node_row(n: &NodeRow) -> impl IntoView + use<> {
+    let mig = n.gpus.mig.iter().map(|m| format!("{} ×{}", m.profile, m.allocatable)).collect::<Vec<_>>().join(", ");
+    let name = n.name.clone();
+    let href = format!("/clusters/{}/nodes/{}", n.cluster, n.name);
+    let key = name.clone();
+    view! {
+        <tr data-node=key>
+            <td>
+                <A href=href>{name}</A>
+            </td>
+            <td data-testid="gpu-model">{if n.gpus.model.is_empty() { "—".to_string() } else { n.gpus.model.clone() }}</td>
+            <td>{n.gpus.capacity}</td>
+            <td>
+                <GpuBar allocated=n.gpu_allocated total=n.gpus.allocatable />
+            </td>
+            <td>{n.gpu_free}</td>
+            <td>{if mig.is_empty() { "—".to_string() } else { mig }}</td>
+            <td>
+                <span class=format!("badge cap-{}", n.gpus.capacity_type.label())>{n.gpus.capacity_type.label()}</span>
+            </td>
+            <td>{n.gpus.instance_type.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{n.gpus.zone.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{n.pods}</td>
+            <td>{if n.ready { "yes" } else { "no" }}</td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn NodePage() -> impl IntoView {
+    let params = use_params_map();
+    let key = move || params.with(|p| (p.get("cluster").unwrap_or_default(), p.get("node").unwrap_or_default()));
+    let live = use_live();
+    let data = Resource::new(
+        move || (key(), live.version(&[ResourceKind::Node, ResourceKind::Pod])),
+        |((cluster, node), _)| node_page(cluster, node),
+    );
+    view! {
+        <Title text=move || key().1 />
+        {loaded(data, |page: NodeData| {
+            let n = page.node.clone();
+            view! {
+                <h1>{format!("Node {}", n.name)}</h1>
+                <dl class="facts">
+                    <dt>"Cluster"</dt>
+                    <dd>{let cluster = n.cluster.clone(); view! { <A href=format!("/clusters/{cluster}")>{cluster.clone()}</A> }}</dd>
+                    <dt>"GPU model"</dt>
+                    <dd>{if n.gpus.model.is_empty() { "none".to_string() } else { n.gpus.model.clone() }}</dd>
+                    <dt>"GPUs"</dt>
+                    <dd>
+                        <GpuBar allocated=n.gpu_allocated total=n.gpus.allocatable />
+                        {format!(" capacity {}, allocatable {}, free {}", n.gpus.capacity, n.gpus.allocatable, n.gpu_free)}
+                    </dd>
+                    <dt>"GPU memory"</dt>
+                    <dd>{n.gpus.memory_mib.map(|m| format!("{m} MiB")).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"MIG"</dt>
+                    <dd>
+                        {if n.gpus.mig.is_empty() {
+                            "—".to_string()
+                        } else {
+                            n.gpus.mig.iter().map(|m| format!("{}: {}/{}", m.profile, m.allocatable, m.capacity)).collect::<Vec<_>>().join(", ")
+                        }}
+                    </dd>
+                    <dt>"Capacity type"</dt>
+                    <dd>{n.gpus.capacity_type.label()}</dd>
+                    <dt>"Instance type"</dt>
+                    <dd>{n.gpus.instance_type.clone().unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Zone"</dt>
+                    <dd>{n.gpus.zone.clone().unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"CPU / memory"</dt>
+                    <dd>{format!("{} cores · {}", format::cores(n.cpu_millis), format::bytes(n.memory_bytes))}</dd>
+                    <dt>"Ready"</dt>
+                    <dd>{if n.ready { "yes" } else { "no" }}{if n.unschedulable { " (cordoned)" } else { "" }}</dd>
+                </dl>
+                <h2>"Pods on this node"</h2>
+                <crate::pages::workloads::PodTable pods=page.pods />
+            }
+        })}
+    }
+}

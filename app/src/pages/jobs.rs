@@ -1,0 +1,182 @@
+//! Training jobs: the list, and one job with its pods, events and logs.
+
+use gantry_domain::view::{JobRow, ResourceKind};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::fleet::{JobDetail as Data, job_page, jobs};
+use crate::api::workloads::CancelJob;
+use crate::components::common::{Csrf, JobBadge, loaded, outcome};
+use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
+use crate::format;
+use crate::live::use_live;
+use crate::pages::workloads::{EventList, PodTable};
+
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let query = use_list_query();
+    let live = use_live();
+    let data = Resource::new(move || (query.get(), live.version(&[ResourceKind::Job])), |(query, _)| jobs(query));
+    view! {
+        <Title text="Jobs" />
+        <div class="heading">
+            <h1>"Training jobs"</h1>
+            <A href="/launch/job" attr:class="button">"Launch a job"</A>
+        </div>
+        <FilterBar query statuses=&["pending", "running", "succeeded", "failed", "suspended"] />
+        {loaded(data, move |page| {
+            view! {
+                <table class="grid" data-testid="jobs">
+                    <thead>
+                        <tr>
+                            <SortHeader query column="name" label="Job" />
+                            <th>"Team"</th>
+                            <SortHeader query column="status" label="Status" />
+                            <SortHeader query column="gpus" label="GPUs" />
+                            <th>"Pods"</th>
+                            <SortHeader query column="started" label="Started" />
+                            <SortHeader query column="duration" label="Duration" />
+                        </tr>
+                    </thead>
+                    <tbody>{page.items.iter().map(job_row).collect_view()}</tbody>
+                </table>
+                <Pager query page=page.page pages=page.pages() total=page.total />
+            }
+        })}
+    }
+}
+
+fn job_row(j: &JobRow) -> impl IntoView + use<> {
+    let name = j.name.clone();
+    let href = format!("/clusters/{}/namespaces/{}/jobs/{}", j.cluster, j.namespace, j.name);
+    let key = name.clone();
+    view! {
+        <tr data-job=key>
+            <td>
+                <A href=href>{name}</A>
+                <div class="muted small">{format!("{}/{}", j.cluster, j.namespace)}</div>
+            </td>
+            <td>{j.team.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>
+                <JobBadge status=j.status />
+                {j.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
+            </td>
+            <td>{if j.gpus_per_pod > 0 { format!("{} × {}", j.parallelism, j.gpus_per_pod) } else { "—".into() }}</td>
+            <td>{format!("{} active · {} done · {} failed", j.active, j.succeeded, j.failed)}</td>
+            <td>{format::ago(j.started)}</td>
+            <td>{format::run_time(j.started, j.finished)}</td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let key = Memo::new(move |_| {
+        params.with(|p| (p.get("cluster").unwrap_or_default(), p.get("namespace").unwrap_or_default(), p.get("name").unwrap_or_default()))
+    });
+    let live = use_live();
+    let data = Resource::new(
+        move || (key.get(), live.version(&[ResourceKind::Job, ResourceKind::Pod, ResourceKind::Event])),
+        |((c, n, name), _)| job_page(c, n, name),
+    );
+    let cancel = ServerAction::<CancelJob>::new();
+    view! {
+        <Title text=move || key.get().2 />
+        {loaded(data, move |page: Data| {
+            let j = page.job.clone();
+            let first_pod = page.pods.first().map(|p| p.name.clone());
+            view! {
+                <h1>{j.name.clone()} " " <JobBadge status=j.status /></h1>
+                <p class="muted">{format!("Job in {}/{}", j.cluster, j.namespace)}</p>
+                <dl class="facts">
+                    <dt>"GPUs"</dt>
+                    <dd>{format!("{} per pod × {} in parallel", j.gpus_per_pod, j.parallelism)}</dd>
+                    <dt>"Completions"</dt>
+                    <dd>{format!("{} of {} succeeded, {} failed, {} active", j.succeeded, j.completions, j.failed, j.active)}</dd>
+                    <dt>"Started"</dt>
+                    <dd>{format::ago(j.started)}</dd>
+                    <dt>"Duration"</dt>
+                    <dd>{format::run_time(j.started, j.finished)}</dd>
+                    <dt>"Team"</dt>
+                    <dd>{j.team.clone().unwrap_or_else(|| "—".into())}</dd>
+                </dl>
+                {j.message.clone().map(|m| view! { <p class="muted">{m}</p> })}
+                {let (c, n, name) = (j.cluster.clone(), j.namespace.clone(), j.name.clone());
+                page.can_cancel.then(move || view! {
+                    <ActionForm action=cancel attr:class="inline">
+                        <Csrf />
+                        <input type="hidden" name="cluster" value=c />
+                        <input type="hidden" name="namespace" value=n />
+                        <input type="hidden" name="name" value=name />
+                        <button type="submit" class="danger" data-testid="cancel-job">"Cancel job (deletes its pods)"</button>
+                    </ActionForm>
+                    {outcome(cancel.value(), |_: &()| "Cancelled".to_string())}
+                })}
+                <h2>"Pods"</h2>
+                <PodTable pods=page.pods.clone() />
+                <h2>"Logs"</h2>
+                {match first_pod {
+                    Some(pod) => view! { <LogViewer cluster=j.cluster.clone() namespace=j.namespace.clone() pod /> }.into_any(),
+                    None => view! { <p class="muted">"No pods yet."</p> }.into_any(),
+                }}
+                <h2>"Events"</h2>
+                <EventList events=page.events.clone() />
+            }
+        })}
+    }
+}
+
+/// Follows a pod's log over Server-Sent Events, keeping the last lines.
+#[component]
+fn LogViewer(cluster: String, namespace: String, pod: String) -> impl IntoView {
+    let url = format!("/api/v1/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs");
+    let lines = RwSignal::new(Vec::<String>::new());
+    let following = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    {
+        let stream_url = format!("{url}?follow=true&format=sse");
+        Effect::new(move |_| follow(&stream_url, lines, following));
+    }
+    view! {
+        <p class="muted small">
+            {move || if following.get() { "Following the log (last 2,000 lines kept)." } else { "Not following." }}
+            " " <a href=format!("{url}?follow=false") target="_blank">"Open the full log"</a>
+        </p>
+        <pre class="logs" data-testid="logs">{move || lines.get().join("\n")}</pre>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn follow(url: &str, lines: RwSignal<Vec<String>>, following: RwSignal<bool>) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    const KEEP: usize = 2000;
+    let Ok(source) = web_sys::EventSource::new(url) else { return };
+    let on_line = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+        if let Some(text) = event.data().as_string() {
+            lines.update(|l| {
+                l.push(text);
+                if l.len() > KEEP {
+                    let extra = l.len() - KEEP;
+                    l.drain(..extra);
+                }
+            });
+        }
+    });
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| following.set(true));
+    let source_for_end = source.clone();
+    let on_end = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        following.set(false);
+        source_for_end.close();
+    });
+    let _ = source.add_event_listener_with_callback("line", on_line.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("end", on_end.as_ref().unchecked_ref());
+    source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    on_line.forget();
+    on_open.forget();
+    on_end.forget();
+    on_cleanup(move || source.close());
+}

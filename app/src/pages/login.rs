@@ -1,0 +1,52 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::access::Login;
+use crate::components::common::ErrorNote;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_string()));
+    let changed = move || query.with(|q| q.get("changed").is_some());
+    let reveal = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(Ok(())) = login.value().get() {
+            super::reload_to(&next());
+        }
+    });
+    view! {
+        <Title text="Sign in" />
+        <section class="login">
+            <h1>"Sign in to Gantry"</h1>
+            <Show when=changed>
+                <p class="ok">"Your password was changed. Sign in with the new one."</p>
+            </Show>
+            <ActionForm action=login attr:class="stack">
+                <input type="hidden" name="next" value=next />
+                <label>
+                    "Username" <input type="text" name="username" autocomplete="username" required autofocus />
+                </label>
+                <label>
+                    "Password"
+                    <input
+                        type=move || if reveal.get() { "text" } else { "password" }
+                        name="password"
+                        autocomplete="current-password"
+                        required
+                        data-testid="password"
+                    />
+                </label>
+                <button type="button" class="link" data-testid="reveal" on:click=move |_| reveal.update(|r| *r = !*r)>
+                    {move || if reveal.get() { "Hide password" } else { "Show password" }}
+                </button>
+                <button type="submit" disabled=move || login.pending().get()>
+                    "Sign in"
+                </button>
+            </ActionForm>
+            {move || login.value().get().and_then(|r| r.err()).map(|error| view! { <ErrorNote error /> })}
+        </section>
+    }
+}

@@ -1,0 +1,137 @@
+use gantry_domain::view::{Overview, ResourceKind};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::api::fleet::fleet_overview;
+use crate::components::common::{GpuBar, StateBadge, loaded};
+use crate::format;
+use crate::live::use_live;
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let live = use_live();
+    let data = Resource::new(
+        move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod, ResourceKind::Job, ResourceKind::Deployment]),
+        |_| fleet_overview(),
+    );
+    view! {
+        <Title text="Overview" />
+        <h1>"Fleet overview"</h1>
+        {loaded(data, render)}
+    }
+}
+
+fn render(o: Overview) -> impl IntoView {
+    let free = o.gpu_capacity - o.gpu_allocated;
+    view! {
+        <section class="cards">
+            <div class="card">
+                <div class="big" data-testid="clusters-count">{o.clusters.len()}</div>
+                <div>"clusters"</div>
+            </div>
+            <div class="card">
+                <div class="big">{o.nodes}</div>
+                <div>"nodes"</div>
+            </div>
+            <div class="card">
+                <div class="big" data-testid="gpu-allocated">{format!("{}/{}", o.gpu_allocated, o.gpu_capacity)}</div>
+                <div>{format!("GPUs allocated · {free} free")}</div>
+            </div>
+            <div class="card">
+                <div class="big">
+                    <A href="/pending?status=gpu">{o.pending_gpu_pods}</A>
+                </div>
+                <div>"GPU pods pending"</div>
+            </div>
+            <div class="card">
+                <div class="big">
+                    <A href="/jobs?status=running">{o.running_jobs}</A>
+                </div>
+                <div>"jobs running"</div>
+            </div>
+            <div class="card">
+                <div class="big">
+                    <A href="/workloads">{format!("{}/{}", o.deployments_ready, o.deployments)}</A>
+                </div>
+                <div>"deployments ready"</div>
+            </div>
+        </section>
+        <h2>"GPUs by model"</h2>
+        <table class="grid" data-testid="gpu-models">
+            <thead>
+                <tr>
+                    <th>"Model"</th>
+                    <th>"Nodes"</th>
+                    <th>"Allocated"</th>
+                    <th>"Free"</th>
+                    <th>"Spot"</th>
+                    <th>"On-demand"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {o
+                    .gpu_models
+                    .into_iter()
+                    .map(|m| {
+                        view! {
+                            <tr>
+                                <td>{m.model.clone()}</td>
+                                <td>{m.nodes}</td>
+                                <td>
+                                    <GpuBar allocated=m.allocated total=m.allocatable />
+                                </td>
+                                <td>{m.free}</td>
+                                <td>{m.spot_gpus}</td>
+                                <td>{m.on_demand_gpus}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+        <h2>"Clusters"</h2>
+        <table class="grid">
+            <thead>
+                <tr>
+                    <th>"Cluster"</th>
+                    <th>"State"</th>
+                    <th>"Version"</th>
+                    <th>"Last contact"</th>
+                    <th>"Nodes"</th>
+                    <th>"GPUs"</th>
+                    <th>"Pods"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {o
+                    .clusters
+                    .into_iter()
+                    .map(|c| {
+                        let name = c.name.clone();
+                        let href = format!("/clusters/{name}");
+                        let key = name.clone();
+                        view! {
+                            <tr data-cluster=key>
+                                <td>
+                                    <A href=href>{name}</A>
+                                </td>
+                                <td>
+                                    <StateBadge state=c.state />
+                                    {c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
+                                </td>
+                                <td>{c.version.clone().unwrap_or_else(|| "—".into())}</td>
+                                <td>{format::ago(c.last_contact)}</td>
+                                <td>{c.nodes}</td>
+                                <td>
+                                    <GpuBar allocated=c.gpu_allocated total=c.gpu_capacity />
+                                </td>
+                                <td>{c.pods}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,463 @@
+//! The changes Gantry makes to clusters, done the way kubectl does them so
+//! every other tool sees a consistent cluster. Each one is guarded by a
+//! resourceVersion precondition: a concurrent change makes it fail with
+//! [`ActionError::Conflict`] instead of being overwritten.
+//!
+//! Authorisation and audit happen in the caller (the service layer); this
+//! module only talks to Kubernetes.
+
+use std::collections::BTreeMap;
+
+use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
+use gantry_domain::manifest::{self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobSpec, MANAGED_BY, MANAGED_BY_LABEL};
+use gantry_domain::rollout::{self, REVISION_ANNOTATION, ReplicaSetRevision, RollbackError};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
+use serde_json::Value;
+
+use crate::hub::{ClusterCache, one_line};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// Someone else changed the object first. `current` describes it now.
+    #[error("{message}")]
+    Conflict { message: String, current: String },
+    #[error("{0}")]
+    Invalid(String),
+    /// The cluster refused (for example its own RBAC or a quota).
+    #[error("the cluster refused: {0}")]
+    Refused(String),
+    #[error("the cluster is unreachable: {0}")]
+    Unavailable(String),
+}
+
+pub type ActionResult<T> = Result<T, ActionError>;
+
+fn describe(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind} {namespace}/{name}")
+}
+
+/// Maps a kube error to what a user can act on.
+fn map_error(error: kube::Error, what: &str) -> ActionError {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            404 => ActionError::NotFound(what.to_string()),
+            409 if status.reason == "AlreadyExists" => ActionError::AlreadyExists(what.to_string()),
+            409 => ActionError::Conflict { message: format!("{what} was changed by someone else"), current: String::new() },
+            400 | 422 => ActionError::Invalid(status.message),
+            403 => ActionError::Refused(status.message),
+            _ => ActionError::Unavailable(status.message),
+        },
+        other => ActionError::Unavailable(one_line(&other)),
+    }
+}
+
+fn to_value<T: serde::Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn json_patch(ops: Value) -> ActionResult<json_patch::Patch> {
+    serde_json::from_value(ops).map_err(|e| ActionError::Invalid(format!("internal patch error: {e}")))
+}
+
+/// What a launch created, for the audit log and the reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launched {
+    pub objects: Vec<String>,
+}
+
+/// Creates the Deployment, its Service and (when asked) its autoscaler with
+/// server-side apply. If a later object fails, the earlier ones are removed
+/// again so nothing is left half-created.
+pub async fn launch_deployment(cluster: &ClusterCache, spec: &DeploymentSpec, team: Option<&str>, actor: &str) -> ActionResult<Launched> {
+    let ns = spec.namespace.as_str();
+    let name = spec.name.as_str();
+    let deployments: Api<Deployment> = cluster.api(ns);
+    let services: Api<Service> = cluster.api(ns);
+    let autoscalers: Api<HorizontalPodAutoscaler> = cluster.api(ns);
+    let what = describe("deployment", ns, name);
+    // Server-side apply would update an existing object; a launch must not.
+    match deployments.get_opt(name).await {
+        Ok(Some(_)) => return Err(ActionError::AlreadyExists(what)),
+        Ok(None) => {}
+        Err(e) => return Err(map_error(e, &format!("namespace {ns}"))),
+    }
+    if services.get_opt(name).await.map_err(|e| map_error(e, &what))?.is_some() {
+        return Err(ActionError::AlreadyExists(describe("service", ns, name)));
+    }
+    let apply = PatchParams::apply(FIELD_MANAGER);
+    deployments.patch(name, &apply, &Patch::Apply(spec.deployment(team, actor))).await.map_err(|e| map_error(e, &what))?;
+    let mut created = vec![format!("deployment/{name}")];
+    let rest = async {
+        services.patch(name, &apply, &Patch::Apply(spec.service(team))).await.map_err(|e| map_error(e, &describe("service", ns, name)))?;
+        created.push(format!("service/{name}"));
+        if let Some(hpa) = spec.autoscaler(team) {
+            autoscalers.patch(name, &apply, &Patch::Apply(hpa)).await.map_err(|e| map_error(e, &describe("autoscaler", ns, name)))?;
+            created.push(format!("horizontalpodautoscaler/{name}"));
+        }
+        Ok::<(), ActionError>(())
+    }
+    .await;
+    match rest {
+        Ok(()) => Ok(Launched { objects: created }),
+        Err(error) => {
+            let mut undone = Vec::new();
+            if created.iter().any(|o| o.starts_with("service/")) && services.delete(name, &DeleteParams::default()).await.is_ok() {
+                undone.push("service");
+            }
+            let cleanup = deployments.delete(name, &DeleteParams::foreground()).await;
+            if cleanup.is_ok() {
+                undone.push("deployment");
+            }
+            let left = if cleanup.is_ok() { "nothing was left behind".to_string() } else { format!("the deployment {name} still exists and must be deleted") };
+            Err(match error {
+                ActionError::Invalid(m) => ActionError::Invalid(format!("{m} (launch undone: {left})")),
+                ActionError::Refused(m) => ActionError::Refused(format!("{m} (launch undone: {left})")),
+                other => ActionError::Unavailable(format!("{other} (launch undone: {left}; removed {})", undone.join(", "))),
+            })
+        }
+    }
+}
+
+async fn current_deployment(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<Deployment> {
+    let api: Api<Deployment> = cluster.api(ns);
+    api.get(name).await.map_err(|e| map_error(e, &describe("deployment", ns, name)))
+}
+
+fn replicas_of(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+fn image_of(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+fn state_line(d: &Deployment) -> String {
+    let revision = d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).cloned().unwrap_or_default();
+    format!("replicas {}, image {}, revision {}", replicas_of(d), image_of(d), revision)
+}
+
+fn check_expected(d: &Deployment, expected: Option<&str>, what: &str) -> ActionResult<String> {
+    let current = d.metadata.resource_version.clone().unwrap_or_default();
+    match expected {
+        Some(seen) if !seen.is_empty() && seen != current => Err(ActionError::Conflict {
+            message: format!("{what} changed since you loaded it; review its current state and try again"),
+            current: state_line(d),
+        }),
+        _ => Ok(current),
+    }
+}
+
+async fn conflict_now(cluster: &ClusterCache, ns: &str, name: &str, error: ActionError) -> ActionError {
+    match error {
+        ActionError::Conflict { message, .. } => {
+            let current = current_deployment(cluster, ns, name).await.map(|d| state_line(&d)).unwrap_or_default();
+            ActionError::Conflict { message, current }
+        }
+        other => other,
+    }
+}
+
+/// Sets replicas through the scale subresource. Returns (before, after).
+pub async fn scale(cluster: &ClusterCache, ns: &str, name: &str, replicas: i32, expected: Option<&str>) -> ActionResult<(i32, i32)> {
+    let what = describe("deployment", ns, name);
+    let api: Api<Deployment> = cluster.api(ns);
+    let current = api.get_scale(name).await.map_err(|e| map_error(e, &what))?;
+    let version = current.metadata.resource_version.clone().unwrap_or_default();
+    let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    if let Some(seen) = expected.filter(|s| !s.is_empty()) {
+        if seen != version {
+            let d = current_deployment(cluster, ns, name).await?;
+            return Err(ActionError::Conflict {
+                message: format!("{what} changed since you loaded it; review its current state and try again"),
+                current: state_line(&d),
+            });
+        }
+    }
+    let request = Scale {
+        metadata: ObjectMeta { name: Some(name.to_string()), namespace: Some(ns.to_string()), resource_version: Some(version), ..Default::default() },
+        spec: Some(ScaleSpec { replicas: Some(replicas) }),
+        status: None,
+    };
+    match api.replace_scale(name, &PostParams::default(), &request).await {
+        Ok(_) => Ok((before, replicas)),
+        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
+    }
+}
+
+/// Creates or updates the deployment's autoscaler.
+pub async fn set_autoscaler(cluster: &ClusterCache, ns: &str, name: &str, autoscale: &Autoscale) -> ActionResult<Option<String>> {
+    let what = describe("deployment", ns, name);
+    let d = current_deployment(cluster, ns, name).await?;
+    let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
+    let before = api.get_opt(name).await.map_err(|e| map_error(e, &what))?.map(|h| {
+        format!("autoscale {}..{}", h.spec.min_replicas.unwrap_or(1), h.spec.max_replicas)
+    });
+    let labels: BTreeMap<String, String> = d.metadata.labels.clone().unwrap_or_default();
+    let hpa = manifest::hpa(ns, name, autoscale, &labels);
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(hpa)).await.map_err(|e| map_error(e, &what))?;
+    Ok(before)
+}
+
+pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<()> {
+    let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
+    api.delete(name, &DeleteParams::default()).await.map(|_| ()).map_err(|e| map_error(e, &describe("autoscaler", ns, name)))
+}
+
+/// Changes image, model version or surge settings: a rolling update.
+pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &DeploymentUpdate, expected: Option<&str>, actor: &str) -> ActionResult<(String, String)> {
+    let what = describe("deployment", ns, name);
+    let d = current_deployment(cluster, ns, name).await?;
+    let version = check_expected(&d, expected, &what)?;
+    let before = state_line(&d);
+    let patch = json_patch(change.patch(&to_value(&d), &version, actor))?;
+    let api: Api<Deployment> = cluster.api(ns);
+    match api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await {
+        Ok(after) => Ok((before, state_line(&after))),
+        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
+    }
+}
+
+/// The deployment's revisions, newest first, read from its ReplicaSets.
+pub async fn history(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<(Deployment, Vec<ReplicaSetRevision>)> {
+    let d = current_deployment(cluster, ns, name).await?;
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let api: Api<ReplicaSet> = cluster.api(ns);
+    let sets = api.list(&Default::default()).await.map_err(|e| map_error(e, &describe("deployment", ns, name)))?;
+    let revisions = sets
+        .items
+        .into_iter()
+        .filter(|rs| rs.metadata.owner_references.as_ref().is_some_and(|o| o.iter().any(|r| r.uid == uid)))
+        .filter_map(|rs| {
+            let annotations = rs.metadata.annotations.clone().unwrap_or_default();
+            let revision = rollout::parse_revision(annotations.get(REVISION_ANNOTATION).map(String::as_str))?;
+            Some(ReplicaSetRevision {
+                name: rs.metadata.name.clone().unwrap_or_default(),
+                revision,
+                created: rs.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+                annotations,
+                template: rs.spec.as_ref().map(|s| to_value(&s.template)).unwrap_or(Value::Null),
+                replicas: rs.status.as_ref().map_or(0, |s| s.replicas),
+            })
+        })
+        .collect();
+    Ok((d, rollout::sort_history(revisions)))
+}
+
+/// The revision number the controller will give the next template change:
+/// one more than the highest any ReplicaSet carries.
+pub async fn next_revision(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<i64> {
+    let (d, revisions) = history(cluster, ns, name).await?;
+    Ok(revisions.iter().map(|r| r.revision).max().unwrap_or(0).max(current_revision(&d)) + 1)
+}
+
+pub fn current_revision(d: &Deployment) -> i64 {
+    rollout::parse_revision(d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)).unwrap_or(0)
+}
+
+pub fn template_of(d: &Deployment) -> Value {
+    d.spec.as_ref().map(|s| to_value(&s.template)).unwrap_or(Value::Null)
+}
+
+/// `kubectl rollout undo`: copies the chosen revision's pod template into
+/// the Deployment, so the controller makes it the next revision. Returns
+/// (revision rolled back from, revision whose template was restored).
+pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i64>, expected: Option<&str>) -> ActionResult<(i64, i64)> {
+    let what = describe("deployment", ns, name);
+    let (d, revisions) = history(cluster, ns, name).await?;
+    let version = check_expected(&d, expected, &what)?;
+    let current = current_revision(&d);
+    let source = rollout::rollback_source(&revisions, current, to).map_err(|e| match e {
+        RollbackError::UnknownRevision(n) => ActionError::NotFound(format!("revision {n} of {what}")),
+        other => ActionError::Invalid(other.to_string()),
+    })?;
+    if rollout::same_template(&template_of(&d), &source.template) {
+        return Err(ActionError::Invalid(format!("the current template already matches revision {}", source.revision)));
+    }
+    let annotations = d.metadata.annotations.clone().unwrap_or_default();
+    let patch = json_patch(rollout::rollback_patch(source, &annotations, &version))?;
+    let api: Api<Deployment> = cluster.api(ns);
+    match api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await {
+        Ok(_) => Ok((current, source.revision)),
+        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
+    }
+}
+
+/// Deletes the deployment (and the Service and autoscaler Gantry made with it).
+pub async fn delete_deployment(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<&str>) -> ActionResult<String> {
+    let what = describe("deployment", ns, name);
+    let d = current_deployment(cluster, ns, name).await?;
+    let version = check_expected(&d, expected, &what)?;
+    let before = state_line(&d);
+    let api: Api<Deployment> = cluster.api(ns);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions { resource_version: Some(version), uid: None }),
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..Default::default()
+    };
+    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    let managed = |meta: &ObjectMeta| meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+    let services: Api<Service> = cluster.api(ns);
+    if let Ok(Some(service)) = services.get_opt(name).await {
+        if managed(&service.metadata) {
+            let _ = services.delete(name, &DeleteParams::default()).await;
+        }
+    }
+    let autoscalers: Api<HorizontalPodAutoscaler> = cluster.api(ns);
+    if let Ok(Some(hpa)) = autoscalers.get_opt(name).await {
+        if managed(&hpa.metadata) {
+            let _ = autoscalers.delete(name, &DeleteParams::default()).await;
+        }
+    }
+    Ok(before)
+}
+
+/// The deployment as JSON, for promotion and diffs.
+pub async fn deployment_json(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<Option<Deployment>> {
+    let api: Api<Deployment> = cluster.api(ns);
+    api.get_opt(name).await.map_err(|e| map_error(e, &describe("deployment", ns, name)))
+}
+
+/// Copies image and model version from `source` into the deployment of the
+/// same name in the target namespace, creating it (like the source) when it
+/// does not exist there yet. Returns (before, after) summaries.
+pub async fn promote(source: &Deployment, target_cluster: &ClusterCache, target_ns: &str, team: Option<&str>, actor: &str) -> ActionResult<(Option<String>, String)> {
+    let name = source.metadata.name.clone().unwrap_or_default();
+    let what = describe("deployment", target_ns, &name);
+    let image = image_of(source);
+    let version = source
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get(rollout::MODEL_VERSION_LABEL))
+        .cloned()
+        .unwrap_or_default();
+    let api: Api<Deployment> = target_cluster.api(target_ns);
+    match api.get_opt(&name).await.map_err(|e| map_error(e, &what))? {
+        Some(existing) => {
+            let change = DeploymentUpdate {
+                image: gantry_domain::validate::Image::parse(&image).ok(),
+                model_version: (!version.is_empty()).then_some(version),
+                max_surge: None,
+                max_unavailable: None,
+            };
+            let rv = existing.metadata.resource_version.clone().unwrap_or_default();
+            let before = state_line(&existing);
+            let patch = json_patch(change.patch(&to_value(&existing), &rv, &format!("{actor} (promotion)")))?;
+            let after = api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
+            Ok((Some(before), state_line(&after)))
+        }
+        None => {
+            let mut copy = Deployment {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(target_ns.to_string()),
+                    labels: source.metadata.labels.clone(),
+                    annotations: Some(BTreeMap::from([(
+                        rollout::CHANGE_CAUSE_ANNOTATION.to_string(),
+                        format!("gantry: promoted {image} by {actor}"),
+                    )])),
+                    ..Default::default()
+                },
+                spec: source.spec.clone(),
+                status: None,
+            };
+            if let (Some(team), Some(labels)) = (team, copy.metadata.labels.as_mut()) {
+                labels.insert(manifest::TEAM_LABEL.to_string(), team.to_string());
+            }
+            // Server-side apply needs the type fields the typed struct omits.
+            let mut value = to_value(&copy);
+            value["apiVersion"] = Value::from("apps/v1");
+            value["kind"] = Value::from("Deployment");
+            let created = api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(value)).await.map_err(|e| map_error(e, &what))?;
+            Ok((None, state_line(&created)))
+        }
+    }
+}
+
+pub async fn launch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&str>, actor: &str) -> ActionResult<()> {
+    let ns = spec.namespace.as_str();
+    let what = describe("job", ns, spec.name.as_str());
+    let job: Job = serde_json::from_value(spec.job(team, actor)).map_err(|e| ActionError::Invalid(e.to_string()))?;
+    let api: Api<Job> = cluster.api(ns);
+    api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..Default::default() }, &job)
+        .await
+        .map(|_| ())
+        .map_err(|e| map_error(e, &what))
+}
+
+/// Deletes a job with foreground propagation, so its pods go first.
+pub async fn cancel_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<String> {
+    let what = describe("job", ns, name);
+    let api: Api<Job> = cluster.api(ns);
+    let job = api.get(name).await.map_err(|e| map_error(e, &what))?;
+    let status = job.status.unwrap_or_default();
+    let before = format!("active {}, succeeded {}, failed {}", status.active.unwrap_or(0), status.succeeded.unwrap_or(0), status.failed.unwrap_or(0));
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        preconditions: job.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        ..Default::default()
+    };
+    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    Ok(before)
+}
+
+/// Creates or updates the ResourceQuota Gantry owns in a namespace. Returns
+/// the previous hard GPU limit.
+pub async fn set_gpu_quota(cluster: &ClusterCache, ns: &str, hard_gpus: i64) -> ActionResult<Option<i64>> {
+    let what = describe("resourcequota", ns, manifest::QUOTA_NAME);
+    let api: Api<ResourceQuota> = cluster.api(ns);
+    let before = api
+        .get_opt(manifest::QUOTA_NAME)
+        .await
+        .map_err(|e| map_error(e, &format!("namespace {ns}")))?
+        .map(|q| crate::summary::quota(&q).gpus_hard)
+        .unwrap_or(None);
+    api.patch(manifest::QUOTA_NAME, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(manifest::gpu_quota(ns, hard_gpus)))
+        .await
+        .map_err(|e| map_error(e, &what))?;
+    Ok(before)
+}
+
+/// Log lines of a pod's container, following when asked. `limit_bytes`
+/// bounds what is read in total.
+pub async fn log_lines(
+    cluster: &ClusterCache,
+    ns: &str,
+    pod: &str,
+    container: Option<String>,
+    follow: bool,
+    tail_lines: i64,
+    limit_bytes: i64,
+) -> ActionResult<impl Stream<Item = Result<String, ActionError>> + use<>> {
+    let what = describe("pod", ns, pod);
+    let api: Api<Pod> = cluster.api(ns);
+    let params = LogParams { container, follow, tail_lines: Some(tail_lines), limit_bytes: Some(limit_bytes), timestamps: false, ..Default::default() };
+    let reader = api.log_stream(pod, &params).await.map_err(|e| map_error(e, &what))?;
+    Ok(reader.lines().map_err(|e| ActionError::Unavailable(e.to_string())).boxed())
+}
+
+/// Pods of a job, from the API (not the cache), to confirm a cancel.
+pub async fn job_pods(cluster: &ClusterCache, ns: &str, job: &str) -> ActionResult<Vec<String>> {
+    let api: Api<Pod> = cluster.api(ns);
+    let pods = api
+        .list(&kube::api::ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+        .await
+        .map_err(|e| map_error(e, &describe("job", ns, job)))?;
+    Ok(pods.items.into_iter().filter_map(|p| p.metadata.name).collect())
+}

@@ -1,0 +1,408 @@
+//! Per-cluster watch caches and the hub that holds them.
+//!
+//! Each watched kind runs one kube-runtime watcher (paged initial list, then
+//! a watch, with backoff on errors). Events are summarised on arrival into a
+//! [`Cache`], and every change is announced on a broadcast channel that feeds
+//! the live-update streams. A light heartbeat (`GET /version`) tells whether
+//! the cluster answers, and gives its version.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use gantry_domain::view::{ConnectionState, Millis, ResourceKind};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, ResourceQuota};
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::{Client, Resource};
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::summary::{self, Interner, Key};
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// One kind of object in one cluster, summarised.
+pub struct Cache<T> {
+    items: RwLock<HashMap<Key, T>>,
+    synced: AtomicBool,
+}
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache { items: RwLock::new(HashMap::new()), synced: AtomicBool::new(false) }
+    }
+}
+
+impl<T> Cache<T> {
+    /// Runs `f` over the items under a read lock.
+    pub fn read<R>(&self, f: impl FnOnce(&HashMap<Key, T>) -> R) -> R {
+        f(&self.items.read())
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    fn replace_all(&self, items: HashMap<Key, T>) {
+        *self.items.write() = items;
+        self.synced.store(true, Ordering::Release);
+    }
+
+    fn put(&self, key: Key, item: T) {
+        self.items.write().insert(key, item);
+    }
+
+    fn remove(&self, key: &Key) {
+        self.items.write().remove(key);
+    }
+}
+
+/// "Something of this kind changed in this namespace of this cluster."
+/// Streams forward these (filtered by what the viewer may see); pages then
+/// re-read the data they show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub cluster: Arc<str>,
+    pub kind: ResourceKind,
+    /// None for cluster-scoped objects, cluster state, and whole relists.
+    pub namespace: Option<Arc<str>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Health {
+    version: Option<String>,
+    last_contact: Option<Millis>,
+    heartbeat_error: Option<String>,
+    failing_watches: BTreeMap<ResourceKind, String>,
+    ever_synced: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub state: ConnectionState,
+    pub version: Option<String>,
+    pub last_contact: Option<Millis>,
+    pub message: Option<String>,
+}
+
+/// Everything Gantry knows about one cluster.
+pub struct ClusterCache {
+    pub name: Arc<str>,
+    pub client: Client,
+    pub interner: Interner,
+    pub nodes: Cache<summary::NodeSummary>,
+    pub pods: Cache<summary::PodSummary>,
+    pub deployments: Cache<summary::DeploymentSummary>,
+    pub replica_sets: Cache<summary::ReplicaSetSummary>,
+    pub jobs: Cache<summary::JobSummary>,
+    pub namespaces: Cache<summary::NamespaceSummary>,
+    pub quotas: Cache<summary::QuotaSummary>,
+    pub events: Cache<summary::EventSummary>,
+    pub autoscalers: Cache<summary::HpaSummary>,
+    health: RwLock<Health>,
+    changes: broadcast::Sender<Change>,
+    tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ClusterCache {
+    fn synced(&self) -> bool {
+        [
+            self.nodes.is_synced(),
+            self.pods.is_synced(),
+            self.deployments.is_synced(),
+            self.replica_sets.is_synced(),
+            self.jobs.is_synced(),
+            self.namespaces.is_synced(),
+            self.quotas.is_synced(),
+            self.events.is_synced(),
+            self.autoscalers.is_synced(),
+        ]
+        .into_iter()
+        .all(|s| s)
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let health = self.health.read();
+        let trouble = health
+            .heartbeat_error
+            .clone()
+            .or_else(|| health.failing_watches.iter().next().map(|(kind, e)| format!("watch of {} failed: {e}", kind.label())));
+        let state = match (&trouble, health.ever_synced, self.synced()) {
+            (Some(_), true, _) => ConnectionState::Stale,
+            (Some(_), false, _) => ConnectionState::Connecting,
+            (None, _, true) => ConnectionState::Live,
+            (None, _, false) => ConnectionState::Connecting,
+        };
+        ClusterStatus { state, version: health.version.clone(), last_contact: health.last_contact, message: trouble }
+    }
+
+    fn announce(&self, kind: ResourceKind, namespace: Option<Arc<str>>) {
+        // No receivers is normal (nobody has a page open).
+        let _ = self.changes.send(Change { cluster: self.name.clone(), kind, namespace });
+    }
+
+    fn contact(&self, kind: Option<ResourceKind>) {
+        let mut health = self.health.write();
+        let before = health.failing_watches.len();
+        if let Some(kind) = kind {
+            health.failing_watches.remove(&kind);
+        }
+        health.last_contact = Some(now_ms());
+        let recovered = before != health.failing_watches.len();
+        drop(health);
+        if recovered {
+            self.announce(ResourceKind::Cluster, None);
+        }
+    }
+
+    fn watch_failed(&self, kind: ResourceKind, error: String) {
+        let mut health = self.health.write();
+        let first = !health.failing_watches.contains_key(&kind);
+        health.failing_watches.insert(kind, error);
+        drop(health);
+        if first {
+            self.announce(ResourceKind::Cluster, None);
+        }
+    }
+
+    fn synced_once(&self) {
+        if self.synced() {
+            let mut health = self.health.write();
+            if !health.ever_synced {
+                health.ever_synced = true;
+                drop(health);
+                self.announce(ResourceKind::Cluster, None);
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+}
+
+/// How often the heartbeat asks the apiserver for its version.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Initial lists are paged so a 30,000-pod cluster is never one huge response.
+const PAGE_SIZE: u32 = 500;
+
+async fn heartbeat(cluster: Arc<ClusterCache>) {
+    loop {
+        let answer = tokio::time::timeout(Duration::from_secs(4), cluster.client.apiserver_version()).await;
+        let changed = {
+            let mut health = cluster.health.write();
+            let was_ok = health.heartbeat_error.is_none() && health.version.is_some();
+            match answer {
+                Ok(Ok(info)) => {
+                    health.version = Some(info.git_version);
+                    health.last_contact = Some(now_ms());
+                    health.heartbeat_error = None;
+                    !was_ok
+                }
+                Ok(Err(e)) => {
+                    health.heartbeat_error = Some(format!("the apiserver does not answer: {}", one_line(&e)));
+                    was_ok || health.version.is_none()
+                }
+                Err(_) => {
+                    health.heartbeat_error = Some("the apiserver did not answer within 4 s".into());
+                    was_ok || health.version.is_none()
+                }
+            }
+        };
+        if changed {
+            cluster.announce(ResourceKind::Cluster, None);
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+pub(crate) fn one_line(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > 300 { format!("{}…", &line[..line.floor_char_boundary(300)]) } else { line.to_string() }
+}
+
+/// Keeps one cache in step with one watched kind.
+async fn watch<K, T>(
+    cluster: Arc<ClusterCache>,
+    api: Api<K>,
+    kind: ResourceKind,
+    cache: fn(&ClusterCache) -> &Cache<T>,
+    summarize: fn(&K, &Interner) -> T,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let config = watcher::Config::default().page_size(PAGE_SIZE);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut buffer: Option<HashMap<Key, T>> = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(WatchEvent::Init) => buffer = Some(HashMap::new()),
+            Ok(WatchEvent::InitApply(object)) => {
+                let key = summary::key_of(object.meta(), &cluster.interner);
+                let item = summarize(&object, &cluster.interner);
+                buffer.get_or_insert_with(HashMap::new).insert(key, item);
+            }
+            Ok(WatchEvent::InitDone) => {
+                cache(&cluster).replace_all(buffer.take().unwrap_or_default());
+                cluster.contact(Some(kind));
+                cluster.synced_once();
+                cluster.announce(kind, None);
+            }
+            Ok(WatchEvent::Apply(object)) => {
+                let key = summary::key_of(object.meta(), &cluster.interner);
+                let namespace = (!key.namespace.is_empty()).then(|| key.namespace.clone());
+                cache(&cluster).put(key, summarize(&object, &cluster.interner));
+                cluster.contact(Some(kind));
+                cluster.announce(kind, namespace);
+            }
+            Ok(WatchEvent::Delete(object)) => {
+                let key = summary::key_of(object.meta(), &cluster.interner);
+                let namespace = (!key.namespace.is_empty()).then(|| key.namespace.clone());
+                cache(&cluster).remove(&key);
+                cluster.contact(Some(kind));
+                cluster.announce(kind, namespace);
+            }
+            Err(error) => {
+                tracing::warn!(cluster = %cluster.name, kind = kind.label(), "watch failed: {}", one_line(&error));
+                cluster.watch_failed(kind, one_line(&error));
+            }
+        }
+    }
+}
+
+/// All connected clusters.
+pub struct Hub {
+    clusters: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub { clusters: RwLock::new(BTreeMap::new()), changes: broadcast::channel(4096).0 }
+    }
+}
+
+impl Hub {
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    /// Starts watching a cluster under `name`, replacing any earlier one.
+    /// Must be called inside a tokio runtime.
+    pub fn connect(&self, name: &str, client: Client) -> Arc<ClusterCache> {
+        let cluster = Arc::new(ClusterCache {
+            name: Arc::from(name),
+            client: client.clone(),
+            interner: Interner::default(),
+            nodes: Cache::default(),
+            pods: Cache::default(),
+            deployments: Cache::default(),
+            replica_sets: Cache::default(),
+            jobs: Cache::default(),
+            namespaces: Cache::default(),
+            quotas: Cache::default(),
+            events: Cache::default(),
+            autoscalers: Cache::default(),
+            health: RwLock::new(Health::default()),
+            changes: self.changes.clone(),
+            tasks: parking_lot::Mutex::new(Vec::new()),
+        });
+        let c = &cluster;
+        let tasks = vec![
+            tokio::spawn(heartbeat(c.clone())),
+            tokio::spawn(watch(c.clone(), Api::<Node>::all(client.clone()), ResourceKind::Node, |c| &c.nodes, summary::node)),
+            tokio::spawn(watch(c.clone(), Api::<Pod>::all(client.clone()), ResourceKind::Pod, |c| &c.pods, summary::pod)),
+            tokio::spawn(watch(c.clone(), Api::<Deployment>::all(client.clone()), ResourceKind::Deployment, |c| &c.deployments, |d, _| summary::deployment(d))),
+            tokio::spawn(watch(c.clone(), Api::<ReplicaSet>::all(client.clone()), ResourceKind::ReplicaSet, |c| &c.replica_sets, |r, _| summary::replica_set(r))),
+            tokio::spawn(watch(c.clone(), Api::<Job>::all(client.clone()), ResourceKind::Job, |c| &c.jobs, |j, _| summary::job(j))),
+            tokio::spawn(watch(c.clone(), Api::<Namespace>::all(client.clone()), ResourceKind::Namespace, |c| &c.namespaces, |n, _| summary::namespace(n))),
+            tokio::spawn(watch(c.clone(), Api::<ResourceQuota>::all(client.clone()), ResourceKind::Quota, |c| &c.quotas, |q, _| summary::quota(q))),
+            tokio::spawn(watch(c.clone(), Api::<Event>::all(client.clone()), ResourceKind::Event, |c| &c.events, |e, _| summary::event(e))),
+            tokio::spawn(watch(c.clone(), Api::<HorizontalPodAutoscaler>::all(client), ResourceKind::Autoscaler, |c| &c.autoscalers, |h, _| summary::hpa(h))),
+        ];
+        *cluster.tasks.lock() = tasks;
+        if let Some(old) = self.clusters.write().insert(name.to_string(), cluster.clone()) {
+            old.shutdown();
+        }
+        let _ = self.changes.send(Change { cluster: cluster.name.clone(), kind: ResourceKind::Cluster, namespace: None });
+        cluster
+    }
+
+    pub fn disconnect(&self, name: &str) -> bool {
+        let removed = self.clusters.write().remove(name);
+        if let Some(cluster) = &removed {
+            cluster.shutdown();
+            let _ = self.changes.send(Change { cluster: cluster.name.clone(), kind: ResourceKind::Cluster, namespace: None });
+        }
+        removed.is_some()
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<Arc<ClusterCache>> {
+        self.clusters.read().get(name).cloned()
+    }
+
+    pub fn clusters(&self) -> Vec<Arc<ClusterCache>> {
+        self.clusters.read().values().cloned().collect()
+    }
+
+    pub fn names(&self) -> BTreeSet<String> {
+        self.clusters.read().keys().cloned().collect()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Waits until every connected cluster has listed everything once.
+    pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.clusters().iter().all(|c| c.synced()) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        for cluster in self.clusters.get_mut().values() {
+            cluster.shutdown();
+        }
+    }
+}

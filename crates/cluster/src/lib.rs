@@ -1,0 +1,14 @@
+//! Gantry's one Kubernetes adapter. It watches every registered cluster into
+//! compact caches ([`hub`]), answers read queries from them ([`queries`]),
+//! and performs the mutations Gantry offers ([`actions`]) the way kubectl
+//! would, with optimistic concurrency.
+
+pub mod actions;
+pub mod hub;
+pub mod kubeconfig;
+pub mod queries;
+pub mod summary;
+
+pub use actions::{ActionError, ActionResult};
+pub use hub::{Change, ClusterCache, ClusterStatus, Hub};
+pub use queries::Viewer;

@@ -1,0 +1,549 @@
+//! Compact summaries of the objects Gantry watches. Each watch event is
+//! turned into one of these at once and the full object is dropped, so the
+//! cache holds only the fields Gantry shows (a few hundred bytes a pod
+//! instead of the tens of kilobytes a full Pod takes).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use gantry_domain::gpu::{self, ContainerResources, NodeGpus};
+use gantry_domain::manifest::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, TEAM_LABEL};
+use gantry_domain::quantity::Quantity;
+use gantry_domain::rollout::{MODEL_LABEL, MODEL_VERSION_LABEL, REVISION_ANNOTATION, parse_revision};
+use gantry_domain::view::{JobStatus, Millis, RolloutState};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Container, Event, Namespace, Node, Pod, ResourceQuota};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use parking_lot::Mutex;
+
+/// Shares the strings that repeat across thousands of objects (namespace and
+/// node names), so each is stored once.
+#[derive(Default)]
+pub struct Interner {
+    strings: Mutex<HashSet<Arc<str>>>,
+}
+
+impl Interner {
+    pub fn get(&self, text: &str) -> Arc<str> {
+        let mut strings = self.strings.lock();
+        if let Some(existing) = strings.get(text) {
+            return existing.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        strings.insert(shared.clone());
+        shared
+    }
+}
+
+/// Identifies an object in one cluster's cache.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub namespace: Arc<str>,
+    pub name: Box<str>,
+}
+
+pub fn key_of(meta: &ObjectMeta, interner: &Interner) -> Key {
+    Key {
+        namespace: interner.get(meta.namespace.as_deref().unwrap_or("")),
+        name: meta.name.as_deref().unwrap_or("").into(),
+    }
+}
+
+pub fn millis(time: &Option<Time>) -> Option<Millis> {
+    time.as_ref().map(|t| t.0.as_millisecond())
+}
+
+fn quantity_map(map: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> BTreeMap<String, String> {
+    map.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()).unwrap_or_default()
+}
+
+fn container_resources(containers: &[Container]) -> Vec<ContainerResources> {
+    containers
+        .iter()
+        .map(|c| {
+            let resources = c.resources.as_ref();
+            ContainerResources {
+                requests: quantity_map(&resources.and_then(|r| r.requests.clone())),
+                limits: quantity_map(&resources.and_then(|r| r.limits.clone())),
+            }
+        })
+        .collect()
+}
+
+fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str)
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeSummary {
+    pub name: Arc<str>,
+    pub ready: bool,
+    pub unschedulable: bool,
+    pub gpus: NodeGpus,
+    pub cpu_millis: i64,
+    pub memory_bytes: i64,
+    pub created: Option<Millis>,
+}
+
+pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let status = node.status.as_ref();
+    let capacity = quantity_map(&status.and_then(|s| s.capacity.clone()));
+    let allocatable = quantity_map(&status.and_then(|s| s.allocatable.clone()));
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True");
+    let parse = |key: &str| allocatable.get(key).and_then(|v| Quantity::parse(v).ok()).unwrap_or_default();
+    NodeSummary {
+        name: interner.get(node.metadata.name.as_deref().unwrap_or("")),
+        ready,
+        unschedulable: node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
+        gpus: NodeGpus::read(&labels, &capacity, &allocatable),
+        cpu_millis: parse("cpu").milli() as i64,
+        memory_bytes: (parse("memory").milli() / 1000) as i64,
+        created: millis(&node.metadata.creation_timestamp),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    fn parse(text: Option<&str>) -> PodPhase {
+        match text {
+            Some("Pending") => PodPhase::Pending,
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+
+    pub fn holds_resources(self) -> bool {
+        gpu::phase_holds_resources(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    ReplicaSet,
+    Job,
+    Other,
+}
+
+#[derive(Clone, Debug)]
+pub struct PodSummary {
+    pub name: Box<str>,
+    pub phase: PodPhase,
+    pub node: Option<Arc<str>>,
+    pub gpus: u32,
+    pub ready: u8,
+    pub containers: u8,
+    pub restarts: u32,
+    pub created: Option<Millis>,
+    pub owner_kind: OwnerKind,
+    pub owner: Option<Box<str>>,
+    /// The PodScheduled=False message, which the scheduler fills with the
+    /// same text as its FailedScheduling event.
+    pub unschedulable: Option<Box<str>>,
+    pub deleting: bool,
+}
+
+pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
+    let spec = pod.spec.as_ref();
+    let status = pod.status.as_ref();
+    let containers = spec.map(|s| container_resources(&s.containers)).unwrap_or_default();
+    let init = spec.and_then(|s| s.init_containers.as_deref()).map(container_resources).unwrap_or_default();
+    let gpus = gpu::pod_request(&containers, &init, gpu::GPU_RESOURCE).ceil_whole().clamp(0, i64::from(u32::MAX)) as u32;
+    let statuses = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
+    let owner = pod.metadata.owner_references.as_ref().and_then(|o| o.iter().find(|r| r.controller == Some(true)));
+    let unschedulable = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False"))
+        .and_then(|c| c.message.as_deref())
+        .map(Into::into);
+    PodSummary {
+        name: pod.metadata.name.as_deref().unwrap_or("").into(),
+        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+        node: spec.and_then(|s| s.node_name.as_deref()).map(|n| interner.get(n)),
+        gpus,
+        ready: statuses.iter().filter(|s| s.ready).count().min(255) as u8,
+        containers: spec.map_or(0, |s| s.containers.len().min(255) as u8),
+        restarts: statuses.iter().map(|s| s.restart_count.max(0) as u32).sum(),
+        created: millis(&pod.metadata.creation_timestamp),
+        owner_kind: match owner.map(|o| o.kind.as_str()) {
+            Some("ReplicaSet") => OwnerKind::ReplicaSet,
+            Some("Job") => OwnerKind::Job,
+            _ => OwnerKind::Other,
+        },
+        owner: owner.map(|o| o.name.as_str().into()),
+        unschedulable,
+        deleting: pod.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+impl PodSummary {
+    /// Counts against a node's GPUs: scheduled and not finished.
+    pub fn holds_gpus(&self) -> bool {
+        self.node.is_some() && self.phase.holds_resources()
+    }
+
+    pub fn is_unscheduled(&self) -> bool {
+        self.node.is_none() && self.phase == PodPhase::Pending && !self.deleting
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DeploymentSummary {
+    pub name: Box<str>,
+    pub team: Option<Box<str>>,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub image: Box<str>,
+    pub model: Option<Box<str>>,
+    pub model_version: Option<Box<str>>,
+    pub gpus_per_replica: u32,
+    pub gpu_model: Option<Box<str>>,
+    pub revision: Option<i64>,
+    pub managed_by_gantry: bool,
+    pub resource_version: Box<str>,
+    pub rollout: RolloutState,
+    pub created: Option<Millis>,
+    pub uid: Box<str>,
+}
+
+pub fn deployment(d: &Deployment) -> DeploymentSummary {
+    let spec = d.spec.as_ref();
+    let status = d.status.as_ref();
+    let template = spec.map(|s| &s.template);
+    let pod_spec = template.and_then(|t| t.spec.as_ref());
+    let containers = pod_spec.map(|s| container_resources(&s.containers)).unwrap_or_default();
+    let template_meta = template.and_then(|t| t.metadata.as_ref());
+    let template_label = |key: &str| template_meta.and_then(|m| label(m, key)).or_else(|| label(&d.metadata, key)).map(Into::into);
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
+    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    let total = status.and_then(|s| s.replicas).unwrap_or(0);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
+    let progressing = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Progressing"));
+    let rollout = if progressing.is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
+        RolloutState::Failed(
+            progressing.and_then(|c| c.message.clone()).unwrap_or_else(|| "progress deadline exceeded".into()),
+        )
+    } else if observed >= generation && updated == desired && available == desired && total == desired {
+        RolloutState::Complete
+    } else {
+        RolloutState::Progressing(format!("{updated} of {desired} updated, {available} available"))
+    };
+    DeploymentSummary {
+        name: d.metadata.name.as_deref().unwrap_or("").into(),
+        team: label(&d.metadata, TEAM_LABEL).map(Into::into),
+        desired,
+        updated,
+        ready,
+        available,
+        image: pod_spec.and_then(|s| s.containers.first()).and_then(|c| c.image.as_deref()).unwrap_or("").into(),
+        model: template_label(MODEL_LABEL),
+        model_version: template_label(MODEL_VERSION_LABEL),
+        gpus_per_replica: gpu::pod_request(&containers, &[], gpu::GPU_RESOURCE).ceil_whole().clamp(0, 1 << 20) as u32,
+        gpu_model: pod_spec
+            .and_then(|s| s.node_selector.as_ref())
+            .and_then(|n| n.get(gpu::LABEL_GPU_PRODUCT))
+            .map(|s| s.as_str().into()),
+        revision: parse_revision(d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)),
+        managed_by_gantry: label(&d.metadata, MANAGED_BY_LABEL) == Some(MANAGED_BY),
+        resource_version: d.metadata.resource_version.as_deref().unwrap_or("").into(),
+        rollout,
+        created: millis(&d.metadata.creation_timestamp),
+        uid: d.metadata.uid.as_deref().unwrap_or("").into(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplicaSetSummary {
+    pub name: Box<str>,
+    pub deployment: Option<Box<str>>,
+    pub revision: Option<i64>,
+    pub replicas: i32,
+    pub ready: i32,
+}
+
+pub fn replica_set(rs: &ReplicaSet) -> ReplicaSetSummary {
+    let owner = rs.metadata.owner_references.as_ref().and_then(|o| o.iter().find(|r| r.kind == "Deployment"));
+    ReplicaSetSummary {
+        name: rs.metadata.name.as_deref().unwrap_or("").into(),
+        deployment: owner.map(|o| o.name.as_str().into()),
+        revision: parse_revision(rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)),
+        replicas: rs.status.as_ref().map_or(0, |s| s.replicas),
+        ready: rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobSummary {
+    pub name: Box<str>,
+    pub team: Option<Box<str>>,
+    pub status: JobStatus,
+    pub message: Option<Box<str>>,
+    pub gpus_per_pod: u32,
+    pub parallelism: i32,
+    pub completions: i32,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub started: Option<Millis>,
+    pub finished: Option<Millis>,
+    pub created: Option<Millis>,
+}
+
+pub fn job(job: &Job) -> JobSummary {
+    let spec = job.spec.as_ref();
+    let status = job.status.as_ref();
+    let containers = spec.and_then(|s| s.template.spec.as_ref()).map(|s| container_resources(&s.containers)).unwrap_or_default();
+    let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let condition = |kind: &str| conditions.iter().find(|c| c.type_ == kind && c.status == "True");
+    let active = status.and_then(|s| s.active).unwrap_or(0);
+    let (state, message) = if let Some(c) = condition("Complete") {
+        (JobStatus::Succeeded, c.message.clone())
+    } else if let Some(c) = condition("Failed") {
+        (JobStatus::Failed, c.message.clone().or_else(|| c.reason.clone()))
+    } else if spec.and_then(|s| s.suspend) == Some(true) {
+        (JobStatus::Suspended, None)
+    } else if status.and_then(|s| s.ready).unwrap_or(0) > 0 || (active > 0 && status.and_then(|s| s.start_time.as_ref()).is_some()) {
+        (JobStatus::Running, None)
+    } else {
+        (JobStatus::Pending, None)
+    };
+    JobSummary {
+        name: job.metadata.name.as_deref().unwrap_or("").into(),
+        team: label(&job.metadata, TEAM_LABEL).map(Into::into),
+        status: state,
+        message: message.map(Into::into),
+        gpus_per_pod: gpu::pod_request(&containers, &[], gpu::GPU_RESOURCE).ceil_whole().clamp(0, 1 << 20) as u32,
+        parallelism: spec.and_then(|s| s.parallelism).unwrap_or(1),
+        completions: spec.and_then(|s| s.completions).unwrap_or(1),
+        active,
+        succeeded: status.and_then(|s| s.succeeded).unwrap_or(0),
+        failed: status.and_then(|s| s.failed).unwrap_or(0),
+        started: millis(&status.and_then(|s| s.start_time.clone())),
+        finished: millis(&status.and_then(|s| s.completion_time.clone())).or_else(|| {
+            conditions.iter().find(|c| c.type_ == "Failed" && c.status == "True").and_then(|c| millis(&c.last_transition_time))
+        }),
+        created: millis(&job.metadata.creation_timestamp),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NamespaceSummary {
+    pub name: Box<str>,
+    pub terminating: bool,
+}
+
+pub fn namespace(ns: &Namespace) -> NamespaceSummary {
+    NamespaceSummary {
+        name: ns.metadata.name.as_deref().unwrap_or("").into(),
+        terminating: ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct QuotaSummary {
+    pub name: Box<str>,
+    pub gpus_hard: Option<i64>,
+    pub gpus_used: i64,
+    pub managed_by_gantry: bool,
+    pub resource_version: Box<str>,
+}
+
+pub const GPU_QUOTA_KEYS: [&str; 2] = ["requests.nvidia.com/gpu", "nvidia.com/gpu"];
+
+pub fn quota(q: &ResourceQuota) -> QuotaSummary {
+    let hard = quantity_map(&q.spec.as_ref().and_then(|s| s.hard.clone()));
+    let used = quantity_map(&q.status.as_ref().and_then(|s| s.used.clone()));
+    let pick = |map: &BTreeMap<String, String>| {
+        GPU_QUOTA_KEYS.iter().find_map(|k| map.get(*k)).and_then(|v| Quantity::parse(v).ok()).map(|q| q.ceil_whole())
+    };
+    QuotaSummary {
+        name: q.metadata.name.as_deref().unwrap_or("").into(),
+        gpus_hard: pick(&hard),
+        gpus_used: pick(&used).unwrap_or(0),
+        managed_by_gantry: label(&q.metadata, MANAGED_BY_LABEL) == Some(MANAGED_BY),
+        resource_version: q.metadata.resource_version.as_deref().unwrap_or("").into(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EventSummary {
+    pub kind: Box<str>,
+    pub object: Box<str>,
+    pub reason: Box<str>,
+    pub message: Box<str>,
+    pub warning: bool,
+    pub count: i32,
+    pub last_seen: Option<Millis>,
+}
+
+pub fn event(e: &Event) -> EventSummary {
+    let last_seen = millis(&e.last_timestamp)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0.as_millisecond()))
+        .or_else(|| e.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).map(|t| t.0.as_millisecond()))
+        .or_else(|| millis(&e.first_timestamp))
+        .or_else(|| millis(&e.metadata.creation_timestamp));
+    EventSummary {
+        kind: e.involved_object.kind.as_deref().unwrap_or("").into(),
+        object: e.involved_object.name.as_deref().unwrap_or("").into(),
+        reason: e.reason.as_deref().unwrap_or("").into(),
+        message: e.message.as_deref().unwrap_or("").trim().into(),
+        warning: e.type_.as_deref() == Some("Warning"),
+        count: e.series.as_ref().and_then(|s| s.count).or(e.count).unwrap_or(1),
+        last_seen,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HpaSummary {
+    pub name: Box<str>,
+    pub target: Box<str>,
+    pub min: i32,
+    pub max: i32,
+    pub current: i32,
+    pub target_cpu_percent: Option<i32>,
+}
+
+pub fn hpa(h: &HorizontalPodAutoscaler) -> HpaSummary {
+    let spec = &h.spec;
+    HpaSummary {
+        name: h.metadata.name.as_deref().unwrap_or("").into(),
+        target: spec.scale_target_ref.name.as_str().into(),
+        min: spec.min_replicas.unwrap_or(1),
+        max: spec.max_replicas,
+        current: h.status.as_ref().and_then(|s| s.current_replicas).unwrap_or(0),
+        target_cpu_percent: spec.metrics.as_ref().and_then(|metrics| {
+            metrics.iter().find_map(|m| {
+                m.resource.as_ref().filter(|r| r.name == "cpu").and_then(|r| r.target.average_utilization)
+            })
+        }),
+    }
+}
+
+/// The name label Gantry and most charts put on workloads.
+pub fn app_name(meta: &ObjectMeta) -> Option<&str> {
+    label(meta, NAME_LABEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod_json(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_pending_gpu_pod_keeps_the_scheduler_message() {
+        let interner = Interner::default();
+        let p = pod(
+            &pod_json(json!({
+                "metadata": { "name": "big", "namespace": "vision", "ownerReferences": [
+                    { "apiVersion": "batch/v1", "kind": "Job", "name": "train", "uid": "u", "controller": true } ] },
+                "spec": { "containers": [ { "name": "c", "resources": { "limits": { "nvidia.com/gpu": "16" } } } ] },
+                "status": { "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu." } ] }
+            })),
+            &interner,
+        );
+        assert_eq!(p.gpus, 16);
+        assert!(p.is_unscheduled());
+        assert_eq!(p.owner_kind, OwnerKind::Job);
+        assert_eq!(p.unschedulable.as_deref(), Some("0/3 nodes are available: 3 Insufficient nvidia.com/gpu."));
+    }
+
+    #[test]
+    fn finished_pods_release_gpus_and_node_names_are_shared() {
+        let interner = Interner::default();
+        let make = |phase: &str| {
+            pod(
+                &pod_json(json!({
+                    "metadata": { "name": "p", "namespace": "n" },
+                    "spec": { "nodeName": "gpu-1", "containers": [ { "name": "c", "resources": { "requests": { "nvidia.com/gpu": "2" } } } ] },
+                    "status": { "phase": phase }
+                })),
+                &interner,
+            )
+        };
+        let running = make("Running");
+        let done = make("Succeeded");
+        assert!(running.holds_gpus());
+        assert!(!done.holds_gpus());
+        assert!(Arc::ptr_eq(running.node.as_ref().unwrap(), done.node.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn deployment_rollout_state() {
+        let make = |updated: i32, available: i32, condition: Option<&str>| {
+            let mut conditions = vec![];
+            if let Some(reason) = condition {
+                conditions.push(json!({ "type": "Progressing", "status": "False", "reason": reason, "message": "ReplicaSet \"x\" has timed out progressing." }));
+            }
+            deployment(
+                &serde_json::from_value(json!({
+                    "metadata": { "name": "llm", "namespace": "v", "generation": 2,
+                        "annotations": { "deployment.kubernetes.io/revision": "3" },
+                        "labels": { "app.kubernetes.io/managed-by": "gantry" } },
+                    "spec": { "replicas": 2, "selector": {}, "template": {
+                        "metadata": { "labels": { "gantry.dev/model-version": "v2" } },
+                        "spec": { "nodeSelector": { "nvidia.com/gpu.product": "L4" },
+                                  "containers": [ { "name": "c", "image": "llm:2", "resources": { "limits": { "nvidia.com/gpu": "1" } } } ] } } },
+                    "status": { "observedGeneration": 2, "replicas": 2, "updatedReplicas": updated, "availableReplicas": available, "conditions": conditions }
+                }))
+                .unwrap(),
+            )
+        };
+        let done = make(2, 2, None);
+        assert_eq!(done.rollout, RolloutState::Complete);
+        assert_eq!((done.revision, done.gpus_per_replica), (Some(3), 1));
+        assert_eq!(done.model_version.as_deref(), Some("v2"));
+        assert_eq!(done.gpu_model.as_deref(), Some("L4"));
+        assert!(done.managed_by_gantry);
+        assert!(matches!(make(1, 1, None).rollout, RolloutState::Progressing(_)));
+        assert!(matches!(make(1, 1, Some("ProgressDeadlineExceeded")).rollout, RolloutState::Failed(m) if m.contains("timed out")));
+    }
+
+    #[test]
+    fn job_status() {
+        let make = |status: serde_json::Value| {
+            job(&serde_json::from_value(json!({ "metadata": { "name": "j" }, "spec": { "template": { "spec": { "containers": [] } } }, "status": status })).unwrap())
+        };
+        assert_eq!(make(json!({})).status, JobStatus::Pending);
+        assert_eq!(make(json!({ "active": 1, "ready": 1, "startTime": "2026-01-01T00:00:00Z" })).status, JobStatus::Running);
+        assert_eq!(make(json!({ "conditions": [ { "type": "Complete", "status": "True" } ] })).status, JobStatus::Succeeded);
+        let failed = make(json!({ "conditions": [ { "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded" } ] }));
+        assert_eq!((failed.status, failed.message.as_deref()), (JobStatus::Failed, Some("BackoffLimitExceeded")));
+    }
+}

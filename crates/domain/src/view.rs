@@ -1,0 +1,486 @@
+//! The shapes the server sends to the browser and to API clients. They carry
+//! no secrets and compile for wasm32.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::NodeGpus;
+use crate::policy::Role;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// What changed, as the live-update stream tells the browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Cluster,
+    Node,
+    Pod,
+    Deployment,
+    ReplicaSet,
+    Job,
+    Namespace,
+    Quota,
+    Event,
+    Autoscaler,
+}
+
+impl ResourceKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ResourceKind::Cluster => "cluster",
+            ResourceKind::Node => "nodes",
+            ResourceKind::Pod => "pods",
+            ResourceKind::Deployment => "deployments",
+            ResourceKind::ReplicaSet => "replicasets",
+            ResourceKind::Job => "jobs",
+            ResourceKind::Namespace => "namespaces",
+            ResourceKind::Quota => "resourcequotas",
+            ResourceKind::Event => "events",
+            ResourceKind::Autoscaler => "horizontalpodautoscalers",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Listing for the first time.
+    Connecting,
+    /// Watches are healthy.
+    Live,
+    /// Lost contact: data is from `last_contact` and may be out of date.
+    Stale,
+}
+
+impl ConnectionState {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Live => "live",
+            ConnectionState::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterSummary {
+    pub name: String,
+    pub state: ConnectionState,
+    pub version: Option<String>,
+    pub last_contact: Option<Millis>,
+    pub message: Option<String>,
+    pub nodes: usize,
+    pub gpu_nodes: usize,
+    pub gpu_capacity: i64,
+    pub gpu_allocated: i64,
+    pub pods: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeRow {
+    pub cluster: String,
+    pub name: String,
+    pub ready: bool,
+    pub unschedulable: bool,
+    pub gpus: NodeGpus,
+    pub gpu_allocated: i64,
+    pub gpu_free: i64,
+    pub cpu_millis: i64,
+    pub memory_bytes: i64,
+    pub pods: usize,
+    pub created: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PodRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+    pub node: Option<String>,
+    pub gpus: i64,
+    pub ready: String,
+    pub restarts: i32,
+    pub created: Option<Millis>,
+    pub owner: Option<String>,
+    /// Why it is not running yet, when it is not.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Suspended,
+}
+
+impl JobStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        [JobStatus::Pending, JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Suspended]
+            .into_iter()
+            .find(|s| s.label() == text)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub team: Option<String>,
+    pub status: JobStatus,
+    pub gpus_per_pod: i64,
+    pub parallelism: i32,
+    pub completions: i32,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub started: Option<Millis>,
+    pub finished: Option<Millis>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub team: Option<String>,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub image: String,
+    pub model: Option<String>,
+    pub model_version: Option<String>,
+    pub gpus_per_replica: i64,
+    pub gpu_model: Option<String>,
+    pub revision: Option<i64>,
+    pub managed_by_gantry: bool,
+    pub resource_version: String,
+    pub autoscaler: Option<AutoscalerView>,
+    pub rollout: RolloutState,
+    pub created: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutoscalerView {
+    pub min: i32,
+    pub max: i32,
+    pub target_cpu_percent: Option<i32>,
+    pub current: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case", tag = "state", content = "message")]
+pub enum RolloutState {
+    Complete,
+    Progressing(String),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub gpus: i64,
+    pub since: Option<Millis>,
+    pub owner: Option<String>,
+    /// The scheduler's own words, from the newest FailedScheduling event.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventRow {
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    pub last_seen: Option<Millis>,
+    pub object: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GpuModelSummary {
+    pub model: String,
+    pub nodes: usize,
+    pub capacity: i64,
+    pub allocatable: i64,
+    pub allocated: i64,
+    pub free: i64,
+    pub spot_gpus: i64,
+    pub on_demand_gpus: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Overview {
+    pub clusters: Vec<ClusterSummary>,
+    pub gpu_models: Vec<GpuModelSummary>,
+    pub nodes: usize,
+    pub gpu_capacity: i64,
+    pub gpu_allocated: i64,
+    pub pending_gpu_pods: usize,
+    pub running_jobs: usize,
+    pub deployments: usize,
+    pub deployments_ready: usize,
+    pub pods: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuotaRow {
+    pub cluster: String,
+    pub namespace: String,
+    pub team: Option<String>,
+    pub name: String,
+    pub gpus_used: i64,
+    pub gpus_hard: Option<i64>,
+    pub managed_by_gantry: bool,
+}
+
+/// One page of a server-side sorted and filtered list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl<T> Page<T> {
+    pub fn pages(&self) -> usize {
+        self.total.div_ceil(self.per_page.max(1)).max(1)
+    }
+}
+
+/// Sorting, filtering and paging for every table. URL query parameters map
+/// onto it directly so a view can be shared.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ListQuery {
+    /// Free text, matched against names.
+    pub q: Option<String>,
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub status: Option<String>,
+    pub node: Option<String>,
+    pub sort: Option<String>,
+    pub desc: bool,
+    pub page: Option<usize>,
+    pub per_page: Option<usize>,
+}
+
+impl ListQuery {
+    pub const DEFAULT_PER_PAGE: usize = 50;
+    pub const MAX_PER_PAGE: usize = 500;
+
+    pub fn page(&self) -> usize {
+        self.page.unwrap_or(1).max(1)
+    }
+
+    pub fn per_page(&self) -> usize {
+        self.per_page.unwrap_or(Self::DEFAULT_PER_PAGE).clamp(1, Self::MAX_PER_PAGE)
+    }
+
+    fn text(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    pub fn matches_text(&self, haystacks: &[&str]) -> bool {
+        match Self::text(&self.q) {
+            None => true,
+            Some(needle) => {
+                let needle = needle.to_lowercase();
+                haystacks.iter().any(|h| h.to_lowercase().contains(&needle))
+            }
+        }
+    }
+
+    pub fn matches_place(&self, cluster: &str, namespace: &str) -> bool {
+        Self::text(&self.cluster).is_none_or(|c| c == cluster) && Self::text(&self.namespace).is_none_or(|n| n == namespace)
+    }
+
+    pub fn status_filter(&self) -> Option<&str> {
+        Self::text(&self.status)
+    }
+
+    pub fn node_filter(&self) -> Option<&str> {
+        Self::text(&self.node)
+    }
+
+    /// Sorts with `key` for the requested column (falling back to the
+    /// default order), then cuts out the requested page.
+    pub fn paginate<T, K: Ord>(&self, mut items: Vec<T>, key: impl Fn(&T, &str) -> K) -> Page<T> {
+        let column = Self::text(&self.sort).unwrap_or("").to_string();
+        items.sort_by(|a, b| {
+            let order = key(a, &column).cmp(&key(b, &column));
+            if self.desc { order.reverse() } else { order }
+        });
+        let total = items.len();
+        let per_page = self.per_page();
+        let page = self.page().min(total.div_ceil(per_page).max(1));
+        let items = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+        Page { items, total, page, per_page }
+    }
+
+    /// The query as URL parameters, leaving out defaults.
+    pub fn to_query_string(&self) -> String {
+        let mut parts = Vec::new();
+        let mut push = |key: &str, value: &Option<String>| {
+            if let Some(v) = Self::text(value) {
+                parts.push(format!("{key}={}", encode(v)));
+            }
+        };
+        push("q", &self.q);
+        push("cluster", &self.cluster);
+        push("namespace", &self.namespace);
+        push("status", &self.status);
+        push("node", &self.node);
+        push("sort", &self.sort);
+        if self.desc {
+            parts.push("desc=true".into());
+        }
+        if let Some(page) = self.page.filter(|p| *p > 1) {
+            parts.push(format!("page={page}"));
+        }
+        if let Some(per_page) = self.per_page.filter(|p| *p != Self::DEFAULT_PER_PAGE) {
+            parts.push(format!("per_page={per_page}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// Percent-encodes a URL query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The signed-in user as the UI and `/api/v1/me` see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+    pub global_admin: bool,
+    pub teams: Vec<TeamRole>,
+    /// Echoed into every state-changing form; see the CSRF notes in ARCHITECTURE.md.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub csrf: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamRole {
+    pub team_id: i64,
+    pub team: String,
+    pub role: Role,
+}
+
+/// Free-form labels of a Kubernetes object, for detail pages.
+pub type Labels = BTreeMap<String, String>;
+
+/// Formats a duration in seconds as "3h 05m", "4m 10s" or "12s".
+pub fn format_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paginates_after_sorting() {
+        let q = ListQuery { sort: Some("n".into()), desc: true, page: Some(2), per_page: Some(3), ..Default::default() };
+        let page = q.paginate((1..=10).collect::<Vec<i32>>(), |n, _| *n);
+        assert_eq!(page.items, vec![7, 6, 5]);
+        assert_eq!((page.total, page.page, page.pages()), (10, 2, 4));
+    }
+
+    #[test]
+    fn a_page_past_the_end_shows_the_last_page() {
+        let q = ListQuery { page: Some(99), per_page: Some(4), ..Default::default() };
+        let page = q.paginate((1..=10).collect::<Vec<i32>>(), |n, _| *n);
+        assert_eq!((page.page, page.items.clone()), (3, vec![9, 10]));
+        let empty = q.paginate(Vec::<i32>::new(), |n, _| *n);
+        assert_eq!((empty.page, empty.total, empty.items.len()), (1, 0, 0));
+    }
+
+    #[test]
+    fn per_page_is_capped() {
+        assert_eq!(ListQuery { per_page: Some(100_000), ..Default::default() }.per_page(), ListQuery::MAX_PER_PAGE);
+        assert_eq!(ListQuery { per_page: Some(0), ..Default::default() }.per_page(), 1);
+    }
+
+    #[test]
+    fn filters() {
+        let q = ListQuery { q: Some(" LLa ".into()), cluster: Some("prod".into()), ..Default::default() };
+        assert!(q.matches_text(&["serve-llama"]));
+        assert!(!q.matches_text(&["bert"]));
+        assert!(q.matches_place("prod", "any"));
+        assert!(!q.matches_place("dev", "any"));
+        assert!(ListQuery::default().matches_text(&["x"]));
+    }
+
+    #[test]
+    fn query_string_round_trips_the_interesting_parts() {
+        let q = ListQuery { q: Some("a b&c".into()), desc: true, page: Some(3), ..Default::default() };
+        assert_eq!(q.to_query_string(), "q=a%20b%26c&desc=true&page=3");
+        assert_eq!(ListQuery::default().to_query_string(), "");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(5), "5s");
+        assert_eq!(format_duration(250), "4m 10s");
+        assert_eq!(format_duration(3 * 3600 + 5 * 60), "3h 05m");
+        assert_eq!(format_duration(90_000), "1d 1h");
+        assert_eq!(format_duration(-3), "0s");
+    }
+}

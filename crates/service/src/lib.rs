@@ -1,0 +1,19 @@
+//! Gantry's operations layer. Every server function and REST handler calls
+//! into here; each operation authenticates (its caller is a [`Caller`]),
+//! authorises through `gantry_domain::policy`, validates its input, acts
+//! through the store or the cluster adapter, and writes the audit log.
+
+pub mod auth;
+pub mod error;
+pub mod ops;
+pub mod passwords;
+pub mod secrets;
+pub mod state;
+
+pub use error::{ErrorKind, Result, ServiceError};
+pub use ops::accounts::{CreatedToken, TokenRequest};
+pub use ops::audit_log::to_csv;
+pub use ops::fleet::{MAX_KUBECONFIG_BYTES, RegisteredCluster};
+pub use ops::workloads::{AutoscaleRequest, DeleteRequest, PromoteOutcome, RevisionView, RollbackOutcome, RollbackRequest, ScaleRequest};
+pub use secrets::{KeySource, Sealer};
+pub use state::{AppState, Audit, Caller, ServiceConfig, Via};

@@ -1,0 +1,80 @@
+//! A team's promotion path: named environments in order, each a cluster and
+//! namespace.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::{Result, Store, flag};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    pub cluster: String,
+    pub namespace: String,
+    /// Promoting into it needs the team admin role.
+    pub protected: bool,
+}
+
+impl Store {
+    /// Replaces the team's environments, in promotion order, atomically.
+    pub async fn set_environments(&self, team_id: i64, environments: &[Environment]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM environments WHERE team_id = $1").bind(team_id).execute(&mut *tx).await?;
+        for (position, env) in environments.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO environments (team_id, name, position, cluster, namespace, protected) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(team_id)
+            .bind(&env.name)
+            .bind(position as i64)
+            .bind(&env.cluster)
+            .bind(&env.namespace)
+            .bind(flag(env.protected))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn environments(&self, team_id: i64) -> Result<Vec<Environment>> {
+        let rows = sqlx::query(
+            "SELECT name, cluster, namespace, protected FROM environments WHERE team_id = $1 ORDER BY position",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Environment {
+                    name: row.try_get("name")?,
+                    cluster: row.try_get("cluster")?,
+                    namespace: row.try_get("namespace")?,
+                    protected: row.try_get::<i64, _>("protected")? != 0,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::store_test!(environments_keep_their_order_and_replace_atomically, |store| {
+        let team = store.create_team("vision").await.unwrap();
+        let env = |name: &str, protected| Environment {
+            name: name.into(),
+            cluster: name.into(),
+            namespace: "vision".into(),
+            protected,
+        };
+        store.set_environments(team.id, &[env("dev", false), env("staging", false), env("prod", true)]).await.unwrap();
+        let names: Vec<String> = store.environments(team.id).await.unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        // A duplicate name fails the whole replacement and keeps the old list.
+        assert!(store.set_environments(team.id, &[env("a", false), env("a", false)]).await.is_err());
+        assert_eq!(store.environments(team.id).await.unwrap().len(), 3);
+        assert!(store.environments(team.id).await.unwrap()[2].protected);
+    });
+}

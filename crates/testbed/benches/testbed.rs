@@ -1,0 +1,279 @@
+//! Testbed benchmark: a program that prints numbers (not a timed test).
+//!
+//!   cargo bench -p gantry-testbed --bench testbed              # everything
+//!   cargo bench -p gantry-testbed --bench testbed -- --no-scale  # skip the 1,000-node fleet
+//!
+//! Measures the cold build of the binaries (reported, not redone), the warm start of one
+//! cluster (median of 3), the memory of one idle cluster, and the time to bring up the scale
+//! fleet (1,000 nodes, 30,000 pods Running). Prints markdown and rewrites the `## Testbed`
+//! section of BENCHMARKS.md at the workspace root.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gantry_testbed::{Binaries, Fleet, Options, Testbed, build_seconds_file, version_dir};
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("gantry_testbed=info"))
+        .init();
+    let scale = !std::env::args().any(|a| a == "--no-scale");
+    let runtime = tokio::runtime::Runtime::new()?;
+    let lines = runtime.block_on(run(scale))?;
+    let report = lines.join("\n");
+    println!("{report}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    write_section(&root.join("BENCHMARKS.md"), &report)?;
+    eprintln!(
+        "wrote the Testbed section of {}",
+        root.join("BENCHMARKS.md").display()
+    );
+    Ok(())
+}
+
+async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
+    let mut out = vec![
+        "## Testbed".to_string(),
+        String::new(),
+        format!(
+            "Measured {} with `cargo bench -p gantry-testbed --bench testbed` on {} ({} CPU cores, {} GiB RAM). \
+             Kubernetes {} control planes (etcd 3.7.2, kube-apiserver, kube-controller-manager, kube-scheduler) with kwok {}.",
+            today(),
+            cpu_model(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            total_memory_gib(),
+            gantry_testbed::K8S_VERSION,
+            gantry_testbed::KWOK_VERSION,
+        ),
+        String::new(),
+        "| Measure | Result | Goal |".to_string(),
+        "|---|---|---|".to_string(),
+    ];
+
+    let started = Instant::now();
+    let binaries = tokio::task::spawn_blocking(Binaries::ensure).await??;
+    let ensure = started.elapsed();
+    out.push(format!(
+        "| Cold build of the binaries (Go, from the module proxy) | {} | once per machine |",
+        cold_build(&binaries)
+    ));
+    out.push(format!(
+        "| Finding already-built binaries | {:.2} s | |",
+        ensure.as_secs_f64()
+    ));
+
+    // Warm start: binaries cached, a fresh cluster each time.
+    let fleet = Fleet::small("warm");
+    let mut starts = Vec::new();
+    let mut teardowns = Vec::new();
+    let mut idle = None;
+    for run in 0..3 {
+        let begun = Instant::now();
+        let bed = Testbed::start(&fleet, Options::default()).await?;
+        starts.push(begun.elapsed());
+        eprintln!("warm start {}: {:.1} s", run + 1, starts[run].as_secs_f64());
+        if run == 2 {
+            // Let start-up work settle before reading memory.
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            idle = Some(rss_by_component(&bed));
+        }
+        let begun = Instant::now();
+        drop(bed);
+        teardowns.push(begun.elapsed());
+    }
+    out.push(format!(
+        "| Warm start of one cluster (3 nodes Ready and schedulable), median of 3 | {:.1} s (runs: {}) | ≤ 20 s |",
+        median(&starts).as_secs_f64(),
+        starts
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out.push(format!(
+        "| Teardown of one cluster, median of 3 | {:.1} s | |",
+        median(&teardowns).as_secs_f64()
+    ));
+    if let Some(idle) = idle {
+        let total: u64 = idle.iter().map(|(_, kib)| kib).sum();
+        let parts = idle
+            .iter()
+            .map(|(name, kib)| format!("{name} {}", mib(*kib)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(format!(
+            "| RSS of one idle cluster (sum of VmRSS) | {} ({parts}) | |",
+            mib(total)
+        ));
+    }
+
+    if scale {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/fleets/scale.yaml");
+        let fleet = Fleet::from_file(&path)?;
+        let nodes: usize = fleet.clusters.iter().map(|c| c.node_count()).sum();
+        let pods: usize = fleet.clusters.iter().map(|c| c.pod_set_pods()).sum();
+        let begun = Instant::now();
+        let bed = Testbed::start(&fleet, Options::default()).await?;
+        let took = begun.elapsed();
+        let rss: u64 = rss_by_component(&bed).iter().map(|(_, kib)| kib).sum();
+        out.push(format!(
+            "| Scale fleet `deploy/fleets/scale.yaml`: {nodes} nodes Ready and {pods} pods Running | {:.0} s ({:.1} min) | ≤ 10 min |",
+            took.as_secs_f64(),
+            took.as_secs_f64() / 60.0
+        ));
+        for (phase, took) in bed.phases() {
+            if phase != "total" && phase != "binaries ready" {
+                out.push(format!(
+                    "| &nbsp;&nbsp;scale phase: {phase} | {:.1} s | |",
+                    took.as_secs_f64()
+                ));
+            }
+        }
+        out.push(format!(
+            "| RSS of the scale cluster right after start | {} | |",
+            mib(rss)
+        ));
+        drop(bed);
+    }
+    out.push(String::new());
+    Ok(out)
+}
+
+fn cold_build(binaries: &Binaries) -> String {
+    if let Ok(text) = std::fs::read_to_string(build_seconds_file())
+        && let Ok(seconds) = text.trim().parse::<u64>()
+    {
+        return format!(
+            "{:.1} min (recorded by `Binaries::ensure`)",
+            seconds as f64 / 60.0
+        );
+    }
+    // Built by running go/build-k8s.sh directly: estimate from the cache's file times, from
+    // the module directory's creation to the newest binary.
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let first = mtime(&version_dir().join("src"));
+    let last = [
+        &binaries.kube_apiserver,
+        &binaries.kube_controller_manager,
+        &binaries.kube_scheduler,
+        &binaries.kwok,
+    ]
+    .into_iter()
+    .filter_map(|p| mtime(p))
+    .max();
+    match (first, last) {
+        (Some(first), Some(last)) => match last.duration_since(first) {
+            Ok(took) => format!(
+                "~{:.0} min (estimated from cache file times; not re-run)",
+                took.as_secs_f64() / 60.0
+            ),
+            Err(_) => "unknown (cache file times out of order)".into(),
+        },
+        _ => "unknown (no record)".into(),
+    }
+}
+
+fn rss_by_component(bed: &Testbed) -> Vec<(&'static str, u64)> {
+    bed.clusters()
+        .iter()
+        .flat_map(|c| c.pids())
+        .map(|(component, pid)| (component.name(), rss_kib(pid)))
+        .collect()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn total_memory_gib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| {
+                    v.split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
+        })
+        .map_or(0, |kib| (kib + (1 << 19)) >> 20)
+}
+
+fn today() -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
+        / 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Replaces the `## Testbed` section (up to the next `## ` heading), or appends it.
+fn write_section(path: &PathBuf, section: &str) -> anyhow::Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let lines: Vec<&str> = existing.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == "## Testbed");
+    let text = match start {
+        Some(start) => {
+            let end = lines[start + 1..]
+                .iter()
+                .position(|l| l.starts_with("## "))
+                .map_or(lines.len(), |i| start + 1 + i);
+            let mut out: Vec<&str> = lines[..start].to_vec();
+            out.extend(section.lines());
+            out.extend(&lines[end..]);
+            out.join("\n") + "\n"
+        }
+        None => {
+            let mut out = existing.trim_end().to_string();
+            out.push_str("\n\n");
+            out.push_str(section);
+            out.push('\n');
+            out
+        }
+    };
+    std::fs::write(path, text)?;
+    Ok(())
+}

@@ -1,0 +1,1042 @@
+//! The fleet file: which clusters to start, their simulated nodes and the workloads to apply.
+//!
+//! Every rule lives in a `Deserialize` impl (newtypes for single values, `try_from` raw structs
+//! for rules that span fields), so a bad file fails while serde_yaml still knows where it
+//! is: the error carries the field path, line and column, and nothing is started.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::quantity::parse_milli;
+use crate::{Error, Result};
+
+/// The whole fleet: one entry per cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawFleet", rename_all = "camelCase")]
+pub struct Fleet {
+    pub clusters: Vec<ClusterSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawFleet {
+    clusters: Clusters,
+}
+
+impl From<RawFleet> for Fleet {
+    fn from(raw: RawFleet) -> Self {
+        Fleet {
+            clusters: raw.clusters.0,
+        }
+    }
+}
+
+/// The cluster list, checked as a whole so an error points at `clusters` and its line.
+struct Clusters(Vec<ClusterSpec>);
+
+impl<'de> Deserialize<'de> for Clusters {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ClustersVisitor;
+        impl<'de> Visitor<'de> for ClustersVisitor {
+            type Value = Clusters;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of clusters")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Clusters, A::Error> {
+                let fleet = Fleet {
+                    clusters: Vec::deserialize(SeqAccessDeserializer::new(seq))?,
+                };
+                fleet.check_rules().map_err(de::Error::custom)?;
+                Ok(Clusters(fleet.clusters))
+            }
+        }
+        deserializer.deserialize_seq(ClustersVisitor)
+    }
+}
+
+/// One Kubernetes control plane and what runs on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSpec {
+    /// Also the kubeconfig context name.
+    pub name: Name,
+    pub namespaces: Vec<Name>,
+    pub node_pools: Vec<NodePool>,
+    pub deployments: Vec<DeploymentSpec>,
+    pub jobs: Vec<JobSpec>,
+    pub pod_sets: Vec<PodSet>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawClusterSpec {
+    name: Name,
+    #[serde(default)]
+    namespaces: Vec<Name>,
+    #[serde(default)]
+    node_pools: Vec<NodePool>,
+    #[serde(default)]
+    deployments: Vec<DeploymentSpec>,
+    #[serde(default)]
+    jobs: Vec<JobSpec>,
+    #[serde(default)]
+    pod_sets: Vec<PodSet>,
+}
+
+impl<'de> Deserialize<'de> for ClusterSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_checked::<D, RawClusterSpec, ClusterSpec>(deserializer, "a cluster")
+    }
+}
+
+impl TryFrom<RawClusterSpec> for ClusterSpec {
+    type Error = String;
+
+    fn try_from(raw: RawClusterSpec) -> Result<Self, String> {
+        let spec = ClusterSpec {
+            name: raw.name,
+            namespaces: raw.namespaces,
+            node_pools: raw.node_pools,
+            deployments: raw.deployments,
+            jobs: raw.jobs,
+            pod_sets: raw.pod_sets,
+        };
+        spec.check_rules()?;
+        Ok(spec)
+    }
+}
+
+/// A group of identical simulated nodes, named `<cluster>-<pool>-<i>`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePool {
+    pub name: Name,
+    pub count: u32,
+    pub cpu: Quantity,
+    pub memory: Quantity,
+    /// Pod capacity of each node (the kubelet default is 110).
+    pub max_pods: u32,
+    pub gpu: Option<GpuSpec>,
+    /// MIG profile ("1g.10gb") to the number of such slices per node, exposed as the
+    /// extended resource `nvidia.com/mig-<profile>` next to `nvidia.com/gpu`.
+    pub mig: BTreeMap<MigProfile, u32>,
+    pub instance_type: Option<LabelValue>,
+    pub zone: Option<LabelValue>,
+    pub capacity_type: CapacityType,
+    pub labels: BTreeMap<LabelKey, LabelValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawNodePool {
+    name: Name,
+    count: AtLeastOne,
+    cpu: Quantity,
+    memory: Quantity,
+    #[serde(default)]
+    max_pods: Option<AtLeastOne>,
+    #[serde(default)]
+    gpu: Option<GpuSpec>,
+    #[serde(default)]
+    mig: BTreeMap<MigProfile, AtLeastOne>,
+    #[serde(default)]
+    instance_type: Option<LabelValue>,
+    #[serde(default)]
+    zone: Option<LabelValue>,
+    #[serde(default)]
+    capacity_type: CapacityType,
+    #[serde(default)]
+    labels: BTreeMap<LabelKey, LabelValue>,
+}
+
+impl<'de> Deserialize<'de> for NodePool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_checked::<D, RawNodePool, NodePool>(deserializer, "a node pool")
+    }
+}
+
+impl TryFrom<RawNodePool> for NodePool {
+    type Error = String;
+
+    fn try_from(raw: RawNodePool) -> Result<Self, String> {
+        if !raw.mig.is_empty() && raw.gpu.is_none() {
+            return Err(format!(
+                "node pool `{}`: `mig` needs a `gpu` entry (MIG slices come from GPUs)",
+                raw.name
+            ));
+        }
+        Ok(NodePool {
+            name: raw.name,
+            count: raw.count.0,
+            cpu: raw.cpu,
+            memory: raw.memory,
+            max_pods: raw.max_pods.map_or(DEFAULT_MAX_PODS, |n| n.0),
+            gpu: raw.gpu,
+            mig: raw.mig.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            instance_type: raw.instance_type,
+            zone: raw.zone,
+            capacity_type: raw.capacity_type,
+            labels: raw.labels,
+        })
+    }
+}
+
+/// Pod capacity per node when a pool does not say.
+pub const DEFAULT_MAX_PODS: u32 = 110;
+
+/// The GPUs of each node of a pool, labelled as NVIDIA GPU feature discovery would.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GpuSpec {
+    /// `nvidia.com/gpu.product`, e.g. `NVIDIA-H100-80GB-HBM3`.
+    pub model: LabelValue,
+    #[serde(deserialize_with = "at_least_one")]
+    pub count: u32,
+    /// `nvidia.com/gpu.memory`, per GPU.
+    #[serde(default, rename = "memoryMiB")]
+    pub memory_mib: Option<u64>,
+}
+
+/// `karpenter.sh/capacity-type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityType {
+    Spot,
+    #[default]
+    OnDemand,
+}
+
+impl CapacityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityType::Spot => "spot",
+            CapacityType::OnDemand => "on-demand",
+        }
+    }
+}
+
+/// A Deployment (and a Service in front of it) serving a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    pub name: Name,
+    pub namespace: Name,
+    pub image: Image,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// `nvidia.com/gpu` limit per replica.
+    #[serde(default)]
+    pub gpus: u32,
+    /// Pins replicas to nodes with this `nvidia.com/gpu.product`.
+    #[serde(default)]
+    pub gpu_model: Option<LabelValue>,
+    /// `gantry.dev/model`.
+    #[serde(default)]
+    pub model: Option<LabelValue>,
+    /// `gantry.dev/model-version`.
+    #[serde(default)]
+    pub model_version: Option<LabelValue>,
+    #[serde(default)]
+    pub cpu: Option<Quantity>,
+    #[serde(default)]
+    pub memory: Option<Quantity>,
+    /// Container port, also the Service's target port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub labels: BTreeMap<LabelKey, LabelValue>,
+}
+
+/// A batch/v1 Job whose pods run for `runSeconds` (simulated by KWOK) and then succeed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobSpec {
+    pub name: Name,
+    pub namespace: Name,
+    pub image: Image,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default)]
+    pub gpu_model: Option<LabelValue>,
+    #[serde(default = "one", deserialize_with = "at_least_one")]
+    pub parallelism: u32,
+    #[serde(default = "one", deserialize_with = "at_least_one")]
+    pub completions: u32,
+    #[serde(default = "default_run_seconds")]
+    pub run_seconds: u64,
+    #[serde(default)]
+    pub cpu: Option<Quantity>,
+    #[serde(default)]
+    pub memory: Option<Quantity>,
+    #[serde(default)]
+    pub labels: BTreeMap<LabelKey, LabelValue>,
+}
+
+/// Bulk pods created already bound to nodes (round-robin over nodes with room), so the
+/// scheduler is not the bottleneck of a scale fleet. Named `<name>-<i>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodSet {
+    #[serde(default = "default_pod_set_name")]
+    pub name: Name,
+    pub namespace: Name,
+    #[serde(deserialize_with = "at_least_one")]
+    pub count: u32,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default = "default_pod_set_cpu")]
+    pub cpu: Quantity,
+    #[serde(default = "default_pod_set_memory")]
+    pub memory: Quantity,
+    #[serde(default = "default_pod_set_image")]
+    pub image: Image,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_port() -> u16 {
+    8080
+}
+
+fn default_run_seconds() -> u64 {
+    5
+}
+
+fn default_pod_set_name() -> Name {
+    Name("bulk".into())
+}
+
+fn default_pod_set_cpu() -> Quantity {
+    Quantity::parse("100m").expect("a valid quantity")
+}
+
+fn default_pod_set_memory() -> Quantity {
+    Quantity::parse("64Mi").expect("a valid quantity")
+}
+
+fn default_pod_set_image() -> Image {
+    Image("registry.k8s.io/pause:3.10".into())
+}
+
+impl Fleet {
+    /// Parses and validates a fleet file's text.
+    pub fn from_yaml(text: &str) -> Result<Fleet> {
+        Self::parse(text, "<inline>")
+    }
+
+    /// Reads, parses and validates a fleet file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Fleet> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("reading fleet file {}", path.display()),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Fleet> {
+        serde_yaml::from_str(text).map_err(|source| {
+            let location = source.location().map(|at| (at.line(), at.column()));
+            let mut message = source.to_string();
+            // serde_yaml leaves out the position when it is the very start of the file.
+            if let Some((line, column)) = location.filter(|_| !message.contains(" at line ")) {
+                message.push_str(&format!(" at line {line} column {column}"));
+            }
+            let excerpt = location
+                .and_then(|(line, _)| {
+                    text.lines()
+                        .nth(line.saturating_sub(1))
+                        .map(|text| (line, text))
+                })
+                .map(|(number, line)| format!("\n{number:>5} | {line}"))
+                .unwrap_or_default();
+            Error::Fleet {
+                origin: origin.to_string(),
+                message,
+                excerpt,
+                location,
+            }
+        })
+    }
+
+    /// A one-cluster fleet for tests: an H100 x8 spot node, an A100 x8 on-demand node with
+    /// MIG slices, a CPU-only node, and the namespaces `vision` and `nlp`. No workloads.
+    pub fn small(name: &str) -> Fleet {
+        let name = Name::new(name).expect("Fleet::small needs a DNS label as cluster name");
+        let pool = |pool: &str, cpu: &str, memory: &str, gpu: Option<(&str, u32, u64)>| NodePool {
+            name: Name(pool.into()),
+            count: 1,
+            cpu: Quantity::parse(cpu).expect("valid"),
+            memory: Quantity::parse(memory).expect("valid"),
+            max_pods: DEFAULT_MAX_PODS,
+            gpu: gpu.map(|(model, count, memory_mib)| GpuSpec {
+                model: LabelValue(model.into()),
+                count,
+                memory_mib: Some(memory_mib),
+            }),
+            mig: BTreeMap::new(),
+            instance_type: None,
+            zone: Some(LabelValue("us-east-1a".into())),
+            capacity_type: CapacityType::OnDemand,
+            labels: BTreeMap::new(),
+        };
+        let mut h100 = pool(
+            "h100-spot",
+            "192",
+            "2Ti",
+            Some(("NVIDIA-H100-80GB-HBM3", 8, 81559)),
+        );
+        h100.capacity_type = CapacityType::Spot;
+        h100.instance_type = Some(LabelValue("p5.48xlarge".into()));
+        let mut a100 = pool(
+            "a100",
+            "96",
+            "1152Gi",
+            Some(("NVIDIA-A100-SXM4-80GB", 8, 81920)),
+        );
+        a100.instance_type = Some(LabelValue("p4de.24xlarge".into()));
+        a100.mig.insert(MigProfile("1g.10gb".into()), 7);
+        let mut cpu = pool("cpu", "16", "64Gi", None);
+        cpu.instance_type = Some(LabelValue("m6i.4xlarge".into()));
+        Fleet {
+            clusters: vec![ClusterSpec {
+                name,
+                namespaces: vec![Name("vision".into()), Name("nlp".into())],
+                node_pools: vec![h100, a100, cpu],
+                deployments: Vec::new(),
+                jobs: Vec::new(),
+                pod_sets: Vec::new(),
+            }],
+        }
+    }
+
+    /// This fleet's clusters followed by `other`'s.
+    pub fn and(mut self, other: Fleet) -> Fleet {
+        self.clusters.extend(other.clusters);
+        self
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&ClusterSpec> {
+        self.clusters.iter().find(|c| c.name.as_str() == name)
+    }
+
+    /// Rules across clusters; `Testbed::start` runs them again for fleets built in code.
+    pub fn check_rules(&self) -> Result<(), String> {
+        if self.clusters.is_empty() {
+            return Err("a fleet needs at least one cluster".into());
+        }
+        let mut seen = BTreeSet::new();
+        for cluster in &self.clusters {
+            if !seen.insert(cluster.name.as_str()) {
+                return Err(format!("cluster name `{}` is used twice", cluster.name));
+            }
+            cluster.check_rules()?;
+        }
+        Ok(())
+    }
+}
+
+impl ClusterSpec {
+    fn check_rules(&self) -> Result<(), String> {
+        let mut pools = BTreeSet::new();
+        for pool in &self.node_pools {
+            if !pools.insert(pool.name.as_str()) {
+                return Err(format!(
+                    "cluster `{}`: node pool name `{}` is used twice",
+                    self.name, pool.name
+                ));
+            }
+            // Node names end up in the `kubernetes.io/hostname` label, limited to 63 characters.
+            let longest = format!(
+                "{}-{}-{}",
+                self.name,
+                pool.name,
+                pool.count.saturating_sub(1)
+            );
+            if longest.len() > 63 {
+                return Err(format!(
+                    "cluster `{}`: node name `{longest}` would be longer than 63 characters; shorten the cluster or pool name",
+                    self.name
+                ));
+            }
+        }
+        let mut namespaces = BTreeSet::new();
+        for ns in &self.namespaces {
+            if !namespaces.insert(ns.as_str()) {
+                return Err(format!(
+                    "cluster `{}`: namespace `{ns}` is listed twice",
+                    self.name
+                ));
+            }
+        }
+        let mut workloads = BTreeSet::new();
+        let named = self
+            .deployments
+            .iter()
+            .map(|d| ("deployment", &d.namespace, &d.name))
+            .chain(self.jobs.iter().map(|j| ("job", &j.namespace, &j.name)))
+            .chain(
+                self.pod_sets
+                    .iter()
+                    .map(|p| ("pod set", &p.namespace, &p.name)),
+            );
+        for (kind, namespace, name) in named {
+            if !workloads.insert((kind, namespace.as_str(), name.as_str())) {
+                return Err(format!(
+                    "cluster `{}`: {kind} `{namespace}/{name}` is defined twice",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The namespaces to create: those listed, then any a workload uses.
+    pub fn all_namespaces(&self) -> Vec<&Name> {
+        let mut out: Vec<&Name> = Vec::new();
+        let used = self
+            .namespaces
+            .iter()
+            .chain(self.deployments.iter().map(|d| &d.namespace))
+            .chain(self.jobs.iter().map(|j| &j.namespace))
+            .chain(self.pod_sets.iter().map(|p| &p.namespace));
+        for ns in used {
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        out
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.node_pools.iter().map(|p| p.count as usize).sum()
+    }
+
+    pub fn pod_set_pods(&self) -> usize {
+        self.pod_sets.iter().map(|p| p.count as usize).sum()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validated values.
+
+/// A DNS-1123 label: lowercase letters, digits and '-', at most 63 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+impl Name {
+    pub fn new(text: impl Into<String>) -> Result<Name, String> {
+        let text = text.into();
+        let ok = !text.is_empty()
+            && text.len() <= 63
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !text.starts_with('-')
+            && !text.ends_with('-');
+        if ok {
+            Ok(Name(text))
+        } else {
+            Err(format!(
+                "`{text}` is not a valid name: use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Kubernetes label value (also used for GPU models, zones and instance types).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LabelValue(String);
+
+impl LabelValue {
+    pub fn new(text: impl Into<String>) -> Result<LabelValue, String> {
+        let text = text.into();
+        if is_label_value(&text) && !text.is_empty() {
+            Ok(LabelValue(text))
+        } else {
+            Err(format!(
+                "`{text}` is not a valid label value: use 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_label_value(text: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_alphanumeric();
+    text.is_empty()
+        || (text.len() <= 63
+            && text
+                .bytes()
+                .all(|b| alnum(b) || b == b'-' || b == b'_' || b == b'.')
+            && alnum(text.as_bytes()[0])
+            && alnum(text.as_bytes()[text.len() - 1]))
+}
+
+/// A label key: an optional DNS-subdomain prefix and '/', then a name as for label values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LabelKey(String);
+
+impl LabelKey {
+    pub fn new(text: impl Into<String>) -> Result<LabelKey, String> {
+        let text = text.into();
+        let (prefix, name) = match text.split_once('/') {
+            Some((prefix, name)) => (Some(prefix), name),
+            None => (None, text.as_str()),
+        };
+        let prefix_ok = prefix.is_none_or(|p| {
+            !p.is_empty() && p.len() <= 253 && p.split('.').all(|part| Name::new(part).is_ok())
+        });
+        if prefix_ok && !name.is_empty() && is_label_value(name) {
+            Ok(LabelKey(text))
+        } else {
+            Err(format!("`{text}` is not a valid label key"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A MIG profile such as `1g.10gb`, usable in the resource name `nvidia.com/mig-<profile>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MigProfile(String);
+
+impl MigProfile {
+    pub fn new(text: impl Into<String>) -> Result<MigProfile, String> {
+        let text = text.into();
+        let shape = text.split_once('g').and_then(|(slices, rest)| {
+            let (memory, _) = rest.strip_prefix('.')?.split_once("gb")?;
+            Some(
+                !slices.is_empty()
+                    && slices.bytes().all(|b| b.is_ascii_digit())
+                    && memory.bytes().all(|b| b.is_ascii_digit())
+                    && !memory.is_empty(),
+            )
+        });
+        let name_ok = text.len() <= 59
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && text
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if shape == Some(true) && name_ok {
+            Ok(MigProfile(text))
+        } else {
+            Err(format!(
+                "`{text}` is not a MIG profile such as `1g.10gb` or `3g.40gb`"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The extended resource name, `nvidia.com/mig-<profile>`.
+    pub fn resource_name(&self) -> String {
+        format!("nvidia.com/mig-{}", self.0)
+    }
+}
+
+/// A container image reference (non-empty, no whitespace).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Image(String);
+
+impl Image {
+    pub fn new(text: impl Into<String>) -> Result<Image, String> {
+        let text = text.into();
+        if text.is_empty() || text.chars().any(char::is_whitespace) {
+            Err(format!("`{text}` is not a container image reference"))
+        } else {
+            Ok(Image(text))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A positive resource quantity ("100m", "192", "2Ti"); YAML numbers are accepted too.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Quantity {
+    text: String,
+    milli: u128,
+}
+
+impl Quantity {
+    pub fn parse(text: &str) -> Result<Quantity, String> {
+        match parse_milli(text) {
+            Some(0) => Err(format!("`{text}` must be more than zero")),
+            Some(milli) => Ok(Quantity {
+                text: text.trim().to_string(),
+                milli,
+            }),
+            None => Err(format!(
+                "`{text}` is not a Kubernetes quantity (examples: 500m, 4, 16Gi, 2Ti)"
+            )),
+        }
+    }
+
+    /// As written, e.g. "2Ti".
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Thousandths of the unit (millicores for CPU, millibytes for memory).
+    pub fn milli(&self) -> u128 {
+        self.milli
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct QuantityVisitor;
+        impl Visitor<'_> for QuantityVisitor {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a quantity such as 500m, 4, 16Gi or 2Ti")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+                Quantity::parse(v).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+                Quantity::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+                Quantity::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+                Quantity::parse(&v.to_string()).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(QuantityVisitor)
+    }
+}
+
+/// Deserializes `Raw` and converts it with `T::try_from` inside the map visitor, so a
+/// rule spanning several fields blames this mapping (its path and line), not its parent.
+fn deserialize_checked<'de, D, Raw, T>(
+    deserializer: D,
+    expecting: &'static str,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    Raw: Deserialize<'de>,
+    T: TryFrom<Raw, Error = String>,
+{
+    struct CheckedVisitor<Raw, T>(PhantomData<(Raw, T)>, &'static str);
+    impl<'de, Raw, T> Visitor<'de> for CheckedVisitor<Raw, T>
+    where
+        Raw: Deserialize<'de>,
+        T: TryFrom<Raw, Error = String>,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.1)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            let raw = Raw::deserialize(MapAccessDeserializer::new(map))?;
+            T::try_from(raw).map_err(de::Error::custom)
+        }
+    }
+    deserializer.deserialize_map(CheckedVisitor(PhantomData, expecting))
+}
+
+/// Validates inside the visitor, that is while serde_yaml is still positioned on the value,
+/// so the error carries this value's path, line and column (validating after
+/// `String::deserialize` returns would blame the enclosing mapping instead).
+struct ValidatingVisitor<T> {
+    validate: fn(&str) -> Result<T, String>,
+    expecting: &'static str,
+}
+
+impl<T> Visitor<'_> for ValidatingVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.validate)(v).map_err(E::custom)
+    }
+}
+
+macro_rules! string_newtype_deserialize {
+    ($($ty:ident => $expecting:literal),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(ValidatingVisitor { validate: |s| $ty::new(s), expecting: $expecting })
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+
+string_newtype_deserialize!(
+    Name => "a name (DNS label)",
+    LabelValue => "a label value",
+    LabelKey => "a label key",
+    MigProfile => "a MIG profile such as 1g.10gb",
+    Image => "a container image reference",
+);
+
+/// A count that must be at least one.
+struct AtLeastOne(u32);
+
+impl<'de> Deserialize<'de> for AtLeastOne {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        at_least_one(deserializer).map(AtLeastOne)
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    struct AtLeastOneVisitor;
+    impl Visitor<'_> for AtLeastOneVisitor {
+        type Value = u32;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a whole number of at least 1")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+            match u32::try_from(v) {
+                Ok(0) => Err(E::custom("must be at least 1")),
+                Ok(n) => Ok(n),
+                Err(_) => Err(E::custom(format!("{v} is too large"))),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::custom("must be at least 1")),
+            }
+        }
+    }
+    deserializer.deserialize_u32(AtLeastOneVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+clusters:
+  - name: prod
+    namespaces: [vision, nlp]
+    nodePools:
+      - name: h100-spot
+        count: 2
+        cpu: "192"
+        memory: 2Ti
+        gpu: { model: NVIDIA-H100-80GB-HBM3, count: 8, memoryMiB: 81559 }
+        instanceType: p5.48xlarge
+        zone: us-east-1a
+        capacityType: spot
+      - name: a100
+        count: 1
+        cpu: 96
+        memory: 1152Gi
+        gpu: { model: NVIDIA-A100-SXM4-80GB, count: 8 }
+        mig: { "1g.10gb": 7 }
+        labels: { team: vision }
+    deployments:
+      - { name: llama-serve, namespace: vision, image: ghcr.io/acme/llama:1.0, replicas: 2, gpus: 1, gpuModel: NVIDIA-H100-80GB-HBM3, model: llama-3-8b, modelVersion: v1 }
+    jobs:
+      - { name: train-resnet, namespace: vision, image: ghcr.io/acme/trainer:2, gpus: 8, parallelism: 1, completions: 1, runSeconds: 86400 }
+    podSets:
+      - { namespace: bench, count: 30, gpus: 0, cpu: 100m }
+"#;
+
+    #[test]
+    fn a_good_file_parses_with_defaults_filled_in() {
+        let fleet = Fleet::from_yaml(GOOD).unwrap();
+        let prod = fleet.cluster("prod").unwrap();
+        assert_eq!(prod.node_count(), 3);
+        assert_eq!(prod.node_pools[0].capacity_type, CapacityType::Spot);
+        assert_eq!(prod.node_pools[1].capacity_type, CapacityType::OnDemand);
+        assert_eq!(prod.node_pools[1].cpu.milli(), 96_000);
+        assert_eq!(prod.node_pools[1].max_pods, DEFAULT_MAX_PODS);
+        assert_eq!(
+            prod.node_pools[1].mig.values().copied().collect::<Vec<_>>(),
+            vec![7]
+        );
+        assert_eq!(prod.deployments[0].replicas, 2);
+        assert_eq!(prod.deployments[0].port, 8080);
+        assert_eq!(prod.jobs[0].run_seconds, 86400);
+        assert_eq!(prod.pod_sets[0].name.as_str(), "bulk");
+        assert_eq!(prod.pod_sets[0].memory.as_str(), "64Mi");
+        let namespaces: Vec<&str> = prod.all_namespaces().iter().map(|n| n.as_str()).collect();
+        assert_eq!(namespaces, ["vision", "nlp", "bench"]);
+    }
+
+    /// Each case: the file, then text the error must contain (field path, line, reason).
+    #[test]
+    fn bad_files_name_the_line_and_field_at_fault() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 0\n        cpu: 1\n        memory: 1Gi\n",
+                &[
+                    "clusters[0].nodePools[0].count",
+                    "must be at least 1",
+                    "line 5 column 16",
+                    "count: 0",
+                ],
+            ),
+            (
+                "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 1\n        cpu: lots\n        memory: 1Gi\n",
+                &[
+                    "clusters[0].nodePools[0].cpu",
+                    "not a Kubernetes quantity",
+                    "line 6 column 14",
+                ],
+            ),
+            (
+                "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 1\n        cpu: 1\n        memroy: 1Gi\n",
+                &[
+                    "clusters[0].nodePools[0]",
+                    "unknown field `memroy`",
+                    "line 7",
+                ],
+            ),
+            (
+                "clusters:\n  - name: Prod_1\n",
+                &["clusters[0].name", "not a valid name", "line 2 column 11"],
+            ),
+            (
+                "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, capacityType: reserved }\n",
+                &[
+                    "clusters[0].nodePools[0].capacityType",
+                    "unknown variant `reserved`",
+                    "line 4",
+                ],
+            ),
+            (
+                "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, mig: { \"1g.10gb\": 7 } }\n",
+                &["clusters[0].nodePools[0]", "`mig` needs a `gpu`", "line 4"],
+            ),
+            (
+                "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, gpu: { model: H100, count: 1 }, mig: { huge: 7 } }\n",
+                &[
+                    "clusters[0].nodePools[0].mig",
+                    "not a MIG profile",
+                    "line 4",
+                ],
+            ),
+            (
+                "clusters:\n  - name: a\n    deployments:\n      - { name: web, namespace: vision, image: \"\" }\n",
+                &[
+                    "clusters[0].deployments[0].image",
+                    "not a container image",
+                    "line 4",
+                ],
+            ),
+            (
+                "clusters:\n  - name: a\n    jobs:\n      - { name: t, namespace: ml, image: x, completions: 0 }\n",
+                &[
+                    "clusters[0].jobs[0].completions",
+                    "must be at least 1",
+                    "line 4",
+                ],
+            ),
+            (
+                "clusters:\n  - name: a\n  - name: a\n",
+                &["clusters: cluster name `a` is used twice", "line 2"],
+            ),
+            (
+                "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi }\n      - { name: p, count: 1, cpu: 1, memory: 1Gi }\n",
+                &[
+                    "clusters[0]: cluster `a`: node pool name `p` is used twice",
+                    "line 2",
+                ],
+            ),
+            (
+                "clusters:\n  - name: a\n    podSets:\n      - { namespace: bench, count: 10, cpu: -1 }\n",
+                &[
+                    "clusters[0].podSets[0].cpu",
+                    "not a Kubernetes quantity",
+                    "line 4",
+                ],
+            ),
+            ("clusters: []\n", &["at least one cluster"]),
+            ("clusterz: []\n", &["unknown field `clusterz`", "line 1"]),
+            (
+                "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, labels: { \"bad key!\": x } }\n",
+                &[
+                    "clusters[0].nodePools[0].labels",
+                    "not a valid label key",
+                    "line 4",
+                ],
+            ),
+        ];
+        for (text, wants) in cases {
+            let err = Fleet::from_yaml(text).expect_err(text).to_string();
+            for want in *wants {
+                assert!(
+                    err.contains(want),
+                    "error for\n{text}\nwas\n{err}\nmissing {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_fleet_is_valid_and_round_trips_through_yaml() {
+        let fleet = Fleet::small("a").and(Fleet::small("b"));
+        fleet.check_rules().unwrap();
+        let text = serde_yaml::to_string(&fleet).unwrap();
+        assert_eq!(Fleet::from_yaml(&text).unwrap(), fleet);
+        assert!(
+            Fleet::small("a")
+                .and(Fleet::small("a"))
+                .check_rules()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn shipped_fleet_files_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/fleets");
+        let demo = Fleet::from_file(root.join("demo.yaml")).unwrap();
+        let names: Vec<&str> = demo.clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        let scale = Fleet::from_file(root.join("scale.yaml")).unwrap();
+        assert_eq!(scale.clusters[0].node_count(), 1000);
+        assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);
+    }
+}

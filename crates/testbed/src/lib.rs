@@ -1,0 +1,29 @@
+//! Real local Kubernetes control planes with a KWOK-simulated GPU fleet, for Gantry's
+//! tests, benchmarks and demo.
+//!
+//! ```no_run
+//! # async fn demo() -> gantry_testbed::Result<()> {
+//! use gantry_testbed::{Fleet, Options, Testbed};
+//! let bed = Testbed::start(&Fleet::small("a"), Options::default()).await?;
+//! let client = bed.cluster("a").unwrap().client().await?;
+//! # let _ = client; Ok(()) }
+//! ```
+
+pub mod apply;
+mod binaries;
+mod cluster;
+mod error;
+pub mod fleet;
+pub mod kwok;
+mod pki;
+mod process;
+mod quantity;
+mod testbed;
+
+pub use binaries::{
+    Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, version_dir,
+};
+pub use cluster::{ClusterHandle, Component};
+pub use error::{Error, Result};
+pub use fleet::Fleet;
+pub use testbed::{Options, Testbed};

@@ -1,0 +1,170 @@
+//! `testbed`: start a fleet of local control planes and keep it running in the foreground.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use gantry_testbed::{Binaries, Fleet, Options, Testbed};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser)]
+#[command(
+    name = "testbed",
+    about = "Local Kubernetes control planes with a KWOK-simulated GPU fleet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the fleet, print `testbed: ready; KUBECONFIG=...` and run until SIGINT/SIGTERM.
+    Up {
+        /// The fleet file (see deploy/fleets/).
+        #[arg(long)]
+        fleet: PathBuf,
+        /// Where clusters keep data and logs; `<dir>/kubeconfig` is written once ready.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Keep the state directory after shutdown.
+        #[arg(long)]
+        keep: bool,
+        /// Create only namespaces and nodes, not the fleet's workloads.
+        #[arg(long)]
+        no_workloads: bool,
+    },
+    /// Validate a fleet file and exit.
+    Check {
+        #[arg(long)]
+        fleet: PathBuf,
+    },
+    /// Build (or find) the Kubernetes binaries and print their directory.
+    Binaries,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("gantry_testbed=info,testbed=info")
+            }),
+        )
+        .init();
+    match cli.command {
+        Cmd::Check { fleet } => match Fleet::from_file(&fleet) {
+            Ok(parsed) => {
+                let nodes: usize = parsed.clusters.iter().map(|c| c.node_count()).sum();
+                println!(
+                    "{}: ok ({} cluster(s), {nodes} node(s))",
+                    fleet.display(),
+                    parsed.clusters.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Binaries => match Binaries::ensure() {
+            Ok(found) => {
+                println!(
+                    "{}",
+                    found
+                        .kube_apiserver
+                        .parent()
+                        .unwrap_or(&found.kube_apiserver)
+                        .display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Up {
+            fleet,
+            state_dir,
+            keep,
+            no_workloads,
+        } => {
+            let parsed = match Fleet::from_file(&fleet) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("error: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = Options {
+                state_dir: Some(state_dir),
+                keep,
+                apply_workloads: !no_workloads,
+            };
+            match runtime.block_on(up(parsed, options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn up(fleet: Fleet, options: Options) -> anyhow::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    eprintln!("testbed: starting {} cluster(s)", fleet.clusters.len());
+    // A signal during start drops the half-started testbed, which stops what it started.
+    let bed = tokio::select! {
+        bed = Testbed::start(&fleet, options) => bed?,
+        _ = interrupt.recv() => { eprintln!("testbed: interrupted while starting"); return Ok(()); }
+        _ = terminate.recv() => { eprintln!("testbed: terminated while starting"); return Ok(()); }
+    };
+    for (phase, took) in bed.phases() {
+        eprintln!("testbed: {phase}: {:.1}s", took.as_secs_f64());
+    }
+    for cluster in bed.clusters() {
+        eprintln!(
+            "testbed: cluster {} at {} (logs in {})",
+            cluster.name(),
+            cluster.server(),
+            cluster.dir().join("logs").display()
+        );
+    }
+    println!(
+        "testbed: ready; KUBECONFIG={}",
+        bed.kubeconfig_path().display()
+    );
+    std::io::stdout().flush()?;
+
+    let mut health = tokio::time::interval(Duration::from_secs(5));
+    let outcome = loop {
+        tokio::select! {
+            _ = interrupt.recv() => break Ok(()),
+            _ = terminate.recv() => break Ok(()),
+            _ = health.tick() => {
+                if let Err(e) = bed.check() {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    eprintln!("testbed: shutting down");
+    drop(bed);
+    Ok(outcome?)
+}

@@ -1,0 +1,161 @@
+//! Command-line interface. Every flag has an environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about = "Gantry: a control plane and dashboard for ML workloads on Kubernetes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard, server functions and REST API.
+    Serve(ServeArgs),
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Prepare a demo database: on an empty database, create an admin with a
+    /// random password (printed once), demo teams and users, and map the demo
+    /// fleet's namespaces. Used by the README run command; `serve` never
+    /// creates accounts.
+    DemoSetup(DemoArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database and the generated secret key.
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// A postgres:// or sqlite: URL; overrides --data-dir for the database.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Register every context of this kubeconfig at start-up (its credentials stay in the file).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Register the cluster Gantry runs in, from its service account, under this name.
+    #[arg(long, env = "GANTRY_IN_CLUSTER_NAME")]
+    pub in_cluster: Option<String>,
+    /// Base64 of a 32-byte key that encrypts stored cluster credentials.
+    #[arg(long, env = "GANTRY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// A file holding that key (for example a mounted Secret).
+    #[arg(long, env = "GANTRY_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Where the built site (pkg/gantry.js, .wasm, .css) is.
+    #[arg(long, env = "GANTRY_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Gantry is served over https: mark cookies Secure and send HSTS.
+    #[arg(long, env = "GANTRY_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+    /// Trust X-Forwarded-For and X-Forwarded-Host from a reverse proxy.
+    #[arg(long, env = "GANTRY_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "GANTRY_SESSION_IDLE_MINUTES", default_value_t = 120)]
+    pub session_idle_minutes: u64,
+    /// Hours after sign-in after which a session ends regardless.
+    #[arg(long, env = "GANTRY_SESSION_MAX_HOURS", default_value_t = 12)]
+    pub session_max_hours: u64,
+    /// Most replicas (or autoscaler maximum) a user may ask for.
+    #[arg(long, env = "GANTRY_REPLICA_CAP", default_value_t = 100)]
+    pub replica_cap: i32,
+    /// Database connections in the pool.
+    #[arg(long, env = "GANTRY_DB_CONNECTIONS", default_value_t = 16)]
+    pub db_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a global admin. The password is read from a prompt, or from
+    /// stdin when stdin is not a terminal.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print it once.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// How long it lasts, e.g. 30d, 12h or 90m; without it, it never expires.
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The demo fleet's kubeconfig, to map its namespaces to teams.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// "30d", "12h", "90m" → seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| format!("--expires: {text:?} is not a duration such as 30d, 12h or 90m"))?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        _ => return Err(format!("--expires: {text:?} needs a unit: d, h or m")),
+    };
+    if seconds <= 0 || seconds > 10 * 365 * 86_400 {
+        return Err("--expires: must be between 1 minute and 10 years".into());
+    }
+    Ok(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(30 * 86_400));
+        assert_eq!(parse_duration("12h"), Ok(12 * 3_600));
+        assert_eq!(parse_duration("90m"), Ok(5_400));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("0d").is_err());
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,116 @@
+//! `gantry demo-setup`: makes an empty database ready to explore. Only the
+//! README run command uses it; `gantry serve` never creates accounts.
+
+use std::collections::BTreeMap;
+
+use gantry_domain::policy::Role;
+use gantry_domain::validate::Username;
+use gantry_service::passwords;
+
+use crate::cli::DemoArgs;
+use crate::serve::open_store;
+
+/// Demo users and their role in each team.
+const DEMO_USERS: [(&str, &str, Role); 4] = [
+    ("alice", "vision", Role::Deployer),
+    ("bob", "vision", Role::Viewer),
+    ("carol", "nlp", Role::TeamAdmin),
+    ("dave", "nlp", Role::Deployer),
+];
+
+/// Which team owns a demo namespace: its name up to the first '-'
+/// ("vision-dev" belongs to team "vision").
+fn team_of(namespace: &str) -> &str {
+    namespace.split('-').next().unwrap_or(namespace)
+}
+
+/// The (context, namespace) pairs in the demo kubeconfig's clusters that
+/// belong to a demo team, read from the clusters themselves.
+async fn demo_namespaces(kubeconfig: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    use gantry_cluster::kubeconfig;
+    use k8s_openapi::api::core::v1::Namespace;
+    let text = std::fs::read_to_string(kubeconfig).map_err(|e| format!("--kubeconfig: {e}"))?;
+    let config = kubeconfig::parse(&text).map_err(|e| format!("--kubeconfig: {e}"))?;
+    let mut out = Vec::new();
+    for context in kubeconfig::context_names(&config) {
+        let (client, _) = kubeconfig::client_for(&config, &context).await.map_err(|e| e.to_string())?;
+        let api: kube::Api<Namespace> = kube::Api::all(client);
+        let list = api.list(&Default::default()).await.map_err(|e| format!("listing namespaces of {context}: {e}"))?;
+        for ns in list.items.into_iter().filter_map(|n| n.metadata.name) {
+            if ["vision", "nlp"].contains(&team_of(&ns)) {
+                out.push((context.clone(), ns));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let store = open_store(&args.store, 4).await?;
+    if store.count_users().await.map_err(|e| e.to_string())? > 0 {
+        println!("gantry: the database already has users; demo setup left it as it is.");
+        return Ok(());
+    }
+    let mut printed = Vec::new();
+    let admin_password = passwords::random_password();
+    let hash = passwords::hash(admin_password.clone()).await.map_err(|e| e.message)?;
+    store.create_user(&Username::parse("admin").map_err(|e| e.to_string())?, &hash, true).await.map_err(|e| e.to_string())?;
+    printed.push(("admin".to_string(), "global admin".to_string(), admin_password));
+
+    let mut teams = BTreeMap::new();
+    for team in ["vision", "nlp"] {
+        teams.insert(team, store.create_team(team).await.map_err(|e| e.to_string())?.id);
+    }
+    for (name, team, role) in DEMO_USERS {
+        let password = passwords::random_password();
+        let hash = passwords::hash(password.clone()).await.map_err(|e| e.message)?;
+        let user = store.create_user(&Username::parse(name).map_err(|e| e.to_string())?, &hash, false).await.map_err(|e| e.to_string())?;
+        store.set_membership(teams[team], user.id, role).await.map_err(|e| e.to_string())?;
+        printed.push((name.to_string(), format!("{} in team {team}", role.label().to_lowercase()), password));
+    }
+    if let Some(kubeconfig) = &args.kubeconfig {
+        let namespaces = demo_namespaces(kubeconfig).await?;
+        let mut by_team: BTreeMap<&str, Vec<gantry_store::Environment>> = BTreeMap::new();
+        for (cluster, namespace) in &namespaces {
+            let team = team_of(namespace);
+            store.map_namespace(cluster, namespace, teams[team]).await.map_err(|e| e.to_string())?;
+            by_team.entry(team).or_default().push(gantry_store::Environment {
+                name: cluster.clone(),
+                cluster: cluster.clone(),
+                namespace: namespace.clone(),
+                protected: cluster == "prod",
+            });
+        }
+        // The promotion path runs dev → staging → prod.
+        let order = |name: &str| match name {
+            "dev" => 0,
+            "staging" => 1,
+            "prod" => 2,
+            _ => 3,
+        };
+        for (team, mut envs) in by_team {
+            envs.sort_by_key(|e| order(&e.name));
+            store.set_environments(teams[team], &envs).await.map_err(|e| e.to_string())?;
+        }
+        println!("gantry: mapped {} demo namespaces to teams vision and nlp", namespaces.len());
+    }
+    println!();
+    println!("  Demo accounts (shown once; change them on the Profile page):");
+    for (user, role, password) in &printed {
+        println!("    {user:<6} {password}   ({role})");
+    }
+    println!();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_belong_to_the_team_in_their_name() {
+        assert_eq!(team_of("vision"), "vision");
+        assert_eq!(team_of("vision-dev"), "vision");
+        assert_eq!(team_of("nlp-staging"), "nlp");
+    }
+}

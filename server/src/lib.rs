@@ -1,0 +1,12 @@
+//! Gantry's server: the axum application behind the `gantry` binary.
+//! Exposed as a library so integration tests can build the same router.
+
+pub mod cli;
+pub mod demo;
+pub mod metrics;
+pub mod openapi;
+pub mod rest;
+pub mod security;
+pub mod serve;
+pub mod streams;
+pub mod web;

@@ -1,0 +1,144 @@
+//! The fleet as JSON: overview, clusters, nodes, pods, jobs, deployments,
+//! pending pods and quotas. Lists take the same query parameters as the UI.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use gantry_domain::view::{
+    ClusterSummary, DeploymentRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow, QuotaRow,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::Done;
+use super::{ApiCaller, ApiResult, Body};
+use crate::web::WebState;
+
+/// Sorting, filtering and paging, as in the UI's URLs.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Free text matched against names.
+    pub q: Option<String>,
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    /// A status or phase filter (depends on the list).
+    pub status: Option<String>,
+    pub node: Option<String>,
+    /// The column to sort by.
+    pub sort: Option<String>,
+    pub desc: Option<bool>,
+    /// From 1.
+    pub page: Option<usize>,
+    /// At most 500.
+    pub per_page: Option<usize>,
+}
+
+impl From<ListParams> for ListQuery {
+    fn from(p: ListParams) -> ListQuery {
+        ListQuery {
+            q: p.q,
+            cluster: p.cluster,
+            namespace: p.namespace,
+            status: p.status,
+            node: p.node,
+            sort: p.sort,
+            desc: p.desc.unwrap_or(false),
+            page: p.page,
+            per_page: p.per_page,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/overview", responses((status = 200, body = Overview), (status = 401, body = super::ErrorBody)))]
+pub async fn overview(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Overview> {
+    Ok(Json(web.app.overview(&caller).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters", responses((status = 200, body = Vec<ClusterSummary>)))]
+pub async fn clusters(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<ClusterSummary>> {
+    Ok(Json(web.app.clusters(&caller).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCluster {
+    /// The name Gantry shows.
+    pub name: String,
+    /// The kubeconfig text (at most 1 MiB; credentials embedded).
+    pub kubeconfig: String,
+    /// Which of its contexts to use.
+    pub context: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterAdded {
+    pub name: String,
+    pub context: String,
+    pub version: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters", request_body = NewCluster, responses((status = 200, body = ClusterAdded), (status = 422, body = super::ErrorBody)))]
+pub async fn add_cluster(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(new): Body<NewCluster>) -> ApiResult<ClusterAdded> {
+    let added = web.app.add_cluster(&caller, &new.name, &new.kubeconfig, &new.context).await?;
+    Ok(Json(ClusterAdded { name: added.name, context: added.context, version: added.version }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path)), responses((status = 200, body = Done)))]
+pub async fn remove_cluster(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(cluster): Path<String>) -> ApiResult<Done> {
+    web.app.remove_cluster(&caller, &cluster).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListParams), responses((status = 200, body = Page<NodeRow>)))]
+pub async fn nodes(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(cluster): Path<String>, Query(params): Query<ListParams>) -> ApiResult<Page<NodeRow>> {
+    let query = ListQuery { cluster: Some(cluster), ..params.into() };
+    Ok(Json(web.app.nodes(&caller, &query).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeOut {
+    pub node: NodeRow,
+    pub pods: Vec<PodRow>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path), ("node" = String, Path)), responses((status = 200, body = NodeOut)))]
+pub async fn node(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, node)): Path<(String, String)>) -> ApiResult<NodeOut> {
+    let (node, pods) = web.app.node(&caller, &cluster, &node).await?;
+    Ok(Json(NodeOut { node, pods }))
+}
+
+#[utoipa::path(get, path = "/api/v1/pods", params(ListParams), responses((status = 200, body = Page<PodRow>)))]
+pub async fn pods(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<PodRow>> {
+    Ok(Json(web.app.pods(&caller, &params.into()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, body = Page<JobRow>)))]
+pub async fn jobs(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<JobRow>> {
+    Ok(Json(web.app.jobs(&caller, &params.into()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments", params(ListParams), responses((status = 200, body = Page<DeploymentRow>)))]
+pub async fn deployments(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<DeploymentRow>> {
+    Ok(Json(web.app.deployments(&caller, &params.into()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/pending", params(ListParams), responses((status = 200, body = Page<PendingRow>)))]
+pub async fn pending(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<PendingRow>> {
+    Ok(Json(web.app.pending(&caller, &params.into()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/quotas", responses((status = 200, body = Vec<QuotaRow>)))]
+pub async fn quotas(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<QuotaRow>> {
+    Ok(Json(web.app.quotas(&caller).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QuotaRequest {
+    /// Hard limit of `requests.nvidia.com/gpu` in the namespace.
+    pub gpus: i64,
+}
+
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = QuotaRequest, responses((status = 200, body = Done)))]
+pub async fn set_quota(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Path<(String, String)>, Body(request): Body<QuotaRequest>) -> ApiResult<Done> {
+    web.app.set_gpu_quota(&caller, &cluster, &namespace, request.gpus).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}

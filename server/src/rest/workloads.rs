@@ -1,0 +1,274 @@
+//! Deployments and jobs over REST, for CI/CD: launch, scale, update, roll
+//! back, history, diff, promote, delete; launch and cancel jobs.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use gantry_domain::fit::FitPreview;
+use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
+use gantry_domain::rollout::DiffLine;
+use gantry_domain::view::{DeploymentRow, EventRow, JobRow, PodRow};
+use gantry_service::{AutoscaleRequest, DeleteRequest, RollbackRequest, ScaleRequest, ServiceError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::Done;
+use super::{ApiCaller, ApiError, ApiResult, Body};
+use crate::web::WebState;
+
+type Place = Path<(String, String)>;
+type Object = Path<(String, String, String)>;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PreviewRequest {
+    pub cluster: String,
+    pub namespace: String,
+    pub gpu_model: Option<String>,
+    pub gpus_per_pod: i64,
+    pub pods: i64,
+}
+
+/// Would this many pods of this many GPUs fit right now?
+#[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewRequest, responses((status = 200, body = FitPreview)))]
+pub async fn preview(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(r): Body<PreviewRequest>) -> ApiResult<FitPreview> {
+    Ok(Json(web.app.preview_fit(&caller, &r.cluster, &r.namespace, r.gpu_model.as_deref(), r.gpus_per_pod, r.pods).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Launched {
+    pub objects: Vec<String>,
+    pub preview: FitPreview,
+}
+
+/// Creates a Deployment, its Service and (optionally) an autoscaler, with
+/// server-side apply (field manager `gantry`). The body's cluster and
+/// namespace come from the path.
+#[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments",
+    params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchDeploymentInput,
+    responses((status = 200, body = Launched), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+pub async fn launch(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Place, Body(input): Body<LaunchDeploymentInput>) -> ApiResult<Launched> {
+    let input = LaunchDeploymentInput { cluster: cluster.clone(), namespace: namespace.clone(), ..input };
+    let gpus = input.gpus.trim().parse::<i64>().unwrap_or(0);
+    let replicas = input.replicas.trim().parse::<i64>().unwrap_or(1);
+    let preview = web
+        .app
+        .preview_fit(&caller, &cluster, &namespace, Some(input.gpu_model.as_str()), gpus, replicas)
+        .await
+        .unwrap_or_else(|_| gantry_domain::fit::preview(&[], None, 0, 0));
+    let objects = web.app.launch_deployment(&caller, &input).await?;
+    Ok(Json(Launched { objects, preview }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentOut {
+    pub deployment: DeploymentRow,
+    pub pods: Vec<PodRow>,
+    pub events: Vec<EventRow>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = DeploymentOut)))]
+pub async fn get_deployment(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<DeploymentOut> {
+    let (deployment, pods, events) = web.app.deployment(&caller, &cluster, &namespace, &name).await?;
+    Ok(Json(DeploymentOut { deployment, pods, events }))
+}
+
+/// Changes image, model version or surge settings (a rolling update).
+/// Send `resource_version` to refuse the change if someone else changed the
+/// deployment since you read it.
+#[utoipa::path(patch, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = UpdateDeploymentInput,
+    responses((status = 200, body = Done), (status = 409, body = super::ErrorBody)))]
+pub async fn update(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(input): Body<UpdateDeploymentInput>) -> ApiResult<Done> {
+    web.app.update_deployment(&caller, &cluster, &namespace, &name, &input).await?;
+    Ok(Json(Done { ok: true, message: Some("rolling update started".into()) }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    /// Must repeat the deployment's name.
+    pub confirm: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteParams), responses((status = 200, body = Done)))]
+pub async fn delete_deployment(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Query(p): Query<DeleteParams>) -> ApiResult<Done> {
+    let request = DeleteRequest { confirm: p.confirm.unwrap_or_default(), resource_version: p.resource_version };
+    web.app.delete_deployment(&caller, &cluster, &namespace, &name, &request).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Scaled {
+    pub from: i32,
+    pub to: i32,
+}
+
+/// Sets the replica count through the scale subresource.
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = ScaleBody,
+    responses((status = 200, body = Scaled), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+pub async fn scale(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<ScaleRequest>) -> ApiResult<Scaled> {
+    let (from, to) = web.app.scale_deployment(&caller, &cluster, &namespace, &name, &request).await?;
+    Ok(Json(Scaled { from, to }))
+}
+
+/// The scale request as documented (numbers may also be sent as strings).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ScaleBody {
+    pub replicas: i64,
+    pub resource_version: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AutoscaleBody {
+    /// false removes the autoscaler.
+    pub enabled: bool,
+    pub min_replicas: Option<i64>,
+    pub max_replicas: Option<i64>,
+    pub target_cpu_percent: Option<i64>,
+}
+
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = AutoscaleBody, responses((status = 200, body = Done)))]
+pub async fn autoscale(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<AutoscaleRequest>) -> ApiResult<Done> {
+    web.app.autoscale_deployment(&caller, &cluster, &namespace, &name, &request).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RollbackBody {
+    /// The revision whose template to restore; omitted or 0 means the previous one.
+    pub to_revision: Option<i64>,
+    pub resource_version: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolledBack {
+    pub from_revision: i64,
+    pub restored_revision: i64,
+}
+
+/// `kubectl rollout undo` semantics: the chosen revision's pod template is
+/// copied into the Deployment, which becomes the next revision.
+#[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = RollbackBody,
+    responses((status = 200, body = RolledBack), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub async fn rollback(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<RollbackRequest>) -> ApiResult<RolledBack> {
+    let outcome = web.app.rollback_deployment(&caller, &cluster, &namespace, &name, &request).await?;
+    Ok(Json(RolledBack { from_revision: outcome.from_revision, restored_revision: outcome.restored_revision }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionOut {
+    pub revision: i64,
+    pub replica_set: String,
+    pub images: Vec<String>,
+    pub model_version: Option<String>,
+    pub change_cause: Option<String>,
+    pub created: String,
+    pub replicas: i32,
+    pub current: bool,
+    /// Who made it, when Gantry made the change.
+    pub by: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<RevisionOut>)))]
+pub async fn history(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<Vec<RevisionOut>> {
+    let history = web.app.deployment_history(&caller, &cluster, &namespace, &name).await?;
+    Ok(Json(
+        history
+            .into_iter()
+            .map(|r| RevisionOut {
+                revision: r.revision,
+                replica_set: r.replica_set,
+                images: r.images,
+                model_version: r.model_version,
+                change_cause: r.change_cause,
+                created: r.created,
+                replicas: r.replicas,
+                current: r.current,
+                by: r.by,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffParams {
+    /// The revision to compare with the current template.
+    pub revision: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DiffParams), responses((status = 200, body = Vec<DiffLine>)))]
+pub async fn diff(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Query(p): Query<DiffParams>) -> ApiResult<Vec<DiffLine>> {
+    let revision = gantry_domain::lenient::int("revision", &p.revision)?
+        .ok_or_else(|| ApiError(ServiceError::invalid("revision: is required")))?;
+    Ok(Json(web.app.deployment_diff(&caller, &cluster, &namespace, &name, revision).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PromoteRequest {
+    /// The environment to promote into; by default the next one after this deployment's.
+    pub to_environment: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Promoted {
+    pub from: String,
+    pub to: String,
+    pub before: Option<String>,
+    pub after: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = PromoteRequest, responses((status = 200, body = Promoted)))]
+pub async fn promote(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, body: axum::body::Bytes) -> ApiResult<Promoted> {
+    // The body is optional: an empty one promotes to the next environment.
+    let request: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PromoteRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError(ServiceError::invalid(format!("the request body is not valid: {e}"))))?
+    };
+    let to = request.to_environment;
+    let outcome = web.app.promote_deployment(&caller, &cluster, &namespace, &name, to.as_deref()).await?;
+    Ok(Json(Promoted { from: outcome.from, to: outcome.to, before: outcome.before, after: outcome.after }))
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs",
+    params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchJobInput,
+    responses((status = 200, body = Done), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+pub async fn launch_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Place, Body(input): Body<LaunchJobInput>) -> ApiResult<Done> {
+    let input = LaunchJobInput { cluster, namespace, ..input };
+    web.app.launch_job(&caller, &input).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobOut {
+    pub job: JobRow,
+    pub pods: Vec<PodRow>,
+    pub events: Vec<EventRow>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = JobOut)))]
+pub async fn get_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<JobOut> {
+    let (job, pods, events) = web.app.job(&caller, &cluster, &namespace, &name).await?;
+    Ok(Json(JobOut { job, pods, events }))
+}
+
+/// Cancels a job: deletes it with foreground propagation, so its pods go too.
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Done)))]
+pub async fn cancel_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<Done> {
+    web.app.cancel_job(&caller, &cluster, &namespace, &name).await?;
+    Ok(Json(Done { ok: true, message: None }))
+}
