@@ -45,6 +45,15 @@ async fn demo_namespaces(kubeconfig: &std::path::Path) -> Result<Vec<(String, St
     Ok(out)
 }
 
+/// A fresh random password, or GANTRY_DEMO_PASSWORD for every account when
+/// set (the browser tests use this to sign in as each role).
+fn demo_password() -> String {
+    std::env::var("GANTRY_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| p.chars().count() >= gantry_domain::validate::Password::MIN_CHARS)
+        .unwrap_or_else(passwords::random_password)
+}
+
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let store = open_store(&args.store, 4).await?;
     if store.count_users().await.map_err(|e| e.to_string())? > 0 {
@@ -52,7 +61,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         return Ok(());
     }
     let mut printed = Vec::new();
-    let admin_password = passwords::random_password();
+    let admin_password = demo_password();
     let hash = passwords::hash(admin_password.clone()).await.map_err(|e| e.message)?;
     store.create_user(&Username::parse("admin").map_err(|e| e.to_string())?, &hash, true).await.map_err(|e| e.to_string())?;
     printed.push(("admin".to_string(), "global admin".to_string(), admin_password));
@@ -62,7 +71,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         teams.insert(team, store.create_team(team).await.map_err(|e| e.to_string())?.id);
     }
     for (name, team, role) in DEMO_USERS {
-        let password = passwords::random_password();
+        let password = demo_password();
         let hash = passwords::hash(password.clone()).await.map_err(|e| e.message)?;
         let user = store.create_user(&Username::parse(name).map_err(|e| e.to_string())?, &hash, false).await.map_err(|e| e.to_string())?;
         store.set_membership(teams[team], user.id, role).await.map_err(|e| e.to_string())?;

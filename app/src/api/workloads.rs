@@ -140,10 +140,10 @@ pub async fn deployment_page(cluster: String, namespace: String, name: String) -
 }
 
 #[server(prefix = "/fn", endpoint = "scale_deployment")]
-pub async fn scale_deployment(csrf: String, cluster: String, namespace: String, name: String, replicas: String, resource_version: String) -> Result<String, AppError> {
+pub async fn scale_deployment(csrf: String, cluster: String, namespace: String, name: String, replicas: String, version: String) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let request = gantry_service::ScaleRequest { replicas, resource_version: Some(resource_version).filter(|v| !v.is_empty()) };
+    let request = gantry_service::ScaleRequest { replicas, version };
     let (from, to) = state()?.scale_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
     Ok(format!("Scaled from {from} to {to} replicas"))
 }
@@ -177,7 +177,7 @@ pub async fn update_deployment(
     model_version: String,
     max_surge: String,
     max_unavailable: String,
-    resource_version: String,
+    version: String,
 ) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
@@ -186,17 +186,17 @@ pub async fn update_deployment(
         model_version,
         max_surge,
         max_unavailable,
-        resource_version: Some(resource_version).filter(|v| !v.is_empty()),
+        version,
     };
     state()?.update_deployment(&caller, &cluster, &namespace, &name, &input).await.map_err(service)?;
     Ok("Rolling update started".into())
 }
 
 #[server(prefix = "/fn", endpoint = "rollback_deployment")]
-pub async fn rollback_deployment(csrf: String, cluster: String, namespace: String, name: String, to_revision: String, resource_version: String) -> Result<String, AppError> {
+pub async fn rollback_deployment(csrf: String, cluster: String, namespace: String, name: String, to_revision: String, version: String) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let request = gantry_service::RollbackRequest { to_revision, resource_version: Some(resource_version).filter(|v| !v.is_empty()) };
+    let request = gantry_service::RollbackRequest { to_revision, version };
     let outcome = state()?.rollback_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
     Ok(format!("Rolled back from revision {} to the template of revision {}", outcome.from_revision, outcome.restored_revision))
 }
@@ -209,10 +209,10 @@ pub async fn deployment_diff(cluster: String, namespace: String, name: String, r
 }
 
 #[server(prefix = "/fn", endpoint = "delete_deployment")]
-pub async fn delete_deployment(csrf: String, cluster: String, namespace: String, name: String, confirm: String, resource_version: String) -> Result<(), AppError> {
+pub async fn delete_deployment(csrf: String, cluster: String, namespace: String, name: String, confirm: String, version: String) -> Result<(), AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let request = gantry_service::DeleteRequest { confirm, resource_version: Some(resource_version).filter(|v| !v.is_empty()) };
+    let request = gantry_service::DeleteRequest { confirm, version };
     state()?.delete_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
     leptos_axum::redirect("/workloads");
     Ok(())

@@ -93,7 +93,7 @@ fn Target(ident: StoredValue<Ident>) -> impl IntoView {
         <input type="hidden" name="cluster" value=i.cluster />
         <input type="hidden" name="namespace" value=i.namespace />
         <input type="hidden" name="name" value=i.name />
-        <input type="hidden" name="resource_version" value=i.version />
+        <input type="hidden" name="version" value=i.version />
     }
 }
 
@@ -104,7 +104,7 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
         cluster: d.cluster.clone(),
         namespace: d.namespace.clone(),
         name: d.name.clone(),
-        version: d.resource_version.clone(),
+        version: d.version.to_string(),
     });
     let can_change = page.can_change;
     let model = format!(

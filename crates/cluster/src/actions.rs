@@ -151,54 +151,71 @@ fn state_line(d: &Deployment) -> String {
     format!("replicas {}, image {}, revision {}", replicas_of(d), image_of(d), revision)
 }
 
-fn check_expected(d: &Deployment, expected: Option<&str>, what: &str) -> ActionResult<String> {
-    let current = d.metadata.resource_version.clone().unwrap_or_default();
+/// Refuses a change whose author saw an older spec. The generation only
+/// moves when the spec changes, unlike resourceVersion, which every status
+/// update of the controller bumps.
+fn check_expected(d: &Deployment, expected: Option<i64>, what: &str) -> ActionResult<()> {
+    let current = d.metadata.generation.unwrap_or(0);
     match expected {
-        Some(seen) if !seen.is_empty() && seen != current => Err(ActionError::Conflict {
-            message: format!("{what} changed since you loaded it; review its current state and try again"),
+        Some(seen) if seen != current => Err(ActionError::Conflict {
+            message: format!("{what} was changed by someone else since you loaded it; review its current state and try again"),
             current: state_line(d),
         }),
-        _ => Ok(current),
+        _ => Ok(()),
     }
 }
 
-async fn conflict_now(cluster: &ClusterCache, ns: &str, name: &str, error: ActionError) -> ActionError {
-    match error {
-        ActionError::Conflict { message, .. } => {
-            let current = current_deployment(cluster, ns, name).await.map(|d| state_line(&d)).unwrap_or_default();
-            ActionError::Conflict { message, current }
+/// How often a write is retried when only the status moved underneath it.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Reads the deployment, checks the expected generation, and runs `write`
+/// with it. The write is guarded by the exact resourceVersion it read; when
+/// that fails because the controller updated the status meanwhile, it reads
+/// again and retries, but a change to the spec is always a conflict.
+async fn guarded<T, F, Fut>(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<i64>, mut write: F) -> ActionResult<T>
+where
+    F: FnMut(Deployment) -> Fut,
+    Fut: std::future::Future<Output = ActionResult<T>>,
+{
+    let what = describe("deployment", ns, name);
+    let mut seen_generation = expected;
+    for _ in 0..WRITE_ATTEMPTS {
+        let d = current_deployment(cluster, ns, name).await?;
+        check_expected(&d, seen_generation, &what)?;
+        seen_generation = d.metadata.generation;
+        match write(d).await {
+            Err(ActionError::Conflict { .. }) => continue,
+            other => return other,
         }
-        other => other,
     }
+    let current = current_deployment(cluster, ns, name).await.map(|d| state_line(&d)).unwrap_or_default();
+    Err(ActionError::Conflict { message: format!("{what} kept changing; try again"), current })
 }
 
 /// Sets replicas through the scale subresource. Returns (before, after).
-pub async fn scale(cluster: &ClusterCache, ns: &str, name: &str, replicas: i32, expected: Option<&str>) -> ActionResult<(i32, i32)> {
+pub async fn scale(cluster: &ClusterCache, ns: &str, name: &str, replicas: i32, expected: Option<i64>) -> ActionResult<(i32, i32)> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
-    let current = api.get_scale(name).await.map_err(|e| map_error(e, &what))?;
-    let version = current.metadata.resource_version.clone().unwrap_or_default();
-    let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    if let Some(seen) = expected.filter(|s| !s.is_empty()) {
-        if seen != version {
-            let d = current_deployment(cluster, ns, name).await?;
-            return Err(ActionError::Conflict {
-                message: format!("{what} changed since you loaded it; review its current state and try again"),
-                current: state_line(&d),
-            });
+    guarded(cluster, ns, name, expected, |d| {
+        let (api, what) = (api.clone(), what.clone());
+        async move {
+            let before = replicas_of(&d);
+            let request = Scale {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(ns.to_string()),
+                    resource_version: d.metadata.resource_version.clone(),
+                    ..Default::default()
+                },
+                spec: Some(ScaleSpec { replicas: Some(replicas) }),
+                status: None,
+            };
+            api.replace_scale(name, &PostParams::default(), &request).await.map_err(|e| map_error(e, &what))?;
+            Ok((before, replicas))
         }
-    }
-    let request = Scale {
-        metadata: ObjectMeta { name: Some(name.to_string()), namespace: Some(ns.to_string()), resource_version: Some(version), ..Default::default() },
-        spec: Some(ScaleSpec { replicas: Some(replicas) }),
-        status: None,
-    };
-    match api.replace_scale(name, &PostParams::default(), &request).await {
-        Ok(_) => Ok((before, replicas)),
-        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
-    }
+    })
+    .await
 }
-
 /// Creates or updates the deployment's autoscaler.
 pub async fn set_autoscaler(cluster: &ClusterCache, ns: &str, name: &str, autoscale: &Autoscale) -> ActionResult<Option<String>> {
     let what = describe("deployment", ns, name);
@@ -219,17 +236,19 @@ pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &str, name: &str) -> 
 }
 
 /// Changes image, model version or surge settings: a rolling update.
-pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &DeploymentUpdate, expected: Option<&str>, actor: &str) -> ActionResult<(String, String)> {
+pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &DeploymentUpdate, expected: Option<i64>, actor: &str) -> ActionResult<(String, String)> {
     let what = describe("deployment", ns, name);
-    let d = current_deployment(cluster, ns, name).await?;
-    let version = check_expected(&d, expected, &what)?;
-    let before = state_line(&d);
-    let patch = json_patch(change.patch(&to_value(&d), &version, actor))?;
     let api: Api<Deployment> = cluster.api(ns);
-    match api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await {
-        Ok(after) => Ok((before, state_line(&after))),
-        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
-    }
+    guarded(cluster, ns, name, expected, |d| {
+        let (api, what) = (api.clone(), what.clone());
+        async move {
+            let version = d.metadata.resource_version.clone().unwrap_or_default();
+            let patch = json_patch(change.patch(&to_value(&d), &version, actor))?;
+            let after = api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
+            Ok((state_line(&d), state_line(&after)))
+        }
+    })
+    .await
 }
 
 /// The deployment's revisions, newest first, read from its ReplicaSets.
@@ -276,40 +295,48 @@ pub fn template_of(d: &Deployment) -> Value {
 /// `kubectl rollout undo`: copies the chosen revision's pod template into
 /// the Deployment, so the controller makes it the next revision. Returns
 /// (revision rolled back from, revision whose template was restored).
-pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i64>, expected: Option<&str>) -> ActionResult<(i64, i64)> {
+pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i64>, expected: Option<i64>) -> ActionResult<(i64, i64)> {
     let what = describe("deployment", ns, name);
-    let (d, revisions) = history(cluster, ns, name).await?;
-    let version = check_expected(&d, expected, &what)?;
-    let current = current_revision(&d);
-    let source = rollout::rollback_source(&revisions, current, to).map_err(|e| match e {
-        RollbackError::UnknownRevision(n) => ActionError::NotFound(format!("revision {n} of {what}")),
-        other => ActionError::Invalid(other.to_string()),
-    })?;
-    if rollout::same_template(&template_of(&d), &source.template) {
-        return Err(ActionError::Invalid(format!("the current template already matches revision {}", source.revision)));
-    }
-    let annotations = d.metadata.annotations.clone().unwrap_or_default();
-    let patch = json_patch(rollout::rollback_patch(source, &annotations, &version))?;
     let api: Api<Deployment> = cluster.api(ns);
-    match api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await {
-        Ok(_) => Ok((current, source.revision)),
-        Err(e) => Err(conflict_now(cluster, ns, name, map_error(e, &what)).await),
-    }
+    guarded(cluster, ns, name, expected, |_| {
+        let (api, what) = (api.clone(), what.clone());
+        async move {
+            let (d, revisions) = history(cluster, ns, name).await?;
+            let current = current_revision(&d);
+            let source = rollout::rollback_source(&revisions, current, to).map_err(|e| match e {
+                RollbackError::UnknownRevision(n) => ActionError::NotFound(format!("revision {n} of {what}")),
+                other => ActionError::Invalid(other.to_string()),
+            })?;
+            if rollout::same_template(&template_of(&d), &source.template) {
+                return Err(ActionError::Invalid(format!("the current template already matches revision {}", source.revision)));
+            }
+            let annotations = d.metadata.annotations.clone().unwrap_or_default();
+            let version = d.metadata.resource_version.clone().unwrap_or_default();
+            let patch = json_patch(rollout::rollback_patch(source, &annotations, &version))?;
+            api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
+            Ok((current, source.revision))
+        }
+    })
+    .await
 }
 
 /// Deletes the deployment (and the Service and autoscaler Gantry made with it).
-pub async fn delete_deployment(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<&str>) -> ActionResult<String> {
+pub async fn delete_deployment(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<i64>) -> ActionResult<String> {
     let what = describe("deployment", ns, name);
-    let d = current_deployment(cluster, ns, name).await?;
-    let version = check_expected(&d, expected, &what)?;
-    let before = state_line(&d);
     let api: Api<Deployment> = cluster.api(ns);
-    let params = DeleteParams {
-        preconditions: Some(Preconditions { resource_version: Some(version), uid: None }),
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..Default::default()
-    };
-    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    let before = guarded(cluster, ns, name, expected, |d| {
+        let (api, what) = (api.clone(), what.clone());
+        async move {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions { resource_version: d.metadata.resource_version.clone(), uid: d.metadata.uid.clone() }),
+                propagation_policy: Some(PropagationPolicy::Foreground),
+                ..Default::default()
+            };
+            api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+            Ok(state_line(&d))
+        }
+    })
+    .await?;
     let managed = |meta: &ObjectMeta| meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
     let services: Api<Service> = cluster.api(ns);
     if let Ok(Some(service)) = services.get_opt(name).await {
@@ -349,18 +376,15 @@ pub async fn promote(source: &Deployment, target_cluster: &ClusterCache, target_
         .unwrap_or_default();
     let api: Api<Deployment> = target_cluster.api(target_ns);
     match api.get_opt(&name).await.map_err(|e| map_error(e, &what))? {
-        Some(existing) => {
+        Some(_) => {
             let change = DeploymentUpdate {
                 image: gantry_domain::validate::Image::parse(&image).ok(),
                 model_version: (!version.is_empty()).then_some(version),
                 max_surge: None,
                 max_unavailable: None,
             };
-            let rv = existing.metadata.resource_version.clone().unwrap_or_default();
-            let before = state_line(&existing);
-            let patch = json_patch(change.patch(&to_value(&existing), &rv, &format!("{actor} (promotion)")))?;
-            let after = api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
-            Ok((Some(before), state_line(&after)))
+            let (before, after) = update(target_cluster, target_ns, &name, &change, None, &format!("{actor} (promotion)")).await?;
+            Ok((Some(before), after))
         }
         None => {
             let mut copy = Deployment {

@@ -311,7 +311,7 @@ fn deployment_row(cluster: &ClusterCache, namespace: &str, d: &crate::summary::D
         gpu_model: d.gpu_model.as_deref().map(str::to_string),
         revision: d.revision,
         managed_by_gantry: d.managed_by_gantry,
-        resource_version: d.resource_version.to_string(),
+        version: d.generation,
         autoscaler,
         rollout: stalled_reason(cluster, namespace, d).unwrap_or_else(|| d.rollout.clone()),
         created: d.created,

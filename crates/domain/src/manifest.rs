@@ -322,8 +322,10 @@ pub struct UpdateDeploymentInput {
     pub model_version: String,
     pub max_surge: String,
     pub max_unavailable: String,
-    /// The version the user last saw; a stale one is refused as a conflict.
-    pub resource_version: Option<String>,
+    /// The deployment's version (generation) the user last saw; a stale one
+    /// is refused as a conflict.
+    #[serde(deserialize_with = "lenient::text")]
+    pub version: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -181,7 +181,10 @@ pub struct DeploymentRow {
     pub gpu_model: Option<String>,
     pub revision: Option<i64>,
     pub managed_by_gantry: bool,
-    pub resource_version: String,
+    /// The Deployment's `metadata.generation`: it changes only when the
+    /// spec does, so a change request that carries it is refused when
+    /// someone else changed the deployment in between.
+    pub version: i64,
     pub autoscaler: Option<AutoscalerView>,
     pub rollout: RolloutState,
     pub created: Option<Millis>,

@@ -73,8 +73,8 @@ pub async fn get_deployment(State(web): State<WebState>, ApiCaller(caller): ApiC
 }
 
 /// Changes image, model version or surge settings (a rolling update).
-/// Send `resource_version` to refuse the change if someone else changed the
-/// deployment since you read it.
+/// Send `version` (the deployment's generation, as GET returns it) to refuse
+/// the change if someone else changed the deployment since you read it.
 #[utoipa::path(patch, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = UpdateDeploymentInput,
     responses((status = 200, body = Done), (status = 409, body = super::ErrorBody)))]
@@ -88,13 +88,14 @@ pub async fn update(State(web): State<WebState>, ApiCaller(caller): ApiCaller, P
 pub struct DeleteParams {
     /// Must repeat the deployment's name.
     pub confirm: Option<String>,
-    pub resource_version: Option<String>,
+    /// The generation you saw; refused as a conflict if it moved.
+    pub version: Option<String>,
 }
 
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteParams), responses((status = 200, body = Done)))]
 pub async fn delete_deployment(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Query(p): Query<DeleteParams>) -> ApiResult<Done> {
-    let request = DeleteRequest { confirm: p.confirm.unwrap_or_default(), resource_version: p.resource_version };
+    let request = DeleteRequest { confirm: p.confirm.unwrap_or_default(), version: p.version.unwrap_or_default() };
     web.app.delete_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Done { ok: true, message: None }))
 }
@@ -119,7 +120,8 @@ pub async fn scale(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Pa
 #[allow(dead_code)]
 pub struct ScaleBody {
     pub replicas: i64,
-    pub resource_version: Option<String>,
+    /// The deployment's generation you saw; a stale one is refused with 409.
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, ToSchema)]
@@ -144,7 +146,8 @@ pub async fn autoscale(State(web): State<WebState>, ApiCaller(caller): ApiCaller
 pub struct RollbackBody {
     /// The revision whose template to restore; omitted or 0 means the previous one.
     pub to_revision: Option<i64>,
-    pub resource_version: Option<String>,
+    /// The deployment's generation you saw; a stale one is refused with 409.
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -41,8 +41,10 @@ pub struct RollbackOutcome {
 pub struct ScaleRequest {
     #[serde(deserialize_with = "lenient::text")]
     pub replicas: String,
-    /// The resourceVersion the user saw; a stale one is a conflict.
-    pub resource_version: Option<String>,
+    /// The deployment version (generation) the user saw; a stale one is a
+    /// conflict. Empty: act on whatever is current.
+    #[serde(deserialize_with = "lenient::text")]
+    pub version: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -65,7 +67,8 @@ pub struct RollbackRequest {
     /// The revision to restore; empty or 0 means the previous one.
     #[serde(deserialize_with = "lenient::text")]
     pub to_revision: String,
-    pub resource_version: Option<String>,
+    #[serde(deserialize_with = "lenient::text")]
+    pub version: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -73,7 +76,8 @@ pub struct RollbackRequest {
 pub struct DeleteRequest {
     /// Must equal the deployment's name: the typed confirmation.
     pub confirm: String,
-    pub resource_version: Option<String>,
+    #[serde(deserialize_with = "lenient::text")]
+    pub version: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,6 +86,11 @@ pub struct PromoteOutcome {
     pub to: String,
     pub before: Option<String>,
     pub after: String,
+}
+
+/// The generation a change request expects, if it names one.
+fn expected(version: &str) -> Result<Option<i64>> {
+    Ok(lenient::int("version", version)?)
 }
 
 fn name(field: &str, input: &str) -> Result<String> {
@@ -147,7 +156,7 @@ impl AppState {
             let replicas = lenient::int("replicas", &request.replicas)?.ok_or_else(|| Invalid::new("replicas", "is required"))?;
             let replicas = validate::replicas(replicas, self.config.replica_cap)?;
             let cluster = self.cluster(cluster)?;
-            Ok(actions::scale(&cluster, namespace, deployment, replicas, request.resource_version.as_deref()).await?)
+            Ok(actions::scale(&cluster, namespace, deployment, replicas, expected(&request.version)?).await?)
         }
         .await;
         let change = match &result {
@@ -195,7 +204,7 @@ impl AppState {
             let update = input.validate()?;
             let cluster = self.cluster(cluster)?;
             let next = actions::next_revision(&cluster, namespace, deployment).await?;
-            let (before, after) = actions::update(&cluster, namespace, deployment, &update, input.resource_version.as_deref(), &caller.actor()).await?;
+            let (before, after) = actions::update(&cluster, namespace, deployment, &update, expected(&input.version)?, &caller.actor()).await?;
             let changes_template = update.image.is_some() || update.model_version.is_some();
             change = (Some(before), Some(if changes_template { format!("revision {next}: {}", describe_update(&update)) } else { after }));
             Ok(())
@@ -266,7 +275,7 @@ impl AppState {
             }
             let cluster = self.cluster(cluster)?;
             let next = actions::next_revision(&cluster, namespace, deployment).await?;
-            let (from, restored) = actions::rollback(&cluster, namespace, deployment, to, request.resource_version.as_deref()).await?;
+            let (from, restored) = actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
             Ok((RollbackOutcome { from_revision: from, restored_revision: restored }, next))
         }
         .await;
@@ -288,7 +297,7 @@ impl AppState {
                 return Err(Invalid::new("confirm", "type the deployment's name to confirm").into());
             }
             let cluster = self.cluster(cluster)?;
-            before = Some(actions::delete_deployment(&cluster, namespace, deployment, request.resource_version.as_deref()).await?);
+            before = Some(actions::delete_deployment(&cluster, namespace, deployment, expected(&request.version)?).await?);
             Ok(())
         }
         .await;

@@ -1,0 +1,154 @@
+//! The watch caches and read models against real control planes (the
+//! testbed): two clusters, `a` and `b`, each with an H100 spot node, an A100
+//! on-demand node with MIG slices, and a CPU node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use gantry_cluster::{Hub, Viewer, actions, queries};
+use gantry_domain::gpu::CapacityType;
+use gantry_domain::policy::Visibility;
+use gantry_domain::view::{ListQuery, ResourceKind};
+use gantry_testbed::shared::{eventually, shared};
+use gantry_testbed::{Fleet, Testbed};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+fn bed() -> &'static Testbed {
+    shared(|| Fleet::small("a").and(Fleet::small("b")))
+}
+
+async fn hub() -> Arc<Hub> {
+    let hub = Hub::new();
+    for name in ["a", "b"] {
+        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+    }
+    assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
+    hub
+}
+
+async fn pod(cluster: &str, namespace: &str, name: &str, gpus: u32, model: Option<&str>) {
+    let client = bed().cluster(cluster).unwrap().client().await.unwrap();
+    let mut spec = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": { "containers": [ { "name": "main", "image": "example/model:1",
+            "resources": { "limits": { "nvidia.com/gpu": gpus.to_string() } } } ] }
+    });
+    if let Some(model) = model {
+        spec["spec"]["nodeSelector"] = json!({ "nvidia.com/gpu.product": model });
+    }
+    let pod: Pod = serde_json::from_value(spec).unwrap();
+    Api::<Pod>::namespaced(client, namespace).create(&PostParams::default(), &pod).await.unwrap();
+}
+
+#[tokio::test]
+async fn inventory_shows_models_counts_allocation_and_capacity_types() {
+    let hub = hub().await;
+    pod("a", "vision", "inventory-probe", 3, Some("NVIDIA-H100-80GB-HBM3")).await;
+    let nodes = eventually("the H100 node shows 3 GPUs allocated", 30, || async {
+        let page = queries::nodes(&hub, &Viewer::everything(), &ListQuery { cluster: Some("a".into()), ..Default::default() });
+        page.items.iter().any(|n| n.gpus.model == "NVIDIA-H100-80GB-HBM3" && n.gpu_allocated == 3).then_some(page.items)
+    })
+    .await;
+    let h100 = nodes.iter().find(|n| n.gpus.model == "NVIDIA-H100-80GB-HBM3").unwrap();
+    assert_eq!((h100.gpus.capacity, h100.gpus.allocatable, h100.gpu_free), (8, 8, 5));
+    assert_eq!(h100.gpus.capacity_type, CapacityType::Spot);
+    let a100 = nodes.iter().find(|n| n.gpus.model == "NVIDIA-A100-SXM4-80GB").unwrap();
+    assert_eq!(a100.gpus.capacity_type, CapacityType::OnDemand);
+    assert_eq!(a100.gpus.mig.iter().map(|m| (m.profile.as_str(), m.capacity)).collect::<Vec<_>>(), vec![("1g.10gb", 7)]);
+    let cpu = nodes.iter().find(|n| !n.gpus.has_gpus()).expect("a CPU-only node");
+    assert_eq!(cpu.gpus.model, "");
+
+    let overview = queries::overview(&hub, &Viewer::everything());
+    assert_eq!(overview.clusters.len(), 2);
+    let h100_models = overview.gpu_models.iter().find(|m| m.model == "NVIDIA-H100-80GB-HBM3").unwrap();
+    assert_eq!(h100_models.capacity, 16, "two clusters, one 8-GPU H100 node each");
+    assert!(h100_models.allocated >= 3);
+    assert_eq!(h100_models.spot_gpus, 16);
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_fit_is_pending_with_the_schedulers_reason() {
+    let hub = hub().await;
+    pod("b", "nlp", "too-big", 64, None).await;
+    let row = eventually("the pod is listed as pending with the scheduler's reason", 45, || async {
+        let page = queries::pending(&hub, &Viewer::everything(), &ListQuery { q: Some("too-big".into()), ..Default::default() });
+        page.items.into_iter().find(|p| p.reason.contains("Insufficient nvidia.com/gpu"))
+    })
+    .await;
+    assert_eq!((row.cluster.as_str(), row.namespace.as_str(), row.gpus), ("b", "nlp", 64));
+    assert!(row.reason.contains("nodes are available"), "{}", row.reason);
+    assert!(queries::overview(&hub, &Viewer::everything()).pending_gpu_pods >= 1);
+}
+
+#[tokio::test]
+async fn a_viewer_sees_only_their_namespaces() {
+    let hub = hub().await;
+    pod("a", "nlp", "secret-nlp-pod", 0, None).await;
+    pod("a", "vision", "vision-pod", 0, None).await;
+    let viewer = Viewer {
+        visibility: Visibility::Only([("a".to_string(), ["vision".to_string()].into())].into()),
+        teams: Default::default(),
+    };
+    eventually("the vision pod is visible", 30, || async {
+        let page = queries::pods(&hub, &viewer, &ListQuery::default());
+        page.items.iter().any(|p| p.name == "vision-pod").then_some(())
+    })
+    .await;
+    let page = queries::pods(&hub, &viewer, &ListQuery { per_page: Some(500), ..Default::default() });
+    assert!(page.items.iter().all(|p| p.cluster == "a" && p.namespace == "vision"), "{:?}", page.items);
+    assert!(queries::clusters(&hub, &viewer).iter().all(|c| c.name == "a"), "cluster b has none of the viewer's namespaces");
+}
+
+#[tokio::test]
+async fn a_jobs_logs_stream() {
+    let hub = hub().await;
+    let client = bed().cluster("b").unwrap().client().await.unwrap();
+    let job: Job = serde_json::from_value(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": "log-probe", "namespace": "vision" },
+        "spec": { "template": {
+            "metadata": { "annotations": {
+                "pod-complete.stage.kwok.x-k8s.io/delay": "600s",
+                "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "600s" } },
+            "spec": { "restartPolicy": "Never", "containers": [ { "name": "train", "image": "example/trainer:1" } ] } } }
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(client, "vision").create(&PostParams::default(), &job).await.unwrap();
+    let cluster = hub.cluster("b").unwrap();
+    let pod = eventually("the job's pod runs", 45, || async {
+        let (_, pods, _) = queries::job(&hub, &Viewer::everything(), "b", "vision", "log-probe")?;
+        pods.into_iter().find(|p| p.phase == "Running").map(|p| p.name)
+    })
+    .await;
+    let lines = actions::log_lines(&cluster, "vision", &pod, None, true, 100, 1 << 20).await.unwrap();
+    let first: Vec<String> = tokio::time::timeout(Duration::from_secs(20), lines.take(2).map(|l| l.unwrap()).collect())
+        .await
+        .expect("log lines within 20 s");
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|l| !l.is_empty()));
+}
+
+#[tokio::test]
+async fn changes_are_announced_within_a_second() {
+    let hub = hub().await;
+    let mut changes = hub.subscribe();
+    let started = std::time::Instant::now();
+    pod("a", "vision", "announce-probe", 0, None).await;
+    let change = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let change = changes.recv().await.unwrap();
+            if change.kind == ResourceKind::Pod && change.namespace.as_deref() == Some("vision") && &*change.cluster == "a" {
+                return change;
+            }
+        }
+    })
+    .await
+    .expect("a change for the new pod");
+    assert_eq!(change.kind, ResourceKind::Pod);
+    assert!(started.elapsed() < Duration::from_secs(1), "announced after {:?}", started.elapsed());
+}

@@ -1,0 +1,15 @@
+# Sourced by Gantry's scripts: where build caches and tools live. They sit
+# outside the clone so a fresh clone on the same machine reuses them.
+export GANTRY_CACHE="${GANTRY_CACHE:-$HOME/.cache/gantry}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GANTRY_CACHE/target}"
+GANTRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export GANTRY_ROOT
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$GANTRY_ROOT/Cargo.lock")"
+WASM_OPT_VERSION=0.116.1
+export PATH="$GANTRY_CACHE/tools/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$GANTRY_CACHE/tools/wasm-opt-$WASM_OPT_VERSION/bin:$HOME/.cargo/bin:$PATH"
+# Colours make logs hard to read in CI.
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }

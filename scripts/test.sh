@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Gantry's whole test suite. Gates first (format, lints, the wasm build),
+# then the unit and integration tests (the store's against SQLite and a
+# PostgreSQL started here; the cluster's against real local control planes),
+# then a release build and the browser tests in Chromium.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+started=$(date +%s)
+"$GANTRY_ROOT/scripts/setup.sh"
+cd "$GANTRY_ROOT"
+
+work=$(mktemp -d /tmp/gantry-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  "$GANTRY_ROOT/scripts/postgres.sh" stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy, server side (warnings are errors)"
+cargo clippy -q --workspace --exclude hydrate --all-targets -- -D warnings
+
+step "clippy and build, browser side (wasm32; fails fast if a server-only crate leaks in)"
+cargo clippy -q -p app -p hydrate --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+cargo build -q -p hydrate --target wasm32-unknown-unknown
+
+step "starting PostgreSQL for the store tests"
+GANTRY_TEST_POSTGRES_URL=$("$GANTRY_ROOT/scripts/postgres.sh" start "$work/pg")
+export GANTRY_TEST_POSTGRES_URL GANTRY_REQUIRE_POSTGRES=1
+echo "PostgreSQL at ${GANTRY_TEST_POSTGRES_URL}" >&2
+
+step "unit and integration tests (store tests run as <name>::sqlite and <name>::postgres)"
+cargo test --workspace --exclude hydrate --no-fail-fast
+
+step "release build of the dashboard (cargo leptos build --release)"
+cargo leptos build --release
+
+step "browser tests (Playwright on Debian's Chromium, hydrated and with JavaScript off)"
+"$GANTRY_ROOT/end2end/run.sh"
+
+step "all tests passed in $(elapsed "$started")"
