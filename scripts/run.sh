@@ -14,7 +14,7 @@ fleet="${GANTRY_FLEET:-$GANTRY_ROOT/deploy/fleets/demo.yaml}"
 state="$data_dir/testbed"
 
 step "building the dashboard (first time: about 12 minutes; later: seconds to minutes)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 cargo build -q --release -p gantry-testbed --bin testbed
 
 step "starting the simulated GPU fleet from $fleet (about 10-20 seconds)"

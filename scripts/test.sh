@@ -36,7 +36,7 @@ step "unit and integration tests (store tests run as <name>::sqlite and <name>::
 cargo test --workspace --exclude hydrate --no-fail-fast
 
 step "release build of the dashboard (cargo leptos build --release)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 
 step "browser tests (Playwright on Debian's Chromium, hydrated and with JavaScript off)"
 "$GANTRY_ROOT/end2end/run.sh"

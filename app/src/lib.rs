@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod routes;
 
 use gantry_domain::view::Me;
 use leptos::prelude::*;

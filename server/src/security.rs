@@ -4,8 +4,8 @@
 //!
 //! CSRF defence, in two parts:
 //! 1. Origin check (here): a state-changing request that names an Origin
-//!    (or Referer) must name this site; a cookie-carrying one that names
-//!    neither must come with `Sec-Fetch-Site: same-origin`.
+//!    (or Referer) must name this site, and one marked
+//!    `Sec-Fetch-Site: cross-site` is refused.
 //! 2. A synchronizer token: cookie-authenticated mutations must echo the
 //!    session's CSRF token (a `csrf` argument of every mutating server
 //!    function, or the `X-CSRF-Token` header on the REST API). Bearer-token
@@ -84,19 +84,16 @@ pub async fn same_origin(State(web): State<WebState>, request: Request, next: Ne
         .to_string();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
-    let has_cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|c| c.contains(&format!("{SESSION_COOKIE}=")));
-    let has_bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer "));
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let claimed = origin.filter(|o| *o != "null").or(referer);
     let allowed = match claimed.and_then(authority_of) {
         Some(authority) => authority.eq_ignore_ascii_case(&host),
         // "Origin: null" (sandboxed frames, some redirects) never passes.
         None if origin == Some("null") => false,
-        None => !has_cookie || has_bearer || matches!(fetch_site, Some("same-origin") | Some("none")),
+        // Browsers name the origin of every cross-site POST; a request that
+        // names none comes from a script, which still needs the CSRF token
+        // (or a bearer token) to change anything.
+        None => !matches!(fetch_site, Some("cross-site") | Some("same-site")),
     };
     if allowed {
         next.run(request).await

@@ -88,8 +88,21 @@ fn context(app: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     }
 }
 
-async fn server_functions(State(web): State<WebState>, request: Request) -> impl IntoResponse {
-    leptos_axum::handle_server_fns_with_context(context(web.app.clone()), request).await
+async fn server_functions(State(web): State<WebState>, request: Request) -> Response {
+    let response = leptos_axum::handle_server_fns_with_context(context(web.app.clone()), request).await.into_response();
+    // Gantry's own errors set their status (see `app::api::ssr::fail`). What
+    // is left at 500 is the framework refusing malformed arguments before the
+    // function ran: that is the caller's mistake, so answer 400.
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+    let kind = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+    if kind.as_deref() == Some("request") {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Every route of the app, wrapped in its middleware.
@@ -114,7 +127,8 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         ));
     let routes = generate_route_list(app::App);
     let shell_options = leptos.clone();
-    let pkg = ServeDir::new(config.site_root.join("pkg"));
+    // `cargo leptos build --release --precompress` writes .br and .gz twins.
+    let pkg = ServeDir::new(config.site_root.join("pkg")).precompressed_br().precompressed_gzip();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

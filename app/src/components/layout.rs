@@ -61,11 +61,31 @@ pub fn Layout(children: Children) -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        _ => view! { <div class="who"><A href="/login">"Sign in"</A></div> }.into_any(),
+                        _ => {
+                            send_to_sign_in();
+                            view! { <div class="who"><A href="/login">"Sign in"</A></div> }.into_any()
+                        }
                     }
                 })}
             </Transition>
         </header>
         <main class="content">{children()}</main>
     }
+}
+
+/// Every page but sign-in needs a signed-in user: send anyone else to the
+/// sign-in page, remembering where they wanted to go.
+fn send_to_sign_in() {
+    let location = leptos_router::hooks::use_location();
+    let path = location.pathname.get_untracked();
+    if path.starts_with("/login") {
+        return;
+    }
+    let query = location.search.get_untracked();
+    let wanted = if query.is_empty() { path } else { format!("{path}?{query}") };
+    let target = format!("/login?next={}", gantry_domain::view::encode(&wanted));
+    #[cfg(feature = "ssr")]
+    leptos_axum::redirect(&target);
+    #[cfg(feature = "hydrate")]
+    crate::pages::reload_to(&target);
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gantry_domain::policy::Principal;
-use gantry_domain::throttle::{Counters, Gate, ThrottleRules};
+use gantry_domain::throttle::{Counters, Gate};
 use gantry_store::{AuditEntry, AuditResult, ThrottleRecord, TokenLookup, now_ms};
 
 use crate::error::{ErrorKind, Result, ServiceError};
@@ -51,8 +51,8 @@ impl AppState {
         }
         let now = now_ms();
         let keys = [
-            (format!("user:{username}"), ThrottleRules::PER_ACCOUNT),
-            (format!("addr:{}", source.unwrap_or("unknown")), ThrottleRules::PER_ADDRESS),
+            (format!("user:{username}"), self.config.throttle_account),
+            (format!("addr:{}", source.unwrap_or("unknown")), self.config.throttle_address),
         ];
         let mut delay = 0;
         for (key, rules) in &keys {
@@ -79,7 +79,8 @@ impl AppState {
                 let (next, newly_locked) = rules.fail(counters(self.store.throttle(key).await?), now_ms());
                 self.store.put_throttle(key, record(next)).await?;
                 if newly_locked {
-                    self.audit_login(username, None, source, "login.lockout", AuditResult::Denied, Some(format!("{key} locked for 15 minutes"))).await;
+                    let minutes = rules.lockout_ms / 60_000;
+                    self.audit_login(username, None, source, "login.lockout", AuditResult::Denied, Some(format!("{key} locked for {minutes} minutes"))).await;
                 }
             }
             self.audit_login(username, None, source, "login", AuditResult::Failed, Some(WRONG_CREDENTIALS.into())).await;

@@ -23,6 +23,9 @@ pub struct ServiceConfig {
     /// Log streaming bounds.
     pub log_tail_lines: i64,
     pub log_limit_bytes: i64,
+    /// Sign-in throttling per account and per source address.
+    pub throttle_account: gantry_domain::throttle::ThrottleRules,
+    pub throttle_address: gantry_domain::throttle::ThrottleRules,
 }
 
 impl Default for ServiceConfig {
@@ -35,6 +38,8 @@ impl Default for ServiceConfig {
             secure_cookies: false,
             log_tail_lines: 1000,
             log_limit_bytes: 4 * 1024 * 1024,
+            throttle_account: gantry_domain::throttle::ThrottleRules::PER_ACCOUNT,
+            throttle_address: gantry_domain::throttle::ThrottleRules::PER_ADDRESS,
         }
     }
 }

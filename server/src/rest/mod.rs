@@ -144,52 +144,78 @@ impl FromRequestParts<WebState> for ApiCaller {
     }
 }
 
+/// One REST route: its method and path, who may call it, and its handler.
+/// The router is built from this table, and the route × role test walks it.
+pub struct Route {
+    pub method: http::Method,
+    pub path: &'static str,
+    pub access: app::routes::Access,
+    pub handler: axum::routing::MethodRouter<WebState>,
+}
+
+/// Every REST route under /api/v1.
+pub fn table() -> Vec<Route> {
+    use app::routes::Access::*;
+    use axum::routing::{delete, get, patch, post, put};
+    use gantry_domain::policy::Role::*;
+    use http::Method;
+    let route = |method: Method, path: &'static str, access, handler| Route { method, path, access, handler };
+    vec![
+        route(Method::POST, "/login", Public, post(access::login)),
+        route(Method::POST, "/logout", SignedIn, post(access::logout)),
+        route(Method::GET, "/me", SignedIn, get(access::me)),
+        route(Method::GET, "/users", Admin, get(access::list_users)),
+        route(Method::POST, "/users", Admin, post(access::create_user)),
+        route(Method::DELETE, "/users/{id}", Admin, delete(access::delete_user)),
+        route(Method::GET, "/teams", SignedIn, get(access::list_teams)),
+        route(Method::POST, "/teams", Admin, post(access::create_team)),
+        route(Method::DELETE, "/teams/{id}", Admin, delete(access::delete_team)),
+        route(Method::GET, "/teams/{id}/members", Team(Viewer), get(access::members)),
+        route(Method::PUT, "/teams/{id}/members/{username}", Team(TeamAdmin), put(access::set_member)),
+        route(Method::DELETE, "/teams/{id}/members/{username}", Team(TeamAdmin), delete(access::remove_member)),
+        route(Method::GET, "/teams/{id}/environments", Team(Viewer), get(access::environments)),
+        route(Method::PUT, "/teams/{id}/environments", Team(TeamAdmin), put(access::set_environments)),
+        route(Method::GET, "/namespaces", SignedIn, get(access::namespaces)),
+        route(Method::POST, "/namespaces", Admin, post(access::map_namespace)),
+        route(Method::DELETE, "/namespaces/{cluster}/{namespace}", Admin, delete(access::unmap_namespace)),
+        route(Method::GET, "/tokens", SignedIn, get(access::list_tokens)),
+        route(Method::POST, "/tokens", SignedIn, post(access::create_token)),
+        route(Method::DELETE, "/tokens/{id}", SignedIn, delete(access::revoke_token)),
+        route(Method::GET, "/audit", AnyTeamAdmin, get(access::audit)),
+        route(Method::GET, "/audit.csv", AnyTeamAdmin, get(access::audit_csv)),
+        route(Method::GET, "/overview", SignedIn, get(fleet::overview)),
+        route(Method::GET, "/clusters", SignedIn, get(fleet::clusters)),
+        route(Method::POST, "/clusters", Admin, post(fleet::add_cluster)),
+        route(Method::DELETE, "/clusters/{cluster}", Admin, delete(fleet::remove_cluster)),
+        route(Method::GET, "/clusters/{cluster}/nodes", Team(Viewer), get(fleet::nodes)),
+        route(Method::GET, "/clusters/{cluster}/nodes/{node}", Team(Viewer), get(fleet::node)),
+        route(Method::GET, "/pods", SignedIn, get(fleet::pods)),
+        route(Method::GET, "/jobs", SignedIn, get(fleet::jobs)),
+        route(Method::GET, "/deployments", SignedIn, get(fleet::deployments)),
+        route(Method::GET, "/pending", SignedIn, get(fleet::pending)),
+        route(Method::GET, "/quotas", SignedIn, get(fleet::quotas)),
+        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/quota", Admin, put(fleet::set_quota)),
+        route(Method::POST, "/preview", Team(Viewer), post(workloads::preview)),
+        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments", Team(Deployer), post(workloads::launch)),
+        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Viewer), get(workloads::get_deployment)),
+        route(Method::PATCH, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Deployer), patch(workloads::update)),
+        route(Method::DELETE, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Deployer), delete(workloads::delete_deployment)),
+        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale", Team(Deployer), put(workloads::scale)),
+        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale", Team(Deployer), put(workloads::autoscale)),
+        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback", Team(Deployer), post(workloads::rollback)),
+        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history", Team(Viewer), get(workloads::history)),
+        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff", Team(Viewer), get(workloads::diff)),
+        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote", Team(Deployer), post(workloads::promote)),
+        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/jobs", Team(Deployer), post(workloads::launch_job)),
+        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}", Team(Viewer), get(workloads::get_job)),
+        route(Method::DELETE, "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}", Team(Deployer), delete(workloads::cancel_job)),
+        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs", Team(Viewer), get(crate::streams::logs)),
+        route(Method::GET, "/events", SignedIn, get(crate::streams::events)),
+    ]
+}
+
 pub fn router() -> axum::Router<WebState> {
-    use axum::routing::{delete, get, post, put};
-    axum::Router::new()
-        .route("/login", post(access::login))
-        .route("/logout", post(access::logout))
-        .route("/me", get(access::me))
-        .route("/users", get(access::list_users).post(access::create_user))
-        .route("/users/{id}", delete(access::delete_user))
-        .route("/teams", get(access::list_teams).post(access::create_team))
-        .route("/teams/{id}", delete(access::delete_team))
-        .route("/teams/{id}/members", get(access::members))
-        .route("/teams/{id}/members/{username}", put(access::set_member).delete(access::remove_member))
-        .route("/teams/{id}/environments", get(access::environments).put(access::set_environments))
-        .route("/namespaces", get(access::namespaces).post(access::map_namespace))
-        .route("/namespaces/{cluster}/{namespace}", delete(access::unmap_namespace))
-        .route("/tokens", get(access::list_tokens).post(access::create_token))
-        .route("/tokens/{id}", delete(access::revoke_token))
-        .route("/audit", get(access::audit))
-        .route("/audit.csv", get(access::audit_csv))
-        .route("/overview", get(fleet::overview))
-        .route("/clusters", get(fleet::clusters).post(fleet::add_cluster))
-        .route("/clusters/{cluster}", delete(fleet::remove_cluster))
-        .route("/clusters/{cluster}/nodes", get(fleet::nodes))
-        .route("/clusters/{cluster}/nodes/{node}", get(fleet::node))
-        .route("/pods", get(fleet::pods))
-        .route("/jobs", get(fleet::jobs))
-        .route("/deployments", get(fleet::deployments))
-        .route("/pending", get(fleet::pending))
-        .route("/quotas", get(fleet::quotas))
-        .route("/clusters/{cluster}/namespaces/{namespace}/quota", put(fleet::set_quota))
-        .route("/preview", post(workloads::preview))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments", post(workloads::launch))
-        .route(
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-            get(workloads::get_deployment).patch(workloads::update).delete(workloads::delete_deployment),
-        )
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale", put(workloads::scale))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale", put(workloads::autoscale))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback", post(workloads::rollback))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history", get(workloads::history))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff", get(workloads::diff))
-        .route("/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote", post(workloads::promote))
-        .route("/clusters/{cluster}/namespaces/{namespace}/jobs", post(workloads::launch_job))
-        .route("/clusters/{cluster}/namespaces/{namespace}/jobs/{name}", get(workloads::get_job).delete(workloads::cancel_job))
-        .route("/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs", get(crate::streams::logs))
-        .route("/events", get(crate::streams::events))
-        // Unknown API paths answer in the API's error format, not with a page.
-        .fallback(|| async { ApiError(ServiceError::not_found("no such API endpoint")) })
+    let router = table().into_iter().fold(axum::Router::new(), |router, route| router.route(route.path, route.handler));
+    // Unknown API paths answer in the API's error format, not with a page.
+    router.fallback(|| async { ApiError(ServiceError::not_found("no such API endpoint")) })
 }

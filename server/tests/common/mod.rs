@@ -1,0 +1,230 @@
+//! `spawn_app()`: a Gantry server on a random port with a fresh database
+//! (SQLite or PostgreSQL), connected to the shared testbed's clusters, and a
+//! seeded world of teams and users. Plus typed request helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_cluster::Hub;
+use gantry_domain::policy::Role;
+use gantry_domain::validate::Username;
+use gantry_server::web::{self, WebConfig};
+use gantry_service::{AppState, Sealer, ServiceConfig};
+use gantry_store::testing::TempDir;
+use gantry_store::{Environment, NewToken, Store, StoreConfig};
+use gantry_testbed::shared::shared;
+use gantry_testbed::{Fleet, Testbed};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+pub fn bed() -> &'static Testbed {
+    shared(|| Fleet::small("a").and(Fleet::small("b")))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The users every test world has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    Anonymous,
+    /// Viewer in team vision.
+    Viewer,
+    /// Deployer in team vision.
+    Deployer,
+    /// Team admin of team nlp (another team).
+    OtherTeamAdmin,
+    /// Global admin.
+    Admin,
+}
+
+impl Who {
+    pub const ALL: [Who; 5] = [Who::Anonymous, Who::Viewer, Who::Deployer, Who::OtherTeamAdmin, Who::Admin];
+
+    pub fn username(self) -> &'static str {
+        match self {
+            Who::Anonymous => "",
+            Who::Viewer => "viewer",
+            Who::Deployer => "deployer",
+            Who::OtherTeamAdmin => "nlp-admin",
+            Who::Admin => "admin",
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub backend: Backend,
+    pub vision: i64,
+    pub nlp: i64,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: TempDir,
+}
+
+async fn open_store(backend: Backend, dir: &TempDir) -> Option<Store> {
+    match backend {
+        Backend::Sqlite => Some(
+            Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 8 }).await.unwrap(),
+        ),
+        Backend::Postgres => {
+            let Some(url) = gantry_store::testing::postgres_database_url().await else {
+                assert!(std::env::var_os("GANTRY_REQUIRE_POSTGRES").is_none(), "GANTRY_TEST_POSTGRES_URL is required");
+                eprintln!("skipping the PostgreSQL half: GANTRY_TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            Some(Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: Some(url), max_connections: 8 }).await.unwrap())
+        }
+    }
+}
+
+/// Starts a server; None when the backend is PostgreSQL and no server was
+/// given to the tests (never when GANTRY_REQUIRE_POSTGRES is set).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, ServiceConfig::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<TestApp> {
+    let dir = TempDir::new("gantry-server-test");
+    let store = open_store(backend, &dir).await?;
+    let hub = Hub::new();
+    for name in ["a", "b"] {
+        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+    }
+    assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
+    let state = AppState { store: store.clone(), hub, config: Arc::new(config), sealer: Sealer::from_key([3; 32]) };
+
+    // Team vision owns `vision` in both clusters; team nlp owns `nlp` in a.
+    // Cluster b therefore belongs to vision alone.
+    let vision = store.create_team("vision").await.unwrap().id;
+    let nlp = store.create_team("nlp").await.unwrap().id;
+    store.map_namespace("a", "vision", vision).await.unwrap();
+    store.map_namespace("b", "vision", vision).await.unwrap();
+    store.map_namespace("a", "nlp", nlp).await.unwrap();
+    store
+        .set_environments(
+            vision,
+            &[
+                Environment { name: "staging".into(), cluster: "a".into(), namespace: "vision".into(), protected: false },
+                Environment { name: "prod".into(), cluster: "b".into(), namespace: "vision".into(), protected: false },
+            ],
+        )
+        .await
+        .unwrap();
+    let hash = gantry_service::passwords::hash(PASSWORD.to_string()).await.unwrap();
+    for (who, team, role) in [
+        (Who::Viewer, Some(vision), Role::Viewer),
+        (Who::Deployer, Some(vision), Role::Deployer),
+        (Who::OtherTeamAdmin, Some(nlp), Role::TeamAdmin),
+        (Who::Admin, None, Role::Viewer),
+    ] {
+        let user = store.create_user(&Username::parse(who.username()).unwrap(), &hash, who == Who::Admin).await.unwrap();
+        if let Some(team) = team {
+            store.set_membership(team, user.id, role).await.unwrap();
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let config = WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
+    let router = web::router(state.clone(), &config, stopped.clone());
+    let mut stopped = stopped;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .await;
+    });
+    Some(TestApp { base: format!("http://{address}"), state, backend, vision, nlp, stop, _dir: dir })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client with a cookie jar and no redirects followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    }
+
+    /// Signs in through the API; returns the client and its CSRF token.
+    pub async fn sign_in(&self, who: Who) -> (reqwest::Client, String) {
+        let client = self.browser();
+        let response = client
+            .post(self.url("/api/v1/login"))
+            .json(&serde_json::json!({ "username": who.username(), "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in as {who:?}");
+        let me: Value = response.json().await.unwrap();
+        (client, me["csrf"].as_str().unwrap().to_string())
+    }
+
+    /// A bearer token with all of `who`'s rights.
+    pub async fn token(&self, who: Who) -> Option<String> {
+        if who == Who::Anonymous {
+            return None;
+        }
+        let user = self.state.store.user_credentials(who.username()).await.unwrap().unwrap().user;
+        let (_, secret) = self
+            .state
+            .store
+            .create_token(&NewToken {
+                user_id: user.id,
+                name: format!("test-{}", rand_suffix()),
+                max_role: Role::TeamAdmin,
+                team_ids: None,
+                admin: user.global_admin,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        Some(secret)
+    }
+}
+
+pub fn rand_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..8).map(|_| char::from(b'a' + rng.gen_range(0..26))).collect()
+}
+
+/// Declares a test that runs on both backends, as `<name>::sqlite` and
+/// `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
+                $body
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some($app) = common::spawn_app(common::Backend::Postgres).await else { return };
+                $body
+            }
+        }
+    };
+}
