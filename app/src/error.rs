@@ -49,7 +49,9 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(e) => format!("the request was not understood: {e}"),
             ServerFnErrorErr::Request(_) => "the server could not be reached; check your connection".to_string(),
             ServerFnErrorErr::Response(_) => "the server's answer could not be read".to_string(),
-            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Serialization(_) => "the data could not be read".to_string(),
+            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Serialization(_) => {
+                "the data could not be read".to_string()
+            }
             other => other.to_string(),
         };
         AppError::new("request", message)
@@ -59,7 +61,8 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 impl From<gantry_service::ServiceError> for AppError {
     fn from(error: gantry_service::ServiceError) -> AppError {
-        let kind = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let kind =
+            serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         AppError {
             kind,
             message: error.message,

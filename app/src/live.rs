@@ -83,10 +83,9 @@ fn connect(live: Live) {
 
     let Ok(source) = web_sys::EventSource::new("/api/v1/events") else { return };
     let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-        if let Some(text) = event.data().as_string() {
-            if let Ok(message) = serde_json::from_str::<ChangeMessage>(&text) {
-                live.bump(&message.kinds);
-            }
+        let message = event.data().as_string().and_then(|text| serde_json::from_str::<ChangeMessage>(&text).ok());
+        if let Some(message) = message {
+            live.bump(&message.kinds);
         }
     });
     let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| live.connected.set(true));

@@ -126,7 +126,8 @@ pub struct DemoArgs {
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = number.parse().map_err(|_| format!("--expires: {text:?} is not a duration such as 30d, 12h or 90m"))?;
+    let n: i64 =
+        number.parse().map_err(|_| format!("--expires: {text:?} is not a duration such as 30d, 12h or 90m"))?;
     let seconds = match unit {
         "d" => n * 86_400,
         "h" => n * 3_600,

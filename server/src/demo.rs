@@ -63,7 +63,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let mut printed = Vec::new();
     let admin_password = demo_password();
     let hash = passwords::hash(admin_password.clone()).await.map_err(|e| e.message)?;
-    store.create_user(&Username::parse("admin").map_err(|e| e.to_string())?, &hash, true).await.map_err(|e| e.to_string())?;
+    store
+        .create_user(&Username::parse("admin").map_err(|e| e.to_string())?, &hash, true)
+        .await
+        .map_err(|e| e.to_string())?;
     printed.push(("admin".to_string(), "global admin".to_string(), admin_password));
 
     let mut teams = BTreeMap::new();
@@ -73,7 +76,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     for (name, team, role) in DEMO_USERS {
         let password = demo_password();
         let hash = passwords::hash(password.clone()).await.map_err(|e| e.message)?;
-        let user = store.create_user(&Username::parse(name).map_err(|e| e.to_string())?, &hash, false).await.map_err(|e| e.to_string())?;
+        let user = store
+            .create_user(&Username::parse(name).map_err(|e| e.to_string())?, &hash, false)
+            .await
+            .map_err(|e| e.to_string())?;
         store.set_membership(teams[team], user.id, role).await.map_err(|e| e.to_string())?;
         printed.push((name.to_string(), format!("{} in team {team}", role.label().to_lowercase()), password));
     }

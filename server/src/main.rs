@@ -9,7 +9,10 @@ use gantry_server::serve;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,kube=warn,tower_http=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,kube=warn,tower_http=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -32,7 +35,8 @@ fn main() -> ExitCode {
 /// A password from a prompt, or from stdin when it is not a terminal.
 fn read_password() -> Result<String, String> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password (12+ characters): ").map_err(|e| format!("cannot read the password: {e}"))?;
+        let first = rpassword::prompt_password("Password (12+ characters): ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
         let second = rpassword::prompt_password("Again: ").map_err(|e| format!("cannot read the password: {e}"))?;
         if first != second {
             return Err("the passwords do not match".into());
@@ -40,7 +44,10 @@ fn read_password() -> Result<String, String> {
         Ok(first)
     } else {
         let mut text = String::new();
-        std::io::stdin().take(4096).read_to_string(&mut text).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
         Ok(text.trim_end_matches(['\n', '\r']).to_string())
     }
 }

@@ -44,10 +44,17 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP gantry_build_info Build information.\n# TYPE gantry_build_info gauge");
         let _ = writeln!(out, "gantry_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(out, "# HELP gantry_http_requests_total HTTP requests by route, method and status.\n# TYPE gantry_http_requests_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP gantry_http_requests_total HTTP requests by route, method and status.\n# TYPE gantry_http_requests_total counter"
+        );
         let requests = self.requests.lock();
         for ((route, method, status), s) in requests.iter() {
-            let _ = writeln!(out, "gantry_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "gantry_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                s.count
+            );
         }
         let _ = writeln!(
             out,
@@ -56,7 +63,11 @@ impl Metrics {
         for ((route, method, status), s) in requests.iter() {
             let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "gantry_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "gantry_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
             let _ = writeln!(out, "gantry_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
             let _ = writeln!(out, "gantry_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
@@ -64,16 +75,28 @@ impl Metrics {
         }
         drop(requests);
         let (size, idle) = web.app.store.pool_usage();
-        let _ = writeln!(out, "# HELP gantry_db_pool_connections Database connections by state.\n# TYPE gantry_db_pool_connections gauge");
+        let _ = writeln!(
+            out,
+            "# HELP gantry_db_pool_connections Database connections by state.\n# TYPE gantry_db_pool_connections gauge"
+        );
         let _ = writeln!(out, "gantry_db_pool_connections{{state=\"idle\"}} {idle}");
-        let _ = writeln!(out, "gantry_db_pool_connections{{state=\"in_use\"}} {}", (size as usize).saturating_sub(idle));
-        let _ = writeln!(out, "gantry_db_pool_connections{{backend=\"{}\",state=\"total\"}} {size}", web.app.store.backend().name());
-        let _ = writeln!(out, "# HELP gantry_cached_objects Objects in the watch caches.\n# TYPE gantry_cached_objects gauge");
+        let _ =
+            writeln!(out, "gantry_db_pool_connections{{state=\"in_use\"}} {}", (size as usize).saturating_sub(idle));
+        let _ = writeln!(
+            out,
+            "gantry_db_pool_connections{{backend=\"{}\",state=\"total\"}} {size}",
+            web.app.store.backend().name()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gantry_cached_objects Objects in the watch caches.\n# TYPE gantry_cached_objects gauge"
+        );
         for cluster in web.app.hub.clusters() {
             let name = &cluster.name;
             let _ = writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"pods\"}} {}", cluster.pods.len());
             let _ = writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"nodes\"}} {}", cluster.nodes.len());
-            let _ = writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"events\"}} {}", cluster.events.len());
+            let _ =
+                writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"events\"}} {}", cluster.events.len());
             let live = i32::from(cluster.status().state == gantry_domain::view::ConnectionState::Live);
             let _ = writeln!(out, "gantry_cluster_live{{cluster=\"{name}\"}} {live}");
         }

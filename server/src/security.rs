@@ -10,6 +10,7 @@
 //!    session's CSRF token (a `csrf` argument of every mutating server
 //!    function, or the `X-CSRF-Token` header on the REST API). Bearer-token
 //!    requests need neither, since browsers never attach those on their own.
+//!
 //! Session cookies are also SameSite=Lax and HttpOnly.
 
 use axum::body::Body;
@@ -32,7 +33,14 @@ pub async fn client_address(State(web): State<WebState>, mut request: Request, n
     let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
     let forwarded = web
         .trust_proxy
-        .then(|| request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(|v| v.trim().to_string()))
+        .then(|| {
+            request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_string())
+        })
         .flatten();
     request.extensions_mut().insert(ClientAddress(forwarded.or(peer)));
     next.run(request).await
@@ -98,7 +106,8 @@ pub async fn same_origin(State(web): State<WebState>, request: Request, next: Ne
     if allowed {
         next.run(request).await
     } else {
-        crate::rest::ApiError::forbidden("cross-site request refused: the Origin does not match this site").into_response()
+        crate::rest::ApiError::forbidden("cross-site request refused: the Origin does not match this site")
+            .into_response()
     }
 }
 

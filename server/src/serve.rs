@@ -13,13 +13,17 @@ use crate::web::{self, WebConfig};
 
 /// Opens the store named by the flags; errors are one line naming the setting.
 pub async fn open_store(args: &StoreArgs, max_connections: u32) -> Result<Store, String> {
-    Store::open(&StoreConfig { data_dir: args.data_dir.clone(), database_url: args.database_url.clone(), max_connections })
-        .await
-        .map_err(|e| match e {
-            gantry_store::Error::Config(message) => message,
-            gantry_store::Error::Migrate(m) => format!("database migration failed (nothing was changed): {m}"),
-            other => format!("database: {other}"),
-        })
+    Store::open(&StoreConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        max_connections,
+    })
+    .await
+    .map_err(|e| match e {
+        gantry_store::Error::Config(message) => message,
+        gantry_store::Error::Migrate(m) => format!("database migration failed (nothing was changed): {m}"),
+        other => format!("database: {other}"),
+    })
 }
 
 pub fn state(store: Store, sealer: Sealer, config: ServiceConfig) -> AppState {
@@ -28,7 +32,8 @@ pub fn state(store: Store, sealer: Sealer, config: ServiceConfig) -> AppState {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let store = open_store(&args.store, args.db_connections).await?;
-    let (sealer, source) = Sealer::load(args.secret_key.as_deref(), args.secret_key_file.as_deref(), &args.store.data_dir)?;
+    let (sealer, source) =
+        Sealer::load(args.secret_key.as_deref(), args.secret_key_file.as_deref(), &args.store.data_dir)?;
     match source {
         KeySource::Generated(path) => tracing::warn!(
             "generated a new secret key for stored cluster credentials at {path} (mode 0600); in production, set GANTRY_SECRET_KEY or --secret-key-file from a Secret"
@@ -60,11 +65,20 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("{} stored cluster(s) connected", stored);
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("--listen {}: {e}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("--listen {}: {e}", args.listen))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let config = WebConfig { site_root: args.site_root.clone(), listen: args.listen, secure_cookies: args.secure_cookies, trust_proxy: args.trust_proxy };
+    let config = WebConfig {
+        site_root: args.site_root.clone(),
+        listen: args.listen,
+        secure_cookies: args.secure_cookies,
+        trust_proxy: args.trust_proxy,
+    };
     if !args.site_root.join("pkg").join("gantry.wasm").exists() {
-        tracing::warn!("{} has no built site (pkg/gantry.wasm); pages will not hydrate. Build with `cargo leptos build --release` from the repository root", args.site_root.display());
+        tracing::warn!(
+            "{} has no built site (pkg/gantry.wasm); pages will not hydrate. Build with `cargo leptos build --release` from the repository root",
+            args.site_root.display()
+        );
     }
     let router = web::router(app.clone(), &config, stopped);
     let sweeper = {

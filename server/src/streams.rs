@@ -40,7 +40,10 @@ const ALL_KINDS: [ResourceKind; 10] = [
 /// the kinds and clusters that changed, only for namespaces and clusters the
 /// caller may see.
 #[utoipa::path(get, path = "/api/v1/events", responses((status = 200, content_type = "text/event-stream", description = "events named `change` with data {\"kinds\": [...], \"clusters\": [...]}")))]
-pub async fn events(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+pub async fn events(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mut viewer = web.app.viewer(&caller).await?;
     let mut changes = web.app.hub.subscribe();
     let mut shutdown = web.shutdown.clone();
@@ -54,25 +57,26 @@ pub async fn events(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -
             };
             let mut kinds = BTreeSet::new();
             let mut clusters = BTreeSet::new();
-            let mut take = |change: Result<gantry_cluster::Change, RecvError>, viewer: &gantry_cluster::Viewer| match change {
-                Ok(c) => {
-                    let visible = match &c.namespace {
-                        Some(ns) => viewer.visibility.namespace(&c.cluster, ns),
-                        None => viewer.visibility.cluster(&c.cluster),
-                    };
-                    if visible {
-                        kinds.insert(c.kind);
-                        clusters.insert(c.cluster.to_string());
+            let mut take =
+                |change: Result<gantry_cluster::Change, RecvError>, viewer: &gantry_cluster::Viewer| match change {
+                    Ok(c) => {
+                        let visible = match &c.namespace {
+                            Some(ns) => viewer.visibility.namespace(&c.cluster, ns),
+                            None => viewer.visibility.cluster(&c.cluster),
+                        };
+                        if visible {
+                            kinds.insert(c.kind);
+                            clusters.insert(c.cluster.to_string());
+                        }
+                        true
                     }
-                    true
-                }
-                // Missed some: tell the page to refresh everything it shows.
-                Err(RecvError::Lagged(_)) => {
-                    kinds.extend(ALL_KINDS);
-                    true
-                }
-                Err(RecvError::Closed) => false,
-            };
+                    // Missed some: tell the page to refresh everything it shows.
+                    Err(RecvError::Lagged(_)) => {
+                        kinds.extend(ALL_KINDS);
+                        true
+                    }
+                    Err(RecvError::Closed) => false,
+                };
             if !take(first, &viewer) {
                 return;
             }

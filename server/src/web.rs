@@ -80,10 +80,9 @@ async fn openapi() -> Response {
 fn context(app: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         provide_context(app.clone());
-        if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() {
-            if let Some(nonce) = parts.extensions.get::<security::CspNonce>() {
-                provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
-            }
+        let parts = leptos::prelude::use_context::<http::request::Parts>();
+        if let Some(nonce) = parts.as_ref().and_then(|p| p.extensions.get::<security::CspNonce>()) {
+            provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
         }
     }
 }
@@ -98,7 +97,9 @@ async fn server_functions(State(web): State<WebState>, request: Request) -> Resp
     }
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
-    let kind = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+    let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
     if kind.as_deref() == Some("request") {
         parts.status = StatusCode::BAD_REQUEST;
     }
@@ -141,7 +142,10 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache")))
+                .layer(SetResponseHeaderLayer::overriding(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-cache"),
+                ))
                 .service(pkg),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context::<WebState, _>(context(app.clone()), app::shell))

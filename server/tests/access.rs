@@ -22,8 +22,18 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_string())
 }
 
-async fn login_raw(app: &common::TestApp, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
-    client.post(app.url("/api/v1/login")).json(&json!({ "username": username, "password": password })).send().await.unwrap()
+async fn login_raw(
+    app: &common::TestApp,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url("/api/v1/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap()
 }
 
 both_backends!(session_id_rotates_at_login_and_logout_ends_it_on_the_server, |app| {
@@ -47,17 +57,29 @@ both_backends!(session_id_rotates_at_login_and_logout_ends_it_on_the_server, |ap
     let cookie_2 = session_cookie(&second).expect("a rotated cookie");
     assert_ne!(cookie_1, cookie_2);
     assert_eq!(plain.get(app.url("/api/v1/me")).header(COOKIE, &cookie_1).send().await.unwrap().status(), 401);
-    let me: Value = plain.get(app.url("/api/v1/me")).header(COOKIE, &cookie_2).send().await.unwrap().json().await.unwrap();
+    let me: Value =
+        plain.get(app.url("/api/v1/me")).header(COOKIE, &cookie_2).send().await.unwrap().json().await.unwrap();
     let csrf = me["csrf"].as_str().unwrap().to_string();
 
-    let out = plain.post(app.url("/api/v1/logout")).header(COOKIE, &cookie_2).header("x-csrf-token", &csrf).send().await.unwrap();
+    let out = plain
+        .post(app.url("/api/v1/logout"))
+        .header(COOKIE, &cookie_2)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 200);
     assert_eq!(
         plain.get(app.url("/api/v1/me")).header(COOKIE, &cookie_2).send().await.unwrap().status(),
         401,
         "a replayed cookie after logout is refused: the session is gone from the server"
     );
-    let audit = app.state.store.audit(&gantry_store::AuditFilter { actor: Some("deployer".into()), ..Default::default() }).await.unwrap();
+    let audit = app
+        .state
+        .store
+        .audit(&gantry_store::AuditFilter { actor: Some("deployer".into()), ..Default::default() })
+        .await
+        .unwrap();
     let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
     assert!(actions.contains(&"login") && actions.contains(&"logout"), "{actions:?}");
 });
@@ -65,10 +87,19 @@ both_backends!(session_id_rotates_at_login_and_logout_ends_it_on_the_server, |ap
 both_backends!(failed_sign_ins_slow_down_then_lock_out_and_are_audited, |_app| {
     // Timings are only ever checked from below: a sleep is guaranteed, while
     // how long the password check itself takes depends on the machine.
-    let fast = ThrottleRules { free_failures: 2, base_delay_ms: 1_500, max_delay_ms: 3_000, lockout_after: 4, lockout_ms: 60_000, window_ms: 60_000 };
+    let fast = ThrottleRules {
+        free_failures: 2,
+        base_delay_ms: 1_500,
+        max_delay_ms: 3_000,
+        lockout_after: 4,
+        lockout_ms: 60_000,
+        window_ms: 60_000,
+    };
     let backend = _app.backend;
     drop(_app);
-    let app = common::spawn_app_with(backend, ServiceConfig { throttle_account: fast, ..ServiceConfig::default() }).await.unwrap();
+    let app = common::spawn_app_with(backend, ServiceConfig { throttle_account: fast, ..ServiceConfig::default() })
+        .await
+        .unwrap();
     let client = app.browser();
     let mut times = Vec::new();
     for _ in 0..4 {
@@ -87,11 +118,28 @@ both_backends!(failed_sign_ins_slow_down_then_lock_out_and_are_audited, |_app| {
     assert!(body["error"]["message"].as_str().unwrap().contains("too many failed sign-ins"));
     // Another account from the same address is not locked.
     assert_eq!(login_raw(&app, &client, "deployer", PASSWORD).await.status(), 200);
-    let lockouts = app.state.store.audit(&gantry_store::AuditFilter { action: Some("login.lockout".into()), ..Default::default() }).await.unwrap();
+    let lockouts = app
+        .state
+        .store
+        .audit(&gantry_store::AuditFilter { action: Some("login.lockout".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(lockouts.len(), 1);
-    let failures = app.state.store.audit(&gantry_store::AuditFilter { action: Some("login".into()), actor: Some("viewer".into()), ..Default::default() }).await.unwrap();
+    let failures = app
+        .state
+        .store
+        .audit(&gantry_store::AuditFilter {
+            action: Some("login".into()),
+            actor: Some("viewer".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(failures.iter().filter(|r| r.result == gantry_store::AuditResult::Failed).count() >= 4);
-    assert!(failures.iter().any(|r| r.result == gantry_store::AuditResult::Denied), "the locked-out attempt is audited too");
+    assert!(
+        failures.iter().any(|r| r.result == gantry_store::AuditResult::Denied),
+        "the locked-out attempt is audited too"
+    );
 });
 
 both_backends!(tokens_authenticate_until_revoked_or_expired, |app| {
@@ -109,7 +157,8 @@ both_backends!(tokens_authenticate_until_revoked_or_expired, |app| {
     let secret = created["token"].as_str().unwrap().to_string();
     let id = created["id"].as_i64().unwrap();
     let anonymous = reqwest::Client::new();
-    let me: Value = anonymous.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+    let me: Value =
+        anonymous.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["username"], "deployer");
     assert_eq!(me["teams"][0]["role"], "viewer", "the token carries only the rights asked for");
     let tokens: Value = client.get(app.url("/api/v1/tokens")).send().await.unwrap().json().await.unwrap();
@@ -125,7 +174,8 @@ both_backends!(tokens_authenticate_until_revoked_or_expired, |app| {
         .unwrap();
     assert_eq!(scale.status(), 403);
 
-    let revoke = client.delete(app.url(&format!("/api/v1/tokens/{id}"))).header("x-csrf-token", &csrf).send().await.unwrap();
+    let revoke =
+        client.delete(app.url(&format!("/api/v1/tokens/{id}"))).header("x-csrf-token", &csrf).send().await.unwrap();
     assert_eq!(revoke.status(), 200);
     let refused = anonymous.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -159,7 +209,13 @@ async fn cookie_changes_need_the_csrf_token_and_a_same_site_origin() {
     let team = |name: &str| json!({ "name": name });
     let missing = client.post(app.url("/api/v1/teams")).json(&team("no-token")).send().await.unwrap();
     assert_eq!(missing.status(), 403);
-    let wrong = client.post(app.url("/api/v1/teams")).header("x-csrf-token", "nope").json(&team("wrong-token")).send().await.unwrap();
+    let wrong = client
+        .post(app.url("/api/v1/teams"))
+        .header("x-csrf-token", "nope")
+        .json(&team("wrong-token"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 403);
     let cross = client
         .post(app.url("/api/v1/teams"))
@@ -182,9 +238,21 @@ async fn cookie_changes_need_the_csrf_token_and_a_same_site_origin() {
     assert_eq!(ok.status(), 200);
     // Server functions take the token as a form field.
     let form = |csrf: &str| format!("csrf={csrf}&name=from-form");
-    let bad = client.post(app.url("/fn/create_team")).header("content-type", "application/x-www-form-urlencoded").body(form("stale")).send().await.unwrap();
+    let bad = client
+        .post(app.url("/fn/create_team"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form("stale"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 403);
-    let good = client.post(app.url("/fn/create_team")).header("content-type", "application/x-www-form-urlencoded").body(form(&csrf)).send().await.unwrap();
+    let good = client
+        .post(app.url("/fn/create_team"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&csrf))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(good.status(), 200);
     let names: Vec<String> = app.state.store.list_teams().await.unwrap().into_iter().map(|t| t.name).collect();
     assert!(names.contains(&"good".to_string()) && names.contains(&"from-form".to_string()));
@@ -198,7 +266,9 @@ async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
     let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
     let (client, csrf) = app.sign_in(Who::Admin).await;
     let before = app.state.store.count_users().await.unwrap();
-    for username in ["", &"a".repeat(65), "ålice", "Ꭺdmin", "x'; DROP TABLE users; --", "<script>alert(1)</script>", "a b"] {
+    for username in
+        ["", &"a".repeat(65), "ålice", "Ꭺdmin", "x'; DROP TABLE users; --", "<script>alert(1)</script>", "a b"]
+    {
         let response = client
             .post(app.url("/api/v1/users"))
             .header("x-csrf-token", &csrf)
@@ -210,7 +280,13 @@ async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["fields"][0]["field"], "username", "{username:?}: {body}");
     }
-    let short = client.post(app.url("/api/v1/users")).header("x-csrf-token", &csrf).json(&json!({ "username": "ok", "password": "short" })).send().await.unwrap();
+    let short = client
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "username": "ok", "password": "short" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(short.status(), 422);
     let long = client
         .post(app.url("/api/v1/users"))
@@ -223,7 +299,14 @@ async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
     assert_eq!(app.state.store.count_users().await.unwrap(), before, "no user was half-created");
 
     for body in ["{", "[]", "null", "{\"username\": 5}", "\u{0}"] {
-        let response = client.post(app.url("/api/v1/users")).header("x-csrf-token", &csrf).header("content-type", "application/json").body(body).send().await.unwrap();
+        let response = client
+            .post(app.url("/api/v1/users"))
+            .header("x-csrf-token", &csrf)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert!(response.status().is_client_error(), "{body:?}: {}", response.status());
         let error: Value = response.json().await.unwrap();
         assert!(error["error"]["message"].as_str().unwrap().contains("not valid"), "{body:?}");
@@ -273,7 +356,10 @@ async fn a_kubeconfig_upload_registers_a_cluster_with_sealed_credentials() {
     let stored = app.state.store.clusters().await.unwrap();
     assert_eq!(stored.len(), 1);
     let token = common::bed().cluster("b").unwrap().admin_token().to_string();
-    assert!(!String::from_utf8_lossy(&stored[0].sealed_credentials).contains(&token), "credentials are encrypted at rest");
+    assert!(
+        !String::from_utf8_lossy(&stored[0].sealed_credentials).contains(&token),
+        "credentials are encrypted at rest"
+    );
     let clusters: Value = client.get(app.url("/api/v1/clusters")).send().await.unwrap().json().await.unwrap();
     assert!(clusters.as_array().unwrap().iter().any(|c| c["name"] == "second-b"));
     assert!(!clusters.to_string().contains(&token), "credentials never go back to the browser");
@@ -286,12 +372,22 @@ async fn plumbing_endpoints_and_security_headers() {
     assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
     assert_eq!(client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
     let openapi: Value = client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for path in ["/api/v1/clusters", "/api/v1/clusters/{cluster}/nodes", "/api/v1/jobs", "/api/v1/deployments", "/api/v1/pending", "/api/v1/me"] {
+    for path in [
+        "/api/v1/clusters",
+        "/api/v1/clusters/{cluster}/nodes",
+        "/api/v1/jobs",
+        "/api/v1/deployments",
+        "/api/v1/pending",
+        "/api/v1/me",
+    ] {
         assert!(openapi["paths"][path].is_object(), "{path} is documented");
     }
     let _ = client.get(app.url("/api/v1/overview")).send().await.unwrap();
     let metrics = client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("gantry_http_requests_total{route=\"/api/v1/overview\",method=\"GET\",status=\"401\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("gantry_http_requests_total{route=\"/api/v1/overview\",method=\"GET\",status=\"401\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("gantry_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("gantry_db_pool_connections"));
     assert!(metrics.contains("gantry_build_info"));

@@ -23,7 +23,10 @@ async fn pod(cluster: &str, namespace: &str, name: &str) {
 }
 
 /// Reads SSE `data:` lines until `deadline`.
-async fn events_within(stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin), wait: Duration) -> Vec<Value> {
+async fn events_within(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    wait: Duration,
+) -> Vec<Value> {
     let mut found = Vec::new();
     let deadline = tokio::time::Instant::now() + wait;
     let mut buffer = String::new();
@@ -32,10 +35,9 @@ async fn events_within(stream: &mut (impl futures::Stream<Item = reqwest::Result
         while let Some(end) = buffer.find("\n\n") {
             let event: String = buffer.drain(..end + 2).collect();
             for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
-                    if let Ok(value) = serde_json::from_str::<Value>(data) {
-                        found.push(value);
-                    }
+                let data = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:"));
+                if let Some(value) = data.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+                    found.push(value);
                 }
             }
         }
@@ -61,8 +63,12 @@ async fn a_viewer_never_receives_another_teams_pods_in_the_api_or_the_stream() {
     let page = list("").await;
     let items = page["items"].as_array().unwrap();
     assert!(items.iter().all(|p| p["namespace"] == "vision"), "{items:?}");
-    assert!(list("&namespace=nlp").await["items"].as_array().unwrap().is_empty(), "asking for nlp by name does not help");
-    let overview: Value = http.get(app.url("/api/v1/overview")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert!(
+        list("&namespace=nlp").await["items"].as_array().unwrap().is_empty(),
+        "asking for nlp by name does not help"
+    );
+    let overview: Value =
+        http.get(app.url("/api/v1/overview")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert!(overview["clusters"].as_array().unwrap().iter().all(|c| c["name"] == "a" || c["name"] == "b"));
 
     let response = http.get(app.url("/api/v1/events")).bearer_auth(&token).send().await.unwrap();
@@ -76,6 +82,9 @@ async fn a_viewer_never_receives_another_teams_pods_in_the_api_or_the_stream() {
     assert!(leaked.is_empty(), "a change in nlp reached a vision viewer: {leaked:?}");
     pod("a", "vision", "vision-visible-2").await;
     let seen = events_within(&mut stream, Duration::from_secs(2)).await;
-    assert!(seen.iter().any(|e| e["kinds"].as_array().unwrap().contains(&json!("pod"))), "the vision change arrives: {seen:?}");
+    assert!(
+        seen.iter().any(|e| e["kinds"].as_array().unwrap().contains(&json!("pod"))),
+        "the vision change arrives: {seen:?}"
+    );
     assert!(seen.iter().all(|e| e["clusters"] == json!(["a"])));
 }

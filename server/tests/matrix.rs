@@ -76,7 +76,11 @@ async fn fixture(app: &common::TestApp) -> Fixture {
     let pods = Api::<Pod>::namespaced(client, "vision");
     let pod = eventually("the job's pod runs", 60, || async {
         let list = pods.list(&ListParams::default().labels("batch.kubernetes.io/job-name=matrix-job")).await.ok()?;
-        list.items.into_iter().find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))?.metadata.name
+        list.items
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))?
+            .metadata
+            .name
     })
     .await;
     // Wait until Gantry's caches have seen it all.
@@ -136,7 +140,13 @@ async fn old_revision(app: &common::TestApp, fx: &Fixture) -> i64 {
 }
 
 /// The concrete request for a REST route template.
-async fn rest_sample(app: &common::TestApp, fx: &Fixture, method: &http::Method, path: &str, who: Who) -> (String, Payload) {
+async fn rest_sample(
+    app: &common::TestApp,
+    fx: &Fixture,
+    method: &http::Method,
+    path: &str,
+    who: Who,
+) -> (String, Payload) {
     let d = format!("/clusters/a/namespaces/vision/deployments/{}", fx.deployment);
     let unique = rand_suffix();
     let kubeconfig = common::bed().cluster("b").unwrap().kubeconfig_yaml();
@@ -149,7 +159,10 @@ async fn rest_sample(app: &common::TestApp, fx: &Fixture, method: &http::Method,
         ("POST", "/logout") => ("/logout".into(), Payload::None),
         ("GET", "/me") => ("/me".into(), Payload::None),
         ("GET", "/users") => ("/users".into(), Payload::None),
-        ("POST", "/users") => ("/users".into(), Payload::Json(json!({ "username": format!("new-{unique}"), "password": common::PASSWORD }))),
+        ("POST", "/users") => (
+            "/users".into(),
+            Payload::Json(json!({ "username": format!("new-{unique}"), "password": common::PASSWORD })),
+        ),
         ("DELETE", "/users/{id}") => (format!("/users/{}", scratch_user(app).await), Payload::None),
         ("GET", "/teams") => ("/teams".into(), Payload::None),
         ("POST", "/teams") => ("/teams".into(), Payload::Json(json!({ "name": format!("team-{unique}") }))),
@@ -177,7 +190,10 @@ async fn rest_sample(app: &common::TestApp, fx: &Fixture, method: &http::Method,
             ])),
         ),
         ("GET", "/namespaces") => ("/namespaces".into(), Payload::None),
-        ("POST", "/namespaces") => ("/namespaces".into(), Payload::Json(json!({ "cluster": "a", "namespace": format!("ns-{unique}"), "team_id": fx.vision }))),
+        ("POST", "/namespaces") => (
+            "/namespaces".into(),
+            Payload::Json(json!({ "cluster": "a", "namespace": format!("ns-{unique}"), "team_id": fx.vision })),
+        ),
         ("DELETE", "/namespaces/{cluster}/{namespace}") => {
             app.state.store.map_namespace("a", &format!("gone-{unique}"), fx.vision).await.unwrap();
             (format!("/namespaces/a/gone-{unique}"), Payload::None)
@@ -206,7 +222,10 @@ async fn rest_sample(app: &common::TestApp, fx: &Fixture, method: &http::Method,
         ("GET", "/audit.csv") => ("/audit.csv".into(), Payload::None),
         ("GET", "/overview") => ("/overview".into(), Payload::None),
         ("GET", "/clusters") => ("/clusters".into(), Payload::None),
-        ("POST", "/clusters") => ("/clusters".into(), Payload::Json(json!({ "name": format!("c-{unique}"), "context": "b", "kubeconfig": kubeconfig }))),
+        ("POST", "/clusters") => (
+            "/clusters".into(),
+            Payload::Json(json!({ "name": format!("c-{unique}"), "context": "b", "kubeconfig": kubeconfig })),
+        ),
         ("DELETE", "/clusters/{cluster}") => {
             let caller = app.state.cli_caller("admin").await.unwrap();
             app.state.add_cluster(&caller, &format!("gone-{unique}"), &kubeconfig, "b").await.unwrap();
@@ -214,35 +233,54 @@ async fn rest_sample(app: &common::TestApp, fx: &Fixture, method: &http::Method,
         }
         ("GET", "/clusters/{cluster}/nodes") => ("/clusters/b/nodes".into(), Payload::None),
         ("GET", "/clusters/{cluster}/nodes/{node}") => (format!("/clusters/b/nodes/{}", fx.node), Payload::None),
-        ("GET", "/pods") | ("GET", "/jobs") | ("GET", "/deployments") | ("GET", "/pending") | ("GET", "/quotas") => (path.to_string(), Payload::None),
-        ("PUT", "/clusters/{cluster}/namespaces/{namespace}/quota") => ("/clusters/b/namespaces/vision/quota".into(), Payload::Json(json!({ "gpus": 64 }))),
-        ("POST", "/preview") => ("/preview".into(), Payload::Json(json!({ "cluster": "a", "namespace": "vision", "gpus_per_pod": 1, "pods": 1 }))),
+        ("GET", "/pods") | ("GET", "/jobs") | ("GET", "/deployments") | ("GET", "/pending") | ("GET", "/quotas") => {
+            (path.to_string(), Payload::None)
+        }
+        ("PUT", "/clusters/{cluster}/namespaces/{namespace}/quota") => {
+            ("/clusters/b/namespaces/vision/quota".into(), Payload::Json(json!({ "gpus": 64 })))
+        }
+        ("POST", "/preview") => (
+            "/preview".into(),
+            Payload::Json(json!({ "cluster": "a", "namespace": "vision", "gpus_per_pod": 1, "pods": 1 })),
+        ),
         ("POST", "/clusters/{cluster}/namespaces/{namespace}/deployments") => (
             "/clusters/a/namespaces/vision/deployments".into(),
             Payload::Json(json!({ "name": format!("l-{unique}"), "image": "example/app:1", "replicas": 1 })),
         ),
         ("GET", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}") => (d.clone(), Payload::None),
-        ("PATCH", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}") => (d.clone(), Payload::Json(json!({ "image": format!("example/app:{unique}") }))),
+        ("PATCH", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}") => {
+            (d.clone(), Payload::Json(json!({ "image": format!("example/app:{unique}") })))
+        }
         ("DELETE", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}") => {
             let name = scratch_deployment(app).await;
             (format!("/clusters/a/namespaces/vision/deployments/{name}?confirm={name}"), Payload::None)
         }
-        ("PUT", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale") => (format!("{d}/scale"), Payload::Json(json!({ "replicas": 1 }))),
+        ("PUT", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale") => {
+            (format!("{d}/scale"), Payload::Json(json!({ "replicas": 1 })))
+        }
         ("PUT", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale") => (
             format!("{d}/autoscale"),
             Payload::Json(json!({ "enabled": true, "min_replicas": 1, "max_replicas": 2, "target_cpu_percent": 80 })),
         ),
-        ("POST", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback") => (format!("{d}/rollback"), Payload::Json(json!({}))),
-        ("GET", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history") => (format!("{d}/history"), Payload::None),
+        ("POST", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback") => {
+            (format!("{d}/rollback"), Payload::Json(json!({})))
+        }
+        ("GET", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history") => {
+            (format!("{d}/history"), Payload::None)
+        }
         ("GET", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff") => {
             (format!("{d}/diff?revision={}", old_revision(app, fx).await), Payload::None)
         }
-        ("POST", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote") => (format!("{d}/promote"), Payload::None),
+        ("POST", "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote") => {
+            (format!("{d}/promote"), Payload::None)
+        }
         ("POST", "/clusters/{cluster}/namespaces/{namespace}/jobs") => (
             "/clusters/a/namespaces/vision/jobs".into(),
             Payload::Json(json!({ "name": format!("j-{unique}"), "image": "example/trainer:1" })),
         ),
-        ("GET", "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}") => (format!("/clusters/a/namespaces/vision/jobs/{}", fx.job), Payload::None),
+        ("GET", "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}") => {
+            (format!("/clusters/a/namespaces/vision/jobs/{}", fx.job), Payload::None)
+        }
         ("DELETE", "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}") => {
             (format!("/clusters/a/namespaces/vision/jobs/{}", scratch_job(app).await), Payload::None)
         }
@@ -261,8 +299,13 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
     let d = format!("cluster=a&namespace=vision&name={}", fx.deployment);
     let kubeconfig: String = url_encode(&common::bed().cluster("b").unwrap().kubeconfig_yaml());
     match endpoint {
-        "me" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview" | "clusters" | "quotas" | "launch_options" => String::new(),
-        "login" => format!("username={}&password={}", if who == Who::Anonymous { "admin" } else { who.username() }, common::PASSWORD),
+        "me" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview" | "clusters" | "quotas"
+        | "launch_options" => String::new(),
+        "login" => format!(
+            "username={}&password={}",
+            if who == Who::Anonymous { "admin" } else { who.username() },
+            common::PASSWORD
+        ),
         "logout" => "csrf=".into(),
         "change_password" => format!("csrf=&current={0}&new={0}&confirm={0}", common::PASSWORD),
         "create_token" => format!("csrf=&name=t-{unique}&max_role=&expires_in_days=7"),
@@ -272,7 +315,14 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
             let (token, _) = app
                 .state
                 .store
-                .create_token(&gantry_store::NewToken { user_id, name: format!("gone-{unique}"), max_role: Role::Viewer, team_ids: None, admin: false, expires_at: None })
+                .create_token(&gantry_store::NewToken {
+                    user_id,
+                    name: format!("gone-{unique}"),
+                    max_role: Role::Viewer,
+                    team_ids: None,
+                    admin: false,
+                    expires_at: None,
+                })
                 .await
                 .unwrap();
             format!("csrf=&id={}", token.id)
@@ -282,7 +332,9 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
         "set_admin" => format!("csrf=&id={}&admin=false", scratch_user(app).await),
         "reset_password" => format!("csrf=&id={}&password={}", scratch_user(app).await, common::PASSWORD),
         "create_team" => format!("csrf=&name=ft-{unique}"),
-        "delete_team" => format!("csrf=&id={}", app.state.store.create_team(&format!("fgone-{unique}")).await.unwrap().id),
+        "delete_team" => {
+            format!("csrf=&id={}", app.state.store.create_team(&format!("fgone-{unique}")).await.unwrap().id)
+        }
         "team_page" => format!("id={}", fx.vision),
         "set_member" => format!("csrf=&team_id={}&username=viewer&role=viewer", fx.vision),
         "remove_member" => {
@@ -295,7 +347,9 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
             app.state.store.map_namespace("a", &format!("fgone-{unique}"), fx.vision).await.unwrap();
             format!("csrf=&cluster=a&namespace=fgone-{unique}")
         }
-        "set_environments" => format!("csrf=&team_id={}&lines={}", fx.vision, url_encode("staging a/vision\nprod b/vision")),
+        "set_environments" => {
+            format!("csrf=&team_id={}&lines={}", fx.vision, url_encode("staging a/vision\nprod b/vision"))
+        }
         "audit_log" => "query[actor]=".into(),
         "kubeconfig_contexts" => format!("csrf=&kubeconfig={kubeconfig}"),
         "add_cluster" => format!("csrf=&name=fc-{unique}&context=b&kubeconfig={kubeconfig}"),
@@ -311,12 +365,18 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
         "pods" | "jobs" | "deployments" | "pending" => "query[q]=".into(),
         "job_page" => format!("cluster=a&namespace=vision&name={}", fx.job),
         "preview_fit" => "cluster=a&namespace=vision&gpu_model=&gpus=1&pods=1".into(),
-        "launch_deployment" => format!("csrf=&input[cluster]=a&input[namespace]=vision&input[name]=fl-{unique}&input[image]=example/app:1&input[replicas]=1"),
-        "launch_job" => format!("csrf=&input[cluster]=a&input[namespace]=vision&input[name]=fj-{unique}&input[image]=example/trainer:1"),
+        "launch_deployment" => format!(
+            "csrf=&input[cluster]=a&input[namespace]=vision&input[name]=fl-{unique}&input[image]=example/app:1&input[replicas]=1"
+        ),
+        "launch_job" => format!(
+            "csrf=&input[cluster]=a&input[namespace]=vision&input[name]=fj-{unique}&input[image]=example/trainer:1"
+        ),
         "deployment_page" => d,
         "scale_deployment" => format!("csrf=&{d}&replicas=1&version="),
         "autoscale_deployment" => format!("csrf=&{d}&enabled=true&min_replicas=1&max_replicas=2&target_cpu_percent=80"),
-        "update_deployment" => format!("csrf=&{d}&image=example/app:f{unique}&model_version=&max_surge=&max_unavailable=&version="),
+        "update_deployment" => {
+            format!("csrf=&{d}&image=example/app:f{unique}&model_version=&max_surge=&max_unavailable=&version=")
+        }
         "rollback_deployment" => format!("csrf=&{d}&to_revision=&version="),
         "deployment_diff" => format!("{d}&revision={}", old_revision(app, fx).await),
         "delete_deployment" => {
@@ -333,8 +393,12 @@ async fn page_sample(fx: &Fixture, template: &str) -> String {
     match template {
         "/clusters/:cluster" => "/clusters/b".into(),
         "/clusters/:cluster/nodes/:node" => format!("/clusters/b/nodes/{}", fx.node),
-        "/clusters/:cluster/namespaces/:namespace/deployments/:name" => format!("/clusters/a/namespaces/vision/deployments/{}", fx.deployment),
-        "/clusters/:cluster/namespaces/:namespace/jobs/:name" => format!("/clusters/a/namespaces/vision/jobs/{}", fx.job),
+        "/clusters/:cluster/namespaces/:namespace/deployments/:name" => {
+            format!("/clusters/a/namespaces/vision/deployments/{}", fx.deployment)
+        }
+        "/clusters/:cluster/namespaces/:namespace/jobs/:name" => {
+            format!("/clusters/a/namespaces/vision/jobs/{}", fx.job)
+        }
         "/teams/:id" => format!("/teams/{}", fx.vision),
         t if !t.contains(':') => t.to_string(),
         other => panic!("no sample path for page {other}: add one to the route × role test"),
@@ -365,7 +429,10 @@ impl Outcome {
         };
         if !ok {
             let body: String = body.chars().take(300).collect();
-            self.failures.push(format!("{what} as {who:?} ({access:?}): status {status}, expected {}: {body}", if expected { "success" } else { "refusal" }));
+            self.failures.push(format!(
+                "{what} as {who:?} ({access:?}): status {status}, expected {}: {body}",
+                if expected { "success" } else { "refusal" }
+            ));
         }
     }
 }
@@ -396,7 +463,8 @@ async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
             // Streams never end; the status is enough.
-            let body = if path.ends_with("/events") { String::new() } else { response.text().await.unwrap_or_default() };
+            let body =
+                if path.ends_with("/events") { String::new() } else { response.text().await.unwrap_or_default() };
             outcome.check(&format!("{} {}", route.method, route.path), *who, route.access, status, &body);
         }
     }
@@ -409,10 +477,12 @@ async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
     assert!(registered.len() >= 40, "server functions are registered: {registered:?}");
     for path in registered {
         let endpoint = path.trim_start_matches("/fn/");
-        let access = app::routes::server_fn_access(endpoint).unwrap_or_else(|| panic!("server function {endpoint} has no entry in app::routes::SERVER_FNS"));
+        let access = app::routes::server_fn_access(endpoint)
+            .unwrap_or_else(|| panic!("server function {endpoint} has no entry in app::routes::SERVER_FNS"));
         for (who, token) in &tokens {
             let body = server_fn_sample(&app, &fx, endpoint, *who).await;
-            let mut request = http.post(app.url(&path)).header("content-type", "application/x-www-form-urlencoded").body(body);
+            let mut request =
+                http.post(app.url(&path)).header("content-type", "application/x-www-form-urlencoded").body(body);
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -429,7 +499,8 @@ async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
     for listing in pages {
         let template = listing.path().replace("{", ":").replace("}", "");
         let template = if template.is_empty() { "/".to_string() } else { template };
-        let access = app::routes::page_access(&template).unwrap_or_else(|| panic!("page {template} has no entry in app::routes::PAGES"));
+        let access = app::routes::page_access(&template)
+            .unwrap_or_else(|| panic!("page {template} has no entry in app::routes::PAGES"));
         let path = page_sample(&fx, &template).await;
         for (who, token) in &tokens {
             // As a browser navigates: the Accept header makes redirects real 302s.
@@ -439,7 +510,8 @@ async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
             }
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
-            let location = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
+            let location =
+                response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
             if status == 302 {
                 assert!(location.starts_with("/login"), "page {path} redirects to {location}");
             }
@@ -449,7 +521,13 @@ async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
     }
 
     assert!(outcome.checked > 500, "checked {} combinations", outcome.checked);
-    assert!(outcome.failures.is_empty(), "{} of {} checks failed:\n{}", outcome.failures.len(), outcome.checked, outcome.failures.join("\n"));
+    assert!(
+        outcome.failures.is_empty(),
+        "{} of {} checks failed:\n{}",
+        outcome.failures.len(),
+        outcome.checked,
+        outcome.failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -464,7 +542,8 @@ async fn every_access_table_entry_names_a_real_route() {
     for (page, _) in app::routes::PAGES {
         assert!(pages.contains(&page.to_string()), "{page} is in PAGES but not a route");
     }
-    let fns: Vec<String> = server_fn::axum::server_fn_paths().map(|(p, _)| p.trim_start_matches("/fn/").to_string()).collect();
+    let fns: Vec<String> =
+        server_fn::axum::server_fn_paths().map(|(p, _)| p.trim_start_matches("/fn/").to_string()).collect();
     for (endpoint, _) in app::routes::SERVER_FNS {
         assert!(fns.contains(&endpoint.to_string()), "{endpoint} is in SERVER_FNS but not a server function");
     }

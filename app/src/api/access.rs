@@ -32,7 +32,9 @@ pub async fn me() -> Result<Option<gantry_domain::view::Me>, AppError> {
     use super::ssr::*;
     let Some(caller) = maybe_caller().await? else { return Ok(None) };
     let csrf = match caller.via {
-        gantry_service::Via::Session => session().await?.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default(),
+        gantry_service::Via::Session => {
+            session().await?.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default()
+        }
         _ => String::new(),
     };
     Ok(Some(gantry_domain::view::Me {
@@ -130,7 +132,13 @@ pub async fn my_tokens() -> Result<Vec<TokenView>, AppError> {
 
 /// Creates a token and returns its secret, shown once.
 #[server(prefix = "/fn", endpoint = "create_token")]
-pub async fn create_token(csrf: String, name: String, max_role: String, expires_in_days: String, admin: Option<String>) -> Result<NewTokenView, AppError> {
+pub async fn create_token(
+    csrf: String,
+    name: String,
+    max_role: String,
+    expires_in_days: String,
+    admin: Option<String>,
+) -> Result<NewTokenView, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let days = match expires_in_days.trim() {
@@ -140,7 +148,10 @@ pub async fn create_token(csrf: String, name: String, max_role: String, expires_
                 kind: "invalid".into(),
                 message: "expires_in_days: must be a whole number".into(),
                 detail: None,
-                fields: vec![crate::error::FieldError { field: "expires_in_days".into(), message: "must be a whole number".into() }],
+                fields: vec![crate::error::FieldError {
+                    field: "expires_in_days".into(),
+                    message: "must be a whole number".into(),
+                }],
             })
         })?),
     };

@@ -86,7 +86,13 @@ pub struct AuditQuery {
 impl AuditQuery {
     pub fn to_query_string(&self) -> String {
         let mut parts = Vec::new();
-        for (key, value) in [("actor", &self.actor), ("team", &self.team), ("action", &self.action), ("from", &self.from), ("to", &self.to)] {
+        for (key, value) in [
+            ("actor", &self.actor),
+            ("team", &self.team),
+            ("action", &self.action),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
                 parts.push(format!("{key}={}", gantry_domain::view::encode(v)));
             }
@@ -130,7 +136,12 @@ pub async fn list_users() -> Result<Vec<UserView>, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "create_user")]
-pub async fn create_user(csrf: String, username: String, password: String, admin: Option<String>) -> Result<(), AppError> {
+pub async fn create_user(
+    csrf: String,
+    username: String,
+    password: String,
+    admin: Option<String>,
+) -> Result<(), AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let admin = admin.is_some_and(|a| a == "true" || a == "on");
@@ -194,7 +205,10 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
     let allowed = |action| may(&caller.principal, action, &Target::Team(id)).is_allowed();
     Ok(TeamDetail {
         team: TeamView { id: team.id, name: team.name, members: team.members },
-        members: members.into_iter().map(|m| MemberView { user_id: m.user_id, username: m.username, role: m.role.as_str().into() }).collect(),
+        members: members
+            .into_iter()
+            .map(|m| MemberView { user_id: m.user_id, username: m.username, role: m.role.as_str().into() })
+            .collect(),
         namespaces: namespaces
             .into_iter()
             .filter(|n| n.team_id == id)
@@ -202,7 +216,12 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
             .collect(),
         environments: environments
             .into_iter()
-            .map(|e| EnvironmentView { name: e.name, cluster: e.cluster, namespace: e.namespace, protected: e.protected })
+            .map(|e| EnvironmentView {
+                name: e.name,
+                cluster: e.cluster,
+                namespace: e.namespace,
+                protected: e.protected,
+            })
             .collect(),
         can_manage_members: allowed(Action::ManageMembers),
         can_manage_environments: allowed(Action::ManageEnvironments),
@@ -229,7 +248,10 @@ pub async fn list_namespaces() -> Result<Vec<NamespaceView>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
     let all = state()?.namespace_mappings(&caller).await.map_err(service)?;
-    Ok(all.into_iter().map(|n| NamespaceView { cluster: n.cluster, namespace: n.namespace, team_id: n.team_id, team: n.team }).collect())
+    Ok(all
+        .into_iter()
+        .map(|n| NamespaceView { cluster: n.cluster, namespace: n.namespace, team_id: n.team_id, team: n.team })
+        .collect())
 }
 
 #[server(prefix = "/fn", endpoint = "map_namespace")]
@@ -255,12 +277,14 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
     for (n, line) in lines.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let parsed = match words.as_slice() {
-            [name, place] | [name, place, _] => place.split_once('/').map(|(cluster, namespace)| gantry_store::Environment {
-                name: name.to_string(),
-                cluster: cluster.to_string(),
-                namespace: namespace.to_string(),
-                protected: words.get(2) == Some(&"protected"),
-            }),
+            [name, place] | [name, place, _] => {
+                place.split_once('/').map(|(cluster, namespace)| gantry_store::Environment {
+                    name: name.to_string(),
+                    cluster: cluster.to_string(),
+                    namespace: namespace.to_string(),
+                    protected: words.get(2) == Some(&"protected"),
+                })
+            }
             _ => None,
         };
         match parsed {
@@ -270,7 +294,10 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
                     kind: "invalid".into(),
                     message: format!("line {}: write `name cluster/namespace` and optionally `protected`", n + 1),
                     detail: None,
-                    fields: vec![crate::error::FieldError { field: "lines".into(), message: format!("line {} is not `name cluster/namespace [protected]`", n + 1) }],
+                    fields: vec![crate::error::FieldError {
+                        field: "lines".into(),
+                        message: format!("line {} is not `name cluster/namespace [protected]`", n + 1),
+                    }],
                 }));
             }
         }
@@ -285,15 +312,9 @@ pub async fn audit_log(query: AuditQuery) -> Result<Vec<AuditView>, AppError> {
     let state = state()?;
     let team_id = match query.team.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
-        Some(name) => Some(
-            state
-                .store
-                .team_by_name(name)
-                .await
-                .map_err(|e| service(e.into()))?
-                .map(|t| t.id)
-                .unwrap_or(-1),
-        ),
+        Some(name) => {
+            Some(state.store.team_by_name(name).await.map_err(|e| service(e.into()))?.map(|t| t.id).unwrap_or(-1))
+        }
     };
     let filter = gantry_store::AuditFilter {
         actor: query.actor.filter(|a| !a.trim().is_empty()).map(|a| a.trim().to_string()),

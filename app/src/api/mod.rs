@@ -56,12 +56,11 @@ pub mod ssr {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(status_for(&error));
         }
-        if error.is_signed_out() {
-            if let Some(parts) = parts().filter(|p| p.method == http::Method::GET && !p.uri.path().starts_with("/fn/")) {
-                let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                if !path.starts_with("/login") {
-                    leptos_axum::redirect(&format!("/login?next={}", gantry_domain::view::encode(path)));
-                }
+        let page = parts().filter(|p| p.method == http::Method::GET && !p.uri.path().starts_with("/fn/"));
+        if let Some(parts) = page.filter(|_| error.is_signed_out()) {
+            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            if !path.starts_with("/login") {
+                leptos_axum::redirect(&format!("/login?next={}", gantry_domain::view::encode(path)));
             }
         }
         error
@@ -80,7 +79,9 @@ pub mod ssr {
     }
 
     pub async fn session() -> Result<Session, AppError> {
-        leptos_axum::extract::<Session>().await.map_err(|_| fail(AppError::new("internal", "sessions are not configured")))
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|_| fail(AppError::new("internal", "sessions are not configured")))
     }
 
     fn bearer() -> Option<String> {
@@ -124,7 +125,10 @@ pub mod ssr {
             let session = session().await?;
             let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default();
             if expected.is_empty() || !constant_time_eq(expected.as_bytes(), csrf.as_bytes()) {
-                return Err(fail(AppError::new("forbidden", "the form's security token is missing or stale; reload the page and try again")));
+                return Err(fail(AppError::new(
+                    "forbidden",
+                    "the form's security token is missing or stale; reload the page and try again",
+                )));
             }
         }
         Ok(caller)
@@ -136,6 +140,10 @@ pub mod ssr {
 
     /// Only same-site relative paths, so `next` cannot send a user elsewhere.
     pub fn safe_next(next: &str) -> String {
-        if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next.to_string() } else { "/".to_string() }
+        if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+            next.to_string()
+        } else {
+            "/".to_string()
+        }
     }
 }

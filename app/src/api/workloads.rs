@@ -1,6 +1,10 @@
 //! Launching, scaling, updating, rolling back, deleting and promoting model
 //! deployments; launching and cancelling jobs; the fit preview.
 
+// Server functions take one argument per form field, so their forms also
+// work without JavaScript; some forms have more than seven fields.
+#![allow(clippy::too_many_arguments)]
+
 use gantry_domain::fit::FitPreview;
 use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput};
 use gantry_domain::rollout::DiffLine;
@@ -58,7 +62,13 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "preview_fit")]
-pub async fn preview_fit(cluster: String, namespace: String, gpu_model: String, gpus: String, pods: String) -> Result<FitPreview, AppError> {
+pub async fn preview_fit(
+    cluster: String,
+    namespace: String,
+    gpu_model: String,
+    gpus: String,
+    pods: String,
+) -> Result<FitPreview, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
     let gpus = gpus.trim().parse::<i64>().unwrap_or(0);
@@ -102,17 +112,16 @@ pub async fn deployment_page(cluster: String, namespace: String, name: String) -
     let can_change = state.may_in(&caller, &cluster, &namespace, Action::ScaleDeployment).await;
     let ownership = state.ownership().await.map_err(service)?;
     let (mut promote_to, mut promote_protected, mut can_promote) = (None, false, false);
-    if let Some(team) = ownership.owner(&cluster, &namespace) {
-        if let Ok(envs) = state.environments(&caller, team).await {
-            if let Some(i) = envs.iter().position(|e| e.cluster == cluster && e.namespace == namespace) {
-                if let Some(next) = envs.get(i + 1) {
-                    promote_to = Some(next.name.clone());
-                    promote_protected = next.protected;
-                    let action = if next.protected { Action::PromoteProtected } else { Action::Promote };
-                    can_promote = may(&caller.principal, action, &ownership.namespace(&next.cluster, &next.namespace)).is_allowed();
-                }
-            }
-        }
+    let environments = match ownership.owner(&cluster, &namespace) {
+        Some(team) => state.environments(&caller, team).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let here = environments.iter().position(|e| e.cluster == cluster && e.namespace == namespace);
+    if let Some(next) = here.and_then(|i| environments.get(i + 1)) {
+        promote_to = Some(next.name.clone());
+        promote_protected = next.protected;
+        let action = if next.protected { Action::PromoteProtected } else { Action::Promote };
+        can_promote = may(&caller.principal, action, &ownership.namespace(&next.cluster, &next.namespace)).is_allowed();
     }
     Ok(DeploymentDetail {
         deployment,
@@ -140,11 +149,19 @@ pub async fn deployment_page(cluster: String, namespace: String, name: String) -
 }
 
 #[server(prefix = "/fn", endpoint = "scale_deployment")]
-pub async fn scale_deployment(csrf: String, cluster: String, namespace: String, name: String, replicas: String, version: String) -> Result<String, AppError> {
+pub async fn scale_deployment(
+    csrf: String,
+    cluster: String,
+    namespace: String,
+    name: String,
+    replicas: String,
+    version: String,
+) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let request = gantry_service::ScaleRequest { replicas, version };
-    let (from, to) = state()?.scale_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
+    let (from, to) =
+        state()?.scale_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
     Ok(format!("Scaled from {from} to {to} replicas"))
 }
 
@@ -181,35 +198,53 @@ pub async fn update_deployment(
 ) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let input = gantry_domain::manifest::UpdateDeploymentInput {
-        image,
-        model_version,
-        max_surge,
-        max_unavailable,
-        version,
-    };
+    let input =
+        gantry_domain::manifest::UpdateDeploymentInput { image, model_version, max_surge, max_unavailable, version };
     state()?.update_deployment(&caller, &cluster, &namespace, &name, &input).await.map_err(service)?;
     Ok("Rolling update started".into())
 }
 
 #[server(prefix = "/fn", endpoint = "rollback_deployment")]
-pub async fn rollback_deployment(csrf: String, cluster: String, namespace: String, name: String, to_revision: String, version: String) -> Result<String, AppError> {
+pub async fn rollback_deployment(
+    csrf: String,
+    cluster: String,
+    namespace: String,
+    name: String,
+    to_revision: String,
+    version: String,
+) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let request = gantry_service::RollbackRequest { to_revision, version };
-    let outcome = state()?.rollback_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
-    Ok(format!("Rolled back from revision {} to the template of revision {}", outcome.from_revision, outcome.restored_revision))
+    let outcome =
+        state()?.rollback_deployment(&caller, &cluster, &namespace, &name, &request).await.map_err(service)?;
+    Ok(format!(
+        "Rolled back from revision {} to the template of revision {}",
+        outcome.from_revision, outcome.restored_revision
+    ))
 }
 
 #[server(prefix = "/fn", endpoint = "deployment_diff")]
-pub async fn deployment_diff(cluster: String, namespace: String, name: String, revision: i64) -> Result<Vec<DiffLine>, AppError> {
+pub async fn deployment_diff(
+    cluster: String,
+    namespace: String,
+    name: String,
+    revision: i64,
+) -> Result<Vec<DiffLine>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
     state()?.deployment_diff(&caller, &cluster, &namespace, &name, revision).await.map_err(service)
 }
 
 #[server(prefix = "/fn", endpoint = "delete_deployment")]
-pub async fn delete_deployment(csrf: String, cluster: String, namespace: String, name: String, confirm: String, version: String) -> Result<(), AppError> {
+pub async fn delete_deployment(
+    csrf: String,
+    cluster: String,
+    namespace: String,
+    name: String,
+    confirm: String,
+    version: String,
+) -> Result<(), AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let request = gantry_service::DeleteRequest { confirm, version };
@@ -219,7 +254,12 @@ pub async fn delete_deployment(csrf: String, cluster: String, namespace: String,
 }
 
 #[server(prefix = "/fn", endpoint = "promote_deployment")]
-pub async fn promote_deployment(csrf: String, cluster: String, namespace: String, name: String) -> Result<String, AppError> {
+pub async fn promote_deployment(
+    csrf: String,
+    cluster: String,
+    namespace: String,
+    name: String,
+) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     let outcome = state()?.promote_deployment(&caller, &cluster, &namespace, &name, None).await.map_err(service)?;

@@ -7,9 +7,9 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::admin::{
-    AuditQuery, AuditView, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword, SetAdmin,
-    SetEnvironments, SetMember, TeamDetail as TeamData, TeamView, UnmapNamespace, UserView, audit_log, list_teams, list_users,
-    team_page,
+    AuditQuery, AuditView, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword,
+    SetAdmin, SetEnvironments, SetMember, TeamDetail as TeamData, TeamView, UnmapNamespace, UserView, audit_log,
+    list_teams, list_users, team_page,
 };
 use crate::components::common::{Csrf, loaded, outcome};
 use crate::format;
@@ -157,7 +157,11 @@ pub fn TeamPage() -> impl IntoView {
         move || {
             (
                 id(),
-                set_member.version().get() + remove_member.version().get() + map.version().get() + unmap.version().get() + envs.version().get(),
+                set_member.version().get()
+                    + remove_member.version().get()
+                    + map.version().get()
+                    + unmap.version().get()
+                    + envs.version().get(),
             )
         },
         |(id, _)| team_page(id),
@@ -285,7 +289,13 @@ pub fn AuditPage() -> impl IntoView {
     let query = Memo::new(move |_| {
         params.with(|p| {
             let text = |k: &str| p.get(k).filter(|v| !v.is_empty());
-            AuditQuery { actor: text("actor"), team: text("team"), action: text("action"), from: text("from"), to: text("to") }
+            AuditQuery {
+                actor: text("actor"),
+                team: text("team"),
+                action: text("action"),
+                from: text("from"),
+                to: text("to"),
+            }
         })
     });
     let records = Resource::new(move || query.get(), audit_log);

@@ -14,7 +14,10 @@ use crate::live::use_live;
 #[component]
 pub fn ClustersPage() -> impl IntoView {
     let live = use_live();
-    let data = Resource::new(move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod]), |_| clusters());
+    let data = Resource::new(
+        move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod]),
+        |_| clusters(),
+    );
     view! {
         <Title text="Clusters" />
         <h1>"Clusters"</h1>

@@ -9,8 +9,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::workloads::{
-    AutoscaleDeployment, DeleteDeployment, DeploymentDetail as Data, PromoteDeployment, RollbackDeployment, ScaleDeployment,
-    UpdateDeployment, deployment_diff, deployment_page, preview_fit,
+    AutoscaleDeployment, DeleteDeployment, DeploymentDetail as Data, PromoteDeployment, RollbackDeployment,
+    ScaleDeployment, UpdateDeployment, deployment_diff, deployment_page, preview_fit,
 };
 use crate::components::common::{Csrf, ErrorNote, RolloutBadge, loaded, outcome};
 use crate::format;
@@ -45,8 +45,18 @@ pub fn DeploymentPage() -> impl IntoView {
         move || {
             (
                 key.get(),
-                live.version(&[ResourceKind::Deployment, ResourceKind::ReplicaSet, ResourceKind::Pod, ResourceKind::Event, ResourceKind::Autoscaler]),
-                scale.version().get() + autoscale.version().get() + update.version().get() + rollback.version().get() + promote.version().get(),
+                live.version(&[
+                    ResourceKind::Deployment,
+                    ResourceKind::ReplicaSet,
+                    ResourceKind::Pod,
+                    ResourceKind::Event,
+                    ResourceKind::Autoscaler,
+                ]),
+                scale.version().get()
+                    + autoscale.version().get()
+                    + update.version().get()
+                    + rollback.version().get()
+                    + promote.version().get(),
             )
         },
         |(k, _, _)| deployment_page(k.cluster, k.namespace, k.name),
@@ -107,11 +117,8 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
         version: d.version.to_string(),
     });
     let can_change = page.can_change;
-    let model = format!(
-        "{} {}",
-        d.model.clone().unwrap_or_else(|| "—".into()),
-        d.model_version.clone().unwrap_or_default()
-    );
+    let model =
+        format!("{} {}", d.model.clone().unwrap_or_else(|| "—".into()), d.model_version.clone().unwrap_or_default());
     view! {
         <section class="cards">
             <div class="card">
@@ -251,10 +258,13 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
 fn ScaleForm(page: Data, action: ServerAction<ScaleDeployment>, ident: StoredValue<Ident>) -> impl IntoView {
     let d = page.deployment;
     let replicas = RwSignal::new(d.desired.to_string());
-    let (cluster, namespace, model, gpus) = (d.cluster.clone(), d.namespace.clone(), d.gpu_model.clone().unwrap_or_default(), d.gpus_per_replica);
+    let (cluster, namespace, model, gpus) =
+        (d.cluster.clone(), d.namespace.clone(), d.gpu_model.clone().unwrap_or_default(), d.gpus_per_replica);
     // Loaded in the browser only (a LocalResource): it answers the user's
     // typing, and staying out of server rendering keeps hydration simple.
-    let fit = LocalResource::new(move || preview_fit(cluster.clone(), namespace.clone(), model.clone(), gpus.to_string(), replicas.get()));
+    let fit = LocalResource::new(move || {
+        preview_fit(cluster.clone(), namespace.clone(), model.clone(), gpus.to_string(), replicas.get())
+    });
     view! {
         <ActionForm action attr:class="stack">
             <Target ident />

@@ -75,7 +75,13 @@ fn job_row(j: &JobRow) -> impl IntoView + use<> {
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
     let key = Memo::new(move |_| {
-        params.with(|p| (p.get("cluster").unwrap_or_default(), p.get("namespace").unwrap_or_default(), p.get("name").unwrap_or_default()))
+        params.with(|p| {
+            (
+                p.get("cluster").unwrap_or_default(),
+                p.get("namespace").unwrap_or_default(),
+                p.get("name").unwrap_or_default(),
+            )
+        })
     });
     let live = use_live();
     let data = Resource::new(

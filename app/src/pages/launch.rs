@@ -78,10 +78,18 @@ fn PlacementFields(options: LaunchChoices, place: Placement, prefix: &'static st
 fn FitPreview(place: Placement) -> impl IntoView {
     // Browser-only, like every preview that follows typing.
     let fit = LocalResource::new(move || {
-        preview_fit(place.cluster.get(), place.namespace.get(), place.gpu_model.get(), place.gpus.get(), place.pods.get())
+        preview_fit(
+            place.cluster.get(),
+            place.namespace.get(),
+            place.gpu_model.get(),
+            place.gpus.get(),
+            place.pods.get(),
+        )
     });
     move || match fit.get() {
-        Some(Ok(p)) => view! { <p class=if p.fits { "fit ok" } else { "fit warn" } data-testid="fit">{p.summary}</p> }.into_any(),
+        Some(Ok(p)) => {
+            view! { <p class=if p.fits { "fit ok" } else { "fit warn" } data-testid="fit">{p.summary}</p> }.into_any()
+        }
         Some(Err(error)) => view! { <ErrorNote error /> }.into_any(),
         None => ().into_any(),
     }

@@ -12,7 +12,15 @@ use crate::live::use_live;
 pub fn OverviewPage() -> impl IntoView {
     let live = use_live();
     let data = Resource::new(
-        move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod, ResourceKind::Job, ResourceKind::Deployment]),
+        move || {
+            live.version(&[
+                ResourceKind::Cluster,
+                ResourceKind::Node,
+                ResourceKind::Pod,
+                ResourceKind::Job,
+                ResourceKind::Deployment,
+            ])
+        },
         |_| fleet_overview(),
     );
     view! {

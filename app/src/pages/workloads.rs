@@ -18,7 +18,9 @@ pub fn WorkloadsPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
     let data = Resource::new(
-        move || (query.get(), live.version(&[ResourceKind::Deployment, ResourceKind::ReplicaSet, ResourceKind::Autoscaler])),
+        move || {
+            (query.get(), live.version(&[ResourceKind::Deployment, ResourceKind::ReplicaSet, ResourceKind::Autoscaler]))
+        },
         |(query, _)| deployments(query),
     );
     view! {

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
-use gantry_domain::manifest::{self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobSpec, MANAGED_BY, MANAGED_BY_LABEL};
+use gantry_domain::manifest::{
+    self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobSpec, MANAGED_BY, MANAGED_BY_LABEL,
+};
 use gantry_domain::rollout::{self, REVISION_ANNOTATION, ReplicaSetRevision, RollbackError};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
@@ -52,7 +54,9 @@ fn map_error(error: kube::Error, what: &str) -> ActionError {
         kube::Error::Api(status) => match status.code {
             404 => ActionError::NotFound(what.to_string()),
             409 if status.reason == "AlreadyExists" => ActionError::AlreadyExists(what.to_string()),
-            409 => ActionError::Conflict { message: format!("{what} was changed by someone else"), current: String::new() },
+            409 => {
+                ActionError::Conflict { message: format!("{what} was changed by someone else"), current: String::new() }
+            }
             400 | 422 => ActionError::Invalid(status.message),
             403 => ActionError::Refused(status.message),
             _ => ActionError::Unavailable(status.message),
@@ -78,7 +82,12 @@ pub struct Launched {
 /// Creates the Deployment, its Service and (when asked) its autoscaler with
 /// server-side apply. If a later object fails, the earlier ones are removed
 /// again so nothing is left half-created.
-pub async fn launch_deployment(cluster: &ClusterCache, spec: &DeploymentSpec, team: Option<&str>, actor: &str) -> ActionResult<Launched> {
+pub async fn launch_deployment(
+    cluster: &ClusterCache,
+    spec: &DeploymentSpec,
+    team: Option<&str>,
+    actor: &str,
+) -> ActionResult<Launched> {
     let ns = spec.namespace.as_str();
     let name = spec.name.as_str();
     let deployments: Api<Deployment> = cluster.api(ns);
@@ -95,13 +104,22 @@ pub async fn launch_deployment(cluster: &ClusterCache, spec: &DeploymentSpec, te
         return Err(ActionError::AlreadyExists(describe("service", ns, name)));
     }
     let apply = PatchParams::apply(FIELD_MANAGER);
-    deployments.patch(name, &apply, &Patch::Apply(spec.deployment(team, actor))).await.map_err(|e| map_error(e, &what))?;
+    deployments
+        .patch(name, &apply, &Patch::Apply(spec.deployment(team, actor)))
+        .await
+        .map_err(|e| map_error(e, &what))?;
     let mut created = vec![format!("deployment/{name}")];
     let rest = async {
-        services.patch(name, &apply, &Patch::Apply(spec.service(team))).await.map_err(|e| map_error(e, &describe("service", ns, name)))?;
+        services
+            .patch(name, &apply, &Patch::Apply(spec.service(team)))
+            .await
+            .map_err(|e| map_error(e, &describe("service", ns, name)))?;
         created.push(format!("service/{name}"));
         if let Some(hpa) = spec.autoscaler(team) {
-            autoscalers.patch(name, &apply, &Patch::Apply(hpa)).await.map_err(|e| map_error(e, &describe("autoscaler", ns, name)))?;
+            autoscalers
+                .patch(name, &apply, &Patch::Apply(hpa))
+                .await
+                .map_err(|e| map_error(e, &describe("autoscaler", ns, name)))?;
             created.push(format!("horizontalpodautoscaler/{name}"));
         }
         Ok::<(), ActionError>(())
@@ -111,18 +129,26 @@ pub async fn launch_deployment(cluster: &ClusterCache, spec: &DeploymentSpec, te
         Ok(()) => Ok(Launched { objects: created }),
         Err(error) => {
             let mut undone = Vec::new();
-            if created.iter().any(|o| o.starts_with("service/")) && services.delete(name, &DeleteParams::default()).await.is_ok() {
+            if created.iter().any(|o| o.starts_with("service/"))
+                && services.delete(name, &DeleteParams::default()).await.is_ok()
+            {
                 undone.push("service");
             }
             let cleanup = deployments.delete(name, &DeleteParams::foreground()).await;
             if cleanup.is_ok() {
                 undone.push("deployment");
             }
-            let left = if cleanup.is_ok() { "nothing was left behind".to_string() } else { format!("the deployment {name} still exists and must be deleted") };
+            let left = if cleanup.is_ok() {
+                "nothing was left behind".to_string()
+            } else {
+                format!("the deployment {name} still exists and must be deleted")
+            };
             Err(match error {
                 ActionError::Invalid(m) => ActionError::Invalid(format!("{m} (launch undone: {left})")),
                 ActionError::Refused(m) => ActionError::Refused(format!("{m} (launch undone: {left})")),
-                other => ActionError::Unavailable(format!("{other} (launch undone: {left}; removed {})", undone.join(", "))),
+                other => {
+                    ActionError::Unavailable(format!("{other} (launch undone: {left}; removed {})", undone.join(", ")))
+                }
             })
         }
     }
@@ -147,7 +173,8 @@ fn image_of(d: &Deployment) -> String {
 }
 
 fn state_line(d: &Deployment) -> String {
-    let revision = d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).cloned().unwrap_or_default();
+    let revision =
+        d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).cloned().unwrap_or_default();
     format!("replicas {}, image {}, revision {}", replicas_of(d), image_of(d), revision)
 }
 
@@ -158,7 +185,9 @@ fn check_expected(d: &Deployment, expected: Option<i64>, what: &str) -> ActionRe
     let current = d.metadata.generation.unwrap_or(0);
     match expected {
         Some(seen) if seen != current => Err(ActionError::Conflict {
-            message: format!("{what} was changed by someone else since you loaded it; review its current state and try again"),
+            message: format!(
+                "{what} was changed by someone else since you loaded it; review its current state and try again"
+            ),
             current: state_line(d),
         }),
         _ => Ok(()),
@@ -172,7 +201,13 @@ const WRITE_ATTEMPTS: usize = 5;
 /// with it. The write is guarded by the exact resourceVersion it read; when
 /// that fails because the controller updated the status meanwhile, it reads
 /// again and retries, but a change to the spec is always a conflict.
-async fn guarded<T, F, Fut>(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<i64>, mut write: F) -> ActionResult<T>
+async fn guarded<T, F, Fut>(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    expected: Option<i64>,
+    mut write: F,
+) -> ActionResult<T>
 where
     F: FnMut(Deployment) -> Fut,
     Fut: std::future::Future<Output = ActionResult<T>>,
@@ -193,7 +228,13 @@ where
 }
 
 /// Sets replicas through the scale subresource. Returns (before, after).
-pub async fn scale(cluster: &ClusterCache, ns: &str, name: &str, replicas: i32, expected: Option<i64>) -> ActionResult<(i32, i32)> {
+pub async fn scale(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+    expected: Option<i64>,
+) -> ActionResult<(i32, i32)> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     guarded(cluster, ns, name, expected, |d| {
@@ -217,26 +258,45 @@ pub async fn scale(cluster: &ClusterCache, ns: &str, name: &str, replicas: i32, 
     .await
 }
 /// Creates or updates the deployment's autoscaler.
-pub async fn set_autoscaler(cluster: &ClusterCache, ns: &str, name: &str, autoscale: &Autoscale) -> ActionResult<Option<String>> {
+pub async fn set_autoscaler(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    autoscale: &Autoscale,
+) -> ActionResult<Option<String>> {
     let what = describe("deployment", ns, name);
     let d = current_deployment(cluster, ns, name).await?;
     let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
-    let before = api.get_opt(name).await.map_err(|e| map_error(e, &what))?.map(|h| {
-        format!("autoscale {}..{}", h.spec.min_replicas.unwrap_or(1), h.spec.max_replicas)
-    });
+    let before = api
+        .get_opt(name)
+        .await
+        .map_err(|e| map_error(e, &what))?
+        .map(|h| format!("autoscale {}..{}", h.spec.min_replicas.unwrap_or(1), h.spec.max_replicas));
     let labels: BTreeMap<String, String> = d.metadata.labels.clone().unwrap_or_default();
     let hpa = manifest::hpa(ns, name, autoscale, &labels);
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(hpa)).await.map_err(|e| map_error(e, &what))?;
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(hpa))
+        .await
+        .map_err(|e| map_error(e, &what))?;
     Ok(before)
 }
 
 pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<()> {
     let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
-    api.delete(name, &DeleteParams::default()).await.map(|_| ()).map_err(|e| map_error(e, &describe("autoscaler", ns, name)))
+    api.delete(name, &DeleteParams::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| map_error(e, &describe("autoscaler", ns, name)))
 }
 
 /// Changes image, model version or surge settings: a rolling update.
-pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &DeploymentUpdate, expected: Option<i64>, actor: &str) -> ActionResult<(String, String)> {
+pub async fn update(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    change: &DeploymentUpdate,
+    expected: Option<i64>,
+    actor: &str,
+) -> ActionResult<(String, String)> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     guarded(cluster, ns, name, expected, |d| {
@@ -244,7 +304,10 @@ pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &Deplo
         async move {
             let version = d.metadata.resource_version.clone().unwrap_or_default();
             let patch = json_patch(change.patch(&to_value(&d), &version, actor))?;
-            let after = api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
+            let after = api
+                .patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                .await
+                .map_err(|e| map_error(e, &what))?;
             Ok((state_line(&d), state_line(&after)))
         }
     })
@@ -252,7 +315,11 @@ pub async fn update(cluster: &ClusterCache, ns: &str, name: &str, change: &Deplo
 }
 
 /// The deployment's revisions, newest first, read from its ReplicaSets.
-pub async fn history(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<(Deployment, Vec<ReplicaSetRevision>)> {
+pub async fn history(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+) -> ActionResult<(Deployment, Vec<ReplicaSetRevision>)> {
     let d = current_deployment(cluster, ns, name).await?;
     let uid = d.metadata.uid.clone().unwrap_or_default();
     let api: Api<ReplicaSet> = cluster.api(ns);
@@ -285,7 +352,10 @@ pub async fn next_revision(cluster: &ClusterCache, ns: &str, name: &str) -> Acti
 }
 
 pub fn current_revision(d: &Deployment) -> i64 {
-    rollout::parse_revision(d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)).unwrap_or(0)
+    rollout::parse_revision(
+        d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str),
+    )
+    .unwrap_or(0)
 }
 
 pub fn template_of(d: &Deployment) -> Value {
@@ -295,7 +365,13 @@ pub fn template_of(d: &Deployment) -> Value {
 /// `kubectl rollout undo`: copies the chosen revision's pod template into
 /// the Deployment, so the controller makes it the next revision. Returns
 /// (revision rolled back from, revision whose template was restored).
-pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i64>, expected: Option<i64>) -> ActionResult<(i64, i64)> {
+pub async fn rollback(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    to: Option<i64>,
+    expected: Option<i64>,
+) -> ActionResult<(i64, i64)> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     guarded(cluster, ns, name, expected, |_| {
@@ -308,12 +384,17 @@ pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i
                 other => ActionError::Invalid(other.to_string()),
             })?;
             if rollout::same_template(&template_of(&d), &source.template) {
-                return Err(ActionError::Invalid(format!("the current template already matches revision {}", source.revision)));
+                return Err(ActionError::Invalid(format!(
+                    "the current template already matches revision {}",
+                    source.revision
+                )));
             }
             let annotations = d.metadata.annotations.clone().unwrap_or_default();
             let version = d.metadata.resource_version.clone().unwrap_or_default();
             let patch = json_patch(rollout::rollback_patch(source, &annotations, &version))?;
-            api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await.map_err(|e| map_error(e, &what))?;
+            api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                .await
+                .map_err(|e| map_error(e, &what))?;
             Ok((current, source.revision))
         }
     })
@@ -321,14 +402,22 @@ pub async fn rollback(cluster: &ClusterCache, ns: &str, name: &str, to: Option<i
 }
 
 /// Deletes the deployment (and the Service and autoscaler Gantry made with it).
-pub async fn delete_deployment(cluster: &ClusterCache, ns: &str, name: &str, expected: Option<i64>) -> ActionResult<String> {
+pub async fn delete_deployment(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    expected: Option<i64>,
+) -> ActionResult<String> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     let before = guarded(cluster, ns, name, expected, |d| {
         let (api, what) = (api.clone(), what.clone());
         async move {
             let params = DeleteParams {
-                preconditions: Some(Preconditions { resource_version: d.metadata.resource_version.clone(), uid: d.metadata.uid.clone() }),
+                preconditions: Some(Preconditions {
+                    resource_version: d.metadata.resource_version.clone(),
+                    uid: d.metadata.uid.clone(),
+                }),
                 propagation_policy: Some(PropagationPolicy::Foreground),
                 ..Default::default()
             };
@@ -337,18 +426,20 @@ pub async fn delete_deployment(cluster: &ClusterCache, ns: &str, name: &str, exp
         }
     })
     .await?;
-    let managed = |meta: &ObjectMeta| meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+    let managed = |meta: &ObjectMeta| {
+        meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY)
+    };
     let services: Api<Service> = cluster.api(ns);
-    if let Ok(Some(service)) = services.get_opt(name).await {
-        if managed(&service.metadata) {
-            let _ = services.delete(name, &DeleteParams::default()).await;
-        }
+    if let Ok(Some(service)) = services.get_opt(name).await
+        && managed(&service.metadata)
+    {
+        let _ = services.delete(name, &DeleteParams::default()).await;
     }
     let autoscalers: Api<HorizontalPodAutoscaler> = cluster.api(ns);
-    if let Ok(Some(hpa)) = autoscalers.get_opt(name).await {
-        if managed(&hpa.metadata) {
-            let _ = autoscalers.delete(name, &DeleteParams::default()).await;
-        }
+    if let Ok(Some(hpa)) = autoscalers.get_opt(name).await
+        && managed(&hpa.metadata)
+    {
+        let _ = autoscalers.delete(name, &DeleteParams::default()).await;
     }
     Ok(before)
 }
@@ -362,7 +453,13 @@ pub async fn deployment_json(cluster: &ClusterCache, ns: &str, name: &str) -> Ac
 /// Copies image and model version from `source` into the deployment of the
 /// same name in the target namespace, creating it (like the source) when it
 /// does not exist there yet. Returns (before, after) summaries.
-pub async fn promote(source: &Deployment, target_cluster: &ClusterCache, target_ns: &str, team: Option<&str>, actor: &str) -> ActionResult<(Option<String>, String)> {
+pub async fn promote(
+    source: &Deployment,
+    target_cluster: &ClusterCache,
+    target_ns: &str,
+    team: Option<&str>,
+    actor: &str,
+) -> ActionResult<(Option<String>, String)> {
     let name = source.metadata.name.clone().unwrap_or_default();
     let what = describe("deployment", target_ns, &name);
     let image = image_of(source);
@@ -383,7 +480,8 @@ pub async fn promote(source: &Deployment, target_cluster: &ClusterCache, target_
                 max_surge: None,
                 max_unavailable: None,
             };
-            let (before, after) = update(target_cluster, target_ns, &name, &change, None, &format!("{actor} (promotion)")).await?;
+            let (before, after) =
+                update(target_cluster, target_ns, &name, &change, None, &format!("{actor} (promotion)")).await?;
             Ok((Some(before), after))
         }
         None => {
@@ -408,7 +506,10 @@ pub async fn promote(source: &Deployment, target_cluster: &ClusterCache, target_
             let mut value = to_value(&copy);
             value["apiVersion"] = Value::from("apps/v1");
             value["kind"] = Value::from("Deployment");
-            let created = api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(value)).await.map_err(|e| map_error(e, &what))?;
+            let created = api
+                .patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(value))
+                .await
+                .map_err(|e| map_error(e, &what))?;
             Ok((None, state_line(&created)))
         }
     }
@@ -431,7 +532,12 @@ pub async fn cancel_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionR
     let api: Api<Job> = cluster.api(ns);
     let job = api.get(name).await.map_err(|e| map_error(e, &what))?;
     let status = job.status.unwrap_or_default();
-    let before = format!("active {}, succeeded {}, failed {}", status.active.unwrap_or(0), status.succeeded.unwrap_or(0), status.failed.unwrap_or(0));
+    let before = format!(
+        "active {}, succeeded {}, failed {}",
+        status.active.unwrap_or(0),
+        status.succeeded.unwrap_or(0),
+        status.failed.unwrap_or(0)
+    );
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Foreground),
         preconditions: job.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
@@ -452,9 +558,13 @@ pub async fn set_gpu_quota(cluster: &ClusterCache, ns: &str, hard_gpus: i64) -> 
         .map_err(|e| map_error(e, &format!("namespace {ns}")))?
         .map(|q| crate::summary::quota(&q).gpus_hard)
         .unwrap_or(None);
-    api.patch(manifest::QUOTA_NAME, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(manifest::gpu_quota(ns, hard_gpus)))
-        .await
-        .map_err(|e| map_error(e, &what))?;
+    api.patch(
+        manifest::QUOTA_NAME,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(manifest::gpu_quota(ns, hard_gpus)),
+    )
+    .await
+    .map_err(|e| map_error(e, &what))?;
     Ok(before)
 }
 
@@ -471,7 +581,14 @@ pub async fn log_lines(
 ) -> ActionResult<impl Stream<Item = Result<String, ActionError>> + use<>> {
     let what = describe("pod", ns, pod);
     let api: Api<Pod> = cluster.api(ns);
-    let params = LogParams { container, follow, tail_lines: Some(tail_lines), limit_bytes: Some(limit_bytes), timestamps: false, ..Default::default() };
+    let params = LogParams {
+        container,
+        follow,
+        tail_lines: Some(tail_lines),
+        limit_bytes: Some(limit_bytes),
+        timestamps: false,
+        ..Default::default()
+    };
     let reader = api.log_stream(pod, &params).await.map_err(|e| map_error(e, &what))?;
     Ok(reader.lines().map_err(|e| ActionError::Unavailable(e.to_string())).boxed())
 }

@@ -143,10 +143,9 @@ impl ClusterCache {
 
     pub fn status(&self) -> ClusterStatus {
         let health = self.health.read();
-        let trouble = health
-            .heartbeat_error
-            .clone()
-            .or_else(|| health.failing_watches.iter().next().map(|(kind, e)| format!("watch of {} failed: {e}", kind.label())));
+        let trouble = health.heartbeat_error.clone().or_else(|| {
+            health.failing_watches.iter().next().map(|(kind, e)| format!("watch of {} failed: {e}", kind.label()))
+        });
         let state = match (&trouble, health.ever_synced, self.synced()) {
             (Some(_), true, _) => ConnectionState::Stale,
             (Some(_), false, _) => ConnectionState::Connecting,
@@ -341,21 +340,76 @@ impl Hub {
         let c = &cluster;
         let tasks = vec![
             tokio::spawn(heartbeat(c.clone())),
-            tokio::spawn(watch(c.clone(), Api::<Node>::all(client.clone()), ResourceKind::Node, |c| &c.nodes, summary::node)),
-            tokio::spawn(watch(c.clone(), Api::<Pod>::all(client.clone()), ResourceKind::Pod, |c| &c.pods, summary::pod)),
-            tokio::spawn(watch(c.clone(), Api::<Deployment>::all(client.clone()), ResourceKind::Deployment, |c| &c.deployments, |d, _| summary::deployment(d))),
-            tokio::spawn(watch(c.clone(), Api::<ReplicaSet>::all(client.clone()), ResourceKind::ReplicaSet, |c| &c.replica_sets, |r, _| summary::replica_set(r))),
-            tokio::spawn(watch(c.clone(), Api::<Job>::all(client.clone()), ResourceKind::Job, |c| &c.jobs, |j, _| summary::job(j))),
-            tokio::spawn(watch(c.clone(), Api::<Namespace>::all(client.clone()), ResourceKind::Namespace, |c| &c.namespaces, |n, _| summary::namespace(n))),
-            tokio::spawn(watch(c.clone(), Api::<ResourceQuota>::all(client.clone()), ResourceKind::Quota, |c| &c.quotas, |q, _| summary::quota(q))),
-            tokio::spawn(watch(c.clone(), Api::<Event>::all(client.clone()), ResourceKind::Event, |c| &c.events, |e, _| summary::event(e))),
-            tokio::spawn(watch(c.clone(), Api::<HorizontalPodAutoscaler>::all(client), ResourceKind::Autoscaler, |c| &c.autoscalers, |h, _| summary::hpa(h))),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Node>::all(client.clone()),
+                ResourceKind::Node,
+                |c| &c.nodes,
+                summary::node,
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Pod>::all(client.clone()),
+                ResourceKind::Pod,
+                |c| &c.pods,
+                summary::pod,
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Deployment>::all(client.clone()),
+                ResourceKind::Deployment,
+                |c| &c.deployments,
+                |d, _| summary::deployment(d),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<ReplicaSet>::all(client.clone()),
+                ResourceKind::ReplicaSet,
+                |c| &c.replica_sets,
+                |r, _| summary::replica_set(r),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Job>::all(client.clone()),
+                ResourceKind::Job,
+                |c| &c.jobs,
+                |j, _| summary::job(j),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Namespace>::all(client.clone()),
+                ResourceKind::Namespace,
+                |c| &c.namespaces,
+                |n, _| summary::namespace(n),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<ResourceQuota>::all(client.clone()),
+                ResourceKind::Quota,
+                |c| &c.quotas,
+                |q, _| summary::quota(q),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<Event>::all(client.clone()),
+                ResourceKind::Event,
+                |c| &c.events,
+                |e, _| summary::event(e),
+            )),
+            tokio::spawn(watch(
+                c.clone(),
+                Api::<HorizontalPodAutoscaler>::all(client),
+                ResourceKind::Autoscaler,
+                |c| &c.autoscalers,
+                |h, _| summary::hpa(h),
+            )),
         ];
         *cluster.tasks.lock() = tasks;
         if let Some(old) = self.clusters.write().insert(name.to_string(), cluster.clone()) {
             old.shutdown();
         }
-        let _ = self.changes.send(Change { cluster: cluster.name.clone(), kind: ResourceKind::Cluster, namespace: None });
+        let _ =
+            self.changes.send(Change { cluster: cluster.name.clone(), kind: ResourceKind::Cluster, namespace: None });
         cluster
     }
 
@@ -363,7 +417,11 @@ impl Hub {
         let removed = self.clusters.write().remove(name);
         if let Some(cluster) = &removed {
             cluster.shutdown();
-            let _ = self.changes.send(Change { cluster: cluster.name.clone(), kind: ResourceKind::Cluster, namespace: None });
+            let _ = self.changes.send(Change {
+                cluster: cluster.name.clone(),
+                kind: ResourceKind::Cluster,
+                namespace: None,
+            });
         }
         removed.is_some()
     }

@@ -43,12 +43,11 @@ pub fn check_self_contained(config: &Kubeconfig, context: &str) -> Result<(), Ku
         .find(|c| c.name == context)
         .and_then(|c| c.context.clone())
         .ok_or_else(|| KubeconfigError::UnknownContext(context.to_string(), context_names(config).join(", ")))?;
-    if let Some(cluster) = config.clusters.iter().find(|c| c.name == ctx.cluster).and_then(|c| c.cluster.as_ref()) {
-        if cluster.certificate_authority.is_some() {
-            return Err(KubeconfigError::Unsupported(
-                "an uploaded kubeconfig must embed certificate-authority-data, not point at a file".into(),
-            ));
-        }
+    let cluster = config.clusters.iter().find(|c| c.name == ctx.cluster).and_then(|c| c.cluster.as_ref());
+    if cluster.is_some_and(|c| c.certificate_authority.is_some()) {
+        return Err(KubeconfigError::Unsupported(
+            "an uploaded kubeconfig must embed certificate-authority-data, not point at a file".into(),
+        ));
     }
     let user_name = ctx.user.clone().unwrap_or_default();
     if let Some(user) = config.auth_infos.iter().find(|u| u.name == user_name).and_then(|u| u.auth_info.as_ref()) {
@@ -77,7 +76,8 @@ pub async fn client_for(config: &Kubeconfig, context: &str) -> Result<(Client, C
         .map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
     cfg.connect_timeout = Some(std::time::Duration::from_secs(5));
     cfg.read_timeout = None;
-    let client = Client::try_from(cfg.clone()).map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
+    let client =
+        Client::try_from(cfg.clone()).map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
     Ok((client, cfg))
 }
 
@@ -121,9 +121,13 @@ current-context: prod
     fn refuses_garbage_and_unsafe_uploads() {
         assert!(matches!(parse("{{{"), Err(KubeconfigError::Malformed(_))));
         assert!(matches!(parse("apiVersion: v1\nkind: Config\n"), Err(KubeconfigError::NoContexts)));
-        let exec = GOOD.replace("user: { token: abc }", "user: { exec: { command: /bin/sh, apiVersion: client.authentication.k8s.io/v1 } }");
+        let exec = GOOD.replace(
+            "user: { token: abc }",
+            "user: { exec: { command: /bin/sh, apiVersion: client.authentication.k8s.io/v1 } }",
+        );
         assert!(matches!(check_self_contained(&parse(&exec).unwrap(), "prod"), Err(KubeconfigError::Unsupported(_))));
-        let file = GOOD.replace("user: { token: abc }", "user: { client-key: /etc/shadow, client-certificate: /etc/passwd }");
+        let file =
+            GOOD.replace("user: { token: abc }", "user: { client-key: /etc/shadow, client-certificate: /etc/passwd }");
         assert!(matches!(check_self_contained(&parse(&file).unwrap(), "prod"), Err(KubeconfigError::Unsupported(_))));
     }
 }

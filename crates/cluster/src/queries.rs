@@ -118,10 +118,9 @@ pub fn overview(hub: &Hub, viewer: &Viewer) -> Overview {
     for cluster in &clusters {
         let summary = summary_of(cluster, viewer);
         for node in node_rows(cluster).into_iter().filter(|n| n.gpus.has_gpus()) {
-            let m = models.entry(node.gpus.model.clone()).or_insert_with(|| GpuModelSummary {
-                model: node.gpus.model.clone(),
-                ..Default::default()
-            });
+            let m = models
+                .entry(node.gpus.model.clone())
+                .or_insert_with(|| GpuModelSummary { model: node.gpus.model.clone(), ..Default::default() });
             m.nodes += 1;
             m.capacity += node.gpus.capacity;
             m.allocatable += node.gpus.allocatable;
@@ -137,14 +136,21 @@ pub fn overview(hub: &Hub, viewer: &Viewer) -> Overview {
         overview.gpu_allocated += summary.gpu_allocated;
         overview.pods += summary.pods;
         overview.pending_gpu_pods += cluster.pods.read(|pods| {
-            pods.iter().filter(|(k, p)| p.gpus > 0 && p.is_unscheduled() && viewer.sees(&cluster.name, &k.namespace)).count()
+            pods.iter()
+                .filter(|(k, p)| p.gpus > 0 && p.is_unscheduled() && viewer.sees(&cluster.name, &k.namespace))
+                .count()
         });
         overview.running_jobs += cluster.jobs.read(|jobs| {
-            jobs.iter().filter(|(k, j)| j.status == JobStatus::Running && viewer.sees(&cluster.name, &k.namespace)).count()
+            jobs.iter()
+                .filter(|(k, j)| j.status == JobStatus::Running && viewer.sees(&cluster.name, &k.namespace))
+                .count()
         });
         let (deployments, ready) = cluster.deployments.read(|ds| {
             let visible: Vec<_> = ds.iter().filter(|(k, _)| viewer.sees(&cluster.name, &k.namespace)).collect();
-            (visible.len(), visible.iter().filter(|(_, d)| d.rollout == RolloutState::Complete && d.available >= d.desired).count())
+            (
+                visible.len(),
+                visible.iter().filter(|(_, d)| d.rollout == RolloutState::Complete && d.available >= d.desired).count(),
+            )
         });
         overview.deployments += deployments;
         overview.deployments_ready += ready;
@@ -289,11 +295,19 @@ pub fn jobs(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<JobRow> {
     })
 }
 
-fn deployment_row(cluster: &ClusterCache, namespace: &str, d: &crate::summary::DeploymentSummary, viewer: &Viewer) -> DeploymentRow {
+fn deployment_row(
+    cluster: &ClusterCache,
+    namespace: &str,
+    d: &crate::summary::DeploymentSummary,
+    viewer: &Viewer,
+) -> DeploymentRow {
     let autoscaler = cluster.autoscalers.read(|hpas| {
-        hpas.iter()
-            .find(|(k, h)| &*k.namespace == namespace && h.target == d.name)
-            .map(|(_, h)| AutoscalerView { min: h.min, max: h.max, target_cpu_percent: h.target_cpu_percent, current: h.current })
+        hpas.iter().find(|(k, h)| &*k.namespace == namespace && h.target == d.name).map(|(_, h)| AutoscalerView {
+            min: h.min,
+            max: h.max,
+            target_cpu_percent: h.target_cpu_percent,
+            current: h.current,
+        })
     });
     DeploymentRow {
         cluster: cluster.name.to_string(),
@@ -320,7 +334,11 @@ fn deployment_row(cluster: &ClusterCache, namespace: &str, d: &crate::summary::D
 
 /// A rollout whose new pods cannot be scheduled is stuck even before its
 /// progress deadline; say so with the scheduler's words.
-fn stalled_reason(cluster: &ClusterCache, namespace: &str, d: &crate::summary::DeploymentSummary) -> Option<RolloutState> {
+fn stalled_reason(
+    cluster: &ClusterCache,
+    namespace: &str,
+    d: &crate::summary::DeploymentSummary,
+) -> Option<RolloutState> {
     if d.rollout == RolloutState::Complete {
         return None;
     }
@@ -339,7 +357,9 @@ fn stalled_reason(cluster: &ClusterCache, namespace: &str, d: &crate::summary::D
                     && p.is_unscheduled()
                     && p.unschedulable.is_some()
             })
-            .map(|(_, p)| RolloutState::Failed(format!("pods cannot be scheduled: {}", p.unschedulable.as_deref().unwrap_or(""))))
+            .map(|(_, p)| {
+                RolloutState::Failed(format!("pods cannot be scheduled: {}", p.unschedulable.as_deref().unwrap_or("")))
+            })
     })
 }
 
@@ -386,7 +406,13 @@ fn deployment_in(cluster: &ClusterCache, viewer: &Viewer, namespace: &str, name:
 }
 
 /// One deployment with its pods and recent events.
-pub fn deployment(hub: &Hub, viewer: &Viewer, cluster: &str, namespace: &str, name: &str) -> Option<(DeploymentRow, Vec<PodRow>, Vec<EventRow>)> {
+pub fn deployment(
+    hub: &Hub,
+    viewer: &Viewer,
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<(DeploymentRow, Vec<PodRow>, Vec<EventRow>)> {
     if !viewer.sees(cluster, namespace) {
         return None;
     }
@@ -434,19 +460,27 @@ fn events_for(cluster: &ClusterCache, namespace: &str, objects: &[String]) -> Ve
             })
             .collect()
     });
-    rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
     rows.truncate(100);
     rows
 }
 
 /// One job with its pods and recent events.
-pub fn job(hub: &Hub, viewer: &Viewer, cluster: &str, namespace: &str, name: &str) -> Option<(JobRow, Vec<PodRow>, Vec<EventRow>)> {
+pub fn job(
+    hub: &Hub,
+    viewer: &Viewer,
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<(JobRow, Vec<PodRow>, Vec<EventRow>)> {
     if !viewer.sees(cluster, namespace) {
         return None;
     }
     let cluster = hub.cluster(cluster)?;
     let row = cluster.jobs.read(|jobs| {
-        jobs.iter().find(|(k, _)| &*k.namespace == namespace && &*k.name == name).map(|(_, j)| job_row(&cluster.name, namespace, j, viewer))
+        jobs.iter()
+            .find(|(k, _)| &*k.namespace == namespace && &*k.name == name)
+            .map(|(_, j)| job_row(&cluster.name, namespace, j, viewer))
     })?;
     let pods = pods_where(&cluster, namespace, |p| p.owner_kind == OwnerKind::Job && p.owner.as_deref() == Some(name));
     let mut objects = vec![name.to_string()];
@@ -455,13 +489,16 @@ pub fn job(hub: &Hub, viewer: &Viewer, cluster: &str, namespace: &str, name: &st
     Some((row, pods, events))
 }
 
+/// (namespace, pod) → (when, message) of its newest FailedScheduling event.
+type SchedulerReasons = HashMap<(Arc<str>, Box<str>), (i64, Box<str>)>;
+
 /// Pods waiting for a node, with the scheduler's own reason.
 pub fn pending(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<PendingRow> {
     let mut rows = Vec::new();
     for cluster in visible_clusters(hub, viewer) {
         // The newest FailedScheduling message per pod.
-        let reasons: HashMap<(Arc<str>, Box<str>), (i64, Box<str>)> = cluster.events.read(|events| {
-            let mut newest: HashMap<(Arc<str>, Box<str>), (i64, Box<str>)> = HashMap::new();
+        let reasons: SchedulerReasons = cluster.events.read(|events| {
+            let mut newest = SchedulerReasons::new();
             for (key, e) in events.iter().filter(|(_, e)| &*e.reason == "FailedScheduling" && &*e.kind == "Pod") {
                 let at = e.last_seen.unwrap_or(0);
                 let slot = newest.entry((key.namespace.clone(), e.object.clone())).or_insert((i64::MIN, Box::from("")));
@@ -540,9 +577,9 @@ pub fn free_gpus(hub: &Hub, cluster: &str) -> Vec<NodeFree> {
 /// GPU models present in a cluster (for the launch form).
 pub fn gpu_models(hub: &Hub, cluster: &str) -> Vec<String> {
     let Some(cluster) = hub.cluster(cluster) else { return Vec::new() };
-    let mut models: Vec<String> = cluster.nodes.read(|nodes| {
-        nodes.values().filter(|n| n.gpus.has_gpus()).map(|n| n.gpus.model.clone()).collect()
-    });
+    let mut models: Vec<String> = cluster
+        .nodes
+        .read(|nodes| nodes.values().filter(|n| n.gpus.has_gpus()).map(|n| n.gpus.model.clone()).collect());
     models.sort();
     models.dedup();
     models

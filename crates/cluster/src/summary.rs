@@ -55,7 +55,9 @@ pub fn millis(time: &Option<Time>) -> Option<Millis> {
     time.as_ref().map(|t| t.0.as_millisecond())
 }
 
-fn quantity_map(map: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> BTreeMap<String, String> {
+fn quantity_map(
+    map: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> BTreeMap<String, String> {
     map.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()).unwrap_or_default()
 }
 
@@ -173,7 +175,8 @@ pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
     let status = pod.status.as_ref();
     let containers = spec.map(|s| container_resources(&s.containers)).unwrap_or_default();
     let init = spec.and_then(|s| s.init_containers.as_deref()).map(container_resources).unwrap_or_default();
-    let gpus = gpu::pod_request(&containers, &init, gpu::GPU_RESOURCE).ceil_whole().clamp(0, i64::from(u32::MAX)) as u32;
+    let gpus =
+        gpu::pod_request(&containers, &init, gpu::GPU_RESOURCE).ceil_whole().clamp(0, i64::from(u32::MAX)) as u32;
     let statuses = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
     let owner = pod.metadata.owner_references.as_ref().and_then(|o| o.iter().find(|r| r.controller == Some(true)));
     let unschedulable = status
@@ -240,7 +243,8 @@ pub fn deployment(d: &Deployment) -> DeploymentSummary {
     let pod_spec = template.and_then(|t| t.spec.as_ref());
     let containers = pod_spec.map(|s| container_resources(&s.containers)).unwrap_or_default();
     let template_meta = template.and_then(|t| t.metadata.as_ref());
-    let template_label = |key: &str| template_meta.and_then(|m| label(m, key)).or_else(|| label(&d.metadata, key)).map(Into::into);
+    let template_label =
+        |key: &str| template_meta.and_then(|m| label(m, key)).or_else(|| label(&d.metadata, key)).map(Into::into);
     let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
     let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
     let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
@@ -248,9 +252,8 @@ pub fn deployment(d: &Deployment) -> DeploymentSummary {
     let total = status.and_then(|s| s.replicas).unwrap_or(0);
     let generation = d.metadata.generation.unwrap_or(0);
     let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
-    let progressing = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Progressing"));
+    let progressing =
+        status.and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Progressing"));
     let rollout = if progressing.is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
         RolloutState::Failed(
             progressing.and_then(|c| c.message.clone()).unwrap_or_else(|| "progress deadline exceeded".into()),
@@ -275,7 +278,9 @@ pub fn deployment(d: &Deployment) -> DeploymentSummary {
             .and_then(|s| s.node_selector.as_ref())
             .and_then(|n| n.get(gpu::LABEL_GPU_PRODUCT))
             .map(|s| s.as_str().into()),
-        revision: parse_revision(d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)),
+        revision: parse_revision(
+            d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str),
+        ),
         managed_by_gantry: label(&d.metadata, MANAGED_BY_LABEL) == Some(MANAGED_BY),
         generation: d.metadata.generation.unwrap_or(0),
         rollout,
@@ -298,7 +303,9 @@ pub fn replica_set(rs: &ReplicaSet) -> ReplicaSetSummary {
     ReplicaSetSummary {
         name: rs.metadata.name.as_deref().unwrap_or("").into(),
         deployment: owner.map(|o| o.name.as_str().into()),
-        revision: parse_revision(rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str)),
+        revision: parse_revision(
+            rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).map(String::as_str),
+        ),
         replicas: rs.status.as_ref().map_or(0, |s| s.replicas),
         ready: rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
     }
@@ -324,7 +331,8 @@ pub struct JobSummary {
 pub fn job(job: &Job) -> JobSummary {
     let spec = job.spec.as_ref();
     let status = job.status.as_ref();
-    let containers = spec.and_then(|s| s.template.spec.as_ref()).map(|s| container_resources(&s.containers)).unwrap_or_default();
+    let containers =
+        spec.and_then(|s| s.template.spec.as_ref()).map(|s| container_resources(&s.containers)).unwrap_or_default();
     let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     let condition = |kind: &str| conditions.iter().find(|c| c.type_ == kind && c.status == "True");
     let active = status.and_then(|s| s.active).unwrap_or(0);
@@ -334,7 +342,9 @@ pub fn job(job: &Job) -> JobSummary {
         (JobStatus::Failed, c.message.clone().or_else(|| c.reason.clone()))
     } else if spec.and_then(|s| s.suspend) == Some(true) {
         (JobStatus::Suspended, None)
-    } else if status.and_then(|s| s.ready).unwrap_or(0) > 0 || (active > 0 && status.and_then(|s| s.start_time.as_ref()).is_some()) {
+    } else if status.and_then(|s| s.ready).unwrap_or(0) > 0
+        || (active > 0 && status.and_then(|s| s.start_time.as_ref()).is_some())
+    {
         (JobStatus::Running, None)
     } else {
         (JobStatus::Pending, None)
@@ -352,7 +362,10 @@ pub fn job(job: &Job) -> JobSummary {
         failed: status.and_then(|s| s.failed).unwrap_or(0),
         started: millis(&status.and_then(|s| s.start_time.clone())),
         finished: millis(&status.and_then(|s| s.completion_time.clone())).or_else(|| {
-            conditions.iter().find(|c| c.type_ == "Failed" && c.status == "True").and_then(|c| millis(&c.last_transition_time))
+            conditions
+                .iter()
+                .find(|c| c.type_ == "Failed" && c.status == "True")
+                .and_then(|c| millis(&c.last_transition_time))
         }),
         created: millis(&job.metadata.creation_timestamp),
     }
@@ -532,7 +545,9 @@ mod tests {
         assert_eq!(done.gpu_model.as_deref(), Some("L4"));
         assert!(done.managed_by_gantry);
         assert!(matches!(make(1, 1, None).rollout, RolloutState::Progressing(_)));
-        assert!(matches!(make(1, 1, Some("ProgressDeadlineExceeded")).rollout, RolloutState::Failed(m) if m.contains("timed out")));
+        assert!(
+            matches!(make(1, 1, Some("ProgressDeadlineExceeded")).rollout, RolloutState::Failed(m) if m.contains("timed out"))
+        );
     }
 
     #[test]
@@ -541,9 +556,16 @@ mod tests {
             job(&serde_json::from_value(json!({ "metadata": { "name": "j" }, "spec": { "template": { "spec": { "containers": [] } } }, "status": status })).unwrap())
         };
         assert_eq!(make(json!({})).status, JobStatus::Pending);
-        assert_eq!(make(json!({ "active": 1, "ready": 1, "startTime": "2026-01-01T00:00:00Z" })).status, JobStatus::Running);
-        assert_eq!(make(json!({ "conditions": [ { "type": "Complete", "status": "True" } ] })).status, JobStatus::Succeeded);
-        let failed = make(json!({ "conditions": [ { "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded" } ] }));
+        assert_eq!(
+            make(json!({ "active": 1, "ready": 1, "startTime": "2026-01-01T00:00:00Z" })).status,
+            JobStatus::Running
+        );
+        assert_eq!(
+            make(json!({ "conditions": [ { "type": "Complete", "status": "True" } ] })).status,
+            JobStatus::Succeeded
+        );
+        let failed =
+            make(json!({ "conditions": [ { "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded" } ] }));
         assert_eq!((failed.status, failed.message.as_deref()), (JobStatus::Failed, Some("BackoffLimitExceeded")));
     }
 }

@@ -28,7 +28,9 @@ async fn a_lost_cluster_is_stale_the_other_stays_live_and_it_recovers() {
     let nodes_before = state("x").nodes;
 
     bed().cluster("x").unwrap().stop_apiserver().unwrap();
-    let stale = eventually("x turns stale", 30, || async { Some(state("x")).filter(|c| c.state == ConnectionState::Stale) }).await;
+    let stale =
+        eventually("x turns stale", 30, || async { Some(state("x")).filter(|c| c.state == ConnectionState::Stale) })
+            .await;
     assert!(stale.last_contact.is_some(), "the time of last contact is kept");
     assert!(stale.message.is_some(), "the state says why");
     assert_eq!(stale.nodes, nodes_before, "the last known data is still shown");

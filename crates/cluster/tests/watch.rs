@@ -50,7 +50,8 @@ async fn inventory_shows_models_counts_allocation_and_capacity_types() {
     let hub = hub().await;
     pod("a", "vision", "inventory-probe", 3, Some("NVIDIA-H100-80GB-HBM3")).await;
     let nodes = eventually("the H100 node shows 3 GPUs allocated", 30, || async {
-        let page = queries::nodes(&hub, &Viewer::everything(), &ListQuery { cluster: Some("a".into()), ..Default::default() });
+        let page =
+            queries::nodes(&hub, &Viewer::everything(), &ListQuery { cluster: Some("a".into()), ..Default::default() });
         page.items.iter().any(|n| n.gpus.model == "NVIDIA-H100-80GB-HBM3" && n.gpu_allocated == 3).then_some(page.items)
     })
     .await;
@@ -59,7 +60,10 @@ async fn inventory_shows_models_counts_allocation_and_capacity_types() {
     assert_eq!(h100.gpus.capacity_type, CapacityType::Spot);
     let a100 = nodes.iter().find(|n| n.gpus.model == "NVIDIA-A100-SXM4-80GB").unwrap();
     assert_eq!(a100.gpus.capacity_type, CapacityType::OnDemand);
-    assert_eq!(a100.gpus.mig.iter().map(|m| (m.profile.as_str(), m.capacity)).collect::<Vec<_>>(), vec![("1g.10gb", 7)]);
+    assert_eq!(
+        a100.gpus.mig.iter().map(|m| (m.profile.as_str(), m.capacity)).collect::<Vec<_>>(),
+        vec![("1g.10gb", 7)]
+    );
     let cpu = nodes.iter().find(|n| !n.gpus.has_gpus()).expect("a CPU-only node");
     assert_eq!(cpu.gpus.model, "");
 
@@ -76,7 +80,11 @@ async fn a_pod_that_cannot_fit_is_pending_with_the_schedulers_reason() {
     let hub = hub().await;
     pod("b", "nlp", "too-big", 64, None).await;
     let row = eventually("the pod is listed as pending with the scheduler's reason", 45, || async {
-        let page = queries::pending(&hub, &Viewer::everything(), &ListQuery { q: Some("too-big".into()), ..Default::default() });
+        let page = queries::pending(
+            &hub,
+            &Viewer::everything(),
+            &ListQuery { q: Some("too-big".into()), ..Default::default() },
+        );
         page.items.into_iter().find(|p| p.reason.contains("Insufficient nvidia.com/gpu"))
     })
     .await;
@@ -101,7 +109,10 @@ async fn a_viewer_sees_only_their_namespaces() {
     .await;
     let page = queries::pods(&hub, &viewer, &ListQuery { per_page: Some(500), ..Default::default() });
     assert!(page.items.iter().all(|p| p.cluster == "a" && p.namespace == "vision"), "{:?}", page.items);
-    assert!(queries::clusters(&hub, &viewer).iter().all(|c| c.name == "a"), "cluster b has none of the viewer's namespaces");
+    assert!(
+        queries::clusters(&hub, &viewer).iter().all(|c| c.name == "a"),
+        "cluster b has none of the viewer's namespaces"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +153,10 @@ async fn changes_are_announced_within_a_second() {
     let change = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let change = changes.recv().await.unwrap();
-            if change.kind == ResourceKind::Pod && change.namespace.as_deref() == Some("vision") && &*change.cluster == "a" {
+            if change.kind == ResourceKind::Pod
+                && change.namespace.as_deref() == Some("vision")
+                && &*change.cluster == "a"
+            {
                 return change;
             }
         }

@@ -148,7 +148,11 @@ pub struct ContainerResources {
     pub limits: BTreeMap<String, String>,
 }
 
-pub fn pod_request(containers: &[ContainerResources], init_containers: &[ContainerResources], resource: &str) -> Quantity {
+pub fn pod_request(
+    containers: &[ContainerResources],
+    init_containers: &[ContainerResources],
+    resource: &str,
+) -> Quantity {
     let one = |c: &ContainerResources| {
         c.requests
             .get(resource)
@@ -240,7 +244,10 @@ mod tests {
             (&[("karpenter.sh/capacity-type", "weird")], CapacityType::Unknown),
             (&[], CapacityType::Unknown),
             // Karpenter wins when a node carries two providers' labels.
-            (&[("karpenter.sh/capacity-type", "on-demand"), ("cloud.google.com/gke-spot", "true")], CapacityType::OnDemand),
+            (
+                &[("karpenter.sh/capacity-type", "on-demand"), ("cloud.google.com/gke-spot", "true")],
+                CapacityType::OnDemand,
+            ),
         ];
         for (labels, want) in cases {
             assert_eq!(CapacityType::from_labels(&map(labels)), *want, "{labels:?}");

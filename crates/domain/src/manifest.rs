@@ -105,7 +105,8 @@ fn path(input: &str) -> Result<Option<String>, Invalid> {
     if trimmed.is_empty() {
         return Ok(None);
     }
-    if !trimmed.starts_with('/') || trimmed.len() > 256 || trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !trimmed.starts_with('/') || trimmed.len() > 256 || trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Invalid::new("readiness_path", "must be a URL path starting with '/'"));
     }
     Ok(Some(trimmed.to_string()))
@@ -168,7 +169,12 @@ impl LaunchDeploymentInput {
     }
 }
 
-pub fn autoscale(min: Option<i64>, max: Option<i64>, target: Option<i64>, cap: i32) -> Result<Option<Autoscale>, Invalid> {
+pub fn autoscale(
+    min: Option<i64>,
+    max: Option<i64>,
+    target: Option<i64>,
+    cap: i32,
+) -> Result<Option<Autoscale>, Invalid> {
     let min = min.unwrap_or(1);
     let max = max.ok_or_else(|| Invalid::new("max_replicas", "is required for autoscaling"))?;
     let target = target.unwrap_or(80);
@@ -367,7 +373,9 @@ impl UpdateDeploymentInput {
             max_surge: max_surge.clone().flatten(),
             max_unavailable: max_unavailable.clone().flatten(),
         };
-        if p.0.is_empty() && update == (DeploymentUpdate { image: None, model_version: None, max_surge: None, max_unavailable: None }) {
+        if p.0.is_empty()
+            && update == (DeploymentUpdate { image: None, model_version: None, max_surge: None, max_unavailable: None })
+        {
             p.0.push(Invalid::new("image", "give a new image, model version or rollout setting"));
         }
         p.finish(|| update)
@@ -381,7 +389,9 @@ impl DeploymentUpdate {
         // Setting resourceVersion makes the apiserver refuse a stale patch (409).
         let mut ops = vec![json!({ "op": "replace", "path": "/metadata/resourceVersion", "value": resource_version })];
         if let Some(image) = &self.image {
-            ops.push(json!({ "op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image.as_str() }));
+            ops.push(
+                json!({ "op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image.as_str() }),
+            );
         }
         if let Some(version) = &self.model_version {
             let has_labels = current.pointer("/spec/template/metadata/labels").is_some_and(Value::is_object);
@@ -673,9 +683,10 @@ mod tests {
 
     #[test]
     fn update_patch_is_guarded_and_labels_the_version() {
-        let update = UpdateDeploymentInput { image: "llama:2".into(), model_version: "v2".into(), ..Default::default() }
-            .validate()
-            .unwrap();
+        let update =
+            UpdateDeploymentInput { image: "llama:2".into(), model_version: "v2".into(), ..Default::default() }
+                .validate()
+                .unwrap();
         let current = input().validate(100).unwrap().deployment(None, "a");
         let patch = update.patch(&current, "7", "bob");
         assert_eq!(patch[0]["path"], "/metadata/resourceVersion");
@@ -683,7 +694,11 @@ mod tests {
         let text = patch.to_string();
         assert!(text.contains("llama:2") && text.contains("gantry.dev~1model-version") && text.contains("by bob"));
         assert!(UpdateDeploymentInput::default().validate().is_err(), "an empty update is refused");
-        assert!(UpdateDeploymentInput { max_surge: "0".into(), max_unavailable: "0%".into(), ..Default::default() }.validate().is_err());
+        assert!(
+            UpdateDeploymentInput { max_surge: "0".into(), max_unavailable: "0%".into(), ..Default::default() }
+                .validate()
+                .is_err()
+        );
         assert!(UpdateDeploymentInput { max_surge: "150%".into(), ..Default::default() }.validate().is_err());
         let surge = UpdateDeploymentInput { max_surge: "2".into(), ..Default::default() }.validate().unwrap();
         assert_eq!(surge.patch(&current, "1", "x")[1]["value"]["rollingUpdate"]["maxSurge"], 2);
@@ -714,7 +729,12 @@ mod tests {
         assert_eq!(j["spec"]["template"]["spec"]["restartPolicy"], "Never");
         assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["command"], json!(["python", "train.py"]));
         assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["args"], json!(["--epochs", "3"]));
-        let bad = LaunchJobInput { parallelism: "0".into(), backoff_limit: "-1".into(), active_deadline_seconds: "0".into(), ..Default::default() };
+        let bad = LaunchJobInput {
+            parallelism: "0".into(),
+            backoff_limit: "-1".into(),
+            active_deadline_seconds: "0".into(),
+            ..Default::default()
+        };
         let fields: Vec<String> = bad.validate(100).unwrap_err().0.into_iter().map(|i| i.field).collect();
         for f in ["parallelism", "backoff_limit", "active_deadline_seconds", "image", "name"] {
             assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
@@ -723,7 +743,8 @@ mod tests {
 
     #[test]
     fn json_clients_may_send_numbers_and_forms_send_text() {
-        let from_json: LaunchDeploymentInput = serde_json::from_str(r#"{"replicas": 3, "port": 9000, "autoscale": false}"#).unwrap();
+        let from_json: LaunchDeploymentInput =
+            serde_json::from_str(r#"{"replicas": 3, "port": 9000, "autoscale": false}"#).unwrap();
         assert_eq!((from_json.replicas.as_str(), from_json.port.as_str()), ("3", "9000"));
         let bad = LaunchDeploymentInput { replicas: "three".into(), ..input() }.validate(100).unwrap_err();
         assert_eq!(bad.0[0].field, "replicas");

@@ -156,13 +156,14 @@ impl Action {
         use Action::*;
         match self {
             ViewNamespace | ViewCluster => Requirement::Team(Role::Viewer),
-            LaunchDeployment | ScaleDeployment | UpdateDeployment | RollbackDeployment
-            | DeleteDeployment | LaunchJob | CancelJob | Promote => Requirement::Team(Role::Deployer),
+            LaunchDeployment | ScaleDeployment | UpdateDeployment | RollbackDeployment | DeleteDeployment
+            | LaunchJob | CancelJob | Promote => Requirement::Team(Role::Deployer),
             PromoteProtected | ManageEnvironments | ManageMembers | ManageBudget | ViewTeamAudit => {
                 Requirement::Team(Role::TeamAdmin)
             }
-            ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota
-            | ViewAllAudit => Requirement::GlobalAdmin,
+            ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota | ViewAllAudit => {
+                Requirement::GlobalAdmin
+            }
             ManageSelf => Requirement::SignedIn,
         }
     }
@@ -187,9 +188,16 @@ pub enum Target {
     Global,
     Team(TeamId),
     /// A namespace in a cluster; `owner` is None when no team owns it.
-    Namespace { cluster: String, namespace: String, owner: Option<TeamId> },
+    Namespace {
+        cluster: String,
+        namespace: String,
+        owner: Option<TeamId>,
+    },
     /// A whole cluster, with the teams that own a namespace in it.
-    Cluster { cluster: String, teams: Vec<TeamId> },
+    Cluster {
+        cluster: String,
+        teams: Vec<TeamId>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,8 +396,9 @@ mod tests {
             PromoteProtected | ManageEnvironments | ManageMembers | ManageBudget | ViewTeamAudit => {
                 role == Some(Role::TeamAdmin)
             }
-            ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota
-            | ViewAllAudit => false,
+            ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota | ViewAllAudit => {
+                false
+            }
         }
     }
 

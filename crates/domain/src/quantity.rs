@@ -129,7 +129,7 @@ impl std::iter::Sum for Quantity {
 /// never shows up as phantom capacity.
 pub fn whole_count(input: &str) -> Option<i64> {
     let quantity = Quantity::parse(input).ok()?;
-    (quantity.milli % 1000 == 0 && quantity.milli >= 0).then(|| (quantity.milli / 1000) as i64)
+    (quantity.milli % 1000 == 0 && quantity.milli >= 0).then_some((quantity.milli / 1000) as i64)
 }
 
 /// Human-readable bytes in binary units: 17179869184 → "16 GiB".
@@ -141,7 +141,11 @@ pub fn format_bytes(bytes: i128) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if value.fract() == 0.0 || unit == 0 { format!("{value:.0} {}", UNITS[unit]) } else { format!("{value:.1} {}", UNITS[unit]) }
+    if value.fract() == 0.0 || unit == 0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// CPU in cores with up to three decimals: 1500 millicores → "1.5".

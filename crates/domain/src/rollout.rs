@@ -62,7 +62,7 @@ pub fn parse_revision(annotation: Option<&str>) -> Option<i64> {
 
 /// Newest first, as `kubectl rollout history` lists them in reverse.
 pub fn sort_history(mut revisions: Vec<ReplicaSetRevision>) -> Vec<ReplicaSetRevision> {
-    revisions.sort_by(|a, b| b.revision.cmp(&a.revision));
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.revision));
     revisions
 }
 

@@ -247,7 +247,8 @@ pub fn env_lines(input: &str) -> Result<Vec<EnvVar>, Invalid> {
             return Err(fail("the name is set twice"));
         }
         if let Some(reference) = value.strip_prefix("secret:") {
-            let (secret, key) = reference.split_once('/').ok_or_else(|| fail("a secret reference is secret:NAME/KEY"))?;
+            let (secret, key) =
+                reference.split_once('/').ok_or_else(|| fail("a secret reference is secret:NAME/KEY"))?;
             check_dns_label(secret, "env", false).map_err(|_| fail("the secret name is not a valid name"))?;
             if key.is_empty() {
                 return Err(fail("the secret key is empty"));
@@ -272,7 +273,11 @@ pub fn label_value(field: &str, input: &str) -> Result<String, Invalid> {
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric();
-    if ok { Ok(trimmed.to_string()) } else { Err(Invalid::new(field, "must be a label value: up to 63 letters, digits, '-', '_' or '.'")) }
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(Invalid::new(field, "must be a label value: up to 63 letters, digits, '-', '_' or '.'"))
+    }
 }
 
 #[cfg(test)]
@@ -284,7 +289,18 @@ mod tests {
         for ok in ["alice", "a", "bob.smith", "ci-bot_2", "0day"] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Alice", "al ice", "ålice", "аlice", "-bob", ".x", "a'; DROP TABLE users;--", "<b>x</b>", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Alice",
+            "al ice",
+            "ålice",
+            "аlice",
+            "-bob",
+            ".x",
+            "a'; DROP TABLE users;--",
+            "<b>x</b>",
+            &"a".repeat(65),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }

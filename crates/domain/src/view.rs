@@ -333,7 +333,8 @@ impl ListQuery {
     }
 
     pub fn matches_place(&self, cluster: &str, namespace: &str) -> bool {
-        Self::text(&self.cluster).is_none_or(|c| c == cluster) && Self::text(&self.namespace).is_none_or(|n| n == namespace)
+        Self::text(&self.cluster).is_none_or(|c| c == cluster)
+            && Self::text(&self.namespace).is_none_or(|n| n == namespace)
     }
 
     pub fn status_filter(&self) -> Option<&str> {
@@ -440,7 +441,8 @@ mod tests {
 
     #[test]
     fn paginates_after_sorting() {
-        let q = ListQuery { sort: Some("n".into()), desc: true, page: Some(2), per_page: Some(3), ..Default::default() };
+        let q =
+            ListQuery { sort: Some("n".into()), desc: true, page: Some(2), per_page: Some(3), ..Default::default() };
         let page = q.paginate((1..=10).collect::<Vec<i32>>(), |n, _| *n);
         assert_eq!(page.items, vec![7, 6, 5]);
         assert_eq!((page.total, page.page, page.pages()), (10, 2, 4));

@@ -25,7 +25,15 @@ fn record(c: Counters) -> ThrottleRecord {
 }
 
 impl AppState {
-    async fn audit_login(&self, username: &str, user_id: Option<i64>, source: Option<&str>, action: &str, result: AuditResult, detail: Option<String>) {
+    async fn audit_login(
+        &self,
+        username: &str,
+        user_id: Option<i64>,
+        source: Option<&str>,
+        action: &str,
+        result: AuditResult,
+        detail: Option<String>,
+    ) {
         let entry = AuditEntry {
             actor_id: user_id,
             actor: username.chars().take(64).collect(),
@@ -60,11 +68,22 @@ impl AppState {
                 Gate::Open => {}
                 Gate::Delay(ms) => delay = delay.max(ms),
                 Gate::Locked(until) => {
-                    self.audit_login(username, None, source, "login", AuditResult::Denied, Some(format!("locked out ({key})"))).await;
+                    self.audit_login(
+                        username,
+                        None,
+                        source,
+                        "login",
+                        AuditResult::Denied,
+                        Some(format!("locked out ({key})")),
+                    )
+                    .await;
                     let minutes = ((until - now) / 60_000).max(1);
                     return Err(ServiceError::new(
                         ErrorKind::TooManyRequests,
-                        format!("too many failed sign-ins; try again in {minutes} minute{}", if minutes == 1 { "" } else { "s" }),
+                        format!(
+                            "too many failed sign-ins; try again in {minutes} minute{}",
+                            if minutes == 1 { "" } else { "s" }
+                        ),
                     ));
                 }
             }
@@ -73,17 +92,27 @@ impl AppState {
             tokio::time::sleep(Duration::from_millis(delay as u64)).await;
         }
         let credentials = self.store.user_credentials(username).await?;
-        let verdict = passwords::verify(password.to_string(), credentials.as_ref().map(|c| c.password_hash.clone())).await?;
+        let verdict =
+            passwords::verify(password.to_string(), credentials.as_ref().map(|c| c.password_hash.clone())).await?;
         let Some(credentials) = credentials.filter(|_| verdict != Verdict::Wrong) else {
             for (key, rules) in &keys {
                 let (next, newly_locked) = rules.fail(counters(self.store.throttle(key).await?), now_ms());
                 self.store.put_throttle(key, record(next)).await?;
                 if newly_locked {
                     let minutes = rules.lockout_ms / 60_000;
-                    self.audit_login(username, None, source, "login.lockout", AuditResult::Denied, Some(format!("{key} locked for {minutes} minutes"))).await;
+                    self.audit_login(
+                        username,
+                        None,
+                        source,
+                        "login.lockout",
+                        AuditResult::Denied,
+                        Some(format!("{key} locked for {minutes} minutes")),
+                    )
+                    .await;
                 }
             }
-            self.audit_login(username, None, source, "login", AuditResult::Failed, Some(WRONG_CREDENTIALS.into())).await;
+            self.audit_login(username, None, source, "login", AuditResult::Failed, Some(WRONG_CREDENTIALS.into()))
+                .await;
             return Err(ServiceError::unauthenticated(WRONG_CREDENTIALS));
         };
         self.store.clear_throttle(&keys[0].0).await?;
@@ -101,7 +130,15 @@ impl AppState {
     }
 
     pub async fn audit_logout(&self, caller: &Caller) {
-        self.audit_login(&caller.principal.username, Some(caller.principal.user_id), caller.source.as_deref(), "logout", AuditResult::Ok, None).await;
+        self.audit_login(
+            &caller.principal.username,
+            Some(caller.principal.user_id),
+            caller.source.as_deref(),
+            "logout",
+            AuditResult::Ok,
+            None,
+        )
+        .await;
     }
 
     /// The caller behind a session's user id; None when the user is gone.
@@ -135,7 +172,8 @@ impl AppState {
             .user_credentials(username)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("no user named {username}")))?;
-        let principal = self.store.principal(credentials.user.id).await?.ok_or_else(|| ServiceError::not_found("user vanished"))?;
+        let principal =
+            self.store.principal(credentials.user.id).await?.ok_or_else(|| ServiceError::not_found("user vanished"))?;
         Ok(Caller { principal, via: Via::Cli, source: Some("cli".into()) })
     }
 }

@@ -130,14 +130,13 @@ impl From<ActionError> for ServiceError {
         match error {
             ActionError::NotFound(what) => ServiceError::not_found(format!("{what} was not found")),
             ActionError::AlreadyExists(what) => ServiceError::conflict(format!("{what} already exists")),
-            ActionError::Conflict { message, current } => ServiceError::conflict(message).with_detail(if current.is_empty() {
-                String::new()
-            } else {
-                format!("now: {current}")
-            }),
+            ActionError::Conflict { message, current } => ServiceError::conflict(message)
+                .with_detail(if current.is_empty() { String::new() } else { format!("now: {current}") }),
             ActionError::Invalid(message) => ServiceError::invalid(message),
             ActionError::Refused(message) => ServiceError::forbidden(format!("the cluster refused: {message}")),
-            ActionError::Unavailable(message) => ServiceError::unavailable(format!("the cluster is unreachable: {message}")),
+            ActionError::Unavailable(message) => {
+                ServiceError::unavailable(format!("the cluster is unreachable: {message}"))
+            }
         }
     }
 }

@@ -43,22 +43,34 @@ impl Sealer {
 
     /// Loads the key from the environment value, the file, or generates one
     /// in `data_dir` when neither is given.
-    pub fn load(env_value: Option<&str>, key_file: Option<&Path>, data_dir: &Path) -> Result<(Sealer, KeySource), String> {
+    pub fn load(
+        env_value: Option<&str>,
+        key_file: Option<&Path>,
+        data_dir: &Path,
+    ) -> Result<(Sealer, KeySource), String> {
         if let Some(value) = env_value.filter(|v| !v.trim().is_empty()) {
             return Ok((Sealer::from_key(decode_key(value, "GANTRY_SECRET_KEY")?), KeySource::Environment));
         }
         if let Some(path) = key_file {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("--secret-key-file: cannot read {}: {e}", path.display()))?;
-            return Ok((Sealer::from_key(decode_key(&text, "--secret-key-file")?), KeySource::File(path.display().to_string())));
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--secret-key-file: cannot read {}: {e}", path.display()))?;
+            return Ok((
+                Sealer::from_key(decode_key(&text, "--secret-key-file")?),
+                KeySource::File(path.display().to_string()),
+            ));
         }
         let path = data_dir.join("secret.key");
         if path.exists() {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            return Ok((Sealer::from_key(decode_key(&text, &path.display().to_string())?), KeySource::File(path.display().to_string())));
+            return Ok((
+                Sealer::from_key(decode_key(&text, &path.display().to_string())?),
+                KeySource::File(path.display().to_string()),
+            ));
         }
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        std::fs::create_dir_all(data_dir).map_err(|e| format!("--data-dir: cannot create {}: {e}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("--data-dir: cannot create {}: {e}", data_dir.display()))?;
         write_private(&path, base64::engine::general_purpose::STANDARD.encode(key).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok((Sealer::from_key(key), KeySource::Generated(path.display().to_string())))

@@ -56,7 +56,10 @@ pub struct AppState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Via {
     Session,
-    Token { id: i64, name: String },
+    Token {
+        id: i64,
+        name: String,
+    },
     /// The `gantry` command line, run by an operator on the server.
     Cli,
 }
@@ -118,7 +121,8 @@ impl AppState {
     pub async fn viewer(&self, caller: &Caller) -> Result<Viewer> {
         let mappings = self.store.namespace_mappings().await?;
         let ownership = Ownership::new(mappings.iter().map(|m| (m.cluster.clone(), m.namespace.clone(), m.team_id)));
-        let mut teams: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> = Default::default();
+        let mut teams: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+            Default::default();
         for m in mappings {
             teams.entry(m.cluster).or_default().insert(m.namespace, m.team);
         }

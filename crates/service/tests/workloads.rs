@@ -12,7 +12,9 @@ use gantry_cluster::Hub;
 use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
 use gantry_domain::policy::Role;
 use gantry_domain::validate::Username;
-use gantry_service::{AppState, Caller, DeleteRequest, ErrorKind, RollbackRequest, ScaleRequest, Sealer, ServiceConfig};
+use gantry_service::{
+    AppState, Caller, DeleteRequest, ErrorKind, RollbackRequest, ScaleRequest, Sealer, ServiceConfig,
+};
 use gantry_store::testing::TempDir;
 use gantry_store::{AuditFilter, AuditResult, Environment, Store, StoreConfig};
 use gantry_testbed::shared::{eventually, shared};
@@ -38,7 +40,8 @@ struct World {
 
 async fn world() -> World {
     let dir = TempDir::new("gantry-service-test");
-    let store = Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 4 }).await.unwrap();
+    let store =
+        Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 4 }).await.unwrap();
     let hub = Hub::new();
     for name in ["a", "b"] {
         hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
@@ -59,7 +62,12 @@ async fn world() -> World {
         .set_environments(
             vision,
             &[
-                Environment { name: "staging".into(), cluster: "a".into(), namespace: "vision".into(), protected: false },
+                Environment {
+                    name: "staging".into(),
+                    cluster: "a".into(),
+                    namespace: "vision".into(),
+                    protected: false,
+                },
                 Environment { name: "prod".into(), cluster: "b".into(), namespace: "vision".into(), protected: true },
             ],
         )
@@ -115,16 +123,20 @@ async fn spec_replicas(cluster: &str, name: &str) -> i32 {
 }
 
 async fn revision(cluster: &str, name: &str) -> Option<String> {
-    deployments(cluster).await.get(name).await.unwrap().metadata.annotations.unwrap_or_default().get("deployment.kubernetes.io/revision").cloned()
+    deployments(cluster)
+        .await
+        .get(name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get("deployment.kubernetes.io/revision")
+        .cloned()
 }
 
 fn kubectl(cluster: &str, args: &[&str]) -> String {
-    let out = bed()
-        .kubectl()
-        .args(["--context", cluster])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = bed().kubectl().args(["--context", cluster]).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -132,7 +144,11 @@ fn kubectl(cluster: &str, args: &[&str]) -> String {
 #[tokio::test]
 async fn launch_runs_pods_on_the_requested_gpu_model_and_is_audited() {
     let w = world().await;
-    let objects = w.state.launch_deployment(&w.alice, &launch("a", "llm-launch", "2", "NVIDIA-A100-SXM4-80GB", "2")).await.unwrap();
+    let objects = w
+        .state
+        .launch_deployment(&w.alice, &launch("a", "llm-launch", "2", "NVIDIA-A100-SXM4-80GB", "2"))
+        .await
+        .unwrap();
     assert_eq!(objects, vec!["deployment/llm-launch", "service/llm-launch"]);
     let client = bed().cluster("a").unwrap().client().await.unwrap();
     let pods = eventually("two pods run", 60, || async {
@@ -141,7 +157,8 @@ async fn launch_runs_pods_on_the_requested_gpu_model_and_is_audited() {
             .await
             .unwrap()
             .items;
-        (pods.len() == 2 && pods.iter().all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))).then_some(pods)
+        (pods.len() == 2 && pods.iter().all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")))
+            .then_some(pods)
     })
     .await;
     let nodes = Api::<Node>::all(client);
@@ -154,9 +171,20 @@ async fn launch_runs_pods_on_the_requested_gpu_model_and_is_audited() {
     assert_eq!(labels["app.kubernetes.io/managed-by"], "gantry");
     assert_eq!(labels["gantry.dev/model"], "llm");
     assert_eq!(labels["gantry.dev/team"], "vision");
-    assert!(d.metadata.managed_fields.unwrap().iter().any(|f| f.manager.as_deref() == Some("gantry") && f.operation.as_deref() == Some("Apply")));
+    assert!(
+        d.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .any(|f| f.manager.as_deref() == Some("gantry") && f.operation.as_deref() == Some("Apply"))
+    );
 
-    let audit = w.state.store.audit(&AuditFilter { action: Some("deployment.launch".into()), ..Default::default() }).await.unwrap();
+    let audit = w
+        .state
+        .store
+        .audit(&AuditFilter { action: Some("deployment.launch".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(audit[0].actor, "alice");
     assert_eq!(audit[0].result, AuditResult::Ok);
     assert!(audit[0].after.as_deref().unwrap().contains("ghcr.io/acme/llm:1"));
@@ -178,22 +206,40 @@ async fn scale_update_rollback_and_history_match_kubectl() {
     assert_eq!(spec_replicas("a", name).await, 0);
 
     eventually("revision 1", 30, || async { (revision("a", name).await.as_deref() == Some("1")).then_some(()) }).await;
-    let update = UpdateDeploymentInput { image: "ghcr.io/acme/llm:2".into(), model_version: "v2".into(), ..Default::default() };
+    let update =
+        UpdateDeploymentInput { image: "ghcr.io/acme/llm:2".into(), model_version: "v2".into(), ..Default::default() };
     w.state.update_deployment(&w.alice, "a", "vision", name, &update).await.unwrap();
     eventually("revision 2", 30, || async { (revision("a", name).await.as_deref() == Some("2")).then_some(()) }).await;
     let client = bed().cluster("a").unwrap().client().await.unwrap();
-    let sets = Api::<ReplicaSet>::namespaced(client, "vision").list(&ListParams::default().labels(&format!("app.kubernetes.io/name={name}"))).await.unwrap();
-    assert!(sets.items.iter().any(|rs| rs.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"] == "2"));
+    let sets = Api::<ReplicaSet>::namespaced(client, "vision")
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={name}")))
+        .await
+        .unwrap();
+    assert!(
+        sets.items
+            .iter()
+            .any(|rs| rs.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"] == "2")
+    );
 
     let outcome = w
         .state
-        .rollback_deployment(&w.alice, "a", "vision", name, &RollbackRequest { to_revision: "1".into(), version: String::new() })
+        .rollback_deployment(
+            &w.alice,
+            "a",
+            "vision",
+            name,
+            &RollbackRequest { to_revision: "1".into(), version: String::new() },
+        )
         .await
         .unwrap();
     assert_eq!((outcome.from_revision, outcome.restored_revision), (2, 1));
     eventually("revision 3", 30, || async { (revision("a", name).await.as_deref() == Some("3")).then_some(()) }).await;
     let d = deployments("a").await.get(name).await.unwrap();
-    assert_eq!(d.spec.unwrap().template.spec.unwrap().containers[0].image.as_deref(), Some("ghcr.io/acme/llm:1"), "revision 3 carries revision 1's template");
+    assert_eq!(
+        d.spec.unwrap().template.spec.unwrap().containers[0].image.as_deref(),
+        Some("ghcr.io/acme/llm:1"),
+        "revision 3 carries revision 1's template"
+    );
 
     let history = w.state.deployment_history(&w.alice, "a", "vision", name).await.unwrap();
     assert_eq!(history.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![3, 2], "revision 1's ReplicaSet became 3");
@@ -207,8 +253,20 @@ async fn scale_update_rollback_and_history_match_kubectl() {
 
     let diff = w.state.deployment_diff(&w.bob, "a", "vision", name, 2).await.unwrap();
     let changed: Vec<_> = diff.iter().filter(|l| !matches!(l, gantry_domain::rollout::DiffLine::Same(_))).collect();
-    assert!(changed.iter().any(|l| matches!(l, gantry_domain::rollout::DiffLine::Removed(t) if t.contains("llm:2"))), "{changed:?}");
-    let unknown = w.state.rollback_deployment(&w.alice, "a", "vision", name, &RollbackRequest { to_revision: "9".into(), version: String::new() }).await;
+    assert!(
+        changed.iter().any(|l| matches!(l, gantry_domain::rollout::DiffLine::Removed(t) if t.contains("llm:2"))),
+        "{changed:?}"
+    );
+    let unknown = w
+        .state
+        .rollback_deployment(
+            &w.alice,
+            "a",
+            "vision",
+            name,
+            &RollbackRequest { to_revision: "9".into(), version: String::new() },
+        )
+        .await;
     assert_eq!(unknown.unwrap_err().kind, ErrorKind::NotFound);
 }
 
@@ -223,7 +281,10 @@ async fn concurrent_scales_conflict_instead_of_overwriting() {
     w.state.scale_deployment(&w.alice, "a", "vision", name, &first).await.unwrap();
     let error = w.state.scale_deployment(&w.dana, "a", "vision", name, &second).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Conflict);
-    assert!(error.detail.as_deref().unwrap_or("").contains("replicas 2"), "the conflict shows the current state: {error:?}");
+    assert!(
+        error.detail.as_deref().unwrap_or("").contains("replicas 2"),
+        "the conflict shows the current state: {error:?}"
+    );
     assert_eq!(spec_replicas("a", name).await, 2, "the second change did not overwrite the first");
 }
 
@@ -236,13 +297,31 @@ async fn other_roles_are_refused_and_nothing_changes() {
     for (who, caller) in [("viewer", &w.bob), ("other team's deployer", &w.carol)] {
         let error = w.state.scale_deployment(caller, "a", "vision", name, &scale).await.unwrap_err();
         assert_eq!(error.kind, ErrorKind::Forbidden, "{who}");
-        let error = w.state.delete_deployment(caller, "a", "vision", name, &DeleteRequest { confirm: name.into(), version: String::new() }).await.unwrap_err();
+        let error = w
+            .state
+            .delete_deployment(
+                caller,
+                "a",
+                "vision",
+                name,
+                &DeleteRequest { confirm: name.into(), version: String::new() },
+            )
+            .await
+            .unwrap_err();
         assert_eq!(error.kind, ErrorKind::Forbidden, "{who}");
     }
-    assert_eq!(w.state.launch_deployment(&w.carol, &launch("a", "sneaky", "0", "", "1")).await.unwrap_err().kind, ErrorKind::Forbidden);
+    assert_eq!(
+        w.state.launch_deployment(&w.carol, &launch("a", "sneaky", "0", "", "1")).await.unwrap_err().kind,
+        ErrorKind::Forbidden
+    );
     assert_eq!(spec_replicas("a", name).await, 1);
     assert!(deployments("a").await.get_opt("sneaky").await.unwrap().is_none());
-    let denied = w.state.store.audit(&AuditFilter { action: Some("deployment.scale".into()), ..Default::default() }).await.unwrap();
+    let denied = w
+        .state
+        .store
+        .audit(&AuditFilter { action: Some("deployment.scale".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert!(denied.iter().filter(|r| r.result == AuditResult::Denied).count() >= 2, "refusals are audited");
     // Reading is still allowed for the viewer.
     assert!(w.state.deployment_history(&w.bob, "a", "vision", name).await.is_ok());
@@ -266,7 +345,15 @@ async fn bad_input_gets_clear_errors_and_creates_nothing() {
     }
     let outside = LaunchDeploymentInput { namespace: "nlp".into(), ..launch("a", "outside", "0", "", "1") };
     assert_eq!(w.state.launch_deployment(&w.alice, &outside).await.unwrap_err().kind, ErrorKind::Forbidden);
-    let names: Vec<String> = deployments("a").await.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|d| d.metadata.name).collect();
+    let names: Vec<String> = deployments("a")
+        .await
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .collect();
     for name in ["neg-replicas", "too-many", "half-gpu", "no-image", "outside"] {
         assert!(!names.contains(&name.to_string()), "{name} was created");
     }
@@ -284,7 +371,11 @@ async fn a_half_failed_launch_is_undone() {
     }))
     .unwrap();
     Api::<ResourceQuota>::namespaced(client.clone(), "nlp").create(&PostParams::default(), &quota).await.unwrap();
-    w.state.store.map_namespace("b", "nlp", w.state.store.team_by_name("nlp").await.unwrap().unwrap().id).await.unwrap();
+    w.state
+        .store
+        .map_namespace("b", "nlp", w.state.store.team_by_name("nlp").await.unwrap().unwrap().id)
+        .await
+        .unwrap();
     let input = LaunchDeploymentInput { namespace: "nlp".into(), ..launch("b", "half-done", "0", "", "1") };
     tokio::time::sleep(Duration::from_secs(1)).await; // the quota controller computes usage first
     let error = w.state.launch_deployment(&w.carol, &input).await.unwrap_err();
@@ -316,7 +407,8 @@ async fn promotion_copies_image_and_version_and_prod_needs_a_team_admin() {
     let w = world().await;
     let name = "llm-promote";
     w.state.launch_deployment(&w.alice, &launch("a", name, "0", "", "1")).await.unwrap();
-    let update = UpdateDeploymentInput { image: "ghcr.io/acme/llm:7".into(), model_version: "v7".into(), ..Default::default() };
+    let update =
+        UpdateDeploymentInput { image: "ghcr.io/acme/llm:7".into(), model_version: "v7".into(), ..Default::default() };
     w.state.update_deployment(&w.alice, "a", "vision", name, &update).await.unwrap();
     let refused = w.state.promote_deployment(&w.alice, "a", "vision", name, None).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::Forbidden, "prod is protected");
@@ -327,8 +419,15 @@ async fn promotion_copies_image_and_version_and_prod_needs_a_team_admin() {
     let template = promoted.spec.unwrap().template;
     assert_eq!(template.spec.unwrap().containers[0].image.as_deref(), Some("ghcr.io/acme/llm:7"));
     assert_eq!(template.metadata.unwrap().labels.unwrap()["gantry.dev/model-version"], "v7");
-    let audit = w.state.store.audit(&AuditFilter { action: Some("deployment.promote".into()), ..Default::default() }).await.unwrap();
-    assert!(audit.iter().any(|r| r.actor == "dana" && r.result == AuditResult::Ok && r.cluster.as_deref() == Some("b")));
+    let audit = w
+        .state
+        .store
+        .audit(&AuditFilter { action: Some("deployment.promote".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|r| r.actor == "dana" && r.result == AuditResult::Ok && r.cluster.as_deref() == Some("b"))
+    );
     assert!(audit.iter().any(|r| r.actor == "alice" && r.result == AuditResult::Denied));
     // Promoting again updates the existing prod deployment.
     let again = w.state.promote_deployment(&w.admin, "a", "vision", name, None).await.unwrap();
@@ -361,11 +460,15 @@ async fn a_job_runs_to_success_and_a_cancelled_one_leaves_no_pods() {
     w.state.launch_job(&w.alice, &long).await.unwrap();
     let pods = Api::<Pod>::namespaced(client, "vision");
     let selector = ListParams::default().labels("batch.kubernetes.io/job-name=train-cancel");
-    eventually("the job has a pod", 30, || async { (!pods.list(&selector).await.unwrap().items.is_empty()).then_some(()) }).await;
+    eventually("the job has a pod", 30, || async {
+        (!pods.list(&selector).await.unwrap().items.is_empty()).then_some(())
+    })
+    .await;
     assert_eq!(w.state.cancel_job(&w.bob, "a", "vision", "train-cancel").await.unwrap_err().kind, ErrorKind::Forbidden);
     w.state.cancel_job(&w.alice, "a", "vision", "train-cancel").await.unwrap();
     eventually("the job and its pods are gone", 60, || async {
-        let gone = jobs.get_opt("train-cancel").await.unwrap().is_none() && pods.list(&selector).await.unwrap().items.is_empty();
+        let gone = jobs.get_opt("train-cancel").await.unwrap().is_none()
+            && pods.list(&selector).await.unwrap().items.is_empty();
         gone.then_some(())
     })
     .await;

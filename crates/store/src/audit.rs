@@ -208,7 +208,11 @@ mod tests {
         };
         store.append_audit(&entry("alice", "login", None), 1_000).await.unwrap();
         store.append_audit(&entry("alice", "deployment.scale", Some(1)), 2_000).await.unwrap();
-        store.append_audit(&AuditEntry { result: Some(AuditResult::Denied), ..entry("bob", "deployment.scale", Some(2)) }, 3_000)
+        store
+            .append_audit(
+                &AuditEntry { result: Some(AuditResult::Denied), ..entry("bob", "deployment.scale", Some(2)) },
+                3_000,
+            )
             .await
             .unwrap();
 

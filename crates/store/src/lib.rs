@@ -79,10 +79,7 @@ pub struct Store {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 fn describe_url(url: &str) -> String {
@@ -135,7 +132,11 @@ impl Store {
             .await
             .map_err(|e| {
                 let setting = if config.database_url.is_some() { "DATABASE_URL" } else { "--data-dir" };
-                Error::Config(format!("{setting}: cannot open the database at {}: {}", describe_url(&url), first_line(&e)))
+                Error::Config(format!(
+                    "{setting}: cannot open the database at {}: {}",
+                    describe_url(&url),
+                    first_line(&e)
+                ))
             })?;
         let store = Store { pool, backend };
         store.migrator().run(&store.pool).await?;
@@ -183,9 +184,8 @@ fn first_line(error: &dyn std::fmt::Display) -> String {
 }
 
 fn sqlite_url_in(data_dir: &Path) -> Result<String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        Error::Config(format!("--data-dir: cannot create {}: {}", data_dir.display(), e))
-    })?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| Error::Config(format!("--data-dir: cannot create {}: {}", data_dir.display(), e)))?;
     // Creating the database could fail later with a vaguer message; probe now.
     let probe = data_dir.join(".gantry-write-test");
     std::fs::write(&probe, b"ok")

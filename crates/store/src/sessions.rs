@@ -94,7 +94,11 @@ impl SessionStore for Store {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.to_string()).execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 }
@@ -102,7 +106,11 @@ impl SessionStore for Store {
 #[async_trait]
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 }
@@ -116,7 +124,8 @@ mod tests {
     crate::store_test!(sessions_round_trip_expire_and_delete, |store| {
         let mut data = HashMap::new();
         data.insert("user_id".to_string(), serde_json::json!(42));
-        let mut record = Record { id: Id::default(), data, expiry_date: OffsetDateTime::now_utc() + Duration::hours(1) };
+        let mut record =
+            Record { id: Id::default(), data, expiry_date: OffsetDateTime::now_utc() + Duration::hours(1) };
         store.create(&mut record).await.unwrap();
         let loaded = store.load(&record.id).await.unwrap().unwrap();
         assert_eq!(loaded.data.get("user_id"), Some(&serde_json::json!(42)));
@@ -127,7 +136,11 @@ mod tests {
         assert_ne!(clash.id, record.id);
         assert!(store.load(&record.id).await.unwrap().unwrap().data.contains_key("user_id"));
 
-        let mut expired = Record { id: Id::default(), data: HashMap::new(), expiry_date: OffsetDateTime::now_utc() - Duration::seconds(1) };
+        let mut expired = Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc() - Duration::seconds(1),
+        };
         store.create(&mut expired).await.unwrap();
         assert!(store.load(&expired.id).await.unwrap().is_none(), "expired sessions do not load");
         store.delete_expired().await.unwrap();

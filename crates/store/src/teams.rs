@@ -47,7 +47,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok(Team { id: row.try_get("id")?, name: row.try_get("name")?, members: row.try_get("members")? }))
+            .map(|row| {
+                Ok(Team { id: row.try_get("id")?, name: row.try_get("name")?, members: row.try_get("members")? })
+            })
             .collect()
     }
 

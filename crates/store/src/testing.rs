@@ -28,9 +28,13 @@ pub async fn postgres() -> Option<Store> {
         return None;
     };
     Some(
-        Store::open(&StoreConfig { data_dir: PathBuf::from("/nonexistent"), database_url: Some(url), max_connections: 4 })
-            .await
-            .expect("open postgres store"),
+        Store::open(&StoreConfig {
+            data_dir: PathBuf::from("/nonexistent"),
+            database_url: Some(url),
+            max_connections: 4,
+        })
+        .await
+        .expect("open postgres store"),
     )
 }
 

@@ -142,10 +142,12 @@ impl Store {
     }
 
     pub async fn tokens_of(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC"))
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(token_from).collect()
     }
 
@@ -195,6 +197,9 @@ mod tests {
         let revoked = store.revoke_token(user.id, record.id).await.unwrap();
         assert!(revoked.revoked_at.is_some());
         assert_eq!(store.use_token(&secret, now_ms()).await.unwrap(), TokenLookup::Revoked);
-        assert!(matches!(store.revoke_token(user.id + 1, record.id).await, Err(Error::NotFound)), "only the owner revokes");
+        assert!(
+            matches!(store.revoke_token(user.id + 1, record.id).await, Err(Error::NotFound)),
+            "only the owner revokes"
+        );
     });
 }

@@ -62,10 +62,11 @@ impl Store {
     }
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
-        let row = sqlx::query("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| Ok(UserCredentials { user: user_from(&row)?, password_hash: row.try_get("password_hash")? }))
             .transpose()
     }

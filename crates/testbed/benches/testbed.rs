@@ -26,10 +26,7 @@ fn main() -> anyhow::Result<()> {
     println!("{report}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     write_section(&root.join("BENCHMARKS.md"), &report)?;
-    eprintln!(
-        "wrote the Testbed section of {}",
-        root.join("BENCHMARKS.md").display()
-    );
+    eprintln!("wrote the Testbed section of {}", root.join("BENCHMARKS.md").display());
     Ok(())
 }
 
@@ -59,10 +56,7 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
         "| Cold build of the binaries (Go, from the module proxy) | {} | once per machine |",
         cold_build(&binaries)
     ));
-    out.push(format!(
-        "| Finding already-built binaries | {:.2} s | |",
-        ensure.as_secs_f64()
-    ));
+    out.push(format!("| Finding already-built binaries | {:.2} s | |", ensure.as_secs_f64()));
 
     // Warm start: binaries cached, a fresh cluster each time.
     let fleet = Fleet::small("warm");
@@ -86,27 +80,13 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
     out.push(format!(
         "| Warm start of one cluster (3 nodes Ready and schedulable), median of 3 | {:.1} s (runs: {}) | ≤ 20 s |",
         median(&starts).as_secs_f64(),
-        starts
-            .iter()
-            .map(|d| format!("{:.1}", d.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        starts.iter().map(|d| format!("{:.1}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
     ));
-    out.push(format!(
-        "| Teardown of one cluster, median of 3 | {:.1} s | |",
-        median(&teardowns).as_secs_f64()
-    ));
+    out.push(format!("| Teardown of one cluster, median of 3 | {:.1} s | |", median(&teardowns).as_secs_f64()));
     if let Some(idle) = idle {
         let total: u64 = idle.iter().map(|(_, kib)| kib).sum();
-        let parts = idle
-            .iter()
-            .map(|(name, kib)| format!("{name} {}", mib(*kib)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push(format!(
-            "| RSS of one idle cluster (sum of VmRSS) | {} ({parts}) | |",
-            mib(total)
-        ));
+        let parts = idle.iter().map(|(name, kib)| format!("{name} {}", mib(*kib))).collect::<Vec<_>>().join(", ");
+        out.push(format!("| RSS of one idle cluster (sum of VmRSS) | {} ({parts}) | |", mib(total)));
     }
 
     if scale {
@@ -125,16 +105,10 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
         ));
         for (phase, took) in bed.phases() {
             if phase != "total" && phase != "binaries ready" {
-                out.push(format!(
-                    "| &nbsp;&nbsp;scale phase: {phase} | {:.1} s | |",
-                    took.as_secs_f64()
-                ));
+                out.push(format!("| &nbsp;&nbsp;scale phase: {phase} | {:.1} s | |", took.as_secs_f64()));
             }
         }
-        out.push(format!(
-            "| RSS of the scale cluster right after start | {} | |",
-            mib(rss)
-        ));
+        out.push(format!("| RSS of the scale cluster right after start | {} | |", mib(rss)));
         drop(bed);
     }
     out.push(String::new());
@@ -145,30 +119,19 @@ fn cold_build(binaries: &Binaries) -> String {
     if let Ok(text) = std::fs::read_to_string(build_seconds_file())
         && let Ok(seconds) = text.trim().parse::<u64>()
     {
-        return format!(
-            "{:.1} min (recorded by `Binaries::ensure`)",
-            seconds as f64 / 60.0
-        );
+        return format!("{:.1} min (recorded by `Binaries::ensure`)", seconds as f64 / 60.0);
     }
     // Built by running go/build-k8s.sh directly: estimate from the cache's file times, from
     // the module directory's creation to the newest binary.
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let first = mtime(&version_dir().join("src"));
-    let last = [
-        &binaries.kube_apiserver,
-        &binaries.kube_controller_manager,
-        &binaries.kube_scheduler,
-        &binaries.kwok,
-    ]
-    .into_iter()
-    .filter_map(|p| mtime(p))
-    .max();
+    let last = [&binaries.kube_apiserver, &binaries.kube_controller_manager, &binaries.kube_scheduler, &binaries.kwok]
+        .into_iter()
+        .filter_map(|p| mtime(p))
+        .max();
     match (first, last) {
         (Some(first), Some(last)) => match last.duration_since(first) {
-            Ok(took) => format!(
-                "~{:.0} min (estimated from cache file times; not re-run)",
-                took.as_secs_f64() / 60.0
-            ),
+            Ok(took) => format!("~{:.0} min (estimated from cache file times; not re-run)", took.as_secs_f64() / 60.0),
             Err(_) => "unknown (cache file times out of order)".into(),
         },
         _ => "unknown (no record)".into(),
@@ -176,11 +139,7 @@ fn cold_build(binaries: &Binaries) -> String {
 }
 
 fn rss_by_component(bed: &Testbed) -> Vec<(&'static str, u64)> {
-    bed.clusters()
-        .iter()
-        .flat_map(|c| c.pids())
-        .map(|(component, pid)| (component.name(), rss_kib(pid)))
-        .collect()
+    bed.clusters().iter().flat_map(|c| c.pids()).map(|(component, pid)| (component.name(), rss_kib(pid))).collect()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -208,10 +167,8 @@ fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
         })
         .unwrap_or_else(|| "unknown CPU".into())
 }
@@ -222,21 +179,13 @@ fn total_memory_gib() -> u64 {
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| {
-                    v.split_whitespace()
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
         })
         .map_or(0, |kib| (kib + (1 << 19)) >> 20)
 }
 
 fn today() -> String {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
-        / 86_400;
+    let days = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64 / 86_400;
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -257,10 +206,8 @@ fn write_section(path: &PathBuf, section: &str) -> anyhow::Result<()> {
     let start = lines.iter().position(|l| l.trim_end() == "## Testbed");
     let text = match start {
         Some(start) => {
-            let end = lines[start + 1..]
-                .iter()
-                .position(|l| l.starts_with("## "))
-                .map_or(lines.len(), |i| start + 1 + i);
+            let end =
+                lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
             let mut out: Vec<&str> = lines[..start].to_vec();
             out.extend(section.lines());
             out.extend(&lines[end..]);

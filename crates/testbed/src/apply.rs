@@ -64,24 +64,16 @@ fn node(cluster: &str, pool: &NodePool, index: u32) -> Node {
         ("kubernetes.io/os", "linux".into()),
         ("kubernetes.io/arch", "amd64".into()),
         ("type", "kwok".into()),
-        (
-            "karpenter.sh/capacity-type",
-            pool.capacity_type.as_str().into(),
-        ),
+        ("karpenter.sh/capacity-type", pool.capacity_type.as_str().into()),
         ("gantry.dev/node-pool", pool.name.to_string()),
     ]);
     if let Some(instance_type) = &pool.instance_type {
-        labels.insert(
-            "node.kubernetes.io/instance-type".into(),
-            instance_type.to_string(),
-        );
+        labels.insert("node.kubernetes.io/instance-type".into(), instance_type.to_string());
     }
     if let Some(zone) = &pool.zone {
         labels.insert("topology.kubernetes.io/zone".into(), zone.to_string());
         // us-east-1a -> us-east-1, as cloud providers label regions.
-        let region = zone
-            .as_str()
-            .trim_end_matches(|c: char| c.is_ascii_lowercase());
+        let region = zone.as_str().trim_end_matches(|c: char| c.is_ascii_lowercase());
         if region != zone.as_str() && region.ends_with(|c: char| c.is_ascii_digit()) {
             labels.insert("topology.kubernetes.io/region".into(), region.to_string());
         }
@@ -111,10 +103,7 @@ fn node(cluster: &str, pool: &NodePool, index: u32) -> Node {
     for (key, value) in &pool.labels {
         labels.insert(key.to_string(), value.to_string());
     }
-    let resources: BTreeMap<String, K8sQuantity> = resources
-        .into_iter()
-        .map(|(k, v)| (k, K8sQuantity(v)))
-        .collect();
+    let resources: BTreeMap<String, K8sQuantity> = resources.into_iter().map(|(k, v)| (k, K8sQuantity(v))).collect();
     Node {
         metadata: ObjectMeta {
             name: Some(name),
@@ -135,32 +124,18 @@ fn workload_labels(
     name: &str,
     extra: &BTreeMap<crate::fleet::LabelKey, crate::fleet::LabelValue>,
 ) -> BTreeMap<String, String> {
-    let mut labels = strings([
-        ("app.kubernetes.io/name", name.to_string()),
-        ("app.kubernetes.io/managed-by", "gantry".into()),
-    ]);
+    let mut labels =
+        strings([("app.kubernetes.io/name", name.to_string()), ("app.kubernetes.io/managed-by", "gantry".into())]);
     for (key, value) in extra {
         labels.insert(key.to_string(), value.to_string());
     }
     labels
 }
 
-fn container(
-    name: &str,
-    image: &str,
-    gpus: u32,
-    cpu: Option<&Quantity>,
-    memory: Option<&Quantity>,
-) -> Container {
+fn container(name: &str, image: &str, gpus: u32, cpu: Option<&Quantity>, memory: Option<&Quantity>) -> Container {
     let mut requests = BTreeMap::from([
-        (
-            "cpu".to_string(),
-            q(cpu.map_or(DEFAULT_CPU, Quantity::as_str)),
-        ),
-        (
-            "memory".to_string(),
-            q(memory.map_or(DEFAULT_MEMORY, Quantity::as_str)),
-        ),
+        ("cpu".to_string(), q(cpu.map_or(DEFAULT_CPU, Quantity::as_str))),
+        ("memory".to_string(), q(memory.map_or(DEFAULT_MEMORY, Quantity::as_str))),
     ]);
     let mut limits = BTreeMap::new();
     if gpus > 0 {
@@ -194,13 +169,7 @@ pub fn deployment(spec: &DeploymentSpec) -> (Deployment, Service) {
         labels.insert("gantry.dev/model-version".into(), version.to_string());
     }
     let selector = strings([("app.kubernetes.io/name", name.to_string())]);
-    let mut main = container(
-        name,
-        spec.image.as_str(),
-        spec.gpus,
-        spec.cpu.as_ref(),
-        spec.memory.as_ref(),
-    );
+    let mut main = container(name, spec.image.as_str(), spec.gpus, spec.cpu.as_ref(), spec.memory.as_ref());
     main.ports = Some(vec![ContainerPort {
         name: Some("http".into()),
         container_port: i32::from(spec.port),
@@ -216,15 +185,9 @@ pub fn deployment(spec: &DeploymentSpec) -> (Deployment, Service) {
         metadata: meta.clone(),
         spec: Some(K8sDeploymentSpec {
             replicas: Some(spec.replicas as i32),
-            selector: LabelSelector {
-                match_labels: Some(selector.clone()),
-                ..Default::default()
-            },
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..Default::default()
-                }),
+                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
                 spec: Some(PodSpec {
                     containers: vec![main],
                     node_selector: gpu_selector(spec.gpu_model.as_ref()),
@@ -330,9 +293,7 @@ pub fn pod_set_pods(cluster: &ClusterSpec) -> Result<Vec<Pod>, String> {
                     && r.cpu_milli >= set.cpu.milli()
                     && r.memory_milli >= set.memory.milli()
             };
-            let Some(offset) =
-                (0..rooms.len()).find(|off| fits(&rooms[(cursor + off) % rooms.len()]))
-            else {
+            let Some(offset) = (0..rooms.len()).find(|off| fits(&rooms[(cursor + off) % rooms.len()])) else {
                 return Err(format!(
                     "pod set `{}/{}`: no node has room for pod {} of {} (cpu {}, memory {}, gpus {})",
                     set.namespace,
@@ -351,13 +312,7 @@ pub fn pod_set_pods(cluster: &ClusterSpec) -> Result<Vec<Pod>, String> {
             room.cpu_milli -= set.cpu.milli();
             room.memory_milli -= set.memory.milli();
             cursor = at + 1;
-            let mut main = container(
-                "main",
-                set.image.as_str(),
-                set.gpus,
-                Some(&set.cpu),
-                Some(&set.memory),
-            );
+            let mut main = container("main", set.image.as_str(), set.gpus, Some(&set.cpu), Some(&set.memory));
             main.image_pull_policy = Some("IfNotPresent".into());
             pods.push(Pod {
                 metadata: ObjectMeta {
@@ -401,10 +356,7 @@ where
 {
     futures::stream::iter(objects)
         .map(|object| {
-            let api: Api<K> = Api::namespaced(
-                client.clone(),
-                object.meta().namespace.as_deref().unwrap_or("default"),
-            );
+            let api: Api<K> = Api::namespaced(client.clone(), object.meta().namespace.as_deref().unwrap_or("default"));
             async move { create_one(&api, cluster, &object).await }
         })
         .buffer_unordered(CONCURRENCY)
@@ -412,11 +364,7 @@ where
         .await
 }
 
-pub(crate) async fn create_cluster_scoped<K>(
-    client: &Client,
-    cluster: &str,
-    objects: Vec<K>,
-) -> Result<()>
+pub(crate) async fn create_cluster_scoped<K>(client: &Client, cluster: &str, objects: Vec<K>) -> Result<()>
 where
     K: Resource<Scope = k8s_openapi::ClusterResourceScope>
         + Clone
@@ -488,55 +436,37 @@ pub(crate) async fn apply(
         .all_namespaces()
         .into_iter()
         .map(|ns| Namespace {
-            metadata: ObjectMeta {
-                name: Some(ns.to_string()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some(ns.to_string()), ..Default::default() },
             ..Default::default()
         })
         .collect();
     create_cluster_scoped(client, cluster, namespaces).await?;
     let nodes = nodes(spec);
-    let names: HashSet<String> = nodes
-        .iter()
-        .filter_map(|n| n.metadata.name.clone())
-        .collect();
+    let names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
     tracing::info!(cluster, nodes = names.len(), "creating nodes");
     create_cluster_scoped(client, cluster, nodes).await?;
     wait_nodes_ready(client, cluster, &names).await?;
-    phases.push((
-        format!("{cluster}: {} nodes created and Ready", names.len()),
-        started.elapsed(),
-    ));
+    phases.push((format!("{cluster}: {} nodes created and Ready", names.len()), started.elapsed()));
     if !workloads {
         return Ok(());
     }
 
     let started = Instant::now();
-    let pods = pod_set_pods(spec).map_err(|message| Error::Cluster {
-        cluster: cluster.into(),
-        message,
-    })?;
+    let pods = pod_set_pods(spec).map_err(|message| Error::Cluster { cluster: cluster.into(), message })?;
     let pod_count = pods.len();
     if pod_count > 0 {
         tracing::info!(cluster, pods = pod_count, "creating pod-set pods");
         create_all(client, cluster, pods).await?;
-        phases.push((
-            format!("{cluster}: {pod_count} pod-set pods created"),
-            started.elapsed(),
-        ));
+        phases.push((format!("{cluster}: {pod_count} pod-set pods created"), started.elapsed()));
     }
-    let (deployments, services): (Vec<Deployment>, Vec<Service>) =
-        spec.deployments.iter().map(deployment).unzip();
+    let (deployments, services): (Vec<Deployment>, Vec<Service>) = spec.deployments.iter().map(deployment).unzip();
     create_all(client, cluster, deployments).await?;
     create_all(client, cluster, services).await?;
     create_all(client, cluster, spec.jobs.iter().map(job).collect()).await?;
     if pod_count > 0 {
         wait_pod_sets_running(client, cluster, pod_count).await?;
-        phases.push((
-            format!("{cluster}: {pod_count} pod-set pods Running (from the first create)"),
-            started.elapsed(),
-        ));
+        phases
+            .push((format!("{cluster}: {pod_count} pod-set pods Running (from the first create)"), started.elapsed()));
     }
     Ok(())
 }
@@ -564,14 +494,14 @@ async fn wait_nodes_ready(client: &Client, cluster: &str, names: &HashSet<String
     }
     let seconds = 60 + names.len() as u64 / 10;
     let mut ready = HashSet::new();
-    let stream =
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).applied_objects();
+    let stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).applied_objects();
     let wait = async {
         futures::pin_mut!(stream);
-        while let Some(node) = stream.try_next().await.map_err(|e| Error::Cluster {
-            cluster: cluster.into(),
-            message: format!("watching nodes: {e}"),
-        })? {
+        while let Some(node) = stream
+            .try_next()
+            .await
+            .map_err(|e| Error::Cluster { cluster: cluster.into(), message: format!("watching nodes: {e}") })?
+        {
             let name = node.metadata.name.clone().unwrap_or_default();
             if names.contains(&name) && node_ready(&node) {
                 ready.insert(name);
@@ -582,30 +512,27 @@ async fn wait_nodes_ready(client: &Client, cluster: &str, names: &HashSet<String
         }
         Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(seconds), wait)
-        .await
-        .map_err(|_| Error::Timeout {
-            cluster: cluster.into(),
-            what: format!("{} nodes to be Ready", names.len()),
-            seconds,
-            detail: String::new(),
-        })?
+    tokio::time::timeout(Duration::from_secs(seconds), wait).await.map_err(|_| Error::Timeout {
+        cluster: cluster.into(),
+        what: format!("{} nodes to be Ready", names.len()),
+        seconds,
+        detail: String::new(),
+    })?
 }
 
 async fn wait_pod_sets_running(client: &Client, cluster: &str, expected: usize) -> Result<()> {
     let seconds = 120 + expected as u64 / 20;
     let mut running = HashSet::new();
-    let config = watcher::Config::default()
-        .labels(POD_SET_LABEL)
-        .page_size(2000);
+    let config = watcher::Config::default().labels(POD_SET_LABEL).page_size(2000);
     let stream = watcher(Api::<Pod>::all(client.clone()), config).applied_objects();
     let mut last_report = Instant::now();
     let wait = async {
         futures::pin_mut!(stream);
-        while let Some(pod) = stream.try_next().await.map_err(|e| Error::Cluster {
-            cluster: cluster.into(),
-            message: format!("watching pods: {e}"),
-        })? {
+        while let Some(pod) = stream
+            .try_next()
+            .await
+            .map_err(|e| Error::Cluster { cluster: cluster.into(), message: format!("watching pods: {e}") })?
+        {
             let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
             if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
                 running.insert(key);
@@ -617,24 +544,17 @@ async fn wait_pod_sets_running(client: &Client, cluster: &str, expected: usize) 
             }
             if last_report.elapsed() > Duration::from_secs(10) {
                 last_report = Instant::now();
-                tracing::info!(
-                    cluster,
-                    running = running.len(),
-                    expected,
-                    "waiting for pod-set pods"
-                );
+                tracing::info!(cluster, running = running.len(), expected, "waiting for pod-set pods");
             }
         }
         Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(seconds), wait)
-        .await
-        .map_err(|_| Error::Timeout {
-            cluster: cluster.into(),
-            what: format!("{expected} pod-set pods to be Running"),
-            seconds,
-            detail: String::new(),
-        })?
+    tokio::time::timeout(Duration::from_secs(seconds), wait).await.map_err(|_| Error::Timeout {
+        cluster: cluster.into(),
+        what: format!("{expected} pod-set pods to be Running"),
+        seconds,
+        detail: String::new(),
+    })?
 }
 
 #[cfg(test)]
@@ -646,10 +566,7 @@ mod tests {
     fn nodes_carry_gpu_labels_and_capacity() {
         let fleet = Fleet::small("a");
         let nodes = nodes(&fleet.clusters[0]);
-        let names: Vec<&str> = nodes
-            .iter()
-            .map(|n| n.metadata.name.as_deref().unwrap())
-            .collect();
+        let names: Vec<&str> = nodes.iter().map(|n| n.metadata.name.as_deref().unwrap()).collect();
         assert_eq!(names, ["a-h100-spot-0", "a-a100-0", "a-cpu-0"]);
         let h100 = &nodes[0];
         let labels = h100.metadata.labels.as_ref().unwrap();
@@ -658,32 +575,15 @@ mod tests {
         assert_eq!(labels["nvidia.com/gpu.memory"], "81559");
         assert_eq!(labels["karpenter.sh/capacity-type"], "spot");
         assert_eq!(labels["topology.kubernetes.io/region"], "us-east-1");
-        assert_eq!(
-            h100.metadata.annotations.as_ref().unwrap()[KWOK_NODE_ANNOTATION],
-            "fake"
-        );
+        assert_eq!(h100.metadata.annotations.as_ref().unwrap()[KWOK_NODE_ANNOTATION], "fake");
         let status = h100.status.as_ref().unwrap();
         assert_eq!(status.allocatable.as_ref().unwrap()[GPU_RESOURCE].0, "8");
         assert_eq!(status.capacity.as_ref().unwrap()["pods"].0, "110");
         let a100 = nodes[1].status.as_ref().unwrap().capacity.as_ref().unwrap();
         assert_eq!(a100["nvidia.com/mig-1g.10gb"].0, "7");
         let cpu = &nodes[2];
-        assert!(
-            !cpu.metadata
-                .labels
-                .as_ref()
-                .unwrap()
-                .contains_key("nvidia.com/gpu.product")
-        );
-        assert!(
-            !cpu.status
-                .as_ref()
-                .unwrap()
-                .capacity
-                .as_ref()
-                .unwrap()
-                .contains_key(GPU_RESOURCE)
-        );
+        assert!(!cpu.metadata.labels.as_ref().unwrap().contains_key("nvidia.com/gpu.product"));
+        assert!(!cpu.status.as_ref().unwrap().capacity.as_ref().unwrap().contains_key(GPU_RESOURCE));
     }
 
     #[test]
@@ -691,17 +591,11 @@ mod tests {
         let text = "clusters:\n  - name: s\n    nodePools:\n      - { name: gpu, count: 2, cpu: 1, memory: 1Gi, maxPods: 3, gpu: { model: X, count: 2 } }\n      - { name: cpu, count: 1, cpu: 1, memory: 1Gi, maxPods: 3 }\n    podSets:\n      - { name: g, namespace: b, count: 4, gpus: 1, cpu: 100m }\n      - { name: c, namespace: b, count: 5, cpu: 100m }\n";
         let fleet = Fleet::from_yaml(text).unwrap();
         let pods = pod_set_pods(&fleet.clusters[0]).unwrap();
-        let placed: Vec<&str> = pods
-            .iter()
-            .map(|p| p.spec.as_ref().unwrap().node_name.as_deref().unwrap())
-            .collect();
+        let placed: Vec<&str> = pods.iter().map(|p| p.spec.as_ref().unwrap().node_name.as_deref().unwrap()).collect();
         // GPU pods only fit the two GPU nodes; CPU pods then fill what is left round-robin.
         assert_eq!(
             placed,
-            [
-                "s-gpu-0", "s-gpu-1", "s-gpu-0", "s-gpu-1", "s-cpu-0", "s-gpu-0", "s-gpu-1",
-                "s-cpu-0", "s-cpu-0"
-            ]
+            ["s-gpu-0", "s-gpu-1", "s-gpu-0", "s-gpu-1", "s-cpu-0", "s-gpu-0", "s-gpu-1", "s-cpu-0", "s-cpu-0"]
         );
         let too_many = text.replace("count: 5", "count: 6");
         let err = pod_set_pods(&Fleet::from_yaml(&too_many).unwrap().clusters[0]).unwrap_err();
@@ -719,25 +613,12 @@ mod tests {
         assert_eq!(labels["gantry.dev/model-version"], "v1");
         assert_eq!(labels["app.kubernetes.io/managed-by"], "gantry");
         let pod = template.spec.unwrap();
-        assert_eq!(
-            pod.node_selector.unwrap()["nvidia.com/gpu.product"],
-            "NVIDIA-H100-80GB-HBM3"
-        );
+        assert_eq!(pod.node_selector.unwrap()["nvidia.com/gpu.product"], "NVIDIA-H100-80GB-HBM3");
         let limits = pod.containers[0].resources.clone().unwrap().limits.unwrap();
         assert_eq!(limits[GPU_RESOURCE].0, "1");
-        assert_eq!(
-            s.spec.unwrap().selector.unwrap()["app.kubernetes.io/name"],
-            "llama"
-        );
+        assert_eq!(s.spec.unwrap().selector.unwrap()["app.kubernetes.io/name"], "llama");
         let job = job(&fleet.clusters[0].jobs[0]);
-        let annotations = job
-            .spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .annotations
-            .unwrap();
+        let annotations = job.spec.unwrap().template.metadata.unwrap().annotations.unwrap();
         assert_eq!(annotations[RUN_FOR_ANNOTATION], "60s");
         assert_eq!(annotations[RUN_FOR_JITTER_ANNOTATION], "60s");
     }

@@ -32,9 +32,7 @@ pub fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("GANTRY_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("gantry")
 }
 
@@ -90,8 +88,7 @@ impl Binaries {
                 entries.flatten().any(|e| {
                     let name = e.file_name();
                     let name = name.to_string_lossy();
-                    name.starts_with(".built-")
-                        && name.ends_with(&format!("-{K8S_VERSION}-{KWOK_VERSION}"))
+                    name.starts_with(".built-") && name.ends_with(&format!("-{K8S_VERSION}-{KWOK_VERSION}"))
                 })
             })
             .unwrap_or(false);
@@ -116,11 +113,7 @@ impl Binaries {
                 if missing.is_empty() {
                     "the build stamp".to_string()
                 } else {
-                    missing
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
                 }
             )));
         }
@@ -141,9 +134,7 @@ fn build() -> Result<()> {
         .map_err(Error::io(format!("opening {}", lock_path.display())))?;
     // SAFETY: flock on a descriptor we own; the lock is released when `lock` is closed.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(Error::io("locking the binary cache")(
-            std::io::Error::last_os_error(),
-        ));
+        return Err(Error::io("locking the binary cache")(std::io::Error::last_os_error()));
     }
 
     // Another process may have finished the build while we waited for the lock.
@@ -151,10 +142,7 @@ fn build() -> Result<()> {
         return Ok(());
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/build-k8s.sh");
-    eprintln!(
-        "testbed: building Kubernetes {K8S_VERSION} and kwok {KWOK_VERSION} into {}",
-        dir.display()
-    );
+    eprintln!("testbed: building Kubernetes {K8S_VERSION} and kwok {KWOK_VERSION} into {}", dir.display());
     let started = Instant::now();
     let mut child = Command::new("bash")
         .arg(&script)
@@ -165,22 +153,14 @@ fn build() -> Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::Binaries(format!(
-                "cannot run {}: {e} (is bash installed?)",
-                script.display()
-            ))
-        })?;
+        .map_err(|e| Error::Binaries(format!("cannot run {}: {e} (is bash installed?)", script.display())))?;
 
     // Echo both streams line by line and keep the last lines for the error message.
     let recent: Arc<Mutex<Vec<String>>> = Arc::default();
     let echo = |stream: Box<dyn Read + Send>| {
         let recent = Arc::clone(&recent);
         std::thread::spawn(move || {
-            for line in BufReader::new(stream)
-                .lines()
-                .map_while(std::result::Result::ok)
-            {
+            for line in BufReader::new(stream).lines().map_while(std::result::Result::ok) {
                 eprintln!("{line}");
                 let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
                 recent.push(line);
@@ -192,33 +172,20 @@ fn build() -> Result<()> {
     };
     let out = echo(Box::new(child.stdout.take().expect("piped")));
     let err = echo(Box::new(child.stderr.take().expect("piped")));
-    let status = child
-        .wait()
-        .map_err(Error::io("waiting for build-k8s.sh"))?;
+    let status = child.wait().map_err(Error::io("waiting for build-k8s.sh"))?;
     let _ = out.join();
     let _ = err.join();
     if !status.success() {
         let recent = recent.lock().unwrap_or_else(|e| e.into_inner());
         // The script prints `error: ...` lines that say what is missing and how to get it.
         let errors: Vec<&String> = recent.iter().filter(|l| l.starts_with("error:")).collect();
-        let shown = if errors.is_empty() {
-            recent.iter().collect()
-        } else {
-            errors
-        };
+        let shown = if errors.is_empty() { recent.iter().collect() } else { errors };
         return Err(Error::Binaries(format!(
             "{} failed ({status}):\n{}",
             script.display(),
-            shown
-                .iter()
-                .map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
+            shown.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
         )));
     }
-    let _ = std::fs::write(
-        build_seconds_file(),
-        format!("{}\n", started.elapsed().as_secs()),
-    );
+    let _ = std::fs::write(build_seconds_file(), format!("{}\n", started.elapsed().as_secs()));
     Ok(())
 }

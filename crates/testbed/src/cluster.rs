@@ -88,8 +88,7 @@ impl ClusterHandle {
     ) -> Result<ClusterHandle> {
         for sub in ["logs", "etcd", "config"] {
             let path = dir.join(sub);
-            std::fs::create_dir_all(&path)
-                .map_err(Error::io(format!("creating {}", path.display())))?;
+            std::fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
         }
         let pki = Pki::generate(name)?;
         let files = pki.write(&dir.join("pki"))?;
@@ -116,17 +115,12 @@ impl ClusterHandle {
     }
 
     pub fn log_path(&self, component: Component) -> PathBuf {
-        self.dir
-            .join("logs")
-            .join(format!("{}.log", component.name()))
+        self.dir.join("logs").join(format!("{}.log", component.name()))
     }
 
     /// `https://127.0.0.1:<port>`.
     pub fn server(&self) -> String {
-        format!(
-            "https://127.0.0.1:{}",
-            self.apiserver_port.get().copied().unwrap_or(0)
-        )
+        format!("https://127.0.0.1:{}", self.apiserver_port.get().copied().unwrap_or(0))
     }
 
     /// The admin bearer token (group system:masters).
@@ -166,19 +160,15 @@ impl ClusterHandle {
     async fn client_for(&self, server: &str) -> Result<Client> {
         let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_text(&[self.kubeconfig_entry(server)]))
             .map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
         Client::try_from(config).map_err(Error::kube(&self.name, "building a client"))
     }
 
     /// Process ids of the components now running, by component.
     pub fn pids(&self) -> Vec<(Component, u32)> {
-        self.running()
-            .iter()
-            .filter_map(|r| r.process.pid().map(|pid| (r.component, pid)))
-            .collect()
+        self.running().iter().filter_map(|r| r.process.pid().map(|pid| (r.component, pid))).collect()
     }
 
     /// An error if a component exited (one stopped with [`stop_apiserver`](Self::stop_apiserver)
@@ -217,18 +207,11 @@ impl ClusterHandle {
             })
             .await?;
         apiserver.process.replace(child);
-        let port = *self
-            .apiserver_port
-            .get()
-            .expect("the apiserver was started before");
-        match self
-            .wait_ready(&apiserver, &Probe::Apiserver(port), Duration::from_secs(90))
-            .await
-        {
+        let port = *self.apiserver_port.get().expect("the apiserver was started before");
+        match self.wait_ready(&apiserver, &Probe::Apiserver(port), Duration::from_secs(90)).await {
             Ok(()) => Ok(()),
-            Err(LaunchError::PortInUse) => Err(self.failure(format!(
-                "port {port} of kube-apiserver was taken by another process while it was stopped"
-            ))),
+            Err(LaunchError::PortInUse) => Err(self
+                .failure(format!("port {port} of kube-apiserver was taken by another process while it was stopped"))),
             Err(LaunchError::Failed(e)) => Err(e),
         }
     }
@@ -270,14 +253,8 @@ impl ClusterHandle {
                     format!("--client-ca-file={}", files.ca.display()),
                     format!("--token-auth-file={}", files.tokens.display()),
                     "--authorization-mode=Node,RBAC".into(),
-                    format!(
-                        "--service-account-key-file={}",
-                        files.service_account_pub.display()
-                    ),
-                    format!(
-                        "--service-account-signing-key-file={}",
-                        files.service_account_key.display()
-                    ),
+                    format!("--service-account-key-file={}", files.service_account_pub.display()),
+                    format!("--service-account-signing-key-file={}", files.service_account_key.display()),
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
                     "--service-cluster-ip-range=10.96.0.0/16".into(),
                     // No token volumes: a pod created right after its namespace would race the
@@ -309,28 +286,21 @@ impl ClusterHandle {
             ),
         )?;
         let kwok_config = self.dir.join("config/kwok.yaml");
-        write(
-            &kwok_config,
-            &kwok::config(&self.binaries.kwok_stages, &self.pod_log)?,
-        )?;
+        write(&kwok_config, &kwok::config(&self.binaries.kwok_stages, &self.pod_log)?)?;
 
-        let controller_manager =
-            self.launch(Component::KubeControllerManager, 1, Probe::Healthz, |p| {
-                vec![
-                    format!("--kubeconfig={kubeconfig}"),
-                    "--leader-elect=false".into(),
-                    "--bind-address=127.0.0.1".into(),
-                    format!("--secure-port={}", p[0]),
-                    "--kube-api-qps=1000".into(),
-                    "--kube-api-burst=2000".into(),
-                    format!("--root-ca-file={}", files.ca.display()),
-                    format!(
-                        "--service-account-private-key-file={}",
-                        files.service_account_key.display()
-                    ),
-                    "--profiling=false".into(),
-                ]
-            });
+        let controller_manager = self.launch(Component::KubeControllerManager, 1, Probe::Healthz, |p| {
+            vec![
+                format!("--kubeconfig={kubeconfig}"),
+                "--leader-elect=false".into(),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={}", p[0]),
+                "--kube-api-qps=1000".into(),
+                "--kube-api-burst=2000".into(),
+                format!("--root-ca-file={}", files.ca.display()),
+                format!("--service-account-private-key-file={}", files.service_account_key.display()),
+                "--profiling=false".into(),
+            ]
+        });
         let scheduler = self.launch(Component::KubeScheduler, 1, Probe::Healthz, |p| {
             vec![
                 format!("--config={}", scheduler_config.display()),
@@ -343,10 +313,7 @@ impl ClusterHandle {
                 format!("--kubeconfig={kubeconfig}"),
                 format!("--config={}", kwok_config.display()),
                 "--manage-all-nodes=false".into(),
-                format!(
-                    "--manage-nodes-with-annotation-selector={}=fake",
-                    crate::apply::KWOK_NODE_ANNOTATION
-                ),
+                format!("--manage-nodes-with-annotation-selector={}=fake", crate::apply::KWOK_NODE_ANNOTATION),
                 // Room for a million pod IPs, away from the service range.
                 "--cidr=10.128.0.0/12".into(),
                 "--node-ip=127.0.0.1".into(),
@@ -379,9 +346,7 @@ impl ClusterHandle {
         let log = self.log_path(component);
         const ATTEMPTS: u32 = 5;
         for attempt in 1..=ATTEMPTS {
-            let ports = (0..port_count)
-                .map(|_| free_port())
-                .collect::<Result<Vec<u16>>>()?;
+            let ports = (0..port_count).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
             let args = args(&ports);
             let child = self
                 .supervisor
@@ -398,23 +363,13 @@ impl ClusterHandle {
                 args,
                 process: Process::new(child, log.clone()),
             });
-            self.running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Arc::clone(&running));
-            let timeout = Duration::from_secs(if component == Component::KubeApiserver {
-                90
-            } else {
-                60
-            });
+            self.running.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&running));
+            let timeout = Duration::from_secs(if component == Component::KubeApiserver { 90 } else { 60 });
             match self.wait_ready(&running, &probe(ports[0]), timeout).await {
                 Ok(()) => return Ok(ports),
                 Err(LaunchError::PortInUse) if attempt < ATTEMPTS => {
                     tracing::warn!(cluster = %self.name, component = component.name(), ?ports, "port taken, retrying on other ports");
-                    self.running
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .retain(|r| !Arc::ptr_eq(r, &running));
+                    self.running.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &running));
                     stop_all(&[&running.process], STOP_GRACE);
                 }
                 Err(LaunchError::PortInUse) => {
@@ -426,12 +381,7 @@ impl ClusterHandle {
         unreachable!("the last attempt returns")
     }
 
-    async fn wait_ready(
-        &self,
-        running: &Running,
-        probe: &Probe,
-        timeout: Duration,
-    ) -> Result<(), LaunchError> {
+    async fn wait_ready(&self, running: &Running, probe: &Probe, timeout: Duration) -> Result<(), LaunchError> {
         let started = Instant::now();
         loop {
             if let Some(status) = running.process.exit_status() {
@@ -464,28 +414,19 @@ impl ClusterHandle {
         let attempt = async {
             match probe {
                 Probe::Etcd(port) => {
-                    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", *port))
-                        .await
-                        .ok()?;
-                    stream
-                        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                        .await
-                        .ok()?;
+                    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.ok()?;
+                    stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.ok()?;
                     let mut body = String::new();
                     stream.read_to_string(&mut body).await.ok()?;
                     Some(body.contains("\"health\":\"true\""))
                 }
                 Probe::Apiserver(port) => {
-                    let client = self
-                        .client_for(&format!("https://127.0.0.1:{port}"))
-                        .await
-                        .ok()?;
+                    let client = self.client_for(&format!("https://127.0.0.1:{port}")).await.ok()?;
                     let text = client.request_text(get("/readyz")).await.ok()?;
                     Some(text.trim() == "ok")
                 }
                 Probe::Healthz(port) => {
-                    let mut config =
-                        kube::Config::new(format!("https://127.0.0.1:{port}").parse().ok()?);
+                    let mut config = kube::Config::new(format!("https://127.0.0.1:{port}").parse().ok()?);
                     config.accept_invalid_certs = true;
                     config.default_retry = false;
                     let client = Client::try_from(config).ok()?;
@@ -494,10 +435,7 @@ impl ClusterHandle {
                 }
             }
         };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(3), attempt).await,
-            Ok(Some(true))
-        )
+        matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Some(true)))
     }
 
     /// Runs `work`, failing early with the component's log if a component dies meanwhile.
@@ -517,10 +455,7 @@ impl ClusterHandle {
     }
 
     pub(crate) fn running(&self) -> Vec<Arc<Running>> {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn find(&self, component: Component) -> Result<Arc<Running>> {
@@ -541,17 +476,12 @@ impl ClusterHandle {
     }
 
     fn failure(&self, message: String) -> Error {
-        Error::Cluster {
-            cluster: self.name.clone(),
-            message,
-        }
+        Error::Cluster { cluster: self.name.clone(), message }
     }
 }
 
 fn get(path: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(path)
-        .body(Vec::new())
-        .expect("a valid request")
+    http::Request::get(path).body(Vec::new()).expect("a valid request")
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

@@ -36,13 +36,7 @@ pub enum Error {
 
     /// A control-plane process exited when it should be running.
     #[error("cluster `{cluster}`: {component} exited ({status}); last lines of {}:\n{tail}", log.display())]
-    ComponentDied {
-        cluster: String,
-        component: &'static str,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
+    ComponentDied { cluster: String, component: &'static str, status: String, log: PathBuf, tail: String },
 
     #[error("cluster `{cluster}`: timed out after {seconds}s waiting for {what}{detail}")]
     Timeout {
@@ -71,16 +65,9 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 
-    pub(crate) fn kube(
-        cluster: &str,
-        context: impl Into<String>,
-    ) -> impl FnOnce(kube::Error) -> Error {
+    pub(crate) fn kube(cluster: &str, context: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
         let cluster = cluster.to_string();
         let context = context.into();
-        move |source| Error::Kube {
-            cluster,
-            context,
-            source,
-        }
+        move |source| Error::Kube { cluster, context, source }
     }
 }

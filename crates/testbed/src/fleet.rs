@@ -32,9 +32,7 @@ struct RawFleet {
 
 impl From<RawFleet> for Fleet {
     fn from(raw: RawFleet) -> Self {
-        Fleet {
-            clusters: raw.clusters.0,
-        }
+        Fleet { clusters: raw.clusters.0 }
     }
 }
 
@@ -50,9 +48,7 @@ impl<'de> Deserialize<'de> for Clusters {
                 f.write_str("a list of clusters")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Clusters, A::Error> {
-                let fleet = Fleet {
-                    clusters: Vec::deserialize(SeqAccessDeserializer::new(seq))?,
-                };
+                let fleet = Fleet { clusters: Vec::deserialize(SeqAccessDeserializer::new(seq))? };
                 fleet.check_rules().map_err(de::Error::custom)?;
                 Ok(Clusters(fleet.clusters))
             }
@@ -167,10 +163,7 @@ impl TryFrom<RawNodePool> for NodePool {
 
     fn try_from(raw: RawNodePool) -> Result<Self, String> {
         if !raw.mig.is_empty() && raw.gpu.is_none() {
-            return Err(format!(
-                "node pool `{}`: `mig` needs a `gpu` entry (MIG slices come from GPUs)",
-                raw.name
-            ));
+            return Err(format!("node pool `{}`: `mig` needs a `gpu` entry (MIG slices come from GPUs)", raw.name));
         }
         Ok(NodePool {
             name: raw.name,
@@ -336,10 +329,8 @@ impl Fleet {
     /// Reads, parses and validates a fleet file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Fleet> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            context: format!("reading fleet file {}", path.display()),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Io { context: format!("reading fleet file {}", path.display()), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -352,19 +343,10 @@ impl Fleet {
                 message.push_str(&format!(" at line {line} column {column}"));
             }
             let excerpt = location
-                .and_then(|(line, _)| {
-                    text.lines()
-                        .nth(line.saturating_sub(1))
-                        .map(|text| (line, text))
-                })
+                .and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)).map(|text| (line, text)))
                 .map(|(number, line)| format!("\n{number:>5} | {line}"))
                 .unwrap_or_default();
-            Error::Fleet {
-                origin: origin.to_string(),
-                message,
-                excerpt,
-                location,
-            }
+            Error::Fleet { origin: origin.to_string(), message, excerpt, location }
         })
     }
 
@@ -389,20 +371,10 @@ impl Fleet {
             capacity_type: CapacityType::OnDemand,
             labels: BTreeMap::new(),
         };
-        let mut h100 = pool(
-            "h100-spot",
-            "192",
-            "2Ti",
-            Some(("NVIDIA-H100-80GB-HBM3", 8, 81559)),
-        );
+        let mut h100 = pool("h100-spot", "192", "2Ti", Some(("NVIDIA-H100-80GB-HBM3", 8, 81559)));
         h100.capacity_type = CapacityType::Spot;
         h100.instance_type = Some(LabelValue("p5.48xlarge".into()));
-        let mut a100 = pool(
-            "a100",
-            "96",
-            "1152Gi",
-            Some(("NVIDIA-A100-SXM4-80GB", 8, 81920)),
-        );
+        let mut a100 = pool("a100", "96", "1152Gi", Some(("NVIDIA-A100-SXM4-80GB", 8, 81920)));
         a100.instance_type = Some(LabelValue("p4de.24xlarge".into()));
         a100.mig.insert(MigProfile("1g.10gb".into()), 7);
         let mut cpu = pool("cpu", "16", "64Gi", None);
@@ -450,18 +422,10 @@ impl ClusterSpec {
         let mut pools = BTreeSet::new();
         for pool in &self.node_pools {
             if !pools.insert(pool.name.as_str()) {
-                return Err(format!(
-                    "cluster `{}`: node pool name `{}` is used twice",
-                    self.name, pool.name
-                ));
+                return Err(format!("cluster `{}`: node pool name `{}` is used twice", self.name, pool.name));
             }
             // Node names end up in the `kubernetes.io/hostname` label, limited to 63 characters.
-            let longest = format!(
-                "{}-{}-{}",
-                self.name,
-                pool.name,
-                pool.count.saturating_sub(1)
-            );
+            let longest = format!("{}-{}-{}", self.name, pool.name, pool.count.saturating_sub(1));
             if longest.len() > 63 {
                 return Err(format!(
                     "cluster `{}`: node name `{longest}` would be longer than 63 characters; shorten the cluster or pool name",
@@ -472,10 +436,7 @@ impl ClusterSpec {
         let mut namespaces = BTreeSet::new();
         for ns in &self.namespaces {
             if !namespaces.insert(ns.as_str()) {
-                return Err(format!(
-                    "cluster `{}`: namespace `{ns}` is listed twice",
-                    self.name
-                ));
+                return Err(format!("cluster `{}`: namespace `{ns}` is listed twice", self.name));
             }
         }
         let mut workloads = BTreeSet::new();
@@ -484,17 +445,10 @@ impl ClusterSpec {
             .iter()
             .map(|d| ("deployment", &d.namespace, &d.name))
             .chain(self.jobs.iter().map(|j| ("job", &j.namespace, &j.name)))
-            .chain(
-                self.pod_sets
-                    .iter()
-                    .map(|p| ("pod set", &p.namespace, &p.name)),
-            );
+            .chain(self.pod_sets.iter().map(|p| ("pod set", &p.namespace, &p.name)));
         for (kind, namespace, name) in named {
             if !workloads.insert((kind, namespace.as_str(), name.as_str())) {
-                return Err(format!(
-                    "cluster `{}`: {kind} `{namespace}/{name}` is defined twice",
-                    self.name
-                ));
+                return Err(format!("cluster `{}`: {kind} `{namespace}/{name}` is defined twice", self.name));
             }
         }
         Ok(())
@@ -539,9 +493,7 @@ impl Name {
         let text = text.into();
         let ok = !text.is_empty()
             && text.len() <= 63
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !text.starts_with('-')
             && !text.ends_with('-');
         if ok {
@@ -584,9 +536,7 @@ fn is_label_value(text: &str) -> bool {
     let alnum = |b: u8| b.is_ascii_alphanumeric();
     text.is_empty()
         || (text.len() <= 63
-            && text
-                .bytes()
-                .all(|b| alnum(b) || b == b'-' || b == b'_' || b == b'.')
+            && text.bytes().all(|b| alnum(b) || b == b'-' || b == b'_' || b == b'.')
             && alnum(text.as_bytes()[0])
             && alnum(text.as_bytes()[text.len() - 1]))
 }
@@ -603,9 +553,8 @@ impl LabelKey {
             Some((prefix, name)) => (Some(prefix), name),
             None => (None, text.as_str()),
         };
-        let prefix_ok = prefix.is_none_or(|p| {
-            !p.is_empty() && p.len() <= 253 && p.split('.').all(|part| Name::new(part).is_ok())
-        });
+        let prefix_ok =
+            prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(|part| Name::new(part).is_ok()));
         if prefix_ok && !name.is_empty() && is_label_value(name) {
             Ok(LabelKey(text))
         } else {
@@ -636,19 +585,12 @@ impl MigProfile {
             )
         });
         let name_ok = text.len() <= 59
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            && text
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_alphanumeric());
+            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && text.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
         if shape == Some(true) && name_ok {
             Ok(MigProfile(text))
         } else {
-            Err(format!(
-                "`{text}` is not a MIG profile such as `1g.10gb` or `3g.40gb`"
-            ))
+            Err(format!("`{text}` is not a MIG profile such as `1g.10gb` or `3g.40gb`"))
         }
     }
 
@@ -693,13 +635,8 @@ impl Quantity {
     pub fn parse(text: &str) -> Result<Quantity, String> {
         match parse_milli(text) {
             Some(0) => Err(format!("`{text}` must be more than zero")),
-            Some(milli) => Ok(Quantity {
-                text: text.trim().to_string(),
-                milli,
-            }),
-            None => Err(format!(
-                "`{text}` is not a Kubernetes quantity (examples: 500m, 4, 16Gi, 2Ti)"
-            )),
+            Some(milli) => Ok(Quantity { text: text.trim().to_string(), milli }),
+            None => Err(format!("`{text}` is not a Kubernetes quantity (examples: 500m, 4, 16Gi, 2Ti)")),
         }
     }
 
@@ -747,10 +684,7 @@ impl<'de> Deserialize<'de> for Quantity {
 
 /// Deserializes `Raw` and converts it with `T::try_from` inside the map visitor, so a
 /// rule spanning several fields blames this mapping (its path and line), not its parent.
-fn deserialize_checked<'de, D, Raw, T>(
-    deserializer: D,
-    expecting: &'static str,
-) -> Result<T, D::Error>
+fn deserialize_checked<'de, D, Raw, T>(deserializer: D, expecting: &'static str) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     Raw: Deserialize<'de>,
@@ -892,10 +826,7 @@ clusters:
         assert_eq!(prod.node_pools[1].capacity_type, CapacityType::OnDemand);
         assert_eq!(prod.node_pools[1].cpu.milli(), 96_000);
         assert_eq!(prod.node_pools[1].max_pods, DEFAULT_MAX_PODS);
-        assert_eq!(
-            prod.node_pools[1].mig.values().copied().collect::<Vec<_>>(),
-            vec![7]
-        );
+        assert_eq!(prod.node_pools[1].mig.values().copied().collect::<Vec<_>>(), vec![7]);
         assert_eq!(prod.deployments[0].replicas, 2);
         assert_eq!(prod.deployments[0].port, 8080);
         assert_eq!(prod.jobs[0].run_seconds, 86400);
@@ -911,40 +842,20 @@ clusters:
         let cases: &[(&str, &[&str])] = &[
             (
                 "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 0\n        cpu: 1\n        memory: 1Gi\n",
-                &[
-                    "clusters[0].nodePools[0].count",
-                    "must be at least 1",
-                    "line 5 column 16",
-                    "count: 0",
-                ],
+                &["clusters[0].nodePools[0].count", "must be at least 1", "line 5 column 16", "count: 0"],
             ),
             (
                 "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 1\n        cpu: lots\n        memory: 1Gi\n",
-                &[
-                    "clusters[0].nodePools[0].cpu",
-                    "not a Kubernetes quantity",
-                    "line 6 column 14",
-                ],
+                &["clusters[0].nodePools[0].cpu", "not a Kubernetes quantity", "line 6 column 14"],
             ),
             (
                 "clusters:\n  - name: prod\n    nodePools:\n      - name: gpu\n        count: 1\n        cpu: 1\n        memroy: 1Gi\n",
-                &[
-                    "clusters[0].nodePools[0]",
-                    "unknown field `memroy`",
-                    "line 7",
-                ],
+                &["clusters[0].nodePools[0]", "unknown field `memroy`", "line 7"],
             ),
-            (
-                "clusters:\n  - name: Prod_1\n",
-                &["clusters[0].name", "not a valid name", "line 2 column 11"],
-            ),
+            ("clusters:\n  - name: Prod_1\n", &["clusters[0].name", "not a valid name", "line 2 column 11"]),
             (
                 "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, capacityType: reserved }\n",
-                &[
-                    "clusters[0].nodePools[0].capacityType",
-                    "unknown variant `reserved`",
-                    "line 4",
-                ],
+                &["clusters[0].nodePools[0].capacityType", "unknown variant `reserved`", "line 4"],
             ),
             (
                 "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, mig: { \"1g.10gb\": 7 } }\n",
@@ -952,65 +863,36 @@ clusters:
             ),
             (
                 "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, gpu: { model: H100, count: 1 }, mig: { huge: 7 } }\n",
-                &[
-                    "clusters[0].nodePools[0].mig",
-                    "not a MIG profile",
-                    "line 4",
-                ],
+                &["clusters[0].nodePools[0].mig", "not a MIG profile", "line 4"],
             ),
             (
                 "clusters:\n  - name: a\n    deployments:\n      - { name: web, namespace: vision, image: \"\" }\n",
-                &[
-                    "clusters[0].deployments[0].image",
-                    "not a container image",
-                    "line 4",
-                ],
+                &["clusters[0].deployments[0].image", "not a container image", "line 4"],
             ),
             (
                 "clusters:\n  - name: a\n    jobs:\n      - { name: t, namespace: ml, image: x, completions: 0 }\n",
-                &[
-                    "clusters[0].jobs[0].completions",
-                    "must be at least 1",
-                    "line 4",
-                ],
+                &["clusters[0].jobs[0].completions", "must be at least 1", "line 4"],
             ),
-            (
-                "clusters:\n  - name: a\n  - name: a\n",
-                &["clusters: cluster name `a` is used twice", "line 2"],
-            ),
+            ("clusters:\n  - name: a\n  - name: a\n", &["clusters: cluster name `a` is used twice", "line 2"]),
             (
                 "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi }\n      - { name: p, count: 1, cpu: 1, memory: 1Gi }\n",
-                &[
-                    "clusters[0]: cluster `a`: node pool name `p` is used twice",
-                    "line 2",
-                ],
+                &["clusters[0]: cluster `a`: node pool name `p` is used twice", "line 2"],
             ),
             (
                 "clusters:\n  - name: a\n    podSets:\n      - { namespace: bench, count: 10, cpu: -1 }\n",
-                &[
-                    "clusters[0].podSets[0].cpu",
-                    "not a Kubernetes quantity",
-                    "line 4",
-                ],
+                &["clusters[0].podSets[0].cpu", "not a Kubernetes quantity", "line 4"],
             ),
             ("clusters: []\n", &["at least one cluster"]),
             ("clusterz: []\n", &["unknown field `clusterz`", "line 1"]),
             (
                 "clusters:\n  - name: a\n    nodePools:\n      - { name: p, count: 1, cpu: 1, memory: 1Gi, labels: { \"bad key!\": x } }\n",
-                &[
-                    "clusters[0].nodePools[0].labels",
-                    "not a valid label key",
-                    "line 4",
-                ],
+                &["clusters[0].nodePools[0].labels", "not a valid label key", "line 4"],
             ),
         ];
         for (text, wants) in cases {
             let err = Fleet::from_yaml(text).expect_err(text).to_string();
             for want in *wants {
-                assert!(
-                    err.contains(want),
-                    "error for\n{text}\nwas\n{err}\nmissing {want:?}"
-                );
+                assert!(err.contains(want), "error for\n{text}\nwas\n{err}\nmissing {want:?}");
             }
         }
     }
@@ -1021,12 +903,7 @@ clusters:
         fleet.check_rules().unwrap();
         let text = serde_yaml::to_string(&fleet).unwrap();
         assert_eq!(Fleet::from_yaml(&text).unwrap(), fleet);
-        assert!(
-            Fleet::small("a")
-                .and(Fleet::small("a"))
-                .check_rules()
-                .is_err()
-        );
+        assert!(Fleet::small("a").and(Fleet::small("a")).check_rules().is_err());
     }
 
     #[test]

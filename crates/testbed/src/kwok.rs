@@ -27,8 +27,8 @@ pub(crate) fn config(stages_dir: &Path, pod_log: &Path) -> Result<String> {
     let mut docs = Vec::new();
     for stage in STAGES {
         let path = stages_dir.join(stage);
-        let text = std::fs::read_to_string(&path)
-            .map_err(Error::io(format!("reading KWOK stage {}", path.display())))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(Error::io(format!("reading KWOK stage {}", path.display())))?;
         docs.push(text.trim_end().to_string());
     }
     // Every container of every pod "logs" the same file, so `kubectl logs` and

@@ -21,9 +21,7 @@ mod quantity;
 pub mod shared;
 mod testbed;
 
-pub use binaries::{
-    Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, version_dir,
-};
+pub use binaries::{Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, version_dir};
 pub use cluster::{ClusterHandle, Component};
 pub use error::{Error, Result};
 pub use fleet::Fleet;

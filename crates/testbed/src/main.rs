@@ -10,10 +10,7 @@ use gantry_testbed::{Binaries, Fleet, Options, Testbed};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
-#[command(
-    name = "testbed",
-    about = "Local Kubernetes control planes with a KWOK-simulated GPU fleet"
-)]
+#[command(name = "testbed", about = "Local Kubernetes control planes with a KWOK-simulated GPU fleet")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -51,20 +48,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("gantry_testbed=info,testbed=info")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("gantry_testbed=info,testbed=info")),
         )
         .init();
     match cli.command {
         Cmd::Check { fleet } => match Fleet::from_file(&fleet) {
             Ok(parsed) => {
                 let nodes: usize = parsed.clusters.iter().map(|c| c.node_count()).sum();
-                println!(
-                    "{}: ok ({} cluster(s), {nodes} node(s))",
-                    fleet.display(),
-                    parsed.clusters.len()
-                );
+                println!("{}: ok ({} cluster(s), {nodes} node(s))", fleet.display(), parsed.clusters.len());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -74,14 +66,7 @@ fn main() -> ExitCode {
         },
         Cmd::Binaries => match Binaries::ensure() {
             Ok(found) => {
-                println!(
-                    "{}",
-                    found
-                        .kube_apiserver
-                        .parent()
-                        .unwrap_or(&found.kube_apiserver)
-                        .display()
-                );
+                println!("{}", found.kube_apiserver.parent().unwrap_or(&found.kube_apiserver).display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -89,12 +74,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Cmd::Up {
-            fleet,
-            state_dir,
-            keep,
-            no_workloads,
-        } => {
+        Cmd::Up { fleet, state_dir, keep, no_workloads } => {
             let parsed = match Fleet::from_file(&fleet) {
                 Ok(parsed) => parsed,
                 Err(e) => {
@@ -109,11 +89,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let options = Options {
-                state_dir: Some(state_dir),
-                keep,
-                apply_workloads: !no_workloads,
-            };
+            let options = Options { state_dir: Some(state_dir), keep, apply_workloads: !no_workloads };
             match runtime.block_on(up(parsed, options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -146,10 +122,7 @@ async fn up(fleet: Fleet, options: Options) -> anyhow::Result<()> {
             cluster.dir().join("logs").display()
         );
     }
-    println!(
-        "testbed: ready; KUBECONFIG={}",
-        bed.kubeconfig_path().display()
-    );
+    println!("testbed: ready; KUBECONFIG={}", bed.kubeconfig_path().display());
     std::io::stdout().flush()?;
 
     let mut health = tokio::time::interval(Duration::from_secs(5));

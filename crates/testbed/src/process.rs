@@ -30,10 +30,7 @@ pub(crate) struct SpawnSpec {
 }
 
 enum Msg {
-    Spawn(
-        SpawnSpec,
-        tokio::sync::oneshot::Sender<std::io::Result<Child>>,
-    ),
+    Spawn(SpawnSpec, tokio::sync::oneshot::Sender<std::io::Result<Child>>),
     /// Append a line of fake training output to this CRI log file every few seconds.
     Trickle(PathBuf),
     Stop,
@@ -51,23 +48,18 @@ impl Supervisor {
             .name("testbed-supervisor".into())
             .spawn(move || supervise(rx))
             .map_err(Error::io("starting the supervisor thread"))?;
-        Ok(Supervisor {
-            tx,
-            thread: Mutex::new(Some(thread)),
-        })
+        Ok(Supervisor { tx, thread: Mutex::new(Some(thread)) })
     }
 
     pub async fn spawn(&self, spec: SpawnSpec) -> Result<Child> {
         let context = format!("starting {}", spec.program.display());
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx.send(Msg::Spawn(spec, reply)).map_err(|_| {
-            Error::io(context.clone())(std::io::Error::other("the testbed is shut down"))
-        })?;
+        self.tx
+            .send(Msg::Spawn(spec, reply))
+            .map_err(|_| Error::io(context.clone())(std::io::Error::other("the testbed is shut down")))?;
         match answer.await {
             Ok(result) => result.map_err(Error::io(context)),
-            Err(_) => Err(Error::io(context)(std::io::Error::other(
-                "the supervisor thread stopped",
-            ))),
+            Err(_) => Err(Error::io(context)(std::io::Error::other("the supervisor thread stopped"))),
         }
     }
 
@@ -108,13 +100,7 @@ fn spawn_child(spec: &SpawnSpec) -> std::io::Result<Child> {
     let log_err = log.try_clone()?;
     let parent = std::process::id();
     let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .process_group(0);
+    command.args(&spec.args).current_dir(&spec.cwd).stdin(Stdio::null()).stdout(log).stderr(log_err).process_group(0);
     // SAFETY: only async-signal-safe calls (prctl, getppid) run between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -139,18 +125,11 @@ pub(crate) struct Process {
 
 impl Process {
     pub fn new(child: Child, log: PathBuf) -> Process {
-        Process {
-            child: Mutex::new(Some(child)),
-            log,
-        }
+        Process { child: Mutex::new(Some(child)), log }
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(Child::id)
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(Child::id)
     }
 
     /// `Some(status)` once the process has exited on its own.
@@ -180,10 +159,7 @@ pub(crate) fn stop_all(processes: &[&Process], grace: Duration) {
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if children
-            .iter_mut()
-            .all(|c| matches!(c.try_wait(), Ok(Some(_))))
-        {
+        if children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
             break;
         }
         std::thread::sleep(Duration::from_millis(25));
@@ -224,28 +200,20 @@ pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
 pub(crate) fn free_port() -> Result<u16> {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     for _ in 0..100 {
-        let listener =
-            TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("finding a free port"))?;
-        let port = listener
-            .local_addr()
-            .map_err(Error::io("finding a free port"))?
-            .port();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("finding a free port"))?;
+        let port = listener.local_addr().map_err(Error::io("finding a free port"))?.port();
         if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
             return Ok(port);
         }
     }
-    Err(Error::io("finding a free port")(std::io::Error::other(
-        "no unused port after 100 tries",
-    )))
+    Err(Error::io("finding a free port")(std::io::Error::other("no unused port after 100 tries")))
 }
 
 /// Writes the fake training output pods "print", in the CRI log format KWOK reads.
 pub(crate) fn write_training_log(path: &Path) -> Result<()> {
     let mut text = String::new();
     let now = rfc3339(std::time::SystemTime::now());
-    text.push_str(&format!(
-        "{now} stdout F starting training: model=resnet-50 world_size=8 batch_size=256\n"
-    ));
+    text.push_str(&format!("{now} stdout F starting training: model=resnet-50 world_size=8 batch_size=256\n"));
     for step in 1..=20u64 {
         text.push_str(&format!("{now} stdout F {}\n", training_line(step)));
     }
@@ -269,9 +237,7 @@ fn training_line(step: u64) -> String {
 
 /// RFC 3339 UTC timestamp with nanoseconds, as CRI log lines carry.
 pub(crate) fn rfc3339(time: std::time::SystemTime) -> String {
-    let since = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;

@@ -6,9 +6,7 @@
 /// quantity Kubernetes would accept (negative values included: the testbed never needs them).
 pub(crate) fn parse_milli(text: &str) -> Option<u128> {
     let text = text.trim();
-    let number_end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let number_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, suffix) = text.split_at(number_end);
     if number.is_empty() || number == "." || number.matches('.').count() > 1 {
         return None;
@@ -35,17 +33,9 @@ pub(crate) fn parse_milli(text: &str) -> Option<u128> {
     if frac_part.len() > 9 {
         return None;
     }
-    let int: u128 = if int_part.is_empty() {
-        0
-    } else {
-        int_part.parse().ok()?
-    };
+    let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().ok()? };
     let frac_scale = 10u128.pow(frac_part.len() as u32);
-    let frac: u128 = if frac_part.is_empty() {
-        0
-    } else {
-        frac_part.parse().ok()?
-    };
+    let frac: u128 = if frac_part.is_empty() { 0 } else { frac_part.parse().ok()? };
     // value * 1000 = (int * scale + frac) * 1000 / scale
     let scaled = (int.checked_mul(frac_scale)?.checked_add(frac)?).checked_mul(1000)?;
     let numerator = scaled.checked_mul(mul)?;

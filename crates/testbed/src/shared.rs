@@ -18,10 +18,7 @@ pub fn shared(fleet: impl FnOnce() -> Fleet) -> &'static Testbed {
         // Tests run inside their own runtimes, which end with each test;
         // start on a thread with a runtime of its own.
         let bed = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
             runtime.block_on(Testbed::start(&fleet, Options::default()))
         })
         .join()

@@ -24,11 +24,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            state_dir: None,
-            keep: false,
-            apply_workloads: true,
-        }
+        Options { state_dir: None, keep: false, apply_workloads: true }
     }
 }
 
@@ -62,8 +58,7 @@ impl Testbed {
         let (state_dir, created_state_dir) = match options.state_dir {
             Some(dir) => {
                 // Components run in their cluster's directory: relative paths would break.
-                let dir = std::path::absolute(&dir)
-                    .map_err(Error::io(format!("resolving {}", dir.display())))?;
+                let dir = std::path::absolute(&dir).map_err(Error::io(format!("resolving {}", dir.display())))?;
                 let existed = dir.exists();
                 if dir.join("clusters").exists() {
                     return Err(Error::Io {
@@ -110,35 +105,24 @@ impl Testbed {
 
         let started = Instant::now();
         futures::future::try_join_all(bed.clusters.iter().map(|c| c.boot())).await?;
-        phases.push((
-            format!("{} control plane(s) healthy", bed.clusters.len()),
-            started.elapsed(),
-        ));
+        phases.push((format!("{} control plane(s) healthy", bed.clusters.len()), started.elapsed()));
 
         let started = Instant::now();
-        let applied = futures::future::try_join_all(bed.clusters.iter().zip(&fleet.clusters).map(
-            |(cluster, spec)| async move {
+        let applied =
+            futures::future::try_join_all(bed.clusters.iter().zip(&fleet.clusters).map(|(cluster, spec)| async move {
                 let client = cluster.client().await?;
                 let mut phases = Vec::new();
-                cluster
-                    .guarded(apply::apply(&client, spec, apply_workloads, &mut phases))
-                    .await?;
+                cluster.guarded(apply::apply(&client, spec, apply_workloads, &mut phases)).await?;
                 Ok::<_, Error>(phases)
-            },
-        ))
-        .await?;
+            }))
+            .await?;
         phases.extend(applied.into_iter().flatten());
         phases.push(("fleet applied".to_string(), started.elapsed()));
 
         let path = bed.kubeconfig_path();
         std::fs::write(
             &path,
-            kubeconfig_text(
-                &bed.clusters
-                    .iter()
-                    .map(|c| c.kubeconfig_entry(&c.server()))
-                    .collect::<Vec<_>>(),
-            ),
+            kubeconfig_text(&bed.clusters.iter().map(|c| c.kubeconfig_entry(&c.server())).collect::<Vec<_>>()),
         )
         .map_err(Error::io(format!("writing {}", path.display())))?;
         phases.push(("total".to_string(), begun.elapsed()));
@@ -179,10 +163,7 @@ impl Testbed {
 
     /// Every running process of every cluster.
     pub fn pids(&self) -> Vec<u32> {
-        self.clusters
-            .iter()
-            .flat_map(|c| c.pids().into_iter().map(|(_, pid)| pid))
-            .collect()
+        self.clusters.iter().flat_map(|c| c.pids().into_iter().map(|(_, pid)| pid)).collect()
     }
 
     /// The testbed's own kubectl, with `KUBECONFIG` set to the combined kubeconfig.
@@ -198,15 +179,8 @@ impl Testbed {
         if self.torn_down.swap(true, Ordering::SeqCst) {
             return;
         }
-        let running: Vec<_> = self
-            .clusters
-            .iter()
-            .flat_map(ClusterHandle::running)
-            .collect();
-        stop_all(
-            &running.iter().map(|r| &r.process).collect::<Vec<_>>(),
-            STOP_GRACE,
-        );
+        let running: Vec<_> = self.clusters.iter().flat_map(ClusterHandle::running).collect();
+        stop_all(&running.iter().map(|r| &r.process).collect::<Vec<_>>(), STOP_GRACE);
         self.supervisor.shutdown();
         if self.keep {
             return;
@@ -231,8 +205,5 @@ fn unique_temp_dir() -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nonce: u32 = rand::random();
-    std::env::temp_dir().join(format!(
-        "gantry-testbed-{}-{n}-{nonce:08x}",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("gantry-testbed-{}-{n}-{nonce:08x}", std::process::id()))
 }

@@ -50,7 +50,12 @@ fn me_of(caller: &gantry_service::Caller, csrf: String) -> Me {
 /// Signs in and sets the session cookie. The reply carries the CSRF token
 /// that cookie-authenticated changes must send as `X-CSRF-Token`.
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses((status = 200, body = Me), (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
-pub async fn login(State(web): State<WebState>, session: Session, address: Option<axum::Extension<ClientAddress>>, Body(request): Body<LoginRequest>) -> ApiResult<Me> {
+pub async fn login(
+    State(web): State<WebState>,
+    session: Session,
+    address: Option<axum::Extension<ClientAddress>>,
+    Body(request): Body<LoginRequest>,
+) -> ApiResult<Me> {
     let source = address.and_then(|a| a.0.0.clone());
     let principal = web.app.login(request.username.trim(), &request.password, source.as_deref()).await?;
     session.cycle_id().await.map_err(|e| ApiError(ServiceError::internal(e)))?;
@@ -99,17 +104,30 @@ pub struct NewUser {
 #[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserOut>), (status = 403, body = super::ErrorBody)))]
 pub async fn list_users(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<UserOut>> {
     let users = web.app.list_users(&caller).await?;
-    Ok(Json(users.into_iter().map(|u| UserOut { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at }).collect()))
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|u| UserOut { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 200, body = UserOut), (status = 422, body = super::ErrorBody)))]
-pub async fn create_user(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(new): Body<NewUser>) -> ApiResult<UserOut> {
+pub async fn create_user(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(new): Body<NewUser>,
+) -> ApiResult<UserOut> {
     let u = web.app.create_user(&caller, &new.username, &new.password, new.global_admin).await?;
     Ok(Json(UserOut { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
-pub async fn delete_user(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>) -> ApiResult<Done> {
+pub async fn delete_user(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Done> {
     web.app.delete_user(&caller, id).await?;
     Ok(done())
 }
@@ -133,13 +151,21 @@ pub async fn list_teams(State(web): State<WebState>, ApiCaller(caller): ApiCalle
 }
 
 #[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 200, body = TeamOut)))]
-pub async fn create_team(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(new): Body<NewTeam>) -> ApiResult<TeamOut> {
+pub async fn create_team(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(new): Body<NewTeam>,
+) -> ApiResult<TeamOut> {
     let t = web.app.create_team(&caller, &new.name).await?;
     Ok(Json(TeamOut { id: t.id, name: t.name, members: t.members }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
-pub async fn delete_team(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>) -> ApiResult<Done> {
+pub async fn delete_team(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Done> {
     web.app.delete_team(&caller, id).await?;
     Ok(done())
 }
@@ -152,9 +178,15 @@ pub struct MemberOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<MemberOut>)))]
-pub async fn members(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>) -> ApiResult<Vec<MemberOut>> {
+pub async fn members(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Vec<MemberOut>> {
     let (_, members) = web.app.team_members(&caller, id).await?;
-    Ok(Json(members.into_iter().map(|m| MemberOut { user_id: m.user_id, username: m.username, role: m.role }).collect()))
+    Ok(Json(
+        members.into_iter().map(|m| MemberOut { user_id: m.user_id, username: m.username, role: m.role }).collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -164,23 +196,43 @@ pub struct RoleRequest {
 }
 
 #[utoipa::path(put, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), request_body = RoleRequest, responses((status = 200, body = Done)))]
-pub async fn set_member(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((id, username)): Path<(i64, String)>, Body(request): Body<RoleRequest>) -> ApiResult<Done> {
+pub async fn set_member(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((id, username)): Path<(i64, String)>,
+    Body(request): Body<RoleRequest>,
+) -> ApiResult<Done> {
     web.app.set_member(&caller, id, &username, &request.role).await?;
     Ok(done())
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 200, body = Done)))]
-pub async fn remove_member(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((id, username)): Path<(i64, String)>) -> ApiResult<Done> {
+pub async fn remove_member(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((id, username)): Path<(i64, String)>,
+) -> ApiResult<Done> {
     let (_, members) = web.app.team_members(&caller, id).await?;
-    let member = members.into_iter().find(|m| m.username == username).ok_or_else(|| ApiError(ServiceError::not_found(format!("{username} is not a member"))))?;
+    let member = members
+        .into_iter()
+        .find(|m| m.username == username)
+        .ok_or_else(|| ApiError(ServiceError::not_found(format!("{username} is not a member"))))?;
     web.app.remove_member(&caller, id, member.user_id).await?;
     Ok(done())
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<EnvironmentIo>)))]
-pub async fn environments(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>) -> ApiResult<Vec<EnvironmentIo>> {
+pub async fn environments(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Vec<EnvironmentIo>> {
     let envs = web.app.environments(&caller, id).await?;
-    Ok(Json(envs.into_iter().map(|e| EnvironmentIo { name: e.name, cluster: e.cluster, namespace: e.namespace, protected: e.protected }).collect()))
+    Ok(Json(
+        envs.into_iter()
+            .map(|e| EnvironmentIo { name: e.name, cluster: e.cluster, namespace: e.namespace, protected: e.protected })
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -193,10 +245,20 @@ pub struct EnvironmentIo {
 }
 
 #[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<EnvironmentIo>, responses((status = 200, body = Done)))]
-pub async fn set_environments(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>, Body(envs): Body<Vec<EnvironmentIo>>) -> ApiResult<Done> {
+pub async fn set_environments(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    Body(envs): Body<Vec<EnvironmentIo>>,
+) -> ApiResult<Done> {
     let envs = envs
         .into_iter()
-        .map(|e| gantry_store::Environment { name: e.name, cluster: e.cluster, namespace: e.namespace, protected: e.protected })
+        .map(|e| gantry_store::Environment {
+            name: e.name,
+            cluster: e.cluster,
+            namespace: e.namespace,
+            protected: e.protected,
+        })
         .collect();
     web.app.set_environments(&caller, id, envs).await?;
     Ok(done())
@@ -214,17 +276,29 @@ pub struct NamespaceIo {
 #[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceIo>)))]
 pub async fn namespaces(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<NamespaceIo>> {
     let all = web.app.namespace_mappings(&caller).await?;
-    Ok(Json(all.into_iter().map(|m| NamespaceIo { cluster: m.cluster, namespace: m.namespace, team_id: m.team_id, team: m.team }).collect()))
+    Ok(Json(
+        all.into_iter()
+            .map(|m| NamespaceIo { cluster: m.cluster, namespace: m.namespace, team_id: m.team_id, team: m.team })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces", request_body = NamespaceIo, responses((status = 200, body = Done)))]
-pub async fn map_namespace(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(m): Body<NamespaceIo>) -> ApiResult<Done> {
+pub async fn map_namespace(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(m): Body<NamespaceIo>,
+) -> ApiResult<Done> {
     web.app.map_namespace(&caller, &m.cluster, &m.namespace, m.team_id).await?;
     Ok(done())
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{cluster}/{namespace}", params(("cluster" = String, Path), ("namespace" = String, Path)), responses((status = 200, body = Done)))]
-pub async fn unmap_namespace(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Path<(String, String)>) -> ApiResult<Done> {
+pub async fn unmap_namespace(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace)): Path<(String, String)>,
+) -> ApiResult<Done> {
     web.app.unmap_namespace(&caller, &cluster, &namespace).await?;
     Ok(done())
 }
@@ -286,14 +360,34 @@ pub async fn list_tokens(State(web): State<WebState>, ApiCaller(caller): ApiCall
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses((status = 200, body = CreatedTokenOut)))]
-pub async fn create_token(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(new): Body<NewToken>) -> ApiResult<CreatedTokenOut> {
-    let request = TokenRequest { name: new.name, max_role: new.max_role, teams: new.teams, admin: new.admin, expires_in_days: new.expires_in_days, expires_in_seconds: None };
+pub async fn create_token(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(new): Body<NewToken>,
+) -> ApiResult<CreatedTokenOut> {
+    let request = TokenRequest {
+        name: new.name,
+        max_role: new.max_role,
+        teams: new.teams,
+        admin: new.admin,
+        expires_in_days: new.expires_in_days,
+        expires_in_seconds: None,
+    };
     let created = web.app.create_token(&caller, &request).await?;
-    Ok(Json(CreatedTokenOut { id: created.id, name: created.name, token: created.secret, expires_at: created.expires_at }))
+    Ok(Json(CreatedTokenOut {
+        id: created.id,
+        name: created.name,
+        token: created.secret,
+        expires_at: created.expires_at,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
-pub async fn revoke_token(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(id): Path<i64>) -> ApiResult<Done> {
+pub async fn revoke_token(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Done> {
     web.app.revoke_token(&caller, id).await?;
     Ok(done())
 }
@@ -329,7 +423,11 @@ impl AuditParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, body = Vec<gantry_store::AuditRecord>)))]
-pub async fn audit(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<AuditParams>) -> ApiResult<Vec<gantry_store::AuditRecord>> {
+pub async fn audit(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<AuditParams>,
+) -> ApiResult<Vec<gantry_store::AuditRecord>> {
     Ok(Json(web.app.audit_log(&caller, params.filter()).await?))
 }
 
@@ -344,7 +442,11 @@ pub struct CsvParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit.csv", responses((status = 200, content_type = "text/csv", body = String)))]
-pub async fn audit_csv(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<CsvParams>) -> Result<Response, ApiError> {
+pub async fn audit_csv(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<CsvParams>,
+) -> Result<Response, ApiError> {
     let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let date = |v: Option<String>| -> Option<i64> {
         let v = text(v)?;
@@ -354,7 +456,9 @@ pub async fn audit_csv(State(web): State<WebState>, ApiCaller(caller): ApiCaller
         None => None,
         Some(t) => match t.parse::<i64>() {
             Ok(id) => Some(id),
-            Err(_) => Some(web.app.store.team_by_name(&t).await.map_err(|e| ApiError(e.into()))?.map(|t| t.id).unwrap_or(-1)),
+            Err(_) => {
+                Some(web.app.store.team_by_name(&t).await.map_err(|e| ApiError(e.into()))?.map(|t| t.id).unwrap_or(-1))
+            }
         },
     };
     let filter = gantry_store::AuditFilter {
@@ -362,13 +466,17 @@ pub async fn audit_csv(State(web): State<WebState>, ApiCaller(caller): ApiCaller
         team_id,
         action: text(params.action),
         from: date(params.from),
-        to: date(params.to.clone()).map(|t| if params.to.as_deref().is_some_and(|v| v.contains('-')) { t + 86_400_000 } else { t }),
+        to: date(params.to.clone())
+            .map(|t| if params.to.as_deref().is_some_and(|v| v.contains('-')) { t + 86_400_000 } else { t }),
         limit: Some(100_000),
         ..Default::default()
     };
     let records = web.app.audit_log(&caller, filter).await?;
     Ok((
-        [(http::header::CONTENT_TYPE, "text/csv; charset=utf-8"), (http::header::CONTENT_DISPOSITION, "attachment; filename=\"gantry-audit.csv\"")],
+        [
+            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (http::header::CONTENT_DISPOSITION, "attachment; filename=\"gantry-audit.csv\""),
+        ],
         gantry_service::to_csv(&records),
     )
         .into_response())

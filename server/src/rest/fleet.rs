@@ -77,19 +77,32 @@ pub struct ClusterAdded {
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters", request_body = NewCluster, responses((status = 200, body = ClusterAdded), (status = 422, body = super::ErrorBody)))]
-pub async fn add_cluster(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(new): Body<NewCluster>) -> ApiResult<ClusterAdded> {
+pub async fn add_cluster(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(new): Body<NewCluster>,
+) -> ApiResult<ClusterAdded> {
     let added = web.app.add_cluster(&caller, &new.name, &new.kubeconfig, &new.context).await?;
     Ok(Json(ClusterAdded { name: added.name, context: added.context, version: added.version }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path)), responses((status = 200, body = Done)))]
-pub async fn remove_cluster(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(cluster): Path<String>) -> ApiResult<Done> {
+pub async fn remove_cluster(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(cluster): Path<String>,
+) -> ApiResult<Done> {
     web.app.remove_cluster(&caller, &cluster).await?;
     Ok(Json(Done { ok: true, message: None }))
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListParams), responses((status = 200, body = Page<NodeRow>)))]
-pub async fn nodes(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path(cluster): Path<String>, Query(params): Query<ListParams>) -> ApiResult<Page<NodeRow>> {
+pub async fn nodes(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(cluster): Path<String>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Page<NodeRow>> {
     let query = ListQuery { cluster: Some(cluster), ..params.into() };
     Ok(Json(web.app.nodes(&caller, &query).await?))
 }
@@ -101,28 +114,48 @@ pub struct NodeOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path), ("node" = String, Path)), responses((status = 200, body = NodeOut)))]
-pub async fn node(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, node)): Path<(String, String)>) -> ApiResult<NodeOut> {
+pub async fn node(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, node)): Path<(String, String)>,
+) -> ApiResult<NodeOut> {
     let (node, pods) = web.app.node(&caller, &cluster, &node).await?;
     Ok(Json(NodeOut { node, pods }))
 }
 
 #[utoipa::path(get, path = "/api/v1/pods", params(ListParams), responses((status = 200, body = Page<PodRow>)))]
-pub async fn pods(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<PodRow>> {
+pub async fn pods(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Page<PodRow>> {
     Ok(Json(web.app.pods(&caller, &params.into()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, body = Page<JobRow>)))]
-pub async fn jobs(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<JobRow>> {
+pub async fn jobs(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Page<JobRow>> {
     Ok(Json(web.app.jobs(&caller, &params.into()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/deployments", params(ListParams), responses((status = 200, body = Page<DeploymentRow>)))]
-pub async fn deployments(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<DeploymentRow>> {
+pub async fn deployments(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Page<DeploymentRow>> {
     Ok(Json(web.app.deployments(&caller, &params.into()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/pending", params(ListParams), responses((status = 200, body = Page<PendingRow>)))]
-pub async fn pending(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Query(params): Query<ListParams>) -> ApiResult<Page<PendingRow>> {
+pub async fn pending(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Page<PendingRow>> {
     Ok(Json(web.app.pending(&caller, &params.into()).await?))
 }
 
@@ -138,7 +171,12 @@ pub struct QuotaRequest {
 }
 
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = QuotaRequest, responses((status = 200, body = Done)))]
-pub async fn set_quota(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Path<(String, String)>, Body(request): Body<QuotaRequest>) -> ApiResult<Done> {
+pub async fn set_quota(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace)): Path<(String, String)>,
+    Body(request): Body<QuotaRequest>,
+) -> ApiResult<Done> {
     web.app.set_gpu_quota(&caller, &cluster, &namespace, request.gpus).await?;
     Ok(Json(Done { ok: true, message: None }))
 }

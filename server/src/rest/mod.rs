@@ -94,9 +94,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => {
-                Err(ApiError(ServiceError::new(ErrorKind::Invalid, format!("the request body is not valid: {}", rejection.body_text()))))
-            }
+            Err(rejection) => Err(ApiError(ServiceError::new(
+                ErrorKind::Invalid,
+                format!("the request body is not valid: {}", rejection.body_text()),
+            ))),
         }
     }
 }
@@ -123,7 +124,8 @@ impl FromRequestParts<WebState> for ApiCaller {
         let session = Session::from_request_parts(parts, web)
             .await
             .map_err(|_| ApiError(ServiceError::internal("session layer missing")))?;
-        let unauthenticated = || ApiError(ServiceError::unauthenticated("sign in or send an API token (Authorization: Bearer …)"));
+        let unauthenticated =
+            || ApiError(ServiceError::unauthenticated("sign in or send an API token (Authorization: Bearer …)"));
         let user_id = session.get::<i64>(SESSION_USER).await.ok().flatten().ok_or_else(unauthenticated)?;
         let login_at = session.get::<i64>(SESSION_LOGIN_AT).await.ok().flatten().unwrap_or(0);
         if gantry_store::now_ms() - login_at > web.app.config.session_absolute.as_millis() as i64 {
@@ -196,20 +198,90 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/quotas", SignedIn, get(fleet::quotas)),
         route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/quota", Admin, put(fleet::set_quota)),
         route(Method::POST, "/preview", Team(Viewer), post(workloads::preview)),
-        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments", Team(Deployer), post(workloads::launch)),
-        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Viewer), get(workloads::get_deployment)),
-        route(Method::PATCH, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Deployer), patch(workloads::update)),
-        route(Method::DELETE, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}", Team(Deployer), delete(workloads::delete_deployment)),
-        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale", Team(Deployer), put(workloads::scale)),
-        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale", Team(Deployer), put(workloads::autoscale)),
-        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback", Team(Deployer), post(workloads::rollback)),
-        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history", Team(Viewer), get(workloads::history)),
-        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff", Team(Viewer), get(workloads::diff)),
-        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote", Team(Deployer), post(workloads::promote)),
-        route(Method::POST, "/clusters/{cluster}/namespaces/{namespace}/jobs", Team(Deployer), post(workloads::launch_job)),
-        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}", Team(Viewer), get(workloads::get_job)),
-        route(Method::DELETE, "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}", Team(Deployer), delete(workloads::cancel_job)),
-        route(Method::GET, "/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs", Team(Viewer), get(crate::streams::logs)),
+        route(
+            Method::POST,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments",
+            Team(Deployer),
+            post(workloads::launch),
+        ),
+        route(
+            Method::GET,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+            Team(Viewer),
+            get(workloads::get_deployment),
+        ),
+        route(
+            Method::PATCH,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+            Team(Deployer),
+            patch(workloads::update),
+        ),
+        route(
+            Method::DELETE,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
+            Team(Deployer),
+            delete(workloads::delete_deployment),
+        ),
+        route(
+            Method::PUT,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
+            Team(Deployer),
+            put(workloads::scale),
+        ),
+        route(
+            Method::PUT,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
+            Team(Deployer),
+            put(workloads::autoscale),
+        ),
+        route(
+            Method::POST,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
+            Team(Deployer),
+            post(workloads::rollback),
+        ),
+        route(
+            Method::GET,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
+            Team(Viewer),
+            get(workloads::history),
+        ),
+        route(
+            Method::GET,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
+            Team(Viewer),
+            get(workloads::diff),
+        ),
+        route(
+            Method::POST,
+            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
+            Team(Deployer),
+            post(workloads::promote),
+        ),
+        route(
+            Method::POST,
+            "/clusters/{cluster}/namespaces/{namespace}/jobs",
+            Team(Deployer),
+            post(workloads::launch_job),
+        ),
+        route(
+            Method::GET,
+            "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
+            Team(Viewer),
+            get(workloads::get_job),
+        ),
+        route(
+            Method::DELETE,
+            "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
+            Team(Deployer),
+            delete(workloads::cancel_job),
+        ),
+        route(
+            Method::GET,
+            "/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs",
+            Team(Viewer),
+            get(crate::streams::logs),
+        ),
         route(Method::GET, "/events", SignedIn, get(crate::streams::events)),
     ]
 }

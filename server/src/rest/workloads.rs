@@ -29,8 +29,14 @@ pub struct PreviewRequest {
 
 /// Would this many pods of this many GPUs fit right now?
 #[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewRequest, responses((status = 200, body = FitPreview)))]
-pub async fn preview(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Body(r): Body<PreviewRequest>) -> ApiResult<FitPreview> {
-    Ok(Json(web.app.preview_fit(&caller, &r.cluster, &r.namespace, r.gpu_model.as_deref(), r.gpus_per_pod, r.pods).await?))
+pub async fn preview(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Body(r): Body<PreviewRequest>,
+) -> ApiResult<FitPreview> {
+    Ok(Json(
+        web.app.preview_fit(&caller, &r.cluster, &r.namespace, r.gpu_model.as_deref(), r.gpus_per_pod, r.pods).await?,
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,7 +51,12 @@ pub struct Launched {
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments",
     params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchDeploymentInput,
     responses((status = 200, body = Launched), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
-pub async fn launch(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Place, Body(input): Body<LaunchDeploymentInput>) -> ApiResult<Launched> {
+pub async fn launch(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace)): Place,
+    Body(input): Body<LaunchDeploymentInput>,
+) -> ApiResult<Launched> {
     let input = LaunchDeploymentInput { cluster: cluster.clone(), namespace: namespace.clone(), ..input };
     let gpus = input.gpus.trim().parse::<i64>().unwrap_or(0);
     let replicas = input.replicas.trim().parse::<i64>().unwrap_or(1);
@@ -67,7 +78,11 @@ pub struct DeploymentOut {
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = DeploymentOut)))]
-pub async fn get_deployment(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<DeploymentOut> {
+pub async fn get_deployment(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+) -> ApiResult<DeploymentOut> {
     let (deployment, pods, events) = web.app.deployment(&caller, &cluster, &namespace, &name).await?;
     Ok(Json(DeploymentOut { deployment, pods, events }))
 }
@@ -78,7 +93,12 @@ pub async fn get_deployment(State(web): State<WebState>, ApiCaller(caller): ApiC
 #[utoipa::path(patch, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = UpdateDeploymentInput,
     responses((status = 200, body = Done), (status = 409, body = super::ErrorBody)))]
-pub async fn update(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(input): Body<UpdateDeploymentInput>) -> ApiResult<Done> {
+pub async fn update(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Body(input): Body<UpdateDeploymentInput>,
+) -> ApiResult<Done> {
     web.app.update_deployment(&caller, &cluster, &namespace, &name, &input).await?;
     Ok(Json(Done { ok: true, message: Some("rolling update started".into()) }))
 }
@@ -94,7 +114,12 @@ pub struct DeleteParams {
 
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteParams), responses((status = 200, body = Done)))]
-pub async fn delete_deployment(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Query(p): Query<DeleteParams>) -> ApiResult<Done> {
+pub async fn delete_deployment(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Query(p): Query<DeleteParams>,
+) -> ApiResult<Done> {
     let request = DeleteRequest { confirm: p.confirm.unwrap_or_default(), version: p.version.unwrap_or_default() };
     web.app.delete_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Done { ok: true, message: None }))
@@ -110,7 +135,12 @@ pub struct Scaled {
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = ScaleBody,
     responses((status = 200, body = Scaled), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
-pub async fn scale(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<ScaleRequest>) -> ApiResult<Scaled> {
+pub async fn scale(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Body(request): Body<ScaleRequest>,
+) -> ApiResult<Scaled> {
     let (from, to) = web.app.scale_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Scaled { from, to }))
 }
@@ -136,7 +166,12 @@ pub struct AutoscaleBody {
 
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = AutoscaleBody, responses((status = 200, body = Done)))]
-pub async fn autoscale(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<AutoscaleRequest>) -> ApiResult<Done> {
+pub async fn autoscale(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Body(request): Body<AutoscaleRequest>,
+) -> ApiResult<Done> {
     web.app.autoscale_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Done { ok: true, message: None }))
 }
@@ -161,7 +196,12 @@ pub struct RolledBack {
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = RollbackBody,
     responses((status = 200, body = RolledBack), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
-pub async fn rollback(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Body(request): Body<RollbackRequest>) -> ApiResult<RolledBack> {
+pub async fn rollback(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Body(request): Body<RollbackRequest>,
+) -> ApiResult<RolledBack> {
     let outcome = web.app.rollback_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(RolledBack { from_revision: outcome.from_revision, restored_revision: outcome.restored_revision }))
 }
@@ -182,7 +222,11 @@ pub struct RevisionOut {
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<RevisionOut>)))]
-pub async fn history(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<Vec<RevisionOut>> {
+pub async fn history(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+) -> ApiResult<Vec<RevisionOut>> {
     let history = web.app.deployment_history(&caller, &cluster, &namespace, &name).await?;
     Ok(Json(
         history
@@ -211,7 +255,12 @@ pub struct DiffParams {
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DiffParams), responses((status = 200, body = Vec<DiffLine>)))]
-pub async fn diff(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, Query(p): Query<DiffParams>) -> ApiResult<Vec<DiffLine>> {
+pub async fn diff(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    Query(p): Query<DiffParams>,
+) -> ApiResult<Vec<DiffLine>> {
     let revision = gantry_domain::lenient::int("revision", &p.revision)?
         .ok_or_else(|| ApiError(ServiceError::invalid("revision: is required")))?;
     Ok(Json(web.app.deployment_diff(&caller, &cluster, &namespace, &name, revision).await?))
@@ -233,12 +282,18 @@ pub struct Promoted {
 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = PromoteRequest, responses((status = 200, body = Promoted)))]
-pub async fn promote(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object, body: axum::body::Bytes) -> ApiResult<Promoted> {
+pub async fn promote(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+    body: axum::body::Bytes,
+) -> ApiResult<Promoted> {
     // The body is optional: an empty one promotes to the next environment.
     let request: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError(ServiceError::invalid(format!("the request body is not valid: {e}"))))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(ServiceError::invalid(format!("the request body is not valid: {e}"))))?
     };
     let to = request.to_environment;
     let outcome = web.app.promote_deployment(&caller, &cluster, &namespace, &name, to.as_deref()).await?;
@@ -248,7 +303,12 @@ pub async fn promote(State(web): State<WebState>, ApiCaller(caller): ApiCaller, 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs",
     params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchJobInput,
     responses((status = 200, body = Done), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
-pub async fn launch_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace)): Place, Body(input): Body<LaunchJobInput>) -> ApiResult<Done> {
+pub async fn launch_job(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace)): Place,
+    Body(input): Body<LaunchJobInput>,
+) -> ApiResult<Done> {
     let input = LaunchJobInput { cluster, namespace, ..input };
     web.app.launch_job(&caller, &input).await?;
     Ok(Json(Done { ok: true, message: None }))
@@ -263,7 +323,11 @@ pub struct JobOut {
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = JobOut)))]
-pub async fn get_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<JobOut> {
+pub async fn get_job(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+) -> ApiResult<JobOut> {
     let (job, pods, events) = web.app.job(&caller, &cluster, &namespace, &name).await?;
     Ok(Json(JobOut { job, pods, events }))
 }
@@ -271,7 +335,11 @@ pub async fn get_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, 
 /// Cancels a job: deletes it with foreground propagation, so its pods go too.
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Done)))]
-pub async fn cancel_job(State(web): State<WebState>, ApiCaller(caller): ApiCaller, Path((cluster, namespace, name)): Object) -> ApiResult<Done> {
+pub async fn cancel_job(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path((cluster, namespace, name)): Object,
+) -> ApiResult<Done> {
     web.app.cancel_job(&caller, &cluster, &namespace, &name).await?;
     Ok(Json(Done { ok: true, message: None }))
 }

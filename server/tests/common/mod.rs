@@ -71,7 +71,9 @@ pub struct TestApp {
 async fn open_store(backend: Backend, dir: &TempDir) -> Option<Store> {
     match backend {
         Backend::Sqlite => Some(
-            Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 8 }).await.unwrap(),
+            Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 8 })
+                .await
+                .unwrap(),
         ),
         Backend::Postgres => {
             let Some(url) = gantry_store::testing::postgres_database_url().await else {
@@ -79,7 +81,11 @@ async fn open_store(backend: Backend, dir: &TempDir) -> Option<Store> {
                 eprintln!("skipping the PostgreSQL half: GANTRY_TEST_POSTGRES_URL is not set");
                 return None;
             };
-            Some(Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: Some(url), max_connections: 8 }).await.unwrap())
+            Some(
+                Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: Some(url), max_connections: 8 })
+                    .await
+                    .unwrap(),
+            )
         }
     }
 }
@@ -111,7 +117,12 @@ pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<T
         .set_environments(
             vision,
             &[
-                Environment { name: "staging".into(), cluster: "a".into(), namespace: "vision".into(), protected: false },
+                Environment {
+                    name: "staging".into(),
+                    cluster: "a".into(),
+                    namespace: "vision".into(),
+                    protected: false,
+                },
                 Environment { name: "prod".into(), cluster: "b".into(), namespace: "vision".into(), protected: false },
             ],
         )
@@ -124,7 +135,8 @@ pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<T
         (Who::OtherTeamAdmin, Some(nlp), Role::TeamAdmin),
         (Who::Admin, None, Role::Viewer),
     ] {
-        let user = store.create_user(&Username::parse(who.username()).unwrap(), &hash, who == Who::Admin).await.unwrap();
+        let user =
+            store.create_user(&Username::parse(who.username()).unwrap(), &hash, who == Who::Admin).await.unwrap();
         if let Some(team) = team {
             store.set_membership(team, user.id, role).await.unwrap();
         }
@@ -133,7 +145,8 @@ pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<T
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let config = WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
+    let config =
+        WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
     let router = web::router(state.clone(), &config, stopped.clone());
     let mut stopped = stopped;
     tokio::spawn(async move {

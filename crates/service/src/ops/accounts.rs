@@ -46,7 +46,13 @@ fn token_name(input: &str) -> Result<String> {
 
 impl AppState {
     /// Creates a user (global admins only). Nothing is stored if any check fails.
-    pub async fn create_user(&self, caller: &Caller, username: &str, password: &str, global_admin: bool) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        username: &str,
+        password: &str,
+        global_admin: bool,
+    ) -> Result<User> {
         let audit = Audit::global("user.create", format!("user/{}", username.chars().take(64).collect::<String>()));
         self.authorize(caller, Action::ManageUsers, &Target::Global, &audit).await?;
         let result = async {
@@ -113,7 +119,13 @@ impl AppState {
             Ok(self.store.set_global_admin(user_id, global_admin).await?)
         }
         .await;
-        self.record(caller, &audit, &result, (Some(format!("admin: {}", !global_admin)), Some(format!("admin: {global_admin}")))).await;
+        self.record(
+            caller,
+            &audit,
+            &result,
+            (Some(format!("admin: {}", !global_admin)), Some(format!("admin: {global_admin}"))),
+        )
+        .await;
         result
     }
 
@@ -193,18 +205,26 @@ impl AppState {
 
     /// Adds a user to a team or changes their role there (team admins).
     pub async fn set_member(&self, caller: &Caller, team_id: i64, username: &str, role: &str) -> Result<()> {
-        let audit = Audit::team("team.member.set", team_id, format!("user/{}", username.chars().take(64).collect::<String>()));
+        let audit =
+            Audit::team("team.member.set", team_id, format!("user/{}", username.chars().take(64).collect::<String>()));
         self.authorize(caller, Action::ManageMembers, &Target::Team(team_id), &audit).await?;
         let mut before = None;
         let result = async {
-            let role = Role::parse(role).ok_or_else(|| Invalid::new("role", "must be viewer, deployer or team_admin"))?;
+            let role =
+                Role::parse(role).ok_or_else(|| Invalid::new("role", "must be viewer, deployer or team_admin"))?;
             let user = self
                 .store
                 .user_credentials(username)
                 .await?
                 .ok_or_else(|| ServiceError::from(Invalid::new("username", "no such user")))?
                 .user;
-            before = self.store.members(team_id).await?.into_iter().find(|m| m.user_id == user.id).map(|m| m.role.as_str().to_string());
+            before = self
+                .store
+                .members(team_id)
+                .await?
+                .into_iter()
+                .find(|m| m.user_id == user.id)
+                .map(|m| m.role.as_str().to_string());
             self.store.set_membership(team_id, user.id, role).await?;
             Ok(role)
         }
@@ -305,25 +325,32 @@ impl AppState {
     }
 
     pub async fn create_token(&self, caller: &Caller, request: &TokenRequest) -> Result<CreatedToken> {
-        let audit = Audit::global("token.create", format!("token/{}", request.name.chars().take(64).collect::<String>()));
+        let audit =
+            Audit::global("token.create", format!("token/{}", request.name.chars().take(64).collect::<String>()));
         self.authorize(caller, Action::ManageSelf, &Target::Global, &audit).await?;
         let result = async {
             let name = token_name(&request.name)?;
             let best = caller.principal.memberships.iter().map(|m| m.role).max().unwrap_or(Role::Viewer);
             let max_role = match request.max_role.as_deref().filter(|r| !r.is_empty()) {
                 None => best,
-                Some(text) => Role::parse(text).ok_or_else(|| Invalid::new("max_role", "must be viewer, deployer or team_admin"))?,
+                Some(text) => Role::parse(text)
+                    .ok_or_else(|| Invalid::new("max_role", "must be viewer, deployer or team_admin"))?,
             };
-            if let Some(teams) = &request.teams {
-                if let Some(foreign) = teams.iter().find(|t| caller.principal.role_in(**t).is_none() && !caller.principal.global_admin) {
-                    return Err(Invalid::new("teams", format!("you are not a member of team {foreign}")).into());
-                }
+            let foreign = request
+                .teams
+                .iter()
+                .flatten()
+                .find(|t| caller.principal.role_in(**t).is_none() && !caller.principal.global_admin);
+            if let Some(foreign) = foreign {
+                return Err(Invalid::new("teams", format!("you are not a member of team {foreign}")).into());
             }
             if request.admin && !caller.principal.global_admin {
                 return Err(Invalid::new("admin", "only global admins can make admin tokens").into());
             }
             let expires_at = match request.expires_in_days {
-                _ if request.expires_in_seconds.is_some_and(|s| s > 0) => Some(now_ms() + request.expires_in_seconds.unwrap_or(0) * 1000),
+                _ if request.expires_in_seconds.is_some_and(|s| s > 0) => {
+                    Some(now_ms() + request.expires_in_seconds.unwrap_or(0) * 1000)
+                }
                 None | Some(0) => None,
                 Some(days) if (1..=3650).contains(&days) => Some(now_ms() + days * 86_400_000),
                 Some(_) => return Err(Invalid::new("expires_in_days", "must be between 1 and 3650").into()),
@@ -354,7 +381,8 @@ impl AppState {
     pub async fn revoke_token(&self, caller: &Caller, token_id: i64) -> Result<()> {
         let audit = Audit::global("token.revoke", format!("token/{token_id}"));
         self.authorize(caller, Action::ManageSelf, &Target::Global, &audit).await?;
-        let result = self.store.revoke_token(caller.principal.user_id, token_id).await.map(|_| ()).map_err(ServiceError::from);
+        let result =
+            self.store.revoke_token(caller.principal.user_id, token_id).await.map(|_| ()).map_err(ServiceError::from);
         self.record(caller, &audit, &result, (None, Some("revoked".into()))).await;
         result
     }

@@ -33,7 +33,8 @@ fn csv_field(value: &str) -> String {
 
 /// The records as CSV with a header line.
 pub fn to_csv(records: &[AuditRecord]) -> String {
-    let mut out = String::from("id,at,actor,source,action,team_id,cluster,namespace,object,before,after,result,detail\n");
+    let mut out =
+        String::from("id,at,actor,source,action,team_id,cluster,namespace,object,before,after,result,detail\n");
     for r in records {
         let at = r.at.to_string();
         let id = r.id.to_string();

@@ -45,7 +45,8 @@ impl AppState {
         let target = self.ownership().await?.cluster(cluster);
         self.authorize(caller, Action::ViewCluster, &target, &Audit::default()).await?;
         let viewer = self.viewer(caller).await?;
-        queries::cluster(&self.hub, &viewer, cluster).ok_or_else(|| ServiceError::not_found(format!("cluster {cluster} is not registered")))
+        queries::cluster(&self.hub, &viewer, cluster)
+            .ok_or_else(|| ServiceError::not_found(format!("cluster {cluster} is not registered")))
     }
 
     pub async fn nodes(&self, caller: &Caller, query: &ListQuery) -> Result<Page<NodeRow>> {
@@ -61,7 +62,8 @@ impl AppState {
         let target = self.ownership().await?.cluster(cluster);
         self.authorize(caller, Action::ViewCluster, &target, &Audit::default()).await?;
         let viewer = self.viewer(caller).await?;
-        queries::node(&self.hub, &viewer, cluster, name).ok_or_else(|| ServiceError::not_found(format!("node {name} was not found in {cluster}")))
+        queries::node(&self.hub, &viewer, cluster, name)
+            .ok_or_else(|| ServiceError::not_found(format!("node {name} was not found in {cluster}")))
     }
 
     pub async fn pods(&self, caller: &Caller, query: &ListQuery) -> Result<Page<PodRow>> {
@@ -74,11 +76,18 @@ impl AppState {
         Ok(queries::jobs(&self.hub, &viewer, query))
     }
 
-    pub async fn job(&self, caller: &Caller, cluster: &str, namespace: &str, name: &str) -> Result<(JobRow, Vec<PodRow>, Vec<EventRow>)> {
+    pub async fn job(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(JobRow, Vec<PodRow>, Vec<EventRow>)> {
         let target = self.ownership().await?.namespace(cluster, namespace);
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         let viewer = self.viewer(caller).await?;
-        queries::job(&self.hub, &viewer, cluster, namespace, name).ok_or_else(|| ServiceError::not_found(format!("job {namespace}/{name} was not found in {cluster}")))
+        queries::job(&self.hub, &viewer, cluster, namespace, name)
+            .ok_or_else(|| ServiceError::not_found(format!("job {namespace}/{name} was not found in {cluster}")))
     }
 
     pub async fn deployments(&self, caller: &Caller, query: &ListQuery) -> Result<Page<DeploymentRow>> {
@@ -86,7 +95,13 @@ impl AppState {
         Ok(queries::deployments(&self.hub, &viewer, query))
     }
 
-    pub async fn deployment(&self, caller: &Caller, cluster: &str, namespace: &str, name: &str) -> Result<(DeploymentRow, Vec<PodRow>, Vec<EventRow>)> {
+    pub async fn deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(DeploymentRow, Vec<PodRow>, Vec<EventRow>)> {
         let target = self.ownership().await?.namespace(cluster, namespace);
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         let viewer = self.viewer(caller).await?;
@@ -108,7 +123,8 @@ impl AppState {
     /// creates or updates a ResourceQuota it owns.
     pub async fn set_gpu_quota(&self, caller: &Caller, cluster: &str, namespace: &str, gpus: i64) -> Result<()> {
         let target = self.ownership().await?.namespace(cluster, namespace);
-        let audit = Audit::namespace("quota.set", &target, format!("resourcequota/{}", gantry_domain::manifest::QUOTA_NAME));
+        let audit =
+            Audit::namespace("quota.set", &target, format!("resourcequota/{}", gantry_domain::manifest::QUOTA_NAME));
         self.authorize(caller, Action::SetQuota, &target, &audit).await?;
         let mut before = None;
         let result = async {
@@ -117,7 +133,8 @@ impl AppState {
                 return Err(Invalid::new("gpus", "must be between 0 and 100000").into());
             }
             let cluster = self.cluster(cluster)?;
-            before = gantry_cluster::actions::set_gpu_quota(&cluster, namespace, gpus).await?.map(|g| format!("{g} GPUs"));
+            before =
+                gantry_cluster::actions::set_gpu_quota(&cluster, namespace, gpus).await?.map(|g| format!("{g} GPUs"));
             Ok(())
         }
         .await;
@@ -137,8 +154,15 @@ impl AppState {
 
     /// Registers a cluster from an uploaded kubeconfig and context. The
     /// cluster must answer first; nothing is stored otherwise.
-    pub async fn add_cluster(&self, caller: &Caller, name: &str, text: &str, context: &str) -> Result<RegisteredCluster> {
-        let audit = Audit { action: "cluster.add", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
+    pub async fn add_cluster(
+        &self,
+        caller: &Caller,
+        name: &str,
+        text: &str,
+        context: &str,
+    ) -> Result<RegisteredCluster> {
+        let audit =
+            Audit { action: "cluster.add", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
         self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
         let result = async {
             let name = LabelName::parse("name", name)?;
@@ -175,7 +199,8 @@ impl AppState {
     }
 
     pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<()> {
-        let audit = Audit { action: "cluster.remove", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
+        let audit =
+            Audit { action: "cluster.remove", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
         self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
         let result = async {
             let stored = self.store.delete_cluster(name).await;
@@ -183,7 +208,9 @@ impl AppState {
             match stored {
                 Ok(()) => Ok(()),
                 Err(gantry_store::Error::NotFound) if connected => Ok(()),
-                Err(gantry_store::Error::NotFound) => Err(ServiceError::not_found(format!("cluster {name} is not registered"))),
+                Err(gantry_store::Error::NotFound) => {
+                    Err(ServiceError::not_found(format!("cluster {name} is not registered")))
+                }
                 Err(other) => Err(other.into()),
             }
         }
@@ -224,7 +251,10 @@ impl AppState {
 fn single_context(text: &str, context: &str) -> Result<String> {
     let mut config = kubeconfig::parse(text).map_err(kubeconfig_error)?;
     let ctx = config.contexts.iter().find(|c| c.name == context).cloned().ok_or_else(|| {
-        kubeconfig_error(KubeconfigError::UnknownContext(context.to_string(), kubeconfig::context_names(&config).join(", ")))
+        kubeconfig_error(KubeconfigError::UnknownContext(
+            context.to_string(),
+            kubeconfig::context_names(&config).join(", "),
+        ))
     })?;
     let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
     let user_name = ctx.context.as_ref().and_then(|c| c.user.clone()).unwrap_or_default();
@@ -240,7 +270,8 @@ impl AppState {
     /// `--kubeconfig` flag). These are not copied into the database: their
     /// credentials stay in the operator's file.
     pub async fn connect_kubeconfig_file(&self, path: &std::path::Path) -> std::result::Result<Vec<String>, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("--kubeconfig: cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("--kubeconfig: cannot read {}: {e}", path.display()))?;
         let config = kubeconfig::parse(&text).map_err(|e| format!("--kubeconfig: {}: {e}", path.display()))?;
         let mut names = Vec::new();
         for context in kubeconfig::context_names(&config) {

@@ -5,10 +5,10 @@ use futures::Stream;
 use gantry_cluster::actions;
 use gantry_cluster::queries;
 use gantry_domain::fit::{self, FitPreview};
+use gantry_domain::lenient;
 use gantry_domain::manifest::{self, LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
 use gantry_domain::policy::{Action, Ownership, Role, Target};
 use gantry_domain::rollout::{self, DiffLine, ReplicaSetRevision};
-use gantry_domain::lenient;
 use gantry_domain::validate::{self, Invalid, LabelName, ObjectName};
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +118,15 @@ impl AppState {
     }
 
     /// Would `pods` pods of `gpus` GPUs each (of `model`) fit right now?
-    pub async fn preview_fit(&self, caller: &Caller, cluster: &str, namespace: &str, model: Option<&str>, gpus: i64, pods: i64) -> Result<FitPreview> {
+    pub async fn preview_fit(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        model: Option<&str>,
+        gpus: i64,
+        pods: i64,
+    ) -> Result<FitPreview> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         self.cluster(cluster)?;
@@ -140,7 +148,8 @@ impl AppState {
             let cluster = self.cluster(&spec.cluster)?;
             let team = team_name(caller, &ownership, &spec.cluster, spec.namespace.as_str());
             let launched = actions::launch_deployment(&cluster, &spec, team.as_deref(), &caller.actor()).await?;
-            after = Some(format!("revision 1: image {}, replicas {}, {} GPU each", spec.image, spec.replicas, spec.gpus));
+            after =
+                Some(format!("revision 1: image {}, replicas {}, {} GPU each", spec.image, spec.replicas, spec.gpus));
             Ok(launched.objects)
         }
         .await;
@@ -148,12 +157,20 @@ impl AppState {
         result
     }
 
-    pub async fn scale_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, request: &ScaleRequest) -> Result<(i32, i32)> {
+    pub async fn scale_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        request: &ScaleRequest,
+    ) -> Result<(i32, i32)> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         let audit = Audit::namespace("deployment.scale", &target, object("deployment", deployment));
         self.authorize(caller, Action::ScaleDeployment, &target, &audit).await?;
         let result = async {
-            let replicas = lenient::int("replicas", &request.replicas)?.ok_or_else(|| Invalid::new("replicas", "is required"))?;
+            let replicas =
+                lenient::int("replicas", &request.replicas)?.ok_or_else(|| Invalid::new("replicas", "is required"))?;
             let replicas = validate::replicas(replicas, self.config.replica_cap)?;
             let cluster = self.cluster(cluster)?;
             Ok(actions::scale(&cluster, namespace, deployment, replicas, expected(&request.version)?).await?)
@@ -167,7 +184,14 @@ impl AppState {
         result
     }
 
-    pub async fn autoscale_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, request: &AutoscaleRequest) -> Result<()> {
+    pub async fn autoscale_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        request: &AutoscaleRequest,
+    ) -> Result<()> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         let audit = Audit::namespace("deployment.autoscale", &target, object("deployment", deployment));
         self.authorize(caller, Action::ScaleDeployment, &target, &audit).await?;
@@ -185,9 +209,12 @@ impl AppState {
                 lenient::int("target_cpu_percent", &request.target_cpu_percent)?,
                 self.config.replica_cap,
             )?
-                .ok_or_else(|| ServiceError::invalid("autoscaling settings are missing"))?;
+            .ok_or_else(|| ServiceError::invalid("autoscaling settings are missing"))?;
             change.0 = actions::set_autoscaler(&cluster, namespace, deployment, &autoscale).await?;
-            change.1 = Some(format!("autoscale {}..{} at {}% CPU", autoscale.min, autoscale.max, autoscale.target_cpu_percent));
+            change.1 = Some(format!(
+                "autoscale {}..{} at {}% CPU",
+                autoscale.min, autoscale.max, autoscale.target_cpu_percent
+            ));
             Ok(())
         }
         .await;
@@ -195,7 +222,14 @@ impl AppState {
         result
     }
 
-    pub async fn update_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, input: &UpdateDeploymentInput) -> Result<()> {
+    pub async fn update_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        input: &UpdateDeploymentInput,
+    ) -> Result<()> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         let audit = Audit::namespace("deployment.update", &target, object("deployment", deployment));
         self.authorize(caller, Action::UpdateDeployment, &target, &audit).await?;
@@ -204,9 +238,14 @@ impl AppState {
             let update = input.validate()?;
             let cluster = self.cluster(cluster)?;
             let next = actions::next_revision(&cluster, namespace, deployment).await?;
-            let (before, after) = actions::update(&cluster, namespace, deployment, &update, expected(&input.version)?, &caller.actor()).await?;
+            let (before, after) =
+                actions::update(&cluster, namespace, deployment, &update, expected(&input.version)?, &caller.actor())
+                    .await?;
             let changes_template = update.image.is_some() || update.model_version.is_some();
-            change = (Some(before), Some(if changes_template { format!("revision {next}: {}", describe_update(&update)) } else { after }));
+            change = (
+                Some(before),
+                Some(if changes_template { format!("revision {next}: {}", describe_update(&update)) } else { after }),
+            );
             Ok(())
         }
         .await;
@@ -216,7 +255,13 @@ impl AppState {
 
     /// The revision history, newest first, with who made each revision when
     /// Gantry's audit log knows.
-    pub async fn deployment_history(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str) -> Result<Vec<RevisionView>> {
+    pub async fn deployment_history(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+    ) -> Result<Vec<RevisionView>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         let cluster_cache = self.cluster(cluster)?;
@@ -232,7 +277,10 @@ impl AppState {
                     && r.namespace.as_deref() == Some(namespace)
                     && r.object.as_deref() == Some(&object("deployment", deployment))
                     && r.result == gantry_store::AuditResult::Ok
-                    && matches!(r.action.as_str(), "deployment.launch" | "deployment.update" | "deployment.rollback" | "deployment.promote")
+                    && matches!(
+                        r.action.as_str(),
+                        "deployment.launch" | "deployment.update" | "deployment.rollback" | "deployment.promote"
+                    )
             })
             .collect::<Vec<_>>();
         Ok(revisions
@@ -252,19 +300,32 @@ impl AppState {
     }
 
     /// The pod-template diff between a revision and the current template.
-    pub async fn deployment_diff(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, revision: i64) -> Result<Vec<DiffLine>> {
+    pub async fn deployment_diff(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        revision: i64,
+    ) -> Result<Vec<DiffLine>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         let cluster_cache = self.cluster(cluster)?;
         let (d, revisions) = actions::history(&cluster_cache, namespace, deployment).await?;
-        let chosen = revisions
-            .iter()
-            .find(|r| r.revision == revision)
-            .ok_or_else(|| ServiceError::not_found(format!("revision {revision} of deployment {namespace}/{deployment} was not found")))?;
+        let chosen = revisions.iter().find(|r| r.revision == revision).ok_or_else(|| {
+            ServiceError::not_found(format!("revision {revision} of deployment {namespace}/{deployment} was not found"))
+        })?;
         Ok(rollout::template_diff(&chosen.template, &actions::template_of(&d)))
     }
 
-    pub async fn rollback_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, request: &RollbackRequest) -> Result<RollbackOutcome> {
+    pub async fn rollback_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        request: &RollbackRequest,
+    ) -> Result<RollbackOutcome> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         let audit = Audit::namespace("deployment.rollback", &target, object("deployment", deployment));
         self.authorize(caller, Action::RollbackDeployment, &target, &audit).await?;
@@ -275,19 +336,32 @@ impl AppState {
             }
             let cluster = self.cluster(cluster)?;
             let next = actions::next_revision(&cluster, namespace, deployment).await?;
-            let (from, restored) = actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
+            let (from, restored) =
+                actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
             Ok((RollbackOutcome { from_revision: from, restored_revision: restored }, next))
         }
         .await;
         let change = match &result {
-            Ok((o, next)) => (Some(format!("revision {}", o.from_revision)), Some(format!("revision {next}: template of revision {}", o.restored_revision))),
-            Err(_) => (None, Some(format!("revision {}", request.to_revision)).filter(|_| !request.to_revision.is_empty())),
+            Ok((o, next)) => (
+                Some(format!("revision {}", o.from_revision)),
+                Some(format!("revision {next}: template of revision {}", o.restored_revision)),
+            ),
+            Err(_) => {
+                (None, Some(format!("revision {}", request.to_revision)).filter(|_| !request.to_revision.is_empty()))
+            }
         };
         self.record(caller, &audit, &result, change).await;
         result.map(|(outcome, _)| outcome)
     }
 
-    pub async fn delete_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, request: &DeleteRequest) -> Result<()> {
+    pub async fn delete_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        request: &DeleteRequest,
+    ) -> Result<()> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         let audit = Audit::namespace("deployment.delete", &target, object("deployment", deployment));
         self.authorize(caller, Action::DeleteDeployment, &target, &audit).await?;
@@ -297,7 +371,8 @@ impl AppState {
                 return Err(Invalid::new("confirm", "type the deployment's name to confirm").into());
             }
             let cluster = self.cluster(cluster)?;
-            before = Some(actions::delete_deployment(&cluster, namespace, deployment, expected(&request.version)?).await?);
+            before =
+                Some(actions::delete_deployment(&cluster, namespace, deployment, expected(&request.version)?).await?);
             Ok(())
         }
         .await;
@@ -308,14 +383,22 @@ impl AppState {
     /// Copies a deployment's image and model version from one of the team's
     /// environments to the next. Promoting into a protected environment
     /// needs the team admin role.
-    pub async fn promote_deployment(&self, caller: &Caller, cluster: &str, namespace: &str, deployment: &str, to_environment: Option<&str>) -> Result<PromoteOutcome> {
+    pub async fn promote_deployment(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        namespace: &str,
+        deployment: &str,
+        to_environment: Option<&str>,
+    ) -> Result<PromoteOutcome> {
         let ownership = self.ownership().await?;
         let source_target = ownership.namespace(cluster, namespace);
         let team = ownership.owner(cluster, namespace);
         let audit = Audit::namespace("deployment.promote", &source_target, object("deployment", deployment));
         self.authorize(caller, Action::ViewNamespace, &source_target, &audit).await?;
         let Some(team) = team else {
-            let error = ServiceError::invalid(format!("{cluster}/{namespace} belongs to no team, so it has no environments"));
+            let error =
+                ServiceError::invalid(format!("{cluster}/{namespace} belongs to no team, so it has no environments"));
             self.record::<()>(caller, &audit, &Err(error.clone()), (None, None)).await;
             return Err(error);
         };
@@ -343,16 +426,18 @@ impl AppState {
         let mut change = (None, None);
         let result = async {
             let source_cluster = self.cluster(cluster)?;
-            let source = actions::deployment_json(&source_cluster, namespace, deployment)
-                .await?
-                .ok_or_else(|| ServiceError::not_found(format!("deployment {namespace}/{deployment} was not found in {cluster}")))?;
+            let source = actions::deployment_json(&source_cluster, namespace, deployment).await?.ok_or_else(|| {
+                ServiceError::not_found(format!("deployment {namespace}/{deployment} was not found in {cluster}"))
+            })?;
             let target_cluster = self.cluster(&next.cluster)?;
             let team_name = team_name(caller, &ownership, &next.cluster, &next.namespace);
             let revision = match actions::deployment_json(&target_cluster, &next.namespace, deployment).await? {
                 Some(_) => actions::next_revision(&target_cluster, &next.namespace, deployment).await?,
                 None => 1,
             };
-            let (before, after) = actions::promote(&source, &target_cluster, &next.namespace, team_name.as_deref(), &caller.actor()).await?;
+            let (before, after) =
+                actions::promote(&source, &target_cluster, &next.namespace, team_name.as_deref(), &caller.actor())
+                    .await?;
             change = (before.clone(), Some(format!("revision {revision}: {after} (promoted from {from})")));
             Ok(PromoteOutcome { from: from.clone(), to: to.clone(), before, after })
         }
@@ -408,13 +493,25 @@ impl AppState {
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         namespace_of(namespace)?;
         let cluster = self.cluster(cluster)?;
-        Ok(actions::log_lines(&cluster, namespace, pod, None, follow, self.config.log_tail_lines, self.config.log_limit_bytes).await?)
+        Ok(actions::log_lines(
+            &cluster,
+            namespace,
+            pod,
+            None,
+            follow,
+            self.config.log_tail_lines,
+            self.config.log_limit_bytes,
+        )
+        .await?)
     }
 
     /// Whether the caller may act on a namespace, for hiding controls.
     pub async fn may_in(&self, caller: &Caller, cluster: &str, namespace: &str, action: Action) -> bool {
         match self.ownership().await {
-            Ok(ownership) => gantry_domain::policy::may(&caller.principal, action, &ownership.namespace(cluster, namespace)).is_allowed(),
+            Ok(ownership) => {
+                gantry_domain::policy::may(&caller.principal, action, &ownership.namespace(cluster, namespace))
+                    .is_allowed()
+            }
             Err(_) => false,
         }
     }
@@ -424,7 +521,9 @@ impl AppState {
         let ownership = self.ownership().await?;
         let mut out: Vec<(String, String)> = ownership
             .entries()
-            .filter(|(_, _, team)| caller.principal.global_admin || caller.principal.role_in(*team).is_some_and(|r| r >= Role::Deployer))
+            .filter(|(_, _, team)| {
+                caller.principal.global_admin || caller.principal.role_in(*team).is_some_and(|r| r >= Role::Deployer)
+            })
             .map(|(c, n, _)| (c.to_string(), n.to_string()))
             .collect();
         out.sort();

@@ -20,14 +20,8 @@ pub fn shared() -> &'static Testbed {
     SHARED.get_or_init(|| {
         // Tests run inside their own runtimes; start on a thread with one of its own.
         let bed = std::thread::spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(Testbed::start(
-                &Fleet::small("a").and(Fleet::small("b")),
-                Options::default(),
-            ))
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(Testbed::start(&Fleet::small("a").and(Fleet::small("b")), Options::default()))
         })
         .join()
         .expect("the start thread panicked")
@@ -49,12 +43,7 @@ pub async fn wait_for<K>(api: Api<K>, name: &str, seconds: u64, cond: impl Condi
 where
     K: Clone + Debug + Send + DeserializeOwned + Resource + 'static,
 {
-    match tokio::time::timeout(
-        Duration::from_secs(seconds),
-        await_condition(api, name, cond),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(seconds), await_condition(api, name, cond)).await {
         Ok(Ok(Some(obj))) => obj,
         Ok(Ok(None)) => panic!("{name} is gone"),
         Ok(Err(e)) => panic!("watching {name}: {e}"),
@@ -73,10 +62,7 @@ where
         if let Some(found) = probe().await {
             return found;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {seconds}s"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {seconds}s");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -84,12 +70,7 @@ where
 /// Whether a process with this id exists (a zombie counts as gone).
 pub fn process_exists(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
 }
