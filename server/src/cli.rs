@@ -53,7 +53,8 @@ pub struct ServeArgs {
     /// Register every context of this kubeconfig at start-up (its credentials stay in the file).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
-    /// Register the cluster Gantry runs in, from its service account, under this name.
+    /// Register the cluster Gantry runs in, from its service account, under
+    /// this name. Inside a pod this happens anyway, under the name "local".
     #[arg(long, env = "GANTRY_IN_CLUSTER_NAME")]
     pub in_cluster: Option<String>,
     /// Base64 of a 32-byte key that encrypts stored cluster credentials.

@@ -1,0 +1,76 @@
+// Issue 4: who sees and may change what, as the browser shows it.
+import { expect, test } from '@playwright/test';
+import { rowPlaces, signIn, waitHydrated } from './helpers';
+
+// The demo fleet's deployments per team (deploy/fleets/demo.yaml).
+const VISION = ['resnet-serve', 'yolo-serve', 'detector-serve', 'clip-serve'];
+const NLP_ONLY = ['bert-serve', 'embed-serve', 'llama-serve'];
+const visionNamespace = /^(dev\/vision-dev|staging\/vision-staging|prod\/vision)$/;
+
+test('a viewer sees only their team\'s deployments and cannot change them', async ({ page }) => {
+  await signIn(page, 'bob');
+
+  await page.goto('/workloads');
+  await waitHydrated(page);
+  const table = page.getByTestId('deployments');
+  for (const name of VISION) await expect(table.locator(`tr[data-deployment="${name}"]`)).toHaveCount(1);
+  for (const name of NLP_ONLY) await expect(table.locator(`tr[data-deployment="${name}"]`)).toHaveCount(0);
+  const places = await rowPlaces(page, 'deployments', 'deployment');
+  expect(places.length).toBeGreaterThanOrEqual(VISION.length);
+  for (const [name, place] of places) expect(place, `row ${name}`).toMatch(visionNamespace);
+  await expect(table).not.toContainText('nlp');
+
+  // His own team's deployment: visible, read-only, no forms that change it.
+  await page.goto('/clusters/dev/namespaces/vision-dev/deployments/resnet-serve');
+  await waitHydrated(page);
+  await expect(page.getByTestId('replicas')).toHaveText(/^\d+\/1$/);
+  await expect(page.getByTestId('read-only')).toBeVisible();
+  await expect(page.getByTestId('scale-replicas')).toHaveCount(0);
+  await expect(page.getByTestId('scale-submit')).toHaveCount(0);
+  await expect(page.getByTestId('new-image')).toHaveCount(0);
+  await expect(page.locator('[data-testid^=rollback-]')).toHaveCount(0);
+
+  // Another team's deployment is refused, not shown.
+  await page.goto('/clusters/dev/namespaces/nlp-dev/deployments/bert-serve');
+  await waitHydrated(page);
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByRole('alert')).toHaveAttribute('data-kind', /^(forbidden|not_found)$/);
+  await expect(page.getByTestId('replicas')).toHaveCount(0);
+
+  // Nowhere to launch into.
+  await page.goto('/launch/deployment');
+  await waitHydrated(page);
+  await expect(page.getByTestId('no-namespaces')).toBeVisible();
+  await expect(page.getByTestId('launch-form')).toHaveCount(0);
+
+  // The users page is for global admins: refused, and no user list.
+  await expect(page.locator('nav.mainnav a[href="/users"]')).toHaveCount(0);
+  await page.goto('/users');
+  await waitHydrated(page);
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByRole('alert')).toHaveAttribute('data-kind', 'forbidden');
+  await expect(page.getByTestId('users')).toHaveCount(0);
+});
+
+test('a deployer gets the scale form, and signing out ends the session', async ({ page }) => {
+  await signIn(page, 'alice');
+
+  await page.goto('/clusters/dev/namespaces/vision-dev/deployments/resnet-serve');
+  await waitHydrated(page);
+  await expect(page.getByTestId('scale-replicas')).toBeVisible();
+  await expect(page.getByTestId('scale-submit')).toBeVisible();
+  await expect(page.getByTestId('new-image')).toBeVisible();
+  await expect(page.getByTestId('read-only')).toHaveCount(0);
+
+  await page.getByTestId('sign-out').click();
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.locator('input[name=username]')).toBeVisible();
+
+  // The session is gone on the server too: a fresh load of any page goes to sign-in.
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?next=%2F$/);
+  await expect(page.getByRole('heading', { name: 'Fleet overview' })).toHaveCount(0);
+  await page.goto('/clusters/dev/namespaces/vision-dev/deployments/resnet-serve');
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await expect(page.getByTestId('scale-replicas')).toHaveCount(0);
+});

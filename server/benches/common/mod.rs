@@ -1,0 +1,199 @@
+//! What the server benchmarks share: an in-process Gantry on a random port
+//! (SQLite store, a team `vision`, an admin and a deployer with API tokens),
+//! statistics, and rewriting one section of BENCHMARKS.md.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gantry_cluster::Hub;
+use gantry_domain::policy::Role;
+use gantry_domain::validate::Username;
+use gantry_server::web::{self, WebConfig};
+use gantry_service::{AppState, Sealer, ServiceConfig};
+use gantry_store::testing::TempDir;
+use gantry_store::{NewToken, Store, StoreConfig};
+
+/// A Gantry server running inside the benchmark process.
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    /// Bearer token of a global admin.
+    pub admin_token: String,
+    /// Bearer token of a deployer in team `vision` (owner of namespace
+    /// `vision` in every cluster of the hub).
+    pub deployer_token: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: TempDir,
+}
+
+impl Server {
+    /// Starts the full router (the one `gantry serve` runs) over `hub`,
+    /// which should already be synced.
+    pub async fn start(hub: Arc<Hub>) -> anyhow::Result<Server> {
+        let dir = TempDir::new("gantry-bench");
+        let store =
+            Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 8 }).await?;
+        let vision = store.create_team("vision").await?.id;
+        for cluster in hub.names() {
+            store.map_namespace(&cluster, "vision", vision).await?;
+        }
+        let hash = gantry_service::passwords::hash("bench-password-not-secret".into()).await?;
+        let mut tokens = Vec::new();
+        for (name, admin) in [("admin", true), ("deployer", false)] {
+            let user = store.create_user(&Username::parse(name)?, &hash, admin).await?;
+            if !admin {
+                store.set_membership(vision, user.id, Role::Deployer).await?;
+            }
+            let (_, secret) = store
+                .create_token(&NewToken {
+                    user_id: user.id,
+                    name: format!("bench-{name}"),
+                    max_role: Role::TeamAdmin,
+                    team_ids: None,
+                    admin,
+                    expires_at: None,
+                })
+                .await?;
+            tokens.push(secret);
+        }
+        let deployer_token = tokens.pop().unwrap_or_default();
+        let admin_token = tokens.pop().unwrap_or_default();
+        let state =
+            AppState { store, hub, config: Arc::new(ServiceConfig::default()), sealer: Sealer::from_key([7; 32]) };
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address: SocketAddr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let config =
+            WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
+        let router = web::router(state.clone(), &config, stopped.clone());
+        let mut stopped = stopped;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.changed().await;
+                })
+                .await;
+        });
+        Ok(Server { base: format!("http://{address}"), state, admin_token, deployer_token, stop, _dir: dir })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The value at quantile `q` (0..=1) by nearest rank.
+pub fn quantile(values: &[Duration], q: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub fn median(values: &[Duration]) -> Duration {
+    quantile(values, 0.5)
+}
+
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 { format!("{ms:.2} ms") } else { format!("{ms:.1} ms") }
+}
+
+/// One line describing the machine, for the top of a section.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+        })
+        .map_or(0, |kib| (kib + (1 << 19)) >> 20);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cpu} ({cores} CPU cores, {memory_gib} GiB RAM), shared with other builds and tests and so noisy: \
+         compare figures measured in the same run, not across runs"
+    )
+}
+
+pub fn today() -> String {
+    let days = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64 / 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Replaces the section that starts with `heading` (up to the next `## `
+/// heading) in BENCHMARKS.md, or appends it.
+pub fn write_section(heading: &str, section: &str) -> anyhow::Result<PathBuf> {
+    let path = workspace_root().join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let lines: Vec<&str> = existing.lines().collect();
+    let text = match lines.iter().position(|l| l.trim_end() == heading) {
+        Some(start) => {
+            let end =
+                lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
+            let mut out: Vec<&str> = lines[..start].to_vec();
+            out.extend(section.trim_end().lines());
+            if end < lines.len() {
+                out.push("");
+            }
+            out.extend(&lines[end..]);
+            out.join("\n") + "\n"
+        }
+        None => format!("{}\n\n{}\n", existing.trim_end(), section.trim_end()),
+    };
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Logs to stderr: the benchmark's progress, and warnings from Gantry.
+pub fn init_logging(bench: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{bench}=info,gantry_testbed=info,warn")))
+        .init();
+}
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs a harness-less bench
+/// with no arguments, and must not start a fleet.
+pub fn under_cargo_bench(args: &[String]) -> bool {
+    let yes = args.iter().any(|a| a == "--bench");
+    if !yes {
+        eprintln!("a benchmark: run it with `cargo bench` (it passes --bench)");
+    }
+    yes
+}

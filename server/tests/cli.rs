@@ -1,0 +1,92 @@
+//! The `gantry` command with bad settings: one clear line naming the setting
+//! and the problem, a non-zero exit, and never a panic trace.
+
+use std::process::{Command, Stdio};
+
+fn gantry(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .env_remove("DATABASE_URL")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gantry-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_clear_failure(code: i32, stderr: &str, setting: &str, problem: &str) {
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "no panic trace: {stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("gantry: ")).unwrap_or_else(|| panic!("a gantry: line in {stderr}"));
+    assert!(line.contains(setting) && line.contains(problem), "{line:?} should name {setting:?} and {problem:?}");
+}
+
+#[test]
+fn a_wrong_database_url_is_one_clear_line() {
+    let (code, stderr) = gantry(&["serve", "--database-url", "mysql://x@y/z", "--data-dir", temp_dir("url").to_str().unwrap()]);
+    assert_clear_failure(code, &stderr, "DATABASE_URL", "neither a postgres:// nor a sqlite: URL");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://gantry:secret@127.0.0.1:{port}/gantry");
+    let (code, stderr) = gantry(&["serve", "--database-url", &url, "--data-dir", temp_dir("down").to_str().unwrap()]);
+    assert_clear_failure(code, &stderr, "DATABASE_URL", "cannot open the database");
+    assert!(!stderr.contains("secret"), "the password is not echoed: {stderr}");
+}
+
+#[test]
+fn an_unwritable_data_directory_is_one_clear_line() {
+    let file = temp_dir("file").join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let (code, stderr) = gantry(&["serve", "--data-dir", file.join("data").to_str().unwrap()]);
+    assert_clear_failure(code, &stderr, "--data-dir", "cannot create");
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = gantry(&["serve", "--listen", &address, "--data-dir", temp_dir("port").to_str().unwrap()]);
+    assert_clear_failure(code, &stderr, "--listen", "in use");
+}
+
+#[test]
+fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
+    let dir = temp_dir("admin");
+    let run = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["admin", "create", "--username", "root", "--data-dir", dir.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, _, stderr) = run("short\n");
+    assert!(!ok);
+    assert!(stderr.contains("at least 12 characters"), "{stderr}");
+    let (ok, stdout, _) = run("a-long-enough-password\n");
+    assert!(ok);
+    assert!(stdout.contains("created global admin root"));
+    let (ok, _, stderr) = run("a-long-enough-password\n");
+    assert!(!ok && stderr.contains("taken"), "{stderr}");
+    let token = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["token", "create", "--username", "root", "--name", "ci", "--expires", "12h", "--data-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+    assert!(String::from_utf8_lossy(&token.stdout).trim().starts_with("gantry_"));
+}
