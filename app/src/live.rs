@@ -6,21 +6,8 @@
 use gantry_domain::view::ResourceKind;
 use leptos::prelude::*;
 
-const KINDS: [ResourceKind; 10] = [
-    ResourceKind::Cluster,
-    ResourceKind::Node,
-    ResourceKind::Pod,
-    ResourceKind::Deployment,
-    ResourceKind::ReplicaSet,
-    ResourceKind::Job,
-    ResourceKind::Namespace,
-    ResourceKind::Quota,
-    ResourceKind::Event,
-    ResourceKind::Autoscaler,
-];
-
 fn index(kind: ResourceKind) -> usize {
-    KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+    ResourceKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
 }
 
 #[derive(Clone, Copy)]

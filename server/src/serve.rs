@@ -61,7 +61,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     // Inside a pod, Kubernetes sets KUBERNETES_SERVICE_HOST: register the
     // cluster Gantry runs in, under --in-cluster or "local".
-    let in_cluster = args.in_cluster.clone().or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").map(|_| "local".to_string()));
+    let in_cluster =
+        args.in_cluster.clone().or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").map(|_| "local".to_string()));
     if let Some(name) = in_cluster.filter(|n| app.hub.cluster(n).is_none()) {
         app.connect_in_cluster(&name).await?;
         tracing::info!("watching the cluster Gantry runs in as {name}");

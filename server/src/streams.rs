@@ -23,19 +23,6 @@ const COALESCE: Duration = Duration::from_millis(150);
 /// stops the flow within this time).
 const RECHECK: Duration = Duration::from_secs(30);
 
-const ALL_KINDS: [ResourceKind; 10] = [
-    ResourceKind::Cluster,
-    ResourceKind::Node,
-    ResourceKind::Pod,
-    ResourceKind::Deployment,
-    ResourceKind::ReplicaSet,
-    ResourceKind::Job,
-    ResourceKind::Namespace,
-    ResourceKind::Quota,
-    ResourceKind::Event,
-    ResourceKind::Autoscaler,
-];
-
 /// `GET /api/v1/events`: one `change` event per burst of changes, listing
 /// the kinds and clusters that changed, only for namespaces and clusters the
 /// caller may see.
@@ -72,7 +59,7 @@ pub async fn events(
                     }
                     // Missed some: tell the page to refresh everything it shows.
                     Err(RecvError::Lagged(_)) => {
-                        kinds.extend(ALL_KINDS);
+                        kinds.extend(ResourceKind::ALL);
                         true
                     }
                     Err(RecvError::Closed) => false,

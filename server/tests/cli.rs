@@ -24,13 +24,15 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn assert_clear_failure(code: i32, stderr: &str, setting: &str, problem: &str) {
     assert_ne!(code, 0, "{stderr}");
     assert!(!stderr.contains("panicked"), "no panic trace: {stderr}");
-    let line = stderr.lines().find(|l| l.starts_with("gantry: ")).unwrap_or_else(|| panic!("a gantry: line in {stderr}"));
+    let line =
+        stderr.lines().find(|l| l.starts_with("gantry: ")).unwrap_or_else(|| panic!("a gantry: line in {stderr}"));
     assert!(line.contains(setting) && line.contains(problem), "{line:?} should name {setting:?} and {problem:?}");
 }
 
 #[test]
 fn a_wrong_database_url_is_one_clear_line() {
-    let (code, stderr) = gantry(&["serve", "--database-url", "mysql://x@y/z", "--data-dir", temp_dir("url").to_str().unwrap()]);
+    let (code, stderr) =
+        gantry(&["serve", "--database-url", "mysql://x@y/z", "--data-dir", temp_dir("url").to_str().unwrap()]);
     assert_clear_failure(code, &stderr, "DATABASE_URL", "neither a postgres:// nor a sqlite: URL");
 }
 
@@ -73,7 +75,11 @@ fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
     let (ok, _, stderr) = run("short\n");
     assert!(!ok);
@@ -84,7 +90,18 @@ fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
     let (ok, _, stderr) = run("a-long-enough-password\n");
     assert!(!ok && stderr.contains("taken"), "{stderr}");
     let token = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["token", "create", "--username", "root", "--name", "ci", "--expires", "12h", "--data-dir", dir.to_str().unwrap()])
+        .args([
+            "token",
+            "create",
+            "--username",
+            "root",
+            "--name",
+            "ci",
+            "--expires",
+            "12h",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(token.status.success());

@@ -12,7 +12,12 @@ async fn the_deploy_manifests_pass_a_server_side_dry_run() {
     let out = bed.kubectl().args(["--context", "a", "apply", "--dry-run=server", "-f", manifests]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    for object in ["serviceaccount/gantry", "clusterrole.rbac.authorization.k8s.io/gantry", "deployment.apps/gantry", "service/gantry"] {
+    for object in [
+        "serviceaccount/gantry",
+        "clusterrole.rbac.authorization.k8s.io/gantry",
+        "deployment.apps/gantry",
+        "service/gantry",
+    ] {
         assert!(stdout.contains(object), "{object} in {stdout}");
     }
 }

@@ -1,23 +1,10 @@
 //! Signing in and out, the caller's profile, password and API tokens.
 
+use gantry_domain::records::TokenRecord;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TokenView {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub max_role: String,
-    pub teams: Option<Vec<i64>>,
-    pub admin: bool,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewTokenView {
@@ -37,18 +24,7 @@ pub async fn me() -> Result<Option<gantry_domain::view::Me>, AppError> {
         }
         _ => String::new(),
     };
-    Ok(Some(gantry_domain::view::Me {
-        id: caller.principal.user_id,
-        username: caller.principal.username.clone(),
-        global_admin: caller.principal.global_admin,
-        teams: caller
-            .principal
-            .memberships
-            .iter()
-            .map(|m| gantry_domain::view::TeamRole { team_id: m.team_id, team: m.team_name.clone(), role: m.role })
-            .collect(),
-        csrf,
-    }))
+    Ok(Some(caller.me(csrf)))
 }
 
 /// Signs in: checks the password (throttled), rotates the session id, and
@@ -109,25 +85,10 @@ pub async fn change_password(csrf: String, current: String, new: String, confirm
 }
 
 #[server(prefix = "/fn", endpoint = "my_tokens")]
-pub async fn my_tokens() -> Result<Vec<TokenView>, AppError> {
+pub async fn my_tokens() -> Result<Vec<TokenRecord>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
-    let tokens = state()?.my_tokens(&caller).await.map_err(service)?;
-    Ok(tokens
-        .into_iter()
-        .map(|t| TokenView {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            max_role: t.max_role.as_str().to_string(),
-            teams: t.team_ids,
-            admin: t.admin,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        })
-        .collect())
+    state()?.my_tokens(&caller).await.map_err(service)
 }
 
 /// Creates a token and returns its secret, shown once.

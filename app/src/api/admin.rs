@@ -1,75 +1,21 @@
 //! Users, teams and members, namespace mapping, environments, the audit log,
 //! cluster registration and GPU quotas.
 
+use gantry_domain::records::{AuditRecord, Environment, Member, NamespaceMapping, Team, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserView {
-    pub id: i64,
-    pub username: String,
-    pub global_admin: bool,
-    pub created_at: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TeamView {
-    pub id: i64,
-    pub name: String,
-    pub members: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MemberView {
-    pub user_id: i64,
-    pub username: String,
-    pub role: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NamespaceView {
-    pub cluster: String,
-    pub namespace: String,
-    pub team_id: i64,
-    pub team: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EnvironmentView {
-    pub name: String,
-    pub cluster: String,
-    pub namespace: String,
-    pub protected: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TeamDetail {
-    pub team: TeamView,
-    pub members: Vec<MemberView>,
-    pub namespaces: Vec<NamespaceView>,
-    pub environments: Vec<EnvironmentView>,
+    pub team: Team,
+    pub members: Vec<Member>,
+    pub namespaces: Vec<NamespaceMapping>,
+    pub environments: Vec<Environment>,
     pub can_manage_members: bool,
     pub can_manage_environments: bool,
     pub is_global_admin: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AuditView {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub source: Option<String>,
-    pub action: String,
-    pub team_id: Option<i64>,
-    pub cluster: Option<String>,
-    pub namespace: Option<String>,
-    pub object: Option<String>,
-    pub before: Option<String>,
-    pub after: Option<String>,
-    pub result: String,
-    pub detail: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -125,14 +71,10 @@ pub fn parse_date(text: &str) -> Option<i64> {
 }
 
 #[server(prefix = "/fn", endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserView>, AppError> {
+pub async fn list_users() -> Result<Vec<User>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
-    let users = state()?.list_users(&caller).await.map_err(service)?;
-    Ok(users
-        .into_iter()
-        .map(|u| UserView { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at })
-        .collect())
+    state()?.list_users(&caller).await.map_err(service)
 }
 
 #[server(prefix = "/fn", endpoint = "create_user")]
@@ -170,11 +112,10 @@ pub async fn reset_password(csrf: String, id: i64, password: String) -> Result<(
 }
 
 #[server(prefix = "/fn", endpoint = "list_teams")]
-pub async fn list_teams() -> Result<Vec<TeamView>, AppError> {
+pub async fn list_teams() -> Result<Vec<Team>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
-    let teams = state()?.list_teams(&caller).await.map_err(service)?;
-    Ok(teams.into_iter().map(|t| TeamView { id: t.id, name: t.name, members: t.members }).collect())
+    state()?.list_teams(&caller).await.map_err(service)
 }
 
 #[server(prefix = "/fn", endpoint = "create_team")]
@@ -204,25 +145,10 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
     let namespaces = state.namespace_mappings(&caller).await.map_err(service)?;
     let allowed = |action| may(&caller.principal, action, &Target::Team(id)).is_allowed();
     Ok(TeamDetail {
-        team: TeamView { id: team.id, name: team.name, members: team.members },
-        members: members
-            .into_iter()
-            .map(|m| MemberView { user_id: m.user_id, username: m.username, role: m.role.as_str().into() })
-            .collect(),
-        namespaces: namespaces
-            .into_iter()
-            .filter(|n| n.team_id == id)
-            .map(|n| NamespaceView { cluster: n.cluster, namespace: n.namespace, team_id: n.team_id, team: n.team })
-            .collect(),
-        environments: environments
-            .into_iter()
-            .map(|e| EnvironmentView {
-                name: e.name,
-                cluster: e.cluster,
-                namespace: e.namespace,
-                protected: e.protected,
-            })
-            .collect(),
+        team,
+        members,
+        namespaces: namespaces.into_iter().filter(|n| n.team_id == id).collect(),
+        environments,
         can_manage_members: allowed(Action::ManageMembers),
         can_manage_environments: allowed(Action::ManageEnvironments),
         is_global_admin: caller.principal.global_admin,
@@ -244,14 +170,10 @@ pub async fn remove_member(csrf: String, team_id: i64, user_id: i64) -> Result<(
 }
 
 #[server(prefix = "/fn", endpoint = "list_namespaces")]
-pub async fn list_namespaces() -> Result<Vec<NamespaceView>, AppError> {
+pub async fn list_namespaces() -> Result<Vec<NamespaceMapping>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
-    let all = state()?.namespace_mappings(&caller).await.map_err(service)?;
-    Ok(all
-        .into_iter()
-        .map(|n| NamespaceView { cluster: n.cluster, namespace: n.namespace, team_id: n.team_id, team: n.team })
-        .collect())
+    state()?.namespace_mappings(&caller).await.map_err(service)
 }
 
 #[server(prefix = "/fn", endpoint = "map_namespace")]
@@ -277,14 +199,12 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
     for (n, line) in lines.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let parsed = match words.as_slice() {
-            [name, place] | [name, place, _] => {
-                place.split_once('/').map(|(cluster, namespace)| gantry_store::Environment {
-                    name: name.to_string(),
-                    cluster: cluster.to_string(),
-                    namespace: namespace.to_string(),
-                    protected: words.get(2) == Some(&"protected"),
-                })
-            }
+            [name, place] | [name, place, _] => place.split_once('/').map(|(cluster, namespace)| Environment {
+                name: name.to_string(),
+                cluster: cluster.to_string(),
+                namespace: namespace.to_string(),
+                protected: words.get(2) == Some(&"protected"),
+            }),
             _ => None,
         };
         match parsed {
@@ -306,7 +226,7 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
 }
 
 #[server(prefix = "/fn", endpoint = "audit_log")]
-pub async fn audit_log(query: AuditQuery) -> Result<Vec<AuditView>, AppError> {
+pub async fn audit_log(query: AuditQuery) -> Result<Vec<AuditRecord>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
     let state = state()?;
@@ -325,25 +245,7 @@ pub async fn audit_log(query: AuditQuery) -> Result<Vec<AuditView>, AppError> {
         limit: Some(500),
         ..Default::default()
     };
-    let records = state.audit_log(&caller, filter).await.map_err(service)?;
-    Ok(records
-        .into_iter()
-        .map(|r| AuditView {
-            id: r.id,
-            at: r.at,
-            actor: r.actor,
-            source: r.source,
-            action: r.action,
-            team_id: r.team_id,
-            cluster: r.cluster,
-            namespace: r.namespace,
-            object: r.object,
-            before: r.before,
-            after: r.after,
-            result: r.result.as_str().into(),
-            detail: r.detail,
-        })
-        .collect())
+    state.audit_log(&caller, filter).await.map_err(service)
 }
 
 /// The contexts of a pasted kubeconfig, so the admin can choose one.

@@ -7,6 +7,7 @@
 
 use gantry_domain::fit::FitPreview;
 use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput};
+use gantry_domain::records::Revision;
 use gantry_domain::rollout::DiffLine;
 use gantry_domain::view::{DeploymentRow, EventRow, PodRow};
 use leptos::prelude::*;
@@ -15,24 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RevisionRow {
-    pub revision: i64,
-    pub replica_set: String,
-    pub images: Vec<String>,
-    pub model_version: Option<String>,
-    pub change_cause: Option<String>,
-    pub created: String,
-    pub replicas: i32,
-    pub current: bool,
-    pub by: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentDetail {
     pub deployment: DeploymentRow,
     pub pods: Vec<PodRow>,
     pub events: Vec<EventRow>,
-    pub history: Vec<RevisionRow>,
+    pub history: Vec<Revision>,
     pub can_change: bool,
     /// The next environment of the owning team's promotion path, if any.
     pub promote_to: Option<String>,
@@ -123,29 +111,7 @@ pub async fn deployment_page(cluster: String, namespace: String, name: String) -
         let action = if next.protected { Action::PromoteProtected } else { Action::Promote };
         can_promote = may(&caller.principal, action, &ownership.namespace(&next.cluster, &next.namespace)).is_allowed();
     }
-    Ok(DeploymentDetail {
-        deployment,
-        pods,
-        events,
-        history: history
-            .into_iter()
-            .map(|r| RevisionRow {
-                revision: r.revision,
-                replica_set: r.replica_set,
-                images: r.images,
-                model_version: r.model_version,
-                change_cause: r.change_cause,
-                created: r.created,
-                replicas: r.replicas,
-                current: r.current,
-                by: r.by,
-            })
-            .collect(),
-        can_change,
-        promote_to,
-        promote_protected,
-        can_promote,
-    })
+    Ok(DeploymentDetail { deployment, pods, events, history, can_change, promote_to, promote_protected, can_promote })
 }
 
 #[server(prefix = "/fn", endpoint = "scale_deployment")]

@@ -4,9 +4,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::Session;
-use crate::api::access::{ChangePassword, CreateToken, RevokeToken, TokenView, my_tokens};
+use crate::api::access::{ChangePassword, CreateToken, RevokeToken, my_tokens};
 use crate::components::common::{Csrf, ErrorNote, loaded, outcome};
 use crate::format;
+use gantry_domain::records::TokenRecord;
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
@@ -87,7 +88,7 @@ pub fn TokensPage() -> impl IntoView {
             </ActionForm>
             {outcome(create.value(), |t: &crate::api::access::NewTokenView| format!("Token {} created. Copy it now, it is not shown again: {}", t.name, t.secret))}
         </section>
-        {loaded(tokens, move |list: Vec<TokenView>| {
+        {loaded(tokens, move |list: Vec<TokenRecord>| {
             view! {
                 <table class="grid" data-testid="tokens">
                     <thead>
@@ -111,7 +112,7 @@ pub fn TokensPage() -> impl IntoView {
                                     <tr data-token=t.name.clone()>
                                         <td>{t.name.clone()}</td>
                                         <td class="mono">{format!("{}…", t.prefix)}</td>
-                                        <td>{format!("{}{}", t.max_role, if t.admin { " + admin" } else { "" })}</td>
+                                        <td>{format!("{}{}", t.max_role.as_str(), if t.admin { " + admin" } else { "" })}</td>
                                         <td>{format::timestamp(t.created_at)}</td>
                                         <td>{t.expires_at.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
                                         <td>{t.last_used_at.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>

@@ -7,12 +7,12 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::admin::{
-    AuditQuery, AuditView, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword,
-    SetAdmin, SetEnvironments, SetMember, TeamDetail as TeamData, TeamView, UnmapNamespace, UserView, audit_log,
-    list_teams, list_users, team_page,
+    AuditQuery, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword, SetAdmin,
+    SetEnvironments, SetMember, TeamDetail as TeamData, UnmapNamespace, audit_log, list_teams, list_users, team_page,
 };
 use crate::components::common::{Csrf, loaded, outcome};
 use crate::format;
+use gantry_domain::records::{AuditRecord, Team, User};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -27,7 +27,7 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <Title text="Users" />
         <h1>"Users"</h1>
-        {loaded(users, move |list: Vec<UserView>| {
+        {loaded(users, move |list: Vec<User>| {
             view! {
                 <table class="grid" data-testid="users">
                     <thead>
@@ -101,7 +101,7 @@ pub fn TeamsPage() -> impl IntoView {
     view! {
         <Title text="Teams" />
         <h1>"Teams"</h1>
-        {loaded(teams, |list: Vec<TeamView>| {
+        {loaded(teams, |list: Vec<Team>| {
             view! {
                 <table class="grid" data-testid="teams">
                     <thead>
@@ -190,7 +190,7 @@ pub fn TeamPage() -> impl IntoView {
                             view! {
                                 <tr data-member=m.username.clone()>
                                     <td>{m.username.clone()}</td>
-                                    <td>{m.role.clone()}</td>
+                                    <td>{m.role.label()}</td>
                                     <td>
                                         <Show when=move || can_members>
                                             <ActionForm action=remove_member attr:class="inline">
@@ -312,7 +312,7 @@ pub fn AuditPage() -> impl IntoView {
             <button type="submit">"Filter"</button>
             <a href=move || format!("/api/v1/audit.csv?{}", query.get().to_query_string()) download="audit.csv">"Export CSV"</a>
         </form>
-        {loaded(records, |list: Vec<AuditView>| {
+        {loaded(records, |list: Vec<AuditRecord>| {
             view! {
                 <table class="grid small" data-testid="audit">
                     <thead>
@@ -330,14 +330,14 @@ pub fn AuditPage() -> impl IntoView {
                         {list.into_iter().map(|r| {
                             let target = [r.cluster.clone(), r.namespace.clone(), r.object.clone()].into_iter().flatten().collect::<Vec<_>>().join(" / ");
                             view! {
-                                <tr class=format!("result-{}", r.result) data-action=r.action.clone()>
+                                <tr class=format!("result-{}", r.result.as_str()) data-action=r.action.clone()>
                                     <td>{format::timestamp(r.at)}</td>
                                     <td>{r.actor.clone()}</td>
                                     <td>{r.source.clone().unwrap_or_default()}</td>
                                     <td class="mono">{r.action.clone()}</td>
                                     <td>{target}</td>
                                     <td>{format!("{} → {}", r.before.clone().unwrap_or_else(|| "—".into()), r.after.clone().unwrap_or_else(|| "—".into()))}</td>
-                                    <td>{r.result.clone()}{r.detail.clone().map(|d| format!(": {d}"))}</td>
+                                    <td>{r.result.as_str()}{r.detail.clone().map(|d| format!(": {d}"))}</td>
                                 </tr>
                             }
                         }).collect_view()}

@@ -23,49 +23,7 @@ pub fn ClustersPage() -> impl IntoView {
         <h1>"Clusters"</h1>
         {loaded(data, |(list, admin)| {
             view! {
-                <table class="grid" data-testid="clusters">
-                    <thead>
-                        <tr>
-                            <th>"Cluster"</th>
-                            <th>"State"</th>
-                            <th>"Kubernetes"</th>
-                            <th>"Last contact"</th>
-                            <th>"Nodes"</th>
-                            <th>"GPU nodes"</th>
-                            <th>"GPUs allocated"</th>
-                            <th>"Pods"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {list
-                            .into_iter()
-                            .map(|c| {
-                                let name = c.name.clone();
-                                let href = format!("/clusters/{name}");
-                                let key = name.clone();
-                                view! {
-                                    <tr data-cluster=key>
-                                        <td>
-                                            <A href=href>{name}</A>
-                                        </td>
-                                        <td>
-                                            <StateBadge state=c.state />
-                                            {c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
-                                        </td>
-                                        <td>{c.version.clone().unwrap_or_else(|| "—".into())}</td>
-                                        <td>{format::ago(c.last_contact)}</td>
-                                        <td>{c.nodes}</td>
-                                        <td>{c.gpu_nodes}</td>
-                                        <td>
-                                            <GpuBar allocated=c.gpu_allocated total=c.gpu_capacity />
-                                        </td>
-                                        <td>{c.pods}</td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
+                <ClusterTable clusters=list />
                 <Show when=move || admin>
                     <AddClusterForm />
                 </Show>
@@ -255,5 +213,55 @@ pub fn NodePage() -> impl IntoView {
                 <crate::pages::workloads::PodTable pods=page.pods />
             }
         })}
+    }
+}
+
+/// Every cluster with its state, version, last contact, nodes, GPUs and pods.
+#[component]
+pub fn ClusterTable(clusters: Vec<gantry_domain::view::ClusterSummary>) -> impl IntoView {
+    view! {
+        <table class="grid" data-testid="clusters">
+            <thead>
+                <tr>
+                    <th>"Cluster"</th>
+                    <th>"State"</th>
+                    <th>"Kubernetes"</th>
+                    <th>"Last contact"</th>
+                    <th>"Nodes"</th>
+                    <th>"GPU nodes"</th>
+                    <th>"GPUs allocated"</th>
+                    <th>"Pods"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {clusters
+                    .into_iter()
+                    .map(|c| {
+                        let name = c.name.clone();
+                        let href = format!("/clusters/{name}");
+                        let key = name.clone();
+                        view! {
+                            <tr data-cluster=key>
+                                <td>
+                                    <A href=href>{name}</A>
+                                </td>
+                                <td>
+                                    <StateBadge state=c.state />
+                                    {c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
+                                </td>
+                                <td>{c.version.clone().unwrap_or_else(|| "—".into())}</td>
+                                <td>{format::ago(c.last_contact)}</td>
+                                <td>{c.nodes}</td>
+                                <td>{c.gpu_nodes}</td>
+                                <td>
+                                    <GpuBar allocated=c.gpu_allocated total=c.gpu_capacity />
+                                </td>
+                                <td>{c.pods}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -4,8 +4,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::fleet::fleet_overview;
-use crate::components::common::{GpuBar, StateBadge, loaded};
-use crate::format;
+use crate::components::common::{GpuBar, loaded};
 use crate::live::use_live;
 
 #[component]
@@ -99,47 +98,6 @@ fn render(o: Overview) -> impl IntoView {
             </tbody>
         </table>
         <h2>"Clusters"</h2>
-        <table class="grid">
-            <thead>
-                <tr>
-                    <th>"Cluster"</th>
-                    <th>"State"</th>
-                    <th>"Version"</th>
-                    <th>"Last contact"</th>
-                    <th>"Nodes"</th>
-                    <th>"GPUs"</th>
-                    <th>"Pods"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {o
-                    .clusters
-                    .into_iter()
-                    .map(|c| {
-                        let name = c.name.clone();
-                        let href = format!("/clusters/{name}");
-                        let key = name.clone();
-                        view! {
-                            <tr data-cluster=key>
-                                <td>
-                                    <A href=href>{name}</A>
-                                </td>
-                                <td>
-                                    <StateBadge state=c.state />
-                                    {c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
-                                </td>
-                                <td>{c.version.clone().unwrap_or_else(|| "—".into())}</td>
-                                <td>{format::ago(c.last_contact)}</td>
-                                <td>{c.nodes}</td>
-                                <td>
-                                    <GpuBar allocated=c.gpu_allocated total=c.gpu_capacity />
-                                </td>
-                                <td>{c.pods}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <crate::pages::clusters::ClusterTable clusters=o.clusters />
     }
 }

@@ -7,6 +7,7 @@ pub mod lenient;
 pub mod manifest;
 pub mod policy;
 pub mod quantity;
+pub mod records;
 pub mod rollout;
 pub mod throttle;
 pub mod validate;

@@ -29,6 +29,19 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
+    pub const ALL: [ResourceKind; 10] = [
+        ResourceKind::Cluster,
+        ResourceKind::Node,
+        ResourceKind::Pod,
+        ResourceKind::Deployment,
+        ResourceKind::ReplicaSet,
+        ResourceKind::Job,
+        ResourceKind::Namespace,
+        ResourceKind::Quota,
+        ResourceKind::Event,
+        ResourceKind::Autoscaler,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             ResourceKind::Cluster => "cluster",
@@ -291,7 +304,8 @@ impl<T> Page<T> {
 /// Sorting, filtering and paging for every table. URL query parameters map
 /// onto it directly so a view can be shared.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(default)]
 pub struct ListQuery {
     /// Free text, matched against names.

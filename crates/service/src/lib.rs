@@ -15,7 +15,7 @@ pub use ops::accounts::{CreatedToken, TokenRequest};
 pub use ops::audit_log::to_csv;
 pub use ops::fleet::{MAX_KUBECONFIG_BYTES, RegisteredCluster};
 pub use ops::workloads::{
-    AutoscaleRequest, DeleteRequest, PromoteOutcome, RevisionView, RollbackOutcome, RollbackRequest, ScaleRequest,
+    AutoscaleRequest, DeleteRequest, PromoteOutcome, RollbackOutcome, RollbackRequest, ScaleRequest,
 };
 pub use secrets::{KeySource, Sealer};
 pub use state::{AppState, Audit, Caller, ServiceConfig, Via};

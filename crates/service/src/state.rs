@@ -73,6 +73,22 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller as the UI and `/api/v1/me` show them.
+    pub fn me(&self, csrf: String) -> gantry_domain::view::Me {
+        gantry_domain::view::Me {
+            id: self.principal.user_id,
+            username: self.principal.username.clone(),
+            global_admin: self.principal.global_admin,
+            teams: self
+                .principal
+                .memberships
+                .iter()
+                .map(|m| gantry_domain::view::TeamRole { team_id: m.team_id, team: m.team_name.clone(), role: m.role })
+                .collect(),
+            csrf,
+        }
+    }
+
     pub fn actor(&self) -> String {
         match &self.via {
             Via::Token { name, .. } => format!("{} (token {name})", self.principal.username),

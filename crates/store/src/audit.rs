@@ -1,37 +1,11 @@
 //! The append-only audit log. Both schemas refuse UPDATE and DELETE on the
 //! table with a trigger, so not even a bug here can rewrite history.
 
+pub use gantry_domain::records::{AuditRecord, AuditResult};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::{Result, Store};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum AuditResult {
-    Ok,
-    Denied,
-    Failed,
-}
-
-impl AuditResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditResult::Ok => "ok",
-            AuditResult::Denied => "denied",
-            AuditResult::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> AuditResult {
-        match text {
-            "ok" => AuditResult::Ok,
-            "denied" => AuditResult::Denied,
-            _ => AuditResult::Failed,
-        }
-    }
-}
 
 /// One thing that happened, about to be written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,25 +21,6 @@ pub struct AuditEntry {
     pub before: Option<String>,
     pub after: Option<String>,
     pub result: Option<AuditResult>,
-    pub detail: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: i64,
-    pub actor_id: Option<i64>,
-    pub actor: String,
-    pub source: Option<String>,
-    pub action: String,
-    pub team_id: Option<i64>,
-    pub cluster: Option<String>,
-    pub namespace: Option<String>,
-    pub object: Option<String>,
-    pub before: Option<String>,
-    pub after: Option<String>,
-    pub result: AuditResult,
     pub detail: Option<String>,
 }
 

@@ -1,19 +1,10 @@
 //! A team's promotion path: named environments in order, each a cluster and
 //! namespace.
 
-use serde::{Deserialize, Serialize};
+pub use gantry_domain::records::Environment;
 use sqlx::Row;
 
 use crate::{Result, Store, flag};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Environment {
-    pub name: String,
-    pub cluster: String,
-    pub namespace: String,
-    /// Promoting into it needs the team admin role.
-    pub protected: bool,
-}
 
 impl Store {
     /// Replaces the team's environments, in promotion order, atomically.

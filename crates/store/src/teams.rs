@@ -1,30 +1,8 @@
 use gantry_domain::policy::{Ownership, Role};
-use serde::Serialize;
+pub use gantry_domain::records::{Member, NamespaceMapping, Team};
 use sqlx::Row;
 
 use crate::{Error, Result, Store, is_unique_violation, now_ms};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Team {
-    pub id: i64,
-    pub name: String,
-    pub members: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Member {
-    pub user_id: i64,
-    pub username: String,
-    pub role: Role,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NamespaceMapping {
-    pub cluster: String,
-    pub namespace: String,
-    pub team_id: i64,
-    pub team: String,
-}
 
 impl Store {
     pub async fn create_team(&self, name: &str) -> Result<Team> {

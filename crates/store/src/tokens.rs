@@ -4,30 +4,14 @@
 
 use base64::Engine;
 use gantry_domain::policy::Role;
+pub use gantry_domain::records::TokenRecord;
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{Error, Result, Store, flag, is_unique_violation, now_ms};
 
 pub const TOKEN_PREFIX: &str = "gantry_";
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TokenRecord {
-    pub id: i64,
-    pub user_id: i64,
-    pub name: String,
-    /// The first characters of the secret, so a user can tell tokens apart.
-    pub prefix: String,
-    pub max_role: Role,
-    pub team_ids: Option<Vec<i64>>,
-    pub admin: bool,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
 
 #[derive(Clone, Debug)]
 pub struct NewToken {

@@ -1,17 +1,9 @@
 use gantry_domain::policy::{Membership, Principal, Role};
+pub use gantry_domain::records::User;
 use gantry_domain::validate::Username;
-use serde::Serialize;
 use sqlx::Row;
 
 use crate::{Error, Result, Store, flag, is_unique_violation, now_ms};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    pub global_admin: bool,
-    pub created_at: i64,
-}
 
 /// A user with their password hash. Deliberately not `Serialize`.
 #[derive(Clone)]

@@ -23,7 +23,8 @@ async fn failing_migration_leaves_nothing(url: &str) {
     };
     assert!(exists("first_table").await, "the good migration stays applied");
     assert!(!exists("half_done").await, "the failed migration left nothing behind");
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
     assert_eq!(applied, vec![1]);
 }
 

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use gantry_domain::view::{Me, TeamRole};
+use gantry_domain::records::{AuditRecord, Environment, Member, NamespaceMapping, Team, TokenRecord, User};
+use gantry_domain::view::Me;
 use gantry_service::{ServiceError, TokenRequest};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -32,21 +33,6 @@ fn done() -> Json<Done> {
     Json(Done { ok: true, message: None })
 }
 
-fn me_of(caller: &gantry_service::Caller, csrf: String) -> Me {
-    Me {
-        id: caller.principal.user_id,
-        username: caller.principal.username.clone(),
-        global_admin: caller.principal.global_admin,
-        teams: caller
-            .principal
-            .memberships
-            .iter()
-            .map(|m| TeamRole { team_id: m.team_id, team: m.team_name.clone(), role: m.role })
-            .collect(),
-        csrf,
-    }
-}
-
 /// Signs in and sets the session cookie. The reply carries the CSRF token
 /// that cookie-authenticated changes must send as `X-CSRF-Token`.
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses((status = 200, body = Me), (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
@@ -64,7 +50,7 @@ pub async fn login(
     session.insert(SESSION_CSRF, csrf.clone()).await.map_err(|e| ApiError(ServiceError::internal(e)))?;
     session.insert(SESSION_LOGIN_AT, gantry_store::now_ms()).await.map_err(|e| ApiError(ServiceError::internal(e)))?;
     let caller = gantry_service::Caller { principal, via: gantry_service::Via::Session, source };
-    Ok(Json(me_of(&caller, csrf)))
+    Ok(Json(caller.me(csrf)))
 }
 
 /// Ends the session on the server.
@@ -82,15 +68,7 @@ pub async fn me(ApiCaller(caller): ApiCaller, session: Session) -> ApiResult<Me>
         gantry_service::Via::Session => session.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default(),
         _ => String::new(),
     };
-    Ok(Json(me_of(&caller, csrf)))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserOut {
-    pub id: i64,
-    pub username: String,
-    pub global_admin: bool,
-    pub created_at: i64,
+    Ok(Json(caller.me(csrf)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -101,25 +79,18 @@ pub struct NewUser {
     pub global_admin: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserOut>), (status = 403, body = super::ErrorBody)))]
-pub async fn list_users(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<UserOut>> {
-    let users = web.app.list_users(&caller).await?;
-    Ok(Json(
-        users
-            .into_iter()
-            .map(|u| UserOut { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at })
-            .collect(),
-    ))
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<User>), (status = 403, body = super::ErrorBody)))]
+pub async fn list_users(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<User>> {
+    Ok(Json(web.app.list_users(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 200, body = UserOut), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 200, body = User), (status = 422, body = super::ErrorBody)))]
 pub async fn create_user(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Body(new): Body<NewUser>,
-) -> ApiResult<UserOut> {
-    let u = web.app.create_user(&caller, &new.username, &new.password, new.global_admin).await?;
-    Ok(Json(UserOut { id: u.id, username: u.username, global_admin: u.global_admin, created_at: u.created_at }))
+) -> ApiResult<User> {
+    Ok(Json(web.app.create_user(&caller, &new.username, &new.password, new.global_admin).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
@@ -132,32 +103,23 @@ pub async fn delete_user(
     Ok(done())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TeamOut {
-    pub id: i64,
-    pub name: String,
-    pub members: i64,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewTeam {
     pub name: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams", responses((status = 200, body = Vec<TeamOut>)))]
-pub async fn list_teams(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<TeamOut>> {
-    let teams = web.app.list_teams(&caller).await?;
-    Ok(Json(teams.into_iter().map(|t| TeamOut { id: t.id, name: t.name, members: t.members }).collect()))
+#[utoipa::path(get, path = "/api/v1/teams", responses((status = 200, body = Vec<Team>)))]
+pub async fn list_teams(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<Team>> {
+    Ok(Json(web.app.list_teams(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 200, body = TeamOut)))]
+#[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 200, body = Team)))]
 pub async fn create_team(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Body(new): Body<NewTeam>,
-) -> ApiResult<TeamOut> {
-    let t = web.app.create_team(&caller, &new.name).await?;
-    Ok(Json(TeamOut { id: t.id, name: t.name, members: t.members }))
+) -> ApiResult<Team> {
+    Ok(Json(web.app.create_team(&caller, &new.name).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
@@ -170,23 +132,14 @@ pub async fn delete_team(
     Ok(done())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemberOut {
-    pub user_id: i64,
-    pub username: String,
-    pub role: gantry_domain::policy::Role,
-}
-
-#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<MemberOut>)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<Member>)))]
 pub async fn members(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
-) -> ApiResult<Vec<MemberOut>> {
+) -> ApiResult<Vec<Member>> {
     let (_, members) = web.app.team_members(&caller, id).await?;
-    Ok(Json(
-        members.into_iter().map(|m| MemberOut { user_id: m.user_id, username: m.username, role: m.role }).collect(),
-    ))
+    Ok(Json(members))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -221,73 +174,36 @@ pub async fn remove_member(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<EnvironmentIo>)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<Environment>)))]
 pub async fn environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
-) -> ApiResult<Vec<EnvironmentIo>> {
-    let envs = web.app.environments(&caller, id).await?;
-    Ok(Json(
-        envs.into_iter()
-            .map(|e| EnvironmentIo { name: e.name, cluster: e.cluster, namespace: e.namespace, protected: e.protected })
-            .collect(),
-    ))
+) -> ApiResult<Vec<Environment>> {
+    Ok(Json(web.app.environments(&caller, id).await?))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EnvironmentIo {
-    pub name: String,
-    pub cluster: String,
-    pub namespace: String,
-    #[serde(default)]
-    pub protected: bool,
-}
-
-#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<EnvironmentIo>, responses((status = 200, body = Done)))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<Environment>, responses((status = 200, body = Done)))]
 pub async fn set_environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
-    Body(envs): Body<Vec<EnvironmentIo>>,
+    Body(envs): Body<Vec<Environment>>,
 ) -> ApiResult<Done> {
-    let envs = envs
-        .into_iter()
-        .map(|e| gantry_store::Environment {
-            name: e.name,
-            cluster: e.cluster,
-            namespace: e.namespace,
-            protected: e.protected,
-        })
-        .collect();
     web.app.set_environments(&caller, id, envs).await?;
     Ok(done())
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct NamespaceIo {
-    pub cluster: String,
-    pub namespace: String,
-    pub team_id: i64,
-    #[serde(default)]
-    pub team: String,
+#[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceMapping>)))]
+pub async fn namespaces(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<NamespaceMapping>> {
+    Ok(Json(web.app.namespace_mappings(&caller).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceIo>)))]
-pub async fn namespaces(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<NamespaceIo>> {
-    let all = web.app.namespace_mappings(&caller).await?;
-    Ok(Json(
-        all.into_iter()
-            .map(|m| NamespaceIo { cluster: m.cluster, namespace: m.namespace, team_id: m.team_id, team: m.team })
-            .collect(),
-    ))
-}
-
-#[utoipa::path(post, path = "/api/v1/namespaces", request_body = NamespaceIo, responses((status = 200, body = Done)))]
+#[utoipa::path(post, path = "/api/v1/namespaces", request_body = NamespaceMapping, responses((status = 200, body = Done)))]
 pub async fn map_namespace(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Body(m): Body<NamespaceIo>,
+    Body(m): Body<NamespaceMapping>,
 ) -> ApiResult<Done> {
     web.app.map_namespace(&caller, &m.cluster, &m.namespace, m.team_id).await?;
     Ok(done())
@@ -301,20 +217,6 @@ pub async fn unmap_namespace(
 ) -> ApiResult<Done> {
     web.app.unmap_namespace(&caller, &cluster, &namespace).await?;
     Ok(done())
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenOut {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub max_role: gantry_domain::policy::Role,
-    pub teams: Option<Vec<i64>>,
-    pub admin: bool,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -337,26 +239,9 @@ pub struct CreatedTokenOut {
     pub expires_at: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = Vec<TokenOut>)))]
-pub async fn list_tokens(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<TokenOut>> {
-    let tokens = web.app.my_tokens(&caller).await?;
-    Ok(Json(
-        tokens
-            .into_iter()
-            .map(|t| TokenOut {
-                id: t.id,
-                name: t.name,
-                prefix: t.prefix,
-                max_role: t.max_role,
-                teams: t.team_ids,
-                admin: t.admin,
-                created_at: t.created_at,
-                expires_at: t.expires_at,
-                last_used_at: t.last_used_at,
-                revoked_at: t.revoked_at,
-            })
-            .collect(),
-    ))
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = Vec<TokenRecord>)))]
+pub async fn list_tokens(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<TokenRecord>> {
+    Ok(Json(web.app.my_tokens(&caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses((status = 200, body = CreatedTokenOut)))]
@@ -422,12 +307,12 @@ impl AuditParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, body = Vec<gantry_store::AuditRecord>)))]
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, body = Vec<AuditRecord>)))]
 pub async fn audit(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Query(params): Query<AuditParams>,
-) -> ApiResult<Vec<gantry_store::AuditRecord>> {
+) -> ApiResult<Vec<AuditRecord>> {
     Ok(Json(web.app.audit_log(&caller, params.filter()).await?))
 }
 

@@ -7,47 +7,11 @@ use gantry_domain::view::{
     ClusterSummary, DeploymentRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow, QuotaRow,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::access::Done;
 use super::{ApiCaller, ApiResult, Body};
 use crate::web::WebState;
-
-/// Sorting, filtering and paging, as in the UI's URLs.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Free text matched against names.
-    pub q: Option<String>,
-    pub cluster: Option<String>,
-    pub namespace: Option<String>,
-    /// A status or phase filter (depends on the list).
-    pub status: Option<String>,
-    pub node: Option<String>,
-    /// The column to sort by.
-    pub sort: Option<String>,
-    pub desc: Option<bool>,
-    /// From 1.
-    pub page: Option<usize>,
-    /// At most 500.
-    pub per_page: Option<usize>,
-}
-
-impl From<ListParams> for ListQuery {
-    fn from(p: ListParams) -> ListQuery {
-        ListQuery {
-            q: p.q,
-            cluster: p.cluster,
-            namespace: p.namespace,
-            status: p.status,
-            node: p.node,
-            sort: p.sort,
-            desc: p.desc.unwrap_or(false),
-            page: p.page,
-            per_page: p.per_page,
-        }
-    }
-}
 
 #[utoipa::path(get, path = "/api/v1/overview", responses((status = 200, body = Overview), (status = 401, body = super::ErrorBody)))]
 pub async fn overview(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Overview> {
@@ -96,14 +60,14 @@ pub async fn remove_cluster(
     Ok(Json(Done { ok: true, message: None }))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListParams), responses((status = 200, body = Page<NodeRow>)))]
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListQuery), responses((status = 200, body = Page<NodeRow>)))]
 pub async fn nodes(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path(cluster): Path<String>,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ListQuery>,
 ) -> ApiResult<Page<NodeRow>> {
-    let query = ListQuery { cluster: Some(cluster), ..params.into() };
+    let query = ListQuery { cluster: Some(cluster), ..params };
     Ok(Json(web.app.nodes(&caller, &query).await?))
 }
 
@@ -123,40 +87,40 @@ pub async fn node(
     Ok(Json(NodeOut { node, pods }))
 }
 
-#[utoipa::path(get, path = "/api/v1/pods", params(ListParams), responses((status = 200, body = Page<PodRow>)))]
+#[utoipa::path(get, path = "/api/v1/pods", params(ListQuery), responses((status = 200, body = Page<PodRow>)))]
 pub async fn pods(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ListQuery>,
 ) -> ApiResult<Page<PodRow>> {
-    Ok(Json(web.app.pods(&caller, &params.into()).await?))
+    Ok(Json(web.app.pods(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, body = Page<JobRow>)))]
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = Page<JobRow>)))]
 pub async fn jobs(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ListQuery>,
 ) -> ApiResult<Page<JobRow>> {
-    Ok(Json(web.app.jobs(&caller, &params.into()).await?))
+    Ok(Json(web.app.jobs(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/deployments", params(ListParams), responses((status = 200, body = Page<DeploymentRow>)))]
+#[utoipa::path(get, path = "/api/v1/deployments", params(ListQuery), responses((status = 200, body = Page<DeploymentRow>)))]
 pub async fn deployments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ListQuery>,
 ) -> ApiResult<Page<DeploymentRow>> {
-    Ok(Json(web.app.deployments(&caller, &params.into()).await?))
+    Ok(Json(web.app.deployments(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/pending", params(ListParams), responses((status = 200, body = Page<PendingRow>)))]
+#[utoipa::path(get, path = "/api/v1/pending", params(ListQuery), responses((status = 200, body = Page<PendingRow>)))]
 pub async fn pending(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ListQuery>,
 ) -> ApiResult<Page<PendingRow>> {
-    Ok(Json(web.app.pending(&caller, &params.into()).await?))
+    Ok(Json(web.app.pending(&caller, &params).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/quotas", responses((status = 200, body = Vec<QuotaRow>)))]

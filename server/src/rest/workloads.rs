@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use gantry_domain::fit::FitPreview;
 use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
+use gantry_domain::records::Revision;
 use gantry_domain::rollout::DiffLine;
 use gantry_domain::view::{DeploymentRow, EventRow, JobRow, PodRow};
 use gantry_service::{AutoscaleRequest, DeleteRequest, RollbackRequest, ScaleRequest, ServiceError};
@@ -206,44 +207,14 @@ pub async fn rollback(
     Ok(Json(RolledBack { from_revision: outcome.from_revision, restored_revision: outcome.restored_revision }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevisionOut {
-    pub revision: i64,
-    pub replica_set: String,
-    pub images: Vec<String>,
-    pub model_version: Option<String>,
-    pub change_cause: Option<String>,
-    pub created: String,
-    pub replicas: i32,
-    pub current: bool,
-    /// Who made it, when Gantry made the change.
-    pub by: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<RevisionOut>)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<Revision>)))]
 pub async fn history(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path((cluster, namespace, name)): Object,
-) -> ApiResult<Vec<RevisionOut>> {
-    let history = web.app.deployment_history(&caller, &cluster, &namespace, &name).await?;
-    Ok(Json(
-        history
-            .into_iter()
-            .map(|r| RevisionOut {
-                revision: r.revision,
-                replica_set: r.replica_set,
-                images: r.images,
-                model_version: r.model_version,
-                change_cause: r.change_cause,
-                created: r.created,
-                replicas: r.replicas,
-                current: r.current,
-                by: r.by,
-            })
-            .collect(),
-    ))
+) -> ApiResult<Vec<Revision>> {
+    Ok(Json(web.app.deployment_history(&caller, &cluster, &namespace, &name).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -8,27 +8,13 @@ use gantry_domain::fit::{self, FitPreview};
 use gantry_domain::lenient;
 use gantry_domain::manifest::{self, LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
 use gantry_domain::policy::{Action, Ownership, Role, Target};
+use gantry_domain::records::Revision;
 use gantry_domain::rollout::{self, DiffLine, ReplicaSetRevision};
 use gantry_domain::validate::{self, Invalid, LabelName, ObjectName};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
 use crate::state::{AppState, Audit, Caller};
-
-/// One revision as the history page shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RevisionView {
-    pub revision: i64,
-    pub replica_set: String,
-    pub images: Vec<String>,
-    pub model_version: Option<String>,
-    pub change_cause: Option<String>,
-    pub created: String,
-    pub replicas: i32,
-    pub current: bool,
-    /// Who made it, from Gantry's audit log, when Gantry made the change.
-    pub by: Option<String>,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RollbackOutcome {
@@ -261,7 +247,7 @@ impl AppState {
         cluster: &str,
         namespace: &str,
         deployment: &str,
-    ) -> Result<Vec<RevisionView>> {
+    ) -> Result<Vec<Revision>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         let cluster_cache = self.cluster(cluster)?;
@@ -285,7 +271,7 @@ impl AppState {
             .collect::<Vec<_>>();
         Ok(revisions
             .iter()
-            .map(|r| RevisionView {
+            .map(|r| Revision {
                 revision: r.revision,
                 replica_set: r.name.clone(),
                 images: r.images(),
