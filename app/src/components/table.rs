@@ -75,13 +75,23 @@ pub fn Pager(query: Memo<ListQuery>, page: usize, pages: usize, total: usize) ->
 /// A GET form for the text filter (and an optional status choice); it
 /// submits to the same page, so the URL carries the filter.
 #[component]
-pub fn FilterBar(query: Memo<ListQuery>, #[prop(optional)] statuses: &'static [&'static str]) -> impl IntoView {
+pub fn FilterBar(
+    query: Memo<ListQuery>,
+    #[prop(optional)] statuses: &'static [&'static str],
+    /// Offer cluster and namespace filters (not on a page about one cluster).
+    #[prop(default = true)]
+    places: bool,
+) -> impl IntoView {
     let current = query.get_untracked();
+    let (cluster, namespace) =
+        (current.cluster.clone().unwrap_or_default(), current.namespace.clone().unwrap_or_default());
     view! {
         <form method="get" class="filters">
             <input type="search" name="q" placeholder="Filter by name" value=current.q.clone().unwrap_or_default() />
-            <input type="text" name="cluster" placeholder="cluster" value=current.cluster.clone().unwrap_or_default() />
-            <input type="text" name="namespace" placeholder="namespace" value=current.namespace.clone().unwrap_or_default() />
+            {places.then(|| view! {
+                <input type="text" name="cluster" placeholder="cluster" value=cluster />
+                <input type="text" name="namespace" placeholder="namespace" value=namespace />
+            })}
             <Show when=move || !statuses.is_empty()>
                 <select name="status">
                     <option value="">"any status"</option>

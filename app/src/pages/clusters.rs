@@ -38,18 +38,21 @@ fn AddClusterForm() -> impl IntoView {
     let add = ServerAction::<AddCluster>::new();
     let remove = ServerAction::<RemoveCluster>::new();
     let kubeconfig = RwSignal::new(String::new());
+    let listed = move || contexts.value().get().and_then(Result::ok).unwrap_or_default();
     view! {
         <section class="panel">
             <h2>"Add a cluster"</h2>
             <p class="muted">
-                "Paste a kubeconfig with embedded credentials (no exec plugins, no file paths), list its contexts, and pick one. The cluster must answer before anything is stored; its credentials are encrypted at rest and never sent back to a browser."
+                "Choose a kubeconfig file or paste one, list its contexts, and pick one. It must embed its credentials (no exec plugins, no file paths). The cluster must answer before anything is stored; credentials are encrypted at rest and never sent back to a browser."
             </p>
+            <label>"Kubeconfig file " <input type="file" data-testid="kubeconfig-file" on:change=move |ev| read_file(ev, kubeconfig) /></label>
             <ActionForm action=contexts attr:class="stack">
                 <Csrf />
                 <textarea
                     name="kubeconfig"
                     rows="8"
                     placeholder="apiVersion: v1\nkind: Config\n…"
+                    prop:value=move || kubeconfig.get()
                     on:input=move |ev| kubeconfig.set(event_target_value(&ev))
                 ></textarea>
                 <button type="submit">"List contexts"</button>
@@ -59,7 +62,10 @@ fn AddClusterForm() -> impl IntoView {
                 <Csrf />
                 <input type="hidden" name="kubeconfig" prop:value=move || kubeconfig.get() />
                 <label>"Name in Gantry" <input type="text" name="name" required /></label>
-                <label>"Context" <input type="text" name="context" required /></label>
+                <label>"Context" <input type="text" name="context" list="kubeconfig-contexts" required /></label>
+                <datalist id="kubeconfig-contexts">
+                    {move || listed().into_iter().map(|c| view! { <option value=c></option> }).collect_view()}
+                </datalist>
                 <button type="submit">"Add cluster"</button>
             </ActionForm>
             {outcome(add.value(), |message: &String| message.clone())}
@@ -72,6 +78,30 @@ fn AddClusterForm() -> impl IntoView {
             {outcome(remove.value(), |_: &()| "Removed".to_string())}
         </section>
     }
+}
+
+/// Reads the chosen file into the kubeconfig text (in the browser; the
+/// server only ever receives the text).
+fn read_file(event: leptos::ev::Event, into: RwSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(file) = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0))
+        else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                into.set(text.as_string().unwrap_or_default());
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (event, into);
 }
 
 #[component]
@@ -110,7 +140,7 @@ pub fn ClusterPage() -> impl IntoView {
 #[component]
 fn NodesTable(query: Memo<ListQuery>, page: gantry_domain::view::Page<NodeRow>) -> impl IntoView {
     view! {
-        <FilterBar query statuses=&["gpu", "cpu", "spot", "on-demand", "not-ready"] />
+        <FilterBar query statuses=&["gpu", "cpu", "spot", "on-demand", "not-ready"] places=false />
         <table class="grid" data-testid="nodes">
             <thead>
                 <tr>
