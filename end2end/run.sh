@@ -22,12 +22,25 @@ for _ in $(seq 1 180); do [[ -s "$work/fleet/kubeconfig" ]] && break; sleep 1; d
 if [[ ! -s "$work/fleet/kubeconfig" ]]; then tail -n 40 "$work/testbed.log" >&2; echo "error: the fleet did not start" >&2; exit 1; fi
 
 export GANTRY_DEMO_PASSWORD="e2e-password-$(date +%s)"
-gantry="$CARGO_TARGET_DIR/release/gantry"
+# GANTRY_BIN: a gantry binary to test instead of the release build (for example
+# a copy taken right after `cargo leptos build`, when other cargo runs share the target dir).
+gantry="${GANTRY_BIN:-$CARGO_TARGET_DIR/release/gantry}"
 "$gantry" demo-setup --data-dir "$work/data" --kubeconfig "$work/fleet/kubeconfig" >"$work/demo-setup.log"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --site-root "$GANTRY_ROOT/target/site" >"$work/gantry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
+
+# Hydration needs the wasm the server's pages ask for. A gantry binary built by plain
+# cargo (cargo test/bench/build) instead of `cargo leptos build` names another file,
+# and every hydrated test would then time out waiting for data-hydrated.
+for asset in $(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_.-]*\.\(wasm\|js\)' | sort -u); do
+  if [[ ! -f "$GANTRY_ROOT/target/site$asset" ]]; then
+    echo "error: the server's pages load $asset, which target/site lacks: $gantry was not built by" >&2
+    echo "  \`cargo leptos build --release\` (another cargo build may have replaced it); rebuild, or set GANTRY_BIN" >&2
+    exit 1
+  fi
+done
 
 export GANTRY_URL="http://127.0.0.1:$port"
 export KUBECONFIG="$work/fleet/kubeconfig"

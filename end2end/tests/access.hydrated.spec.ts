@@ -52,19 +52,39 @@ test('a viewer sees only their team\'s deployments and cannot change them', asyn
   await expect(page.getByTestId('users')).toHaveCount(0);
 });
 
-test('a deployer gets the scale form, and signing out ends the session', async ({ page }) => {
+test('a deployer gets the scale form on their team\'s deployment', async ({ page }) => {
   await signIn(page, 'alice');
-
   await page.goto('/clusters/dev/namespaces/vision-dev/deployments/resnet-serve');
   await waitHydrated(page);
   await expect(page.getByTestId('scale-replicas')).toBeVisible();
   await expect(page.getByTestId('scale-submit')).toBeVisible();
   await expect(page.getByTestId('new-image')).toBeVisible();
   await expect(page.getByTestId('read-only')).toHaveCount(0);
+  // ...but not on the other team's.
+  await page.goto('/clusters/dev/namespaces/nlp-dev/deployments/bert-serve');
+  await waitHydrated(page);
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByTestId('scale-replicas')).toHaveCount(0);
+});
+
+test('signing out ends the session in the browser and on the server', async ({ page }) => {
+  await signIn(page, 'alice');
+  await page.goto('/workloads');
+  await waitHydrated(page);
+  await expect(page.getByTestId('deployments').locator('tr[data-deployment="resnet-serve"]')).toHaveCount(1);
+  await expect(page.locator('header a.username')).toHaveText('alice');
 
   await page.getByTestId('sign-out').click();
   await expect(page).toHaveURL(/\/login$/);
   await expect(page.locator('input[name=username]')).toBeVisible();
+  // The header no longer shows who was signed in.
+  await expect(page.locator('header a.username')).toHaveCount(0);
+  await expect(page.getByTestId('sign-out')).toHaveCount(0);
+
+  // Going back shows none of the signed-in page's data.
+  await page.goBack();
+  await expect(page.getByTestId('deployments')).toHaveCount(0);
+  await expect(page.getByTestId('sign-out')).toHaveCount(0);
 
   // The session is gone on the server too: a fresh load of any page goes to sign-in.
   await page.goto('/');

@@ -14,6 +14,11 @@ async function settled(page: Page, replicas: number) {
   await expect(page.getByTestId('rollout')).toContainText('complete', { timeout: 30_000 });
 }
 
+/** One of the deployment page's action panels, by its heading. */
+function panel(page: Page, heading: string) {
+  return page.locator('section.panel', { has: page.getByRole('heading', { level: 2, name: heading, exact: true }) });
+}
+
 test('a deployer launches, scales, updates and rolls back a deployment', async ({ page }) => {
   test.setTimeout(180_000);
   const name = uniqueName('e2e');
@@ -52,14 +57,14 @@ test('a deployer launches, scales, updates and rolls back a deployment', async (
   // Scale to 2.
   await page.getByTestId('scale-replicas').fill('2');
   await page.getByTestId('scale-submit').click();
-  await expect(page.getByRole('status')).toContainText('Scaled from 1 to 2 replicas');
+  await expect(panel(page, 'Scale').getByRole('status')).toHaveText('Scaled from 1 to 2 replicas');
   await expect.poll(() => jsonpath(context, namespace, deployment, '{.spec.replicas}')).toBe('2');
   await settled(page, 2);
 
   // Update the image: a new revision.
   await page.getByTestId('new-image').fill('ghcr.io/acme/e2e:2');
   await page.getByRole('button', { name: 'Start rolling update' }).click();
-  await expect(page.getByRole('status')).toContainText('Rolling update started');
+  await expect(panel(page, 'Update').getByRole('status')).toHaveText('Rolling update started');
   await expect(page.getByTestId('revision')).toHaveText('2', { timeout: 30_000 });
   await expect(page.getByTestId('image')).toHaveText('ghcr.io/acme/e2e:2');
   expect(jsonpath(context, namespace, deployment, '{.spec.template.spec.containers[0].image}')).toBe(
@@ -72,7 +77,10 @@ test('a deployer launches, scales, updates and rolls back a deployment', async (
   await expect(history.locator('tr[data-revision="1"]')).toContainText('ghcr.io/acme/e2e:1');
   await expect(history.locator('tr[data-revision="2"]')).toContainText('(current)');
   await page.getByTestId('rollback-1').click();
-  await expect(page.getByRole('status')).toContainText('Rolled back from revision 2 to the template of revision 1');
+  await expect(page.getByRole('status').filter({ hasText: 'Rolled back' })).toHaveText(
+    'Rolled back from revision 2 to the template of revision 1',
+  );
+  await expect(page.getByRole('alert')).toHaveCount(0);
   await expect(page.getByTestId('revision')).toHaveText('3', { timeout: 30_000 });
   await expect(page.getByTestId('image')).toHaveText('ghcr.io/acme/e2e:1');
   await expect(history.locator('tr[data-revision="3"]')).toContainText('(current)');

@@ -110,3 +110,38 @@ pub fn GpuBar(allocated: i64, total: i64) -> impl IntoView {
         </span>
     }
 }
+
+/// A value fetched in the browser only, again whenever `source` changes;
+/// None on the server and until the first answer. For previews that follow
+/// the user's typing: kept out of server rendering (an Effect never runs
+/// there), and an older answer never overwrites a newer one.
+pub fn browser_fetch<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetch: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> ReadSignal<Option<T>>
+where
+    S: Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let (value, set_value) = signal(None::<T>);
+    #[cfg(feature = "hydrate")]
+    {
+        let latest = StoredValue::new(0u64);
+        Effect::new(move |_| {
+            let input = source();
+            latest.update_value(|n| *n += 1);
+            let ticket = latest.get_value();
+            let request = fetch(input);
+            leptos::task::spawn_local(async move {
+                let answer = request.await;
+                if latest.get_value() == ticket {
+                    set_value.set(Some(answer));
+                }
+            });
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (source, fetch, set_value);
+    value
+}

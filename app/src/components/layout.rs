@@ -1,6 +1,7 @@
 //! The frame around every page: navigation, who is signed in, sign out.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 
 use crate::Session;
@@ -12,7 +13,6 @@ use crate::live::use_live;
 pub fn Layout(children: Children) -> impl IntoView {
     let session = Session::use_context();
     let live = use_live();
-    let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">
@@ -51,12 +51,15 @@ pub fn Layout(children: Children) -> impl IntoView {
                                         {me.username.clone()}
                                     </A>
                                     <A href="/tokens">"Tokens"</A>
-                                    <ActionForm action=logout attr:class="inline">
+                                    // A plain form post, JavaScript or not: signing out
+                                    // changes who is signed in for every part of the page,
+                                    // so the sign-in page it lands on is loaded afresh.
+                                    <form method="post" action=Logout::url() class="inline">
                                         <Csrf />
                                         <button type="submit" class="link" data-testid="sign-out">
                                             "Sign out"
                                         </button>
-                                    </ActionForm>
+                                    </form>
                                 </div>
                             }
                                 .into_any()

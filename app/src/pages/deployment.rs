@@ -12,7 +12,7 @@ use crate::api::workloads::{
     AutoscaleDeployment, DeleteDeployment, DeploymentDetail as Data, PromoteDeployment, RollbackDeployment,
     ScaleDeployment, UpdateDeployment, deployment_diff, deployment_page, preview_fit,
 };
-use crate::components::common::{Csrf, ErrorNote, RolloutBadge, loaded, outcome};
+use crate::components::common::{Csrf, ErrorNote, RolloutBadge, browser_fetch, loaded, outcome};
 use crate::format;
 use crate::live::use_live;
 use crate::pages::workloads::{EventList, PodTable};
@@ -61,7 +61,15 @@ pub fn DeploymentPage() -> impl IntoView {
         },
         |(k, _, _)| deployment_page(k.cluster, k.namespace, k.name),
     );
-    let actions = Actions { scale, autoscale, update, rollback, delete, promote };
+    // Page-level state survives the re-render a live update causes.
+    let typed_replicas = RwSignal::new(None::<String>);
+    let diff_of = RwSignal::new(None::<i64>);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = scale.value().get() {
+            typed_replicas.set(None);
+        }
+    });
+    let actions = Actions { scale, autoscale, update, rollback, delete, promote, typed_replicas, diff_of };
     view! {
         <Title text=move || key.get().name />
         {move || {
@@ -83,6 +91,8 @@ struct Actions {
     rollback: ServerAction<RollbackDeployment>,
     delete: ServerAction<DeleteDeployment>,
     promote: ServerAction<PromoteDeployment>,
+    typed_replicas: RwSignal<Option<String>>,
+    diff_of: RwSignal<Option<i64>>,
 }
 
 /// Which deployment, at which version the user saw it.
@@ -179,7 +189,7 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
             <div class="actions">
                 <section class="panel">
                     <h2>"Scale"</h2>
-                    <ScaleForm page=page.clone() action=actions.scale ident />
+                    <ScaleForm page=page.clone() action=actions.scale ident typed=actions.typed_replicas />
                 </section>
                 <section class="panel">
                     <h2>"Autoscaling"</h2>
@@ -208,7 +218,7 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
             </div>
         })}
         <h2>"Revisions"</h2>
-        <History page=page.clone() action=actions.rollback can_change ident />
+        <History page=page.clone() action=actions.rollback can_change ident diff_of=actions.diff_of />
         {page.promote_to.clone().map(move |to| view! {
             <section class="panel">
                 <h2>"Promote"</h2>
@@ -255,15 +265,20 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn ScaleForm(page: Data, action: ServerAction<ScaleDeployment>, ident: StoredValue<Ident>) -> impl IntoView {
+fn ScaleForm(
+    page: Data,
+    action: ServerAction<ScaleDeployment>,
+    ident: StoredValue<Ident>,
+    /// What the user typed; lives on the page so a live refresh keeps it.
+    typed: RwSignal<Option<String>>,
+) -> impl IntoView {
     let d = page.deployment;
-    let replicas = RwSignal::new(d.desired.to_string());
+    let desired = d.desired.to_string();
+    let replicas = move || typed.get().unwrap_or_else(|| desired.clone());
     let (cluster, namespace, model, gpus) =
         (d.cluster.clone(), d.namespace.clone(), d.gpu_model.clone().unwrap_or_default(), d.gpus_per_replica);
-    // Loaded in the browser only (a LocalResource): it answers the user's
-    // typing, and staying out of server rendering keeps hydration simple.
-    let fit = LocalResource::new(move || {
-        preview_fit(cluster.clone(), namespace.clone(), model.clone(), gpus.to_string(), replicas.get())
+    let fit = browser_fetch(replicas.clone(), move |r| {
+        preview_fit(cluster.clone(), namespace.clone(), model.clone(), gpus.to_string(), r)
     });
     view! {
         <ActionForm action attr:class="stack">
@@ -275,8 +290,8 @@ fn ScaleForm(page: Data, action: ServerAction<ScaleDeployment>, ident: StoredVal
                     name="replicas"
                     min="0"
                     data-testid="scale-replicas"
-                    prop:value=move || replicas.get()
-                    on:input=move |ev| replicas.set(event_target_value(&ev))
+                    prop:value=replicas
+                    on:input=move |ev| typed.set(Some(event_target_value(&ev)))
                 />
             </label>
             {move || match fit.get() {
@@ -295,19 +310,23 @@ fn History(
     action: ServerAction<RollbackDeployment>,
     can_change: bool,
     ident: StoredValue<Ident>,
+    /// The revision whose diff is shown; lives on the page.
+    diff_of: RwSignal<Option<i64>>,
 ) -> impl IntoView {
     let d = page.deployment.clone();
-    let diff_of = RwSignal::new(None::<i64>);
     let (cluster, namespace, name) = (d.cluster.clone(), d.namespace.clone(), d.name.clone());
-    let diff = LocalResource::new(move || {
-        let (cluster, namespace, name, revision) = (cluster.clone(), namespace.clone(), name.clone(), diff_of.get());
-        async move {
-            match revision {
-                Some(r) => deployment_diff(cluster, namespace, name, r).await.map(Some),
-                None => Ok(None),
+    let diff = browser_fetch(
+        move || diff_of.get(),
+        move |revision| {
+            let (cluster, namespace, name) = (cluster.clone(), namespace.clone(), name.clone());
+            async move {
+                match revision {
+                    Some(r) => deployment_diff(cluster, namespace, name, r).await.map(Some),
+                    None => Ok(None),
+                }
             }
-        }
-    });
+        },
+    );
     view! {
         <table class="grid" data-testid="history">
             <thead>

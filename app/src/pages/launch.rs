@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::workloads::{LaunchChoices, LaunchDeployment, LaunchJob, launch_options, preview_fit};
-use crate::components::common::{Csrf, ErrorNote, loaded};
+use crate::components::common::{Csrf, ErrorNote, browser_fetch, loaded};
 
 #[derive(Clone, Copy)]
 struct Placement {
@@ -77,15 +77,10 @@ fn PlacementFields(options: LaunchChoices, place: Placement, prefix: &'static st
 #[component]
 fn FitPreview(place: Placement) -> impl IntoView {
     // Browser-only, like every preview that follows typing.
-    let fit = LocalResource::new(move || {
-        preview_fit(
-            place.cluster.get(),
-            place.namespace.get(),
-            place.gpu_model.get(),
-            place.gpus.get(),
-            place.pods.get(),
-        )
-    });
+    let fit = browser_fetch(
+        move || (place.cluster.get(), place.namespace.get(), place.gpu_model.get(), place.gpus.get(), place.pods.get()),
+        |(c, n, m, g, p)| preview_fit(c, n, m, g, p),
+    );
     move || match fit.get() {
         Some(Ok(p)) => {
             view! { <p class=if p.fits { "fit ok" } else { "fit warn" } data-testid="fit">{p.summary}</p> }.into_any()

@@ -7,6 +7,7 @@
 //! module only talks to Kubernetes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
 use gantry_domain::manifest::{
@@ -214,7 +215,11 @@ where
 {
     let what = describe("deployment", ns, name);
     let mut seen_generation = expected;
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        if attempt > 0 {
+            // Let a burst of status updates (a rollout in progress) pass.
+            tokio::time::sleep(Duration::from_millis(25 * attempt as u64)).await;
+        }
         let d = current_deployment(cluster, ns, name).await?;
         check_expected(&d, seen_generation, &what)?;
         seen_generation = d.metadata.generation;
@@ -321,12 +326,32 @@ pub async fn history(
     name: &str,
 ) -> ActionResult<(Deployment, Vec<ReplicaSetRevision>)> {
     let d = current_deployment(cluster, ns, name).await?;
-    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let revisions = revisions_of(cluster, ns, name, &d).await?;
+    Ok((d, revisions))
+}
+
+/// The revisions of a deployment already read: its ReplicaSets, newest first.
+async fn revisions_of(
+    cluster: &ClusterCache,
+    ns: &str,
+    name: &str,
+    d: &Deployment,
+) -> ActionResult<Vec<ReplicaSetRevision>> {
+    Ok(revisions_in(&replica_sets(cluster, ns, name).await?, d))
+}
+
+/// Every ReplicaSet in the namespace (those of the deployment are picked by
+/// owner uid once the deployment has been read).
+async fn replica_sets(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<Vec<ReplicaSet>> {
     let api: Api<ReplicaSet> = cluster.api(ns);
     let sets = api.list(&Default::default()).await.map_err(|e| map_error(e, &describe("deployment", ns, name)))?;
+    Ok(sets.items)
+}
+
+fn revisions_in(sets: &[ReplicaSet], d: &Deployment) -> Vec<ReplicaSetRevision> {
+    let uid = d.metadata.uid.clone().unwrap_or_default();
     let revisions = sets
-        .items
-        .into_iter()
+        .iter()
         .filter(|rs| rs.metadata.owner_references.as_ref().is_some_and(|o| o.iter().any(|r| r.uid == uid)))
         .filter_map(|rs| {
             let annotations = rs.metadata.annotations.clone().unwrap_or_default();
@@ -341,14 +366,29 @@ pub async fn history(
             })
         })
         .collect();
-    Ok((d, rollout::sort_history(revisions)))
+    rollout::sort_history(revisions)
 }
 
 /// The revision number the controller will give the next template change:
 /// one more than the highest any ReplicaSet carries.
 pub async fn next_revision(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<i64> {
     let (d, revisions) = history(cluster, ns, name).await?;
-    Ok(revisions.iter().map(|r| r.revision).max().unwrap_or(0).max(current_revision(&d)) + 1)
+    Ok(revision_after(&d, &revisions))
+}
+
+fn revision_after(d: &Deployment, revisions: &[ReplicaSetRevision]) -> i64 {
+    revisions.iter().map(|r| r.revision).max().unwrap_or(0).max(current_revision(d)) + 1
+}
+
+/// What a rollback did, in revision numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The revision that was current.
+    pub from: i64,
+    /// The revision whose template was restored.
+    pub restored: i64,
+    /// The number the controller gives the restored template.
+    pub next: i64,
 }
 
 pub fn current_revision(d: &Deployment) -> i64 {
@@ -363,21 +403,25 @@ pub fn template_of(d: &Deployment) -> Value {
 }
 
 /// `kubectl rollout undo`: copies the chosen revision's pod template into
-/// the Deployment, so the controller makes it the next revision. Returns
-/// (revision rolled back from, revision whose template was restored).
+/// the Deployment, so the controller makes it the next revision. Three
+/// requests: the list of ReplicaSets, the read of the concurrency guard, and
+/// a JSON patch that fails if the deployment changed since that read (the
+/// list comes first to keep that window short: during a rollout the
+/// controller rewrites the status several times a second).
 pub async fn rollback(
     cluster: &ClusterCache,
     ns: &str,
     name: &str,
     to: Option<i64>,
     expected: Option<i64>,
-) -> ActionResult<(i64, i64)> {
+) -> ActionResult<RolledBack> {
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
-    guarded(cluster, ns, name, expected, |_| {
-        let (api, what) = (api.clone(), what.clone());
+    let sets = replica_sets(cluster, ns, name).await?;
+    guarded(cluster, ns, name, expected, |d| {
+        let (api, what, sets) = (api.clone(), what.clone(), &sets);
         async move {
-            let (d, revisions) = history(cluster, ns, name).await?;
+            let revisions = revisions_in(sets, &d);
             let current = current_revision(&d);
             let source = rollout::rollback_source(&revisions, current, to).map_err(|e| match e {
                 RollbackError::UnknownRevision(n) => ActionError::NotFound(format!("revision {n} of {what}")),
@@ -395,7 +439,7 @@ pub async fn rollback(
             api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
                 .await
                 .map_err(|e| map_error(e, &what))?;
-            Ok((current, source.revision))
+            Ok(RolledBack { from: current, restored: source.revision, next: revision_after(&d, &revisions) })
         }
     })
     .await

@@ -93,8 +93,30 @@ struct Health {
     version: Option<String>,
     last_contact: Option<Millis>,
     heartbeat_error: Option<String>,
-    failing_watches: BTreeMap<ResourceKind, String>,
+    failing_watches: BTreeMap<ResourceKind, WatchFailure>,
     ever_synced: bool,
+}
+
+#[derive(Clone, Debug)]
+struct WatchFailure {
+    message: String,
+    /// The apiserver refused the watch (401, 403, 404): it stays failed until
+    /// that watch delivers again. Any other failure is the connection's, and
+    /// is over once the apiserver answers again: a watch that resumes sends
+    /// nothing until something changes, so it cannot say so itself.
+    refused: bool,
+}
+
+fn refused(error: &watcher::Error) -> bool {
+    let status = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s,
+        watcher::Error::NoResourceVersion => return true,
+        _ => return false,
+    };
+    matches!(status.code, 401 | 403 | 404)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +166,11 @@ impl ClusterCache {
     pub fn status(&self) -> ClusterStatus {
         let health = self.health.read();
         let trouble = health.heartbeat_error.clone().or_else(|| {
-            health.failing_watches.iter().next().map(|(kind, e)| format!("watch of {} failed: {e}", kind.label()))
+            health
+                .failing_watches
+                .iter()
+                .next()
+                .map(|(kind, e)| format!("watch of {} failed: {}", kind.label(), e.message))
         });
         let state = match (&trouble, health.ever_synced, self.synced()) {
             (Some(_), true, _) => ConnectionState::Stale,
@@ -174,10 +200,10 @@ impl ClusterCache {
         }
     }
 
-    fn watch_failed(&self, kind: ResourceKind, error: String) {
+    fn watch_failed(&self, kind: ResourceKind, error: &watcher::Error) {
         let mut health = self.health.write();
         let first = !health.failing_watches.contains_key(&kind);
-        health.failing_watches.insert(kind, error);
+        health.failing_watches.insert(kind, WatchFailure { message: one_line(error), refused: refused(error) });
         drop(health);
         if first {
             self.announce(ResourceKind::Cluster, None);
@@ -226,7 +252,9 @@ async fn heartbeat(cluster: Arc<ClusterCache>) {
                     health.version = Some(info.git_version);
                     health.last_contact = Some(now_ms());
                     health.heartbeat_error = None;
-                    !was_ok
+                    let watches_before = health.failing_watches.len();
+                    health.failing_watches.retain(|_, f| f.refused);
+                    !was_ok || watches_before != health.failing_watches.len()
                 }
                 Ok(Err(e)) => {
                     health.heartbeat_error = Some(format!("the apiserver does not answer: {}", one_line(&e)));
@@ -294,7 +322,7 @@ async fn watch<K, T>(
             }
             Err(error) => {
                 tracing::warn!(cluster = %cluster.name, kind = kind.label(), "watch failed: {}", one_line(&error));
-                cluster.watch_failed(kind, one_line(&error));
+                cluster.watch_failed(kind, &error);
             }
         }
     }

@@ -53,6 +53,9 @@ fn token_from(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
     })
 }
 
+/// How precisely a token's last use is recorded, in milliseconds.
+pub const LAST_USE_RESOLUTION_MS: i64 = 60_000;
+
 const COLUMNS: &str =
     "id, user_id, name, prefix, max_role, team_ids, admin, created_at, expires_at, last_used_at, revoked_at";
 
@@ -103,7 +106,10 @@ impl Store {
         Ok((record, secret))
     }
 
-    /// Finds a token by its secret and records its use when valid.
+    /// Finds a token by its secret and records its use when valid. The time
+    /// of last use is kept to the minute ([`LAST_USE_RESOLUTION_MS`]), so a
+    /// script calling the API in a loop reads the database but does not
+    /// write to it on every request.
     pub async fn use_token(&self, secret: &str, now: i64) -> Result<TokenLookup> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
             .bind(hash_token(secret))
@@ -116,6 +122,9 @@ impl Store {
         }
         if token.expires_at.is_some_and(|at| at <= now) {
             return Ok(TokenLookup::Expired);
+        }
+        if token.last_used_at.is_some_and(|at| now - at < LAST_USE_RESOLUTION_MS) {
+            return Ok(TokenLookup::Valid(token));
         }
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
@@ -165,18 +174,25 @@ mod tests {
             max_role: Role::Deployer,
             team_ids: Some(vec![3, 5]),
             admin: false,
-            expires_at: Some(now_ms() + 60_000),
+            expires_at: Some(now_ms() + 10 * 60_000),
         };
         let (record, secret) = store.create_token(&new).await.unwrap();
         assert!(secret.starts_with(TOKEN_PREFIX) && secret.len() > 40);
         assert!(secret.starts_with(&record.prefix));
         assert!(matches!(store.create_token(&new).await, Err(Error::Conflict(_))));
 
-        let TokenLookup::Valid(found) = store.use_token(&secret, now_ms()).await.unwrap() else { panic!("valid") };
+        let first_use = now_ms();
+        let TokenLookup::Valid(found) = store.use_token(&secret, first_use).await.unwrap() else { panic!("valid") };
         assert_eq!(found.team_ids, Some(vec![3, 5]));
-        assert!(store.tokens_of(user.id).await.unwrap()[0].last_used_at.is_some(), "last use is recorded");
+        assert_eq!(store.tokens_of(user.id).await.unwrap()[0].last_used_at, Some(first_use), "last use is recorded");
+        // Within the resolution, a use reads but does not write; after it, the time moves on.
+        assert!(matches!(store.use_token(&secret, first_use + 1_000).await.unwrap(), TokenLookup::Valid(_)));
+        assert_eq!(store.tokens_of(user.id).await.unwrap()[0].last_used_at, Some(first_use));
+        let later = first_use + LAST_USE_RESOLUTION_MS;
+        assert!(matches!(store.use_token(&secret, later).await.unwrap(), TokenLookup::Valid(_)));
+        assert_eq!(store.tokens_of(user.id).await.unwrap()[0].last_used_at, Some(later));
         assert_eq!(store.use_token("gantry_nope", now_ms()).await.unwrap(), TokenLookup::Unknown);
-        assert_eq!(store.use_token(&secret, now_ms() + 120_000).await.unwrap(), TokenLookup::Expired);
+        assert_eq!(store.use_token(&secret, now_ms() + 20 * 60_000).await.unwrap(), TokenLookup::Expired);
 
         let revoked = store.revoke_token(user.id, record.id).await.unwrap();
         assert!(revoked.revoked_at.is_some());

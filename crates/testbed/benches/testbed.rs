@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     let lines = runtime.block_on(run(scale))?;
     let report = lines.join("\n");
     println!("{report}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo bench")).join("../..");
     write_section(&root.join("BENCHMARKS.md"), &report)?;
     eprintln!("wrote the Testbed section of {}", root.join("BENCHMARKS.md").display());
     Ok(())
@@ -90,7 +90,8 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
     }
 
     if scale {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/fleets/scale.yaml");
+        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo bench"))
+            .join("../../deploy/fleets/scale.yaml");
         let fleet = Fleet::from_file(&path)?;
         let nodes: usize = fleet.clusters.iter().map(|c| c.node_count()).sum();
         let pods: usize = fleet.clusters.iter().map(|c| c.pod_set_pods()).sum();

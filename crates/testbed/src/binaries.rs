@@ -11,6 +11,9 @@ use std::time::Instant;
 
 use crate::{Error, Result};
 
+/// `go/build-k8s.sh`, which builds the binaries from the Go module proxy.
+const BUILD_SCRIPT: &str = include_str!("../go/build-k8s.sh");
+
 pub const K8S_VERSION: &str = "v1.36.3";
 pub const KWOK_VERSION: &str = "v0.8.0";
 
@@ -141,9 +144,12 @@ fn build() -> Result<()> {
     if Binaries::locate().is_ok() {
         return Ok(());
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/build-k8s.sh");
     eprintln!("testbed: building Kubernetes {K8S_VERSION} and kwok {KWOK_VERSION} into {}", dir.display());
     let started = Instant::now();
+    // The script is compiled into the binary and written out beside the lock,
+    // so a testbed binary works wherever it is, whatever became of the source tree.
+    let script = lock_path.with_file_name(format!("build-k8s-{K8S_VERSION}.sh"));
+    std::fs::write(&script, BUILD_SCRIPT).map_err(Error::io(format!("writing {}", script.display())))?;
     let mut child = Command::new("bash")
         .arg(&script)
         .arg(K8S_VERSION)

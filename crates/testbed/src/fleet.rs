@@ -908,7 +908,7 @@ clusters:
 
     #[test]
     fn shipped_fleet_files_are_valid() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/fleets");
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../deploy/fleets");
         let demo = Fleet::from_file(root.join("demo.yaml")).unwrap();
         let names: Vec<&str> = demo.clusters.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["dev", "staging", "prod"]);

@@ -152,7 +152,7 @@ pub fn today() -> String {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo bench")).join("..")
 }
 
 /// Replaces the section that starts with `heading` (up to the next `## `
@@ -184,7 +184,9 @@ pub fn init_logging(bench: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{bench}=info,gantry_testbed=info,warn")))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{bench}=info,gantry_testbed=info,gantry_cluster=warn,gantry_service=warn,gantry_server=warn"
+        )))
         .init();
 }
 

@@ -321,10 +321,8 @@ impl AppState {
                 return Err(Invalid::new("to_revision", "must not be negative").into());
             }
             let cluster = self.cluster(cluster)?;
-            let next = actions::next_revision(&cluster, namespace, deployment).await?;
-            let (from, restored) =
-                actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
-            Ok((RollbackOutcome { from_revision: from, restored_revision: restored }, next))
+            let done = actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
+            Ok((RollbackOutcome { from_revision: done.from, restored_revision: done.restored }, done.next))
         }
         .await;
         let change = match &result {
