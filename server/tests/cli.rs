@@ -3,6 +3,8 @@
 
 use std::process::{Command, Stdio};
 
+use gantry_store::testing::TempDir;
+
 fn gantry(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(args)
@@ -15,10 +17,9 @@ fn gantry(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gantry-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the test ends.
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("gantry-cli-{name}"))
 }
 
 fn assert_clear_failure(code: i32, stderr: &str, setting: &str, problem: &str) {
@@ -31,8 +32,9 @@ fn assert_clear_failure(code: i32, stderr: &str, setting: &str, problem: &str) {
 
 #[test]
 fn a_wrong_database_url_is_one_clear_line() {
+    let dir = temp_dir("url");
     let (code, stderr) =
-        gantry(&["serve", "--database-url", "mysql://x@y/z", "--data-dir", temp_dir("url").to_str().unwrap()]);
+        gantry(&["serve", "--database-url", "mysql://x@y/z", "--data-dir", dir.path.to_str().unwrap()]);
     assert_clear_failure(code, &stderr, "DATABASE_URL", "neither a postgres:// nor a sqlite: URL");
 }
 
@@ -40,14 +42,16 @@ fn a_wrong_database_url_is_one_clear_line() {
 fn an_unreachable_database_is_one_clear_line() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("postgres://gantry:secret@127.0.0.1:{port}/gantry");
-    let (code, stderr) = gantry(&["serve", "--database-url", &url, "--data-dir", temp_dir("down").to_str().unwrap()]);
+    let dir = temp_dir("down");
+    let (code, stderr) = gantry(&["serve", "--database-url", &url, "--data-dir", dir.path.to_str().unwrap()]);
     assert_clear_failure(code, &stderr, "DATABASE_URL", "cannot open the database");
     assert!(!stderr.contains("secret"), "the password is not echoed: {stderr}");
 }
 
 #[test]
 fn an_unwritable_data_directory_is_one_clear_line() {
-    let file = temp_dir("file").join("not-a-dir");
+    let dir = temp_dir("file");
+    let file = dir.path.join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     let (code, stderr) = gantry(&["serve", "--data-dir", file.join("data").to_str().unwrap()]);
     assert_clear_failure(code, &stderr, "--data-dir", "cannot create");
@@ -57,7 +61,8 @@ fn an_unwritable_data_directory_is_one_clear_line() {
 fn a_port_in_use_is_one_clear_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = gantry(&["serve", "--listen", &address, "--data-dir", temp_dir("port").to_str().unwrap()]);
+    let dir = temp_dir("port");
+    let (code, stderr) = gantry(&["serve", "--listen", &address, "--data-dir", dir.path.to_str().unwrap()]);
     assert_clear_failure(code, &stderr, "--listen", "in use");
 }
 
@@ -66,7 +71,7 @@ fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
     let dir = temp_dir("admin");
     let run = |password: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(["admin", "create", "--username", "root", "--data-dir", dir.to_str().unwrap()])
+            .args(["admin", "create", "--username", "root", "--data-dir", dir.path.to_str().unwrap()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -100,7 +105,7 @@ fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
             "--expires",
             "12h",
             "--data-dir",
-            dir.to_str().unwrap(),
+            dir.path.to_str().unwrap(),
         ])
         .output()
         .unwrap();
