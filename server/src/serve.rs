@@ -98,14 +98,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         })
     };
     tracing::info!("Gantry is listening on http://{}", args.listen);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            let _ = stop.send(true);
-        })
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    web::serve(listener, router, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    })
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     sweeper.abort();
     store.close().await;
     Ok(())

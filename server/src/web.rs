@@ -106,6 +106,18 @@ async fn server_functions(State(web): State<WebState>, request: Request) -> Resp
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// Serves `router` on `listener` (handlers see the client's address) until
+/// `shutdown` completes, then lets open requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Every route of the app, wrapped in its middleware.
 pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let leptos = leptos_options(config);

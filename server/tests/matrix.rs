@@ -132,6 +132,21 @@ async fn scratch_user(app: &common::TestApp) -> i64 {
     app.state.store.create_user(&name, "x", false).await.unwrap().id
 }
 
+/// A throwaway token of the caller (of the admin for an anonymous caller), to revoke.
+async fn scratch_token(app: &common::TestApp, who: Who) -> i64 {
+    let user = if who == Who::Anonymous { "admin" } else { who.username() };
+    let user_id = app.state.store.user_credentials(user).await.unwrap().unwrap().user.id;
+    let new = gantry_store::NewToken {
+        user_id,
+        name: format!("gone-{}", rand_suffix()),
+        max_role: Role::Viewer,
+        team_ids: None,
+        admin: false,
+        expires_at: None,
+    };
+    app.state.store.create_token(&new).await.unwrap().0.id
+}
+
 /// A revision of the fixture deployment other than the current one.
 async fn old_revision(app: &common::TestApp, fx: &Fixture) -> i64 {
     let caller = app.state.cli_caller("admin").await.unwrap();
@@ -200,24 +215,7 @@ async fn rest_sample(
         }
         ("GET", "/tokens") => ("/tokens".into(), Payload::None),
         ("POST", "/tokens") => ("/tokens".into(), Payload::Json(json!({ "name": format!("t-{unique}") }))),
-        ("DELETE", "/tokens/{id}") => {
-            let user = if who == Who::Anonymous { "admin" } else { who.username() };
-            let user_id = app.state.store.user_credentials(user).await.unwrap().unwrap().user.id;
-            let (token, _) = app
-                .state
-                .store
-                .create_token(&gantry_store::NewToken {
-                    user_id,
-                    name: format!("gone-{unique}"),
-                    max_role: Role::Viewer,
-                    team_ids: None,
-                    admin: false,
-                    expires_at: None,
-                })
-                .await
-                .unwrap();
-            (format!("/tokens/{}", token.id), Payload::None)
-        }
+        ("DELETE", "/tokens/{id}") => (format!("/tokens/{}", scratch_token(app, who).await), Payload::None),
         ("GET", "/audit") => ("/audit".into(), Payload::None),
         ("GET", "/audit.csv") => ("/audit.csv".into(), Payload::None),
         ("GET", "/overview") => ("/overview".into(), Payload::None),
@@ -309,24 +307,7 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
         "logout" => "csrf=".into(),
         "change_password" => format!("csrf=&current={0}&new={0}&confirm={0}", common::PASSWORD),
         "create_token" => format!("csrf=&name=t-{unique}&max_role=&expires_in_days=7"),
-        "revoke_token" => {
-            let user = if who == Who::Anonymous { "admin" } else { who.username() };
-            let user_id = app.state.store.user_credentials(user).await.unwrap().unwrap().user.id;
-            let (token, _) = app
-                .state
-                .store
-                .create_token(&gantry_store::NewToken {
-                    user_id,
-                    name: format!("gone-{unique}"),
-                    max_role: Role::Viewer,
-                    team_ids: None,
-                    admin: false,
-                    expires_at: None,
-                })
-                .await
-                .unwrap();
-            format!("csrf=&id={}", token.id)
-        }
+        "revoke_token" => format!("csrf=&id={}", scratch_token(app, who).await),
         "create_user" => format!("csrf=&username=f-{unique}&password={}", common::PASSWORD),
         "delete_user" => format!("csrf=&id={}", scratch_user(app).await),
         "set_admin" => format!("csrf=&id={}&admin=false", scratch_user(app).await),

@@ -440,10 +440,10 @@ impl RowContext {
                 .collect()
         });
         // A complete rollout is not stuck, whatever its pods say.
-        let rolling: HashSet<&(Arc<str>, Box<str>)> = deployments
+        let rolling: HashSet<(Arc<str>, Box<str>)> = deployments
             .iter()
             .filter(|(_, d)| d.rollout != RolloutState::Complete)
-            .filter_map(|(namespace, d)| wanted.get(&(namespace.clone(), d.name.clone())))
+            .map(|(namespace, d)| (namespace.clone(), d.name.clone()))
             .collect();
         let mut unschedulable = HashMap::new();
         if !rolling.is_empty() {

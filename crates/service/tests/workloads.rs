@@ -135,6 +135,11 @@ async fn revision(cluster: &str, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// The audit records of one action, newest first.
+async fn audit_of(w: &World, action: &str) -> Vec<gantry_store::AuditRecord> {
+    w.state.store.audit(&AuditFilter { action: Some(action.into()), ..Default::default() }).await.unwrap()
+}
+
 fn kubectl(cluster: &str, args: &[&str]) -> String {
     let out = bed().kubectl().args(["--context", cluster]).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -179,12 +184,7 @@ async fn launch_runs_pods_on_the_requested_gpu_model_and_is_audited() {
             .any(|f| f.manager.as_deref() == Some("gantry") && f.operation.as_deref() == Some("Apply"))
     );
 
-    let audit = w
-        .state
-        .store
-        .audit(&AuditFilter { action: Some("deployment.launch".into()), ..Default::default() })
-        .await
-        .unwrap();
+    let audit = audit_of(&w, "deployment.launch").await;
     assert_eq!(audit[0].actor, "alice");
     assert_eq!(audit[0].result, AuditResult::Ok);
     assert!(audit[0].after.as_deref().unwrap().contains("ghcr.io/acme/llm:1"));
@@ -316,12 +316,7 @@ async fn other_roles_are_refused_and_nothing_changes() {
     );
     assert_eq!(spec_replicas("a", name).await, 1);
     assert!(deployments("a").await.get_opt("sneaky").await.unwrap().is_none());
-    let denied = w
-        .state
-        .store
-        .audit(&AuditFilter { action: Some("deployment.scale".into()), ..Default::default() })
-        .await
-        .unwrap();
+    let denied = audit_of(&w, "deployment.scale").await;
     assert!(denied.iter().filter(|r| r.result == AuditResult::Denied).count() >= 2, "refusals are audited");
     // Reading is still allowed for the viewer.
     assert!(w.state.deployment_history(&w.bob, "a", "vision", name).await.is_ok());
@@ -419,12 +414,7 @@ async fn promotion_copies_image_and_version_and_prod_needs_a_team_admin() {
     let template = promoted.spec.unwrap().template;
     assert_eq!(template.spec.unwrap().containers[0].image.as_deref(), Some("ghcr.io/acme/llm:7"));
     assert_eq!(template.metadata.unwrap().labels.unwrap()["gantry.dev/model-version"], "v7");
-    let audit = w
-        .state
-        .store
-        .audit(&AuditFilter { action: Some("deployment.promote".into()), ..Default::default() })
-        .await
-        .unwrap();
+    let audit = audit_of(&w, "deployment.promote").await;
     assert!(
         audit.iter().any(|r| r.actor == "dana" && r.result == AuditResult::Ok && r.cluster.as_deref() == Some("b"))
     );

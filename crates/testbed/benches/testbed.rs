@@ -8,10 +8,10 @@
 //! fleet (1,000 nodes, 30,000 pods Running). Prints markdown and rewrites the `## Testbed`
 //! section of BENCHMARKS.md at the workspace root.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use gantry_testbed::{Binaries, Fleet, Options, Testbed, build_seconds_file, version_dir};
+use gantry_testbed::{Binaries, Fleet, Options, Testbed, build_seconds_file, report, version_dir};
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     let report = lines.join("\n");
     println!("{report}");
     let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo bench")).join("../..");
-    write_section(&root.join("BENCHMARKS.md"), &report)?;
+    report::write_section(&root.join("BENCHMARKS.md"), "## Testbed", &report)?;
     eprintln!("wrote the Testbed section of {}", root.join("BENCHMARKS.md").display());
     Ok(())
 }
@@ -37,10 +37,10 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
         format!(
             "Measured {} with `cargo bench -p gantry-testbed --bench testbed` on {} ({} CPU cores, {} GiB RAM). \
              Kubernetes {} control planes (etcd 3.7.2, kube-apiserver, kube-controller-manager, kube-scheduler) with kwok {}.",
-            today(),
-            cpu_model(),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            total_memory_gib(),
+            report::today(),
+            report::cpu_model(),
+            report::cpu_cores(),
+            report::memory_gib(),
             gantry_testbed::K8S_VERSION,
             gantry_testbed::KWOK_VERSION,
         ),
@@ -162,66 +162,4 @@ fn median(values: &[Duration]) -> Duration {
     let mut sorted = values.to_vec();
     sorted.sort();
     sorted[sorted.len() / 2]
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn total_memory_gib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-        })
-        .map_or(0, |kib| (kib + (1 << 19)) >> 20)
-}
-
-fn today() -> String {
-    let days = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64 / 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// Replaces the `## Testbed` section (up to the next `## ` heading), or appends it.
-fn write_section(path: &PathBuf, section: &str) -> anyhow::Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let lines: Vec<&str> = existing.lines().collect();
-    let start = lines.iter().position(|l| l.trim_end() == "## Testbed");
-    let text = match start {
-        Some(start) => {
-            let end =
-                lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
-            let mut out: Vec<&str> = lines[..start].to_vec();
-            out.extend(section.lines());
-            out.extend(&lines[end..]);
-            out.join("\n") + "\n"
-        }
-        None => {
-            let mut out = existing.trim_end().to_string();
-            out.push_str("\n\n");
-            out.push_str(section);
-            out.push('\n');
-            out
-        }
-    };
-    std::fs::write(path, text)?;
-    Ok(())
 }

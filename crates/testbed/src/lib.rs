@@ -18,6 +18,7 @@ pub mod kwok;
 mod pki;
 mod process;
 mod quantity;
+pub mod report;
 pub mod shared;
 mod testbed;
 

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_cluster::Hub;
 use gantry_domain::policy::Role;
@@ -15,6 +15,7 @@ use gantry_server::web::{self, WebConfig};
 use gantry_service::{AppState, Sealer, ServiceConfig};
 use gantry_store::testing::TempDir;
 use gantry_store::{NewToken, Store, StoreConfig};
+use gantry_testbed::report;
 
 /// A Gantry server running inside the benchmark process.
 pub struct Server {
@@ -71,13 +72,9 @@ impl Server {
             WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
         let router = web::router(state.clone(), &config, stopped.clone());
         let mut stopped = stopped;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.changed().await;
-                })
-                .await;
-        });
+        tokio::spawn(web::serve(listener, router, async move {
+            let _ = stopped.changed().await;
+        }));
         Ok(Server { base: format!("http://{address}"), state, admin_token, deployer_token, stop, _dir: dir })
     }
 
@@ -114,68 +111,25 @@ pub fn ms(d: Duration) -> String {
 
 /// One line describing the machine, for the top of a section.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let memory_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-        })
-        .map_or(0, |kib| (kib + (1 << 19)) >> 20);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "{cpu} ({cores} CPU cores, {memory_gib} GiB RAM), shared with other builds and tests and so noisy: \
-         compare figures measured in the same run, not across runs"
+        "{} ({} CPU cores, {} GiB RAM), shared with other builds and tests and so noisy: \
+         compare figures measured in the same run, not across runs",
+        report::cpu_model(),
+        report::cpu_cores(),
+        report::memory_gib()
     )
 }
 
-pub fn today() -> String {
-    let days = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64 / 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
+pub use gantry_testbed::report::today;
 
 pub fn workspace_root() -> PathBuf {
     Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo bench")).join("..")
 }
 
-/// Replaces the section that starts with `heading` (up to the next `## `
-/// heading) in BENCHMARKS.md, or appends it.
+/// Replaces the section that starts with `heading` in BENCHMARKS.md, or appends it.
 pub fn write_section(heading: &str, section: &str) -> anyhow::Result<PathBuf> {
     let path = workspace_root().join("BENCHMARKS.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let lines: Vec<&str> = existing.lines().collect();
-    let text = match lines.iter().position(|l| l.trim_end() == heading) {
-        Some(start) => {
-            let end =
-                lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
-            let mut out: Vec<&str> = lines[..start].to_vec();
-            out.extend(section.trim_end().lines());
-            if end < lines.len() {
-                out.push("");
-            }
-            out.extend(&lines[end..]);
-            out.join("\n") + "\n"
-        }
-        None => format!("{}\n\n{}\n", existing.trim_end(), section.trim_end()),
-    };
-    std::fs::write(&path, text)?;
+    report::write_section(&path, heading, section)?;
     Ok(path)
 }
 

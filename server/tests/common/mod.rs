@@ -149,13 +149,9 @@ pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<T
         WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
     let router = web::router(state.clone(), &config, stopped.clone());
     let mut stopped = stopped;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            })
-            .await;
-    });
+    tokio::spawn(web::serve(listener, router, async move {
+        let _ = stopped.changed().await;
+    }));
     Some(TestApp { base: format!("http://{address}"), state, backend, vision, nlp, stop, _dir: dir })
 }
 
