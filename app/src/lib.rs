@@ -98,6 +98,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/teams") view=pages::admin::TeamsPage ssr=SsrMode::Async />
                     <Route path=path!("/teams/:id") view=pages::admin::TeamPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=pages::admin::AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/prices") view=pages::costs::PricesPage ssr=SsrMode::Async />
                 </Routes>
             </components::layout::Layout>
         </Router>

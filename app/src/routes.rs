@@ -46,6 +46,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/teams", SignedIn),
     ("/teams/:id", Team(Viewer)),
     ("/audit", AnyTeamAdmin),
+    ("/prices", SignedIn),
 ];
 
 /// Server functions, by endpoint name (they live under `/fn/`).
@@ -72,6 +73,11 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("map_namespace", Admin),
     ("unmap_namespace", Admin),
     ("set_environments", Team(TeamAdmin)),
+    ("set_budget", Team(TeamAdmin)),
+    ("clear_budget", Team(TeamAdmin)),
+    ("prices", SignedIn),
+    ("set_price", Admin),
+    ("delete_price", Admin),
     ("audit_log", AnyTeamAdmin),
     ("kubeconfig_contexts", Admin),
     ("add_cluster", Admin),

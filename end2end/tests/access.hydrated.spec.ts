@@ -94,3 +94,55 @@ test('signing out ends the session in the browser and on the server', async ({ p
   await expect(page).toHaveURL(/\/login\?next=/);
   await expect(page.getByTestId('scale-replicas')).toHaveCount(0);
 });
+
+test('a team admin sets the team budget against its cost rate; prices are a global admin\'s', async ({ page }) => {
+  await signIn(page, 'carol');
+  await page.goto('/teams');
+  await waitHydrated(page);
+  await page.getByTestId('teams').getByRole('link', { name: 'nlp' }).click();
+  await expect(page.getByRole('heading', { name: 'Team nlp' })).toBeVisible();
+  await waitHydrated(page);
+  const budget = page.getByTestId('budget');
+  // demo-setup's example budget, and the team's GPUs (bert-serve, embed-serve, llama-serve) at the example prices.
+  await expect(page.getByTestId('budget-amount')).toHaveText('$15,000.00');
+  await expect(page.getByTestId('cost-rate')).toHaveText(/^\$\d[\d,]*\.\d{2,6}\/hour, [1-9]\d* GPUs$/);
+
+  await budget.locator('input[name=usd_per_month]').fill('$1,000');
+  await budget.getByRole('button', { name: 'Set budget' }).click();
+  await expect(page.getByTestId('budget-amount')).toHaveText('$1,000.00');
+  await expect(page.getByTestId('cost-month')).toContainText('% of the budget');
+
+  // Bad input: a clear message, and the budget stays as it was.
+  await budget.locator('input[name=usd_per_month]').fill('-5');
+  await budget.getByRole('button', { name: 'Set budget' }).click();
+  await expect(budget.locator('.error')).toContainText('cannot be negative');
+  await expect(page.getByTestId('budget-amount')).toHaveText('$1,000.00');
+
+  // Prices: she reads them, but there is no form to change them.
+  await page.goto('/prices');
+  await waitHydrated(page);
+  await expect(page.getByTestId('prices').locator('tr[data-price="NVIDIA-L4/on-demand"]')).toContainText('$0.80');
+  await expect(page.locator('input[name=usd_per_gpu_hour]')).toHaveCount(0);
+});
+
+test('a global admin sets a GPU price; a viewer reads the budget without a form', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/prices');
+  await waitHydrated(page);
+  await page.fill('input[name=model]', 'NVIDIA-L4');
+  await page.selectOption('select[name=capacity_type]', 'spot');
+  await page.fill('input[name=usd_per_gpu_hour]', '0.4125');
+  await page.getByRole('button', { name: 'Save price' }).click();
+  await expect(page.getByTestId('prices').locator('tr[data-price="NVIDIA-L4/spot"]')).toContainText('$0.4125');
+  await page.getByTestId('sign-out').click();
+  await expect(page).toHaveURL(/\/login$/);
+
+  await signIn(page, 'bob');
+  await page.goto('/teams');
+  await waitHydrated(page);
+  await page.getByTestId('teams').getByRole('link', { name: 'vision' }).click();
+  await expect(page.getByRole('heading', { name: 'Team vision' })).toBeVisible();
+  await waitHydrated(page);
+  await expect(page.getByTestId('budget-amount')).toHaveText('$20,000.00');
+  await expect(page.getByTestId('budget').locator('input[name=usd_per_month]')).toHaveCount(0);
+});

@@ -305,7 +305,7 @@ async fn run(fleet_path: &Path) -> anyhow::Result<String> {
             sync.as_secs_f64()
         ),
         format!(
-            "| Heap per cached pod: everything the hub holds for the cluster (all nine kinds, keys, hash maps, interned names) ÷ pods | **{}** ({} as glibc holds it) | ≤ 4 KiB (Go informers: ~36 KiB) | {} |",
+            "| Heap per cached pod: everything the hub holds for the cluster (all nine kinds, keys, ordered maps, running totals, interned names) ÷ pods | **{}** ({} as glibc holds it) | ≤ 4 KiB (Go informers: ~36 KiB) | {} |",
             kib(per_pod),
             kib(per(total_held, pods)),
             verdict(per_pod <= 4096.0)

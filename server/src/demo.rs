@@ -18,6 +18,18 @@ const DEMO_USERS: [(&str, &str, Role); 4] = [
     ("dave", "nlp", Role::Deployer),
 ];
 
+/// Example prices (US dollars per GPU-hour, on-demand and spot) for the demo
+/// fleet's GPU models, so budgets and cost rates show numbers at once.
+const DEMO_PRICES: [(&str, f64, f64); 4] = [
+    ("NVIDIA-H100-80GB-HBM3", 4.00, 1.80),
+    ("NVIDIA-A100-SXM4-80GB", 2.80, 1.20),
+    ("NVIDIA-A100-SXM4-40GB", 2.10, 0.90),
+    ("NVIDIA-L4", 0.80, 0.35),
+];
+
+/// Example monthly budgets (US dollars) of the demo teams.
+const DEMO_BUDGETS: [(&str, f64); 2] = [("vision", 20_000.0), ("nlp", 15_000.0)];
+
 /// Which team owns a demo namespace: its name up to the first '-'
 /// ("vision-dev" belongs to team "vision").
 fn team_of(namespace: &str) -> &str {
@@ -83,6 +95,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         store.set_membership(teams[team], user.id, role).await.map_err(|e| e.to_string())?;
         printed.push((name.to_string(), format!("{} in team {team}", role.label().to_lowercase()), password));
     }
+    seed_costs(&store, &teams).await.map_err(|e| e.to_string())?;
+    println!("gantry: set example GPU prices (/prices) and team budgets (on each team's page)");
     if let Some(kubeconfig) = &args.kubeconfig {
         let namespaces = demo_namespaces(kubeconfig).await?;
         let mut by_team: BTreeMap<&str, Vec<gantry_store::Environment>> = BTreeMap::new();
@@ -115,6 +129,25 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         println!("    {user:<6} {password}   ({role})");
     }
     println!();
+    Ok(())
+}
+
+async fn seed_costs(store: &gantry_store::Store, teams: &BTreeMap<&str, i64>) -> Result<(), String> {
+    use gantry_domain::cost::{GpuPrice, TeamBudget, Usd};
+    use gantry_domain::gpu::CapacityType;
+    let usd = |dollars| Usd::from_dollars("price", dollars).map_err(|e| e.message);
+    let now = gantry_store::now_ms();
+    for (model, on_demand, spot) in DEMO_PRICES {
+        for (capacity_type, dollars) in [(CapacityType::OnDemand, on_demand), (CapacityType::Spot, spot)] {
+            let price =
+                GpuPrice { model: model.into(), capacity_type, usd_per_gpu_hour: usd(dollars)?, updated_at: now };
+            store.set_gpu_price(&price).await.map_err(|e| e.to_string())?;
+        }
+    }
+    for (team, dollars) in DEMO_BUDGETS {
+        let budget = TeamBudget { team_id: teams[team], usd_per_month: usd(dollars)?, updated_at: now };
+        store.set_team_budget(&budget).await.map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

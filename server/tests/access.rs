@@ -402,3 +402,141 @@ async fn plumbing_endpoints_and_security_headers() {
     let html = page.text().await.unwrap();
     assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the inline hydration script carries the CSP nonce");
 }
+
+/// GPUs held now by running pods in a/nlp on A100 nodes, counted from the
+/// apiserver itself (not from Gantry's caches).
+async fn a100_gpus_in_nlp() -> i64 {
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::api::{Api, ListParams};
+    let client = common::bed().cluster("a").unwrap().client().await.unwrap();
+    let a100: Vec<String> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default().labels("nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    let pods = Api::<Pod>::namespaced(client, "nlp").list(&ListParams::default()).await.unwrap().items;
+    pods.iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| a100.contains(n)))
+        .flat_map(|p| p.spec.as_ref().unwrap().containers.iter())
+        .filter_map(|c| c.resources.as_ref()?.limits.as_ref()?.get("nvidia.com/gpu")?.0.parse::<i64>().ok())
+        .sum()
+}
+
+both_backends!(prices_and_budgets_follow_roles_refuse_bad_input_and_are_audited, |app| {
+    use gantry_store::AuditFilter;
+    let admin = app.token(Who::Admin).await.unwrap();
+    let deployer = app.token(Who::Deployer).await.unwrap();
+    let nlp_admin = app.token(Who::OtherTeamAdmin).await.unwrap();
+    let viewer = app.token(Who::Viewer).await.unwrap();
+    let http = reqwest::Client::new();
+    let put = |path: &str, token: &str, body: Value| http.put(app.url(path)).bearer_auth(token).json(&body).send();
+
+    // Prices: global admins only; every signed-in user reads them.
+    let a100 = "/api/v1/prices/NVIDIA-A100-SXM4-80GB/on-demand";
+    assert_eq!(put(a100, &deployer, json!({ "usd_per_gpu_hour": 0.01 })).await.unwrap().status(), 403);
+    assert_eq!(put(a100, &admin, json!({ "usd_per_gpu_hour": 2.5 })).await.unwrap().status(), 200);
+    let spot = "/api/v1/prices/NVIDIA-A100-SXM4-80GB/spot";
+    assert_eq!(put(spot, &admin, json!({ "usd_per_gpu_hour": 1 })).await.unwrap().status(), 200);
+    for (path, body, says) in [
+        (a100, json!({ "usd_per_gpu_hour": -1 }), "cannot be negative"),
+        (a100, json!({ "usd_per_gpu_hour": 20000 }), "at most"),
+        ("/api/v1/prices/NVIDIA-A100-SXM4-80GB/reserved", json!({ "usd_per_gpu_hour": 1 }), "on-demand or spot"),
+        (a100, json!({ "usd_per_gpu_hour": "cheap" }), "usd_per_gpu_hour"),
+        (a100, json!({}), "usd_per_gpu_hour"),
+    ] {
+        let response = put(path, &admin, body.clone()).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(matches!(status, 400 | 422) && text.contains(says), "{path} {body}: {status} {text}");
+    }
+    let prices: Value =
+        http.get(app.url("/api/v1/prices")).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let listed: Vec<(String, String, f64)> = prices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = |k: &str| p[k].as_str().unwrap().to_string();
+            (text("model"), text("capacity_type"), p["usd_per_gpu_hour"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("NVIDIA-A100-SXM4-80GB".to_string(), "on-demand".to_string(), 2.5),
+            ("NVIDIA-A100-SXM4-80GB".to_string(), "spot".to_string(), 1.0),
+        ],
+        "refused changes left nothing behind"
+    );
+
+    // A GPU pod of team nlp; the budget view prices what the team holds, as the apiserver counts it.
+    let name = format!("budget-probe-{}", format!("{:?}", app.backend).to_lowercase());
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": "nlp" },
+        "spec": { "nodeSelector": { "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB" },
+            "containers": [ { "name": "main", "image": "example/model:1",
+                "resources": { "limits": { "nvidia.com/gpu": "2" } } } ] }
+    }))
+    .unwrap();
+    let client = common::bed().cluster("a").unwrap().client().await.unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), "nlp")
+        .create(&Default::default(), &pod)
+        .await
+        .unwrap();
+    let budget_url = app.url(&format!("/api/v1/teams/{}/budget", app.nlp));
+    let view = gantry_testbed::shared::eventually("the budget view prices the team's GPUs", 60, || async {
+        let view: Value = http.get(&budget_url).bearer_auth(&nlp_admin).send().await.ok()?.json().await.ok()?;
+        let expected = a100_gpus_in_nlp().await;
+        (expected >= 2 && view["rate"]["gpus"].as_i64() == Some(expected)).then_some((view, expected))
+    })
+    .await;
+    let (view, gpus) = view;
+    assert_eq!(view["rate"]["usd_per_hour"].as_f64(), Some(2.5 * gpus as f64), "{view}");
+    assert_eq!(view["rate"]["usd_per_month"].as_f64(), Some(2.5 * gpus as f64 * 730.0));
+    assert_eq!(view["budget_usd_per_month"], Value::Null);
+
+    // Budgets: the team's admins (and global admins); members read them; others are refused.
+    let nlp_budget = format!("/api/v1/teams/{}/budget", app.nlp);
+    let vision_budget = format!("/api/v1/teams/{}/budget", app.vision);
+    assert_eq!(put(&vision_budget, &nlp_admin, json!({ "usd_per_month": 1 })).await.unwrap().status(), 403);
+    assert_eq!(put(&vision_budget, &deployer, json!({ "usd_per_month": 1 })).await.unwrap().status(), 403);
+    assert_eq!(http.get(app.url(&nlp_budget)).bearer_auth(&viewer).send().await.unwrap().status(), 403);
+    assert_eq!(put(&nlp_budget, &nlp_admin, json!({ "usd_per_month": 1000 })).await.unwrap().status(), 200);
+    for body in [json!({ "usd_per_month": -5 }), json!({ "usd_per_month": 1e12 }), json!({ "usd_per_month": "lots" })] {
+        let response = put(&nlp_budget, &nlp_admin, body.clone()).await.unwrap();
+        assert!(matches!(response.status().as_u16(), 400 | 422), "{body}: {}", response.status());
+    }
+    let view: Value = http.get(&budget_url).bearer_auth(&nlp_admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["budget_usd_per_month"].as_f64(), Some(1000.0), "bad input changed nothing");
+    let month = view["rate"]["usd_per_month"].as_f64().unwrap();
+    assert!((view["percent_of_budget"].as_f64().unwrap() - month / 10.0).abs() < 1e-6, "{view}");
+    let clear = || http.delete(app.url(&nlp_budget)).bearer_auth(&nlp_admin).send();
+    assert_eq!(clear().await.unwrap().status(), 200);
+    assert_eq!(clear().await.unwrap().status(), 404, "no budget left to remove");
+
+    kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client, "nlp")
+        .delete(&name, &Default::default())
+        .await
+        .unwrap();
+
+    // Every change and every refusal is in the audit log, with before and after.
+    let audit = app.state.store.audit(&AuditFilter::default()).await.unwrap();
+    let find = |action: &str, actor: &str, result: &str| {
+        audit.iter().find(|r| r.action == action && r.actor.starts_with(actor) && r.result.as_str() == result)
+    };
+    assert!(find("price.set", "deployer", "denied").is_some());
+    let on_demand = Some("price/NVIDIA-A100-SXM4-80GB/on-demand");
+    let set =
+        audit.iter().find(|r| r.action == "price.set" && r.result.as_str() == "ok" && r.object.as_deref() == on_demand);
+    assert_eq!((set.unwrap().before.as_deref(), set.unwrap().after.as_deref()), (None, Some("$2.50/GPU-hour")));
+    assert!(find("price.set", "admin", "failed").is_some(), "refused input is audited as failed");
+    let budget = find("budget.set", "nlp-admin", "ok").unwrap();
+    assert_eq!((budget.team_id, budget.after.as_deref()), (Some(app.nlp), Some("$1,000.00/month")));
+    assert!(find("budget.set", "nlp-admin", "denied").is_some());
+    assert!(find("budget.clear", "nlp-admin", "ok").is_some());
+});

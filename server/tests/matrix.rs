@@ -147,6 +147,29 @@ async fn scratch_token(app: &common::TestApp, who: Who) -> i64 {
     app.state.store.create_token(&new).await.unwrap().0.id
 }
 
+/// A budget for the fixture team, to clear.
+async fn scratch_budget(app: &common::TestApp, fx: &Fixture) {
+    let budget = gantry_store::TeamBudget {
+        team_id: fx.vision,
+        usd_per_month: gantry_domain::cost::Usd::from_micros(1_000_000_000),
+        updated_at: 0,
+    };
+    app.state.store.set_team_budget(&budget).await.unwrap();
+}
+
+/// A price of a made-up model, to remove; returns the model.
+async fn scratch_price(app: &common::TestApp) -> String {
+    let model = format!("gone-{}", rand_suffix());
+    let price = gantry_store::GpuPrice {
+        model: model.clone(),
+        capacity_type: gantry_domain::gpu::CapacityType::OnDemand,
+        usd_per_gpu_hour: gantry_domain::cost::Usd::from_micros(1_000_000),
+        updated_at: 0,
+    };
+    app.state.store.set_gpu_price(&price).await.unwrap();
+    model
+}
+
 /// A revision of the fixture deployment other than the current one.
 async fn old_revision(app: &common::TestApp, fx: &Fixture) -> i64 {
     let caller = app.state.cli_caller("admin").await.unwrap();
@@ -204,6 +227,21 @@ async fn rest_sample(
                 { "name": "prod", "cluster": "b", "namespace": "vision" }
             ])),
         ),
+        ("GET", "/teams/{id}/budget") => (format!("/teams/{}/budget", fx.vision), Payload::None),
+        ("PUT", "/teams/{id}/budget") => {
+            (format!("/teams/{}/budget", fx.vision), Payload::Json(json!({ "usd_per_month": 25000 })))
+        }
+        ("DELETE", "/teams/{id}/budget") => {
+            scratch_budget(app, fx).await;
+            (format!("/teams/{}/budget", fx.vision), Payload::None)
+        }
+        ("GET", "/prices") => ("/prices".into(), Payload::None),
+        ("PUT", "/prices/{model}/{capacity_type}") => {
+            ("/prices/NVIDIA-L4/spot".into(), Payload::Json(json!({ "usd_per_gpu_hour": 0.55 })))
+        }
+        ("DELETE", "/prices/{model}/{capacity_type}") => {
+            (format!("/prices/{}/on-demand", scratch_price(app).await), Payload::None)
+        }
         ("GET", "/namespaces") => ("/namespaces".into(), Payload::None),
         ("POST", "/namespaces") => (
             "/namespaces".into(),
@@ -331,6 +369,14 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
         "set_environments" => {
             format!("csrf=&team_id={}&lines={}", fx.vision, url_encode("staging a/vision\nprod b/vision"))
         }
+        "set_budget" => format!("csrf=&team_id={}&usd_per_month={}", fx.vision, url_encode("$25,000")),
+        "clear_budget" => {
+            scratch_budget(app, fx).await;
+            format!("csrf=&team_id={}", fx.vision)
+        }
+        "prices" => String::new(),
+        "set_price" => "csrf=&model=NVIDIA-L4&capacity_type=spot&usd_per_gpu_hour=0.55".into(),
+        "delete_price" => format!("csrf=&model={}&capacity_type=on-demand", scratch_price(app).await),
         "audit_log" => "query[actor]=".into(),
         "kubeconfig_contexts" => format!("csrf=&kubeconfig={kubeconfig}"),
         "add_cluster" => format!("csrf=&name=fc-{unique}&context=b&kubeconfig={kubeconfig}"),

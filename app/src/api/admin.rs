@@ -1,6 +1,7 @@
 //! Users, teams and members, namespace mapping, environments, the audit log,
 //! cluster registration and GPU quotas.
 
+use gantry_domain::cost::BudgetView;
 use gantry_domain::records::{AuditRecord, Environment, Member, NamespaceMapping, Team, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ pub struct TeamDetail {
     pub environments: Vec<Environment>,
     pub can_manage_members: bool,
     pub can_manage_environments: bool,
+    /// The team's budget and what its GPUs cost now.
+    pub budget: BudgetView,
+    pub can_manage_budget: bool,
     pub is_global_admin: bool,
 }
 
@@ -142,6 +146,7 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
     let state = state()?;
     let (team, members) = state.team_members(&caller, id).await.map_err(service)?;
     let environments = state.environments(&caller, id).await.map_err(service)?;
+    let budget = state.team_budget(&caller, id).await.map_err(service)?;
     let namespaces = state.namespace_mappings(&caller).await.map_err(service)?;
     let allowed = |action| may(&caller.principal, action, &Target::Team(id)).is_allowed();
     Ok(TeamDetail {
@@ -151,6 +156,8 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
         environments,
         can_manage_members: allowed(Action::ManageMembers),
         can_manage_environments: allowed(Action::ManageEnvironments),
+        budget,
+        can_manage_budget: allowed(Action::ManageBudget),
         is_global_admin: caller.principal.global_admin,
     })
 }

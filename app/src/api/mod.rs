@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod costs;
 pub mod fleet;
 pub mod workloads;
 

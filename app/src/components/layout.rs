@@ -34,6 +34,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                     <A href="/pending">"Pending"</A>
                                     <A href="/quotas">"Quotas"</A>
                                     <A href="/teams">"Teams"</A>
+                                    <A href="/prices">"Prices"</A>
                                     <Show when=move || admin || team_admin>
                                         <A href="/audit">"Audit"</A>
                                     </Show>

@@ -10,8 +10,10 @@ use crate::api::admin::{
     AuditQuery, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword, SetAdmin,
     SetEnvironments, SetMember, TeamDetail as TeamData, UnmapNamespace, audit_log, list_teams, list_users, team_page,
 };
+use crate::api::costs::{ClearBudget, SetBudget};
 use crate::components::common::{Csrf, loaded, outcome};
 use crate::format;
+use crate::pages::costs::BudgetPanel;
 use gantry_domain::records::{AuditRecord, Team, User};
 
 #[component]
@@ -152,6 +154,8 @@ pub fn TeamPage() -> impl IntoView {
     let map = ServerAction::<MapNamespace>::new();
     let unmap = ServerAction::<UnmapNamespace>::new();
     let envs = ServerAction::<SetEnvironments>::new();
+    let set_budget = ServerAction::<SetBudget>::new();
+    let clear_budget = ServerAction::<ClearBudget>::new();
     let delete = ServerAction::<DeleteTeam>::new();
     let data = Resource::new(
         move || {
@@ -161,7 +165,9 @@ pub fn TeamPage() -> impl IntoView {
                     + remove_member.version().get()
                     + map.version().get()
                     + unmap.version().get()
-                    + envs.version().get(),
+                    + envs.version().get()
+                    + set_budget.version().get()
+                    + clear_budget.version().get(),
             )
         },
         |(id, _)| team_page(id),
@@ -178,6 +184,8 @@ pub fn TeamPage() -> impl IntoView {
                 .join("\n");
             let can_members = page.can_manage_members;
             let can_envs = page.can_manage_environments;
+            let budget = page.budget.clone();
+            let can_budget = page.can_manage_budget;
             let admin = page.is_global_admin;
             view! {
                 <h1>{format!("Team {}", page.team.name)}</h1>
@@ -256,6 +264,7 @@ pub fn TeamPage() -> impl IntoView {
                     </ActionForm>
                     {outcome(map.value(), |_| "Saved".to_string())}
                 </Show>
+                <BudgetPanel budget=budget can_manage=can_budget set=set_budget clear=clear_budget />
                 <h2>"Environments"</h2>
                 <p class="muted">"The promotion path, in order. Deployers promote into plain environments; protected ones need a team admin."</p>
                 <pre data-testid="environments">{if env_text.is_empty() { "none".to_string() } else { env_text.clone() }}</pre>

@@ -1,6 +1,7 @@
 pub mod account;
 pub mod admin;
 pub mod clusters;
+pub mod costs;
 pub mod deployment;
 pub mod jobs;
 pub mod launch;

@@ -6,7 +6,7 @@
 //! the live-update streams. A light heartbeat (`GET /version`) tells whether
 //! the cluster answers, and gives its version.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,26 +33,47 @@ pub fn now_ms() -> Millis {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
-/// One kind of object in one cluster, summarised.
-pub struct Cache<T> {
-    items: RwLock<HashMap<Key, T>>,
+/// Running totals over one cache's items, kept up to date on every change so
+/// that a question about the whole cache (how many pods in a namespace, how
+/// many GPUs a node's pods hold) costs a lookup, not a pass over 30,000 items.
+pub trait Tally<T>: Default {
+    fn add(&mut self, key: &Key, item: &T);
+    fn remove(&mut self, key: &Key, item: &T);
+}
+
+/// No totals.
+impl<T> Tally<T> for () {
+    fn add(&mut self, _: &Key, _: &T) {}
+    fn remove(&mut self, _: &Key, _: &T) {}
+}
+
+/// One kind of object in one cluster, summarised, ordered by (namespace,
+/// name), with its running totals.
+pub struct Cache<T, A = ()> {
+    contents: RwLock<(BTreeMap<Key, T>, A)>,
     synced: AtomicBool,
 }
 
-impl<T> Default for Cache<T> {
+impl<T, A: Tally<T>> Default for Cache<T, A> {
     fn default() -> Self {
-        Cache { items: RwLock::new(HashMap::new()), synced: AtomicBool::new(false) }
+        Cache { contents: RwLock::new((BTreeMap::new(), A::default())), synced: AtomicBool::new(false) }
     }
 }
 
-impl<T> Cache<T> {
+impl<T, A: Tally<T>> Cache<T, A> {
     /// Runs `f` over the items under a read lock.
-    pub fn read<R>(&self, f: impl FnOnce(&HashMap<Key, T>) -> R) -> R {
-        f(&self.items.read())
+    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<Key, T>) -> R) -> R {
+        f(&self.contents.read().0)
+    }
+
+    /// Runs `f` over the items and their totals, under one read lock.
+    pub fn read_tallied<R>(&self, f: impl FnOnce(&BTreeMap<Key, T>, &A) -> R) -> R {
+        let contents = self.contents.read();
+        f(&contents.0, &contents.1)
     }
 
     pub fn len(&self) -> usize {
-        self.items.read().len()
+        self.contents.read().0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -63,17 +84,30 @@ impl<T> Cache<T> {
         self.synced.load(Ordering::Acquire)
     }
 
-    fn replace_all(&self, items: HashMap<Key, T>) {
-        *self.items.write() = items;
+    fn replace_all(&self, items: BTreeMap<Key, T>) {
+        let mut tally = A::default();
+        for (key, item) in &items {
+            tally.add(key, item);
+        }
+        *self.contents.write() = (items, tally);
         self.synced.store(true, Ordering::Release);
     }
 
     fn put(&self, key: Key, item: T) {
-        self.items.write().insert(key, item);
+        let mut contents = self.contents.write();
+        let (items, tally) = &mut *contents;
+        tally.add(&key, &item);
+        if let Some(old) = items.insert(key.clone(), item) {
+            tally.remove(&key, &old);
+        }
     }
 
     fn remove(&self, key: &Key) {
-        self.items.write().remove(key);
+        let mut contents = self.contents.write();
+        let (items, tally) = &mut *contents;
+        if let Some(old) = items.remove(key) {
+            tally.remove(key, &old);
+        }
     }
 }
 
@@ -133,7 +167,7 @@ pub struct ClusterCache {
     pub client: Client,
     pub interner: Interner,
     pub nodes: Cache<summary::NodeSummary>,
-    pub pods: Cache<summary::PodSummary>,
+    pub pods: Cache<summary::PodSummary, summary::PodTally>,
     pub deployments: Cache<summary::DeploymentSummary>,
     pub replica_sets: Cache<summary::ReplicaSetSummary>,
     pub jobs: Cache<summary::JobSummary>,
@@ -280,25 +314,25 @@ pub(crate) fn one_line(error: &dyn std::fmt::Display) -> String {
 }
 
 /// Keeps one cache in step with one watched kind.
-async fn watch<K, T>(
+async fn watch<K, T, A: Tally<T>>(
     cluster: Arc<ClusterCache>,
     api: Api<K>,
     kind: ResourceKind,
-    cache: fn(&ClusterCache) -> &Cache<T>,
+    cache: fn(&ClusterCache) -> &Cache<T, A>,
     summarize: fn(&K, &Interner) -> T,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let config = watcher::Config::default().page_size(PAGE_SIZE);
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut buffer: Option<HashMap<Key, T>> = None;
+    let mut buffer: Option<BTreeMap<Key, T>> = None;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(WatchEvent::Init) => buffer = Some(HashMap::new()),
+            Ok(WatchEvent::Init) => buffer = Some(BTreeMap::new()),
             Ok(WatchEvent::InitApply(object)) => {
                 let key = summary::key_of(object.meta(), &cluster.interner);
                 let item = summarize(&object, &cluster.interner);
-                buffer.get_or_insert_with(HashMap::new).insert(key, item);
+                buffer.get_or_insert_with(BTreeMap::new).insert(key, item);
             }
             Ok(WatchEvent::InitDone) => {
                 cache(&cluster).replace_all(buffer.take().unwrap_or_default());
@@ -490,5 +524,72 @@ impl Drop for Hub {
         for cluster in self.clusters.get_mut().values() {
             cluster.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{OwnerKind, PodPhase, PodSummary, PodTally};
+
+    fn pod(name: &str, node: Option<&str>, phase: PodPhase, gpus: u32) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            phase,
+            node: node.map(Arc::from),
+            gpus,
+            ready: 0,
+            containers: 1,
+            restarts: 0,
+            created: None,
+            owner_kind: OwnerKind::Other,
+            owner: None,
+            unschedulable: None,
+            deleting: false,
+        }
+    }
+
+    fn key(namespace: &str, name: &str) -> Key {
+        Key { namespace: Arc::from(namespace), name: name.into() }
+    }
+
+    /// The totals as a pass over every pod would count them.
+    fn recounted(cache: &Cache<PodSummary, PodTally>) -> PodTally {
+        cache.read(|pods| {
+            let mut tally = PodTally::default();
+            for (key, pod) in pods {
+                tally.add(key, pod);
+            }
+            tally
+        })
+    }
+
+    #[test]
+    fn pod_totals_follow_every_change() {
+        let cache: Cache<PodSummary, PodTally> = Cache::default();
+        cache.replace_all(BTreeMap::from([
+            (key("vision", "a"), pod("a", Some("n1"), PodPhase::Running, 2)),
+            (key("vision", "b"), pod("b", None, PodPhase::Pending, 1)),
+            (key("nlp", "c"), pod("c", Some("n1"), PodPhase::Running, 0)),
+        ]));
+        let totals = cache.read_tallied(|_, t| t.clone());
+        assert_eq!(totals.nodes["n1"].gpus, 2);
+        assert_eq!(totals.nodes["n1"].pods, 2);
+        assert_eq!((totals.namespaces["vision"].pods, totals.namespaces["vision"].pending_gpu_pods), (2, 1));
+
+        // The pending pod is scheduled, then finishes; a pod moves namespace by name; deletions.
+        cache.put(key("vision", "b"), pod("b", Some("n2"), PodPhase::Running, 1));
+        assert_eq!(cache.read_tallied(|_, t| t.clone()), recounted(&cache));
+        assert_eq!(cache.read_tallied(|_, t| t.namespaces["vision"].pending_gpu_pods), 0);
+        cache.put(key("vision", "b"), pod("b", Some("n2"), PodPhase::Succeeded, 1));
+        assert_eq!(cache.read_tallied(|_, t| t.clone()), recounted(&cache));
+        assert!(cache.read_tallied(|_, t| !t.nodes.contains_key("n2")), "a node with nothing left on it is dropped");
+        cache.remove(&key("nlp", "c"));
+        cache.remove(&key("nlp", "never-there"));
+        assert_eq!(cache.read_tallied(|_, t| t.clone()), recounted(&cache));
+        assert!(cache.read_tallied(|_, t| !t.namespaces.contains_key("nlp")), "an empty namespace is dropped");
+        cache.remove(&key("vision", "a"));
+        cache.remove(&key("vision", "b"));
+        assert_eq!(cache.read_tallied(|_, t| t.clone()), PodTally::default());
     }
 }

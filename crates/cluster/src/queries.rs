@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use gantry_domain::cost::GpuCount;
 use gantry_domain::fit::NodeFree;
 use gantry_domain::gpu::CapacityType;
 use gantry_domain::policy::Visibility;
@@ -14,7 +15,7 @@ use gantry_domain::view::{
 };
 
 use crate::hub::{ClusterCache, Hub};
-use crate::summary::{OwnerKind, PodSummary};
+use crate::summary::{Key, OwnerKind, PodSummary};
 
 /// What the asking user may see, and which team owns which namespace (to
 /// label rows).
@@ -38,42 +39,29 @@ impl Viewer {
     }
 }
 
-fn gpu_allocation(cluster: &ClusterCache) -> HashMap<Arc<str>, (i64, usize)> {
-    cluster.pods.read(|pods| {
-        let mut by_node: HashMap<Arc<str>, (i64, usize)> = HashMap::new();
-        for pod in pods.values().filter(|p| p.holds_gpus()) {
-            if let Some(node) = &pod.node {
-                let entry = by_node.entry(node.clone()).or_default();
-                entry.0 += i64::from(pod.gpus);
-                entry.1 += 1;
-            }
-        }
-        by_node
-    })
-}
-
 fn node_rows(cluster: &ClusterCache) -> Vec<NodeRow> {
-    let allocation = gpu_allocation(cluster);
-    cluster.nodes.read(|nodes| {
-        nodes
-            .values()
-            .map(|n| {
-                let (allocated, pods) = allocation.get(&n.name).copied().unwrap_or_default();
-                NodeRow {
-                    cluster: cluster.name.to_string(),
-                    name: n.name.to_string(),
-                    ready: n.ready,
-                    unschedulable: n.unschedulable,
-                    gpu_free: (n.gpus.allocatable - allocated).max(0),
-                    gpu_allocated: allocated,
-                    gpus: n.gpus.clone(),
-                    cpu_millis: n.cpu_millis,
-                    memory_bytes: n.memory_bytes,
-                    pods,
-                    created: n.created,
-                }
-            })
-            .collect()
+    cluster.pods.read_tallied(|_, tally| {
+        cluster.nodes.read(|nodes| {
+            nodes
+                .values()
+                .map(|n| {
+                    let load = tally.nodes.get(&n.name).copied().unwrap_or_default();
+                    NodeRow {
+                        cluster: cluster.name.to_string(),
+                        name: n.name.to_string(),
+                        ready: n.ready,
+                        unschedulable: n.unschedulable,
+                        gpu_free: (n.gpus.allocatable - load.gpus).max(0),
+                        gpu_allocated: load.gpus,
+                        gpus: n.gpus.clone(),
+                        cpu_millis: n.cpu_millis,
+                        memory_bytes: n.memory_bytes,
+                        pods: load.pods,
+                        created: n.created,
+                    }
+                })
+                .collect()
+        })
     })
 }
 
@@ -81,36 +69,17 @@ fn summary_of(cluster: &ClusterCache, viewer: &Viewer) -> ClusterSummary {
     census(cluster, viewer, None).0
 }
 
-/// One cluster's totals from one pass over its pods and one over its nodes,
-/// without building node rows (the overview is asked for often, and a big
-/// cluster has tens of thousands of pods). With `models`, its GPU nodes are
-/// also added to the per-model totals. Returns the summary and how many of
-/// the GPU pods the viewer sees are waiting for a node.
+/// One cluster's totals, from the running totals of its pods and one pass
+/// over its nodes (the overview is asked for often, and a big cluster has
+/// tens of thousands of pods). With `models`, its GPU nodes are also added to
+/// the per-model totals. Returns the summary and how many of the GPU pods the
+/// viewer sees are waiting for a node.
 fn census(
     cluster: &ClusterCache,
     viewer: &Viewer,
     mut models: Option<&mut BTreeMap<String, GpuModelSummary>>,
 ) -> (ClusterSummary, usize) {
     let status = cluster.status();
-    let everything = viewer.visibility.is_everything();
-    let (allocation, pods, pending_gpu_pods) = cluster.pods.read(|pods| {
-        let mut by_node: HashMap<Arc<str>, i64> = HashMap::new();
-        let (mut visible, mut pending) = (0, 0);
-        for (key, pod) in pods {
-            if pod.holds_gpus()
-                && let Some(node) = &pod.node
-            {
-                *by_node.entry(node.clone()).or_default() += i64::from(pod.gpus);
-            }
-            if everything || viewer.sees(&cluster.name, &key.namespace) {
-                visible += 1;
-                if pod.gpus > 0 && pod.is_unscheduled() {
-                    pending += 1;
-                }
-            }
-        }
-        (by_node, visible, pending)
-    });
     let mut summary = ClusterSummary {
         name: cluster.name.to_string(),
         state: status.state,
@@ -121,35 +90,44 @@ fn census(
         gpu_nodes: 0,
         gpu_capacity: 0,
         gpu_allocated: 0,
-        pods,
+        pods: 0,
     };
-    cluster.nodes.read(|nodes| {
-        for n in nodes.values() {
-            let allocated = allocation.get(&n.name).copied().unwrap_or_default();
-            summary.nodes += 1;
-            summary.gpu_capacity += n.gpus.capacity;
-            summary.gpu_allocated += allocated;
-            if !n.gpus.has_gpus() {
-                continue;
-            }
-            summary.gpu_nodes += 1;
-            let Some(models) = models.as_deref_mut() else { continue };
-            if !models.contains_key(&n.gpus.model) {
-                let model = GpuModelSummary { model: n.gpus.model.clone(), ..Default::default() };
-                models.insert(n.gpus.model.clone(), model);
-            }
-            if let Some(m) = models.get_mut(&n.gpus.model) {
-                m.nodes += 1;
-                m.capacity += n.gpus.capacity;
-                m.allocatable += n.gpus.allocatable;
-                m.allocated += allocated;
-                m.free += (n.gpus.allocatable - allocated).max(0);
-                match n.gpus.capacity_type {
-                    CapacityType::Spot => m.spot_gpus += n.gpus.capacity,
-                    _ => m.on_demand_gpus += n.gpus.capacity,
-                }
+    let mut pending_gpu_pods = 0;
+    cluster.pods.read_tallied(|_, tally| {
+        for (namespace, counts) in &tally.namespaces {
+            if viewer.sees(&cluster.name, namespace) {
+                summary.pods += counts.pods;
+                pending_gpu_pods += counts.pending_gpu_pods;
             }
         }
+        cluster.nodes.read(|nodes| {
+            for n in nodes.values() {
+                let allocated = tally.nodes.get(&n.name).map_or(0, |load| load.gpus);
+                summary.nodes += 1;
+                summary.gpu_capacity += n.gpus.capacity;
+                summary.gpu_allocated += allocated;
+                if !n.gpus.has_gpus() {
+                    continue;
+                }
+                summary.gpu_nodes += 1;
+                let Some(models) = models.as_deref_mut() else { continue };
+                if !models.contains_key(&n.gpus.model) {
+                    let model = GpuModelSummary { model: n.gpus.model.clone(), ..Default::default() };
+                    models.insert(n.gpus.model.clone(), model);
+                }
+                if let Some(m) = models.get_mut(&n.gpus.model) {
+                    m.nodes += 1;
+                    m.capacity += n.gpus.capacity;
+                    m.allocatable += n.gpus.allocatable;
+                    m.allocated += allocated;
+                    m.free += (n.gpus.allocatable - allocated).max(0);
+                    match n.gpus.capacity_type {
+                        CapacityType::Spot => m.spot_gpus += n.gpus.capacity,
+                        _ => m.on_demand_gpus += n.gpus.capacity,
+                    }
+                }
+            }
+        });
     });
     (summary, pending_gpu_pods)
 }
@@ -195,6 +173,46 @@ pub fn overview(hub: &Hub, viewer: &Viewer) -> Overview {
     }
     overview.gpu_models = models.into_values().collect();
     overview
+}
+
+/// The GPUs held now (by scheduled, unfinished pods) in the namespaces that
+/// `include` picks, by the GPU model and capacity type of their nodes. A pod
+/// on a node the cache does not know is counted under "unknown".
+pub fn gpu_uses(hub: &Hub, include: impl Fn(&str, &str) -> bool) -> Vec<GpuCount> {
+    let mut uses: BTreeMap<(String, CapacityType), i64> = BTreeMap::new();
+    for cluster in hub.clusters() {
+        cluster.pods.read(|pods| {
+            cluster.nodes.read(|nodes| {
+                let node_of: HashMap<&str, &crate::summary::NodeSummary> =
+                    nodes.values().map(|n| (&*n.name, n)).collect();
+                for (key, pod) in pods {
+                    if pod.gpus == 0 || !pod.holds_gpus() || !include(&cluster.name, &key.namespace) {
+                        continue;
+                    }
+                    let node = pod.node.as_deref().and_then(|name| node_of.get(name));
+                    let (model, capacity) = match node {
+                        Some(n) => (n.gpus.model.clone(), n.gpus.capacity_type),
+                        None => ("unknown".to_string(), CapacityType::Unknown),
+                    };
+                    *uses.entry((model, capacity)).or_default() += i64::from(pod.gpus);
+                }
+            })
+        });
+    }
+    uses.into_iter().map(|((model, capacity_type), gpus)| GpuCount { model, capacity_type, gpus }).collect()
+}
+
+/// Every cluster's GPUs (node capacity), by model and capacity type.
+pub fn gpu_inventory(hub: &Hub) -> Vec<GpuCount> {
+    let mut counts: BTreeMap<(String, CapacityType), i64> = BTreeMap::new();
+    for cluster in hub.clusters() {
+        cluster.nodes.read(|nodes| {
+            for n in nodes.values().filter(|n| n.gpus.has_gpus()) {
+                *counts.entry((n.gpus.model.clone(), n.gpus.capacity_type)).or_default() += n.gpus.capacity;
+            }
+        });
+    }
+    counts.into_iter().map(|((model, capacity_type), gpus)| GpuCount { model, capacity_type, gpus }).collect()
 }
 
 pub fn nodes(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<NodeRow> {
@@ -308,6 +326,67 @@ impl<'a> PodSortFields<'a> {
     }
 }
 
+/// A page of pods in the default order, (cluster, namespace, name), which is
+/// the caches' own order: clusters are kept by name and each cluster's pods by
+/// (namespace, name). With no filter but the place, the page is read straight
+/// from the ordered maps: whole namespaces are skipped by their running
+/// counts, and only the page's rows are built, so a page costs O(namespaces
+/// + page) however many pods there are.
+fn pods_in_cache_order(hub: &Hub, viewer: &Viewer, query: &ListQuery, page: usize) -> Page<PodRow> {
+    let per_page = query.per_page();
+    let mut skip = (page - 1).saturating_mul(per_page);
+    let mut total = 0;
+    let mut items = Vec::new();
+    let mut clusters = visible_clusters(hub, viewer);
+    if query.desc {
+        clusters.reverse();
+    }
+    for cluster in clusters {
+        cluster.pods.read_tallied(|pods, tally| {
+            let mut spans: Vec<(&Arc<str>, usize)> = tally
+                .namespaces
+                .iter()
+                .filter(|(namespace, _)| {
+                    viewer.sees(&cluster.name, namespace) && query.matches_place(&cluster.name, namespace)
+                })
+                .map(|(namespace, counts)| (namespace, counts.pods))
+                .collect();
+            spans.sort_unstable();
+            if query.desc {
+                spans.reverse();
+            }
+            for (namespace, count) in spans {
+                total += count;
+                if items.len() == per_page {
+                    continue;
+                }
+                if skip >= count {
+                    skip -= count;
+                    continue;
+                }
+                // Every key of this namespace, and nothing else: no namespace
+                // holds a NUL, so `namespace + "\0"` is the next name after it.
+                let first = Key { namespace: namespace.clone(), name: "".into() };
+                let after = Key { namespace: Arc::from(format!("{namespace}\0")), name: "".into() };
+                let in_namespace = pods.range(first..after);
+                let wanted = per_page - items.len();
+                let row = |(key, pod): (&Key, &PodSummary)| pod_row(&cluster.name, &key.namespace, pod, None);
+                if query.desc {
+                    items.extend(in_namespace.rev().skip(skip).take(wanted).map(row));
+                } else {
+                    items.extend(in_namespace.skip(skip).take(wanted).map(row));
+                }
+                skip = 0;
+            }
+        });
+    }
+    let last = total.div_ceil(per_page).max(1);
+    if page > last {
+        return pods_in_cache_order(hub, viewer, query, last);
+    }
+    Page { items, total, page, per_page }
+}
+
 /// Sorts and pages pods as [`ListQuery::paginate`] would (a stable sort by the
 /// column's key, reversed when descending), but builds rows only for the pods
 /// that can land on the requested page: each cluster keeps its first
@@ -316,6 +395,11 @@ impl<'a> PodSortFields<'a> {
 /// sort with strings built for every comparison.
 pub fn pods(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<PodRow> {
     let column = query.sort.as_deref().map(str::trim).unwrap_or("");
+    let default_order = !matches!(column, "gpus" | "created" | "phase" | "node");
+    let filtered = query.node_filter().is_some() || query.status_filter().is_some() || query.text_filter().is_some();
+    if default_order && !filtered {
+        return pods_in_cache_order(hub, viewer, query, query.page());
+    }
     // Ties keep the order the pods were met in, as the stable sort did.
     let order = |a: &PodKey, a_seen: usize, b: &PodKey, b_seen: usize| {
         let by_key = if query.desc { b.cmp(a) } else { a.cmp(b) };

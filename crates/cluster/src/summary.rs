@@ -3,7 +3,7 @@
 //! cache holds only the fields Gantry shows (a few hundred bytes a pod
 //! instead of the tens of kilobytes a full Pod takes).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use gantry_domain::gpu::{self, ContainerResources, NodeGpus};
@@ -201,6 +201,65 @@ pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
         owner: owner.map(|o| o.name.as_str().into()),
         unschedulable,
         deleting: pod.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// A node's share of its cluster's pods: those that hold resources there
+/// (scheduled and not finished) and the GPUs they request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeLoad {
+    pub gpus: i64,
+    pub pods: usize,
+}
+
+/// A namespace's pods, and how many of them want GPUs and have no node yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NamespacePods {
+    pub pods: usize,
+    pub pending_gpu_pods: usize,
+}
+
+/// Running totals over a cluster's pods, so the overview and the node list
+/// cost O(namespaces + nodes) rather than a pass over every pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodTally {
+    pub nodes: HashMap<Arc<str>, NodeLoad>,
+    pub namespaces: HashMap<Arc<str>, NamespacePods>,
+}
+
+impl PodTally {
+    /// Adds one pod's share (`sign` 1), or takes it away (`sign` -1); an entry
+    /// that falls to nothing is dropped, so deleted nodes and namespaces do
+    /// not linger.
+    fn count(&mut self, key: &Key, pod: &PodSummary, sign: i64) {
+        let step = |n: usize, by: usize| if sign > 0 { n + by } else { n.saturating_sub(by) };
+        if pod.holds_gpus()
+            && let Some(node) = &pod.node
+        {
+            let load = self.nodes.entry(node.clone()).or_default();
+            load.gpus += sign * i64::from(pod.gpus);
+            load.pods = step(load.pods, 1);
+            if *load == NodeLoad::default() {
+                self.nodes.remove(node);
+            }
+        }
+        let namespace = self.namespaces.entry(key.namespace.clone()).or_default();
+        namespace.pods = step(namespace.pods, 1);
+        namespace.pending_gpu_pods =
+            step(namespace.pending_gpu_pods, usize::from(pod.gpus > 0 && pod.is_unscheduled()));
+        if *namespace == NamespacePods::default() {
+            self.namespaces.remove(&key.namespace);
+        }
+    }
+}
+
+impl crate::hub::Tally<PodSummary> for PodTally {
+    fn add(&mut self, key: &Key, pod: &PodSummary) {
+        self.count(key, pod, 1);
+    }
+
+    fn remove(&mut self, key: &Key, pod: &PodSummary) {
+        self.count(key, pod, -1);
     }
 }
 

@@ -93,27 +93,50 @@ async fn a_pod_that_cannot_fit_is_pending_with_the_schedulers_reason() {
     assert!(queries::overview(&hub, &Viewer::everything()).pending_gpu_pods >= 1);
 }
 
-/// The pod list picks each page without sorting every pod into rows; its
-/// pages must be those of a full stable sort by the column's key, in both
-/// directions, across clusters, including the last page and past it.
+/// The pod list picks each page without sorting every pod into rows (in the
+/// default order it reads the ordered caches directly); its pages must be
+/// those of a full stable sort by the column's key, in both directions,
+/// across clusters and namespaces, for everyone and for a viewer of some
+/// namespaces, including the last page and past it.
 #[tokio::test]
 async fn pod_pages_match_a_full_sort_across_clusters() {
     use k8s_openapi::api::core::v1::Namespace;
     let hub = hub().await;
     for cluster in ["a", "b"] {
         let client = bed().cluster(cluster).unwrap().client().await.unwrap();
-        let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": "paging" } })).unwrap();
-        Api::<Namespace>::all(client).create(&PostParams::default(), &namespace).await.unwrap();
+        for name in ["paging", "paging-more"] {
+            let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+            Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+        }
     }
     // GPU pods go to the A100 nodes: the inventory test counts the H100s' allocation.
-    for (cluster, name, gpus) in [("a", "p-1", 0), ("a", "p-2", 1), ("a", "same", 0), ("b", "same", 0), ("b", "p-0", 2)]
-    {
-        pod(cluster, "paging", name, gpus, (gpus > 0).then_some("NVIDIA-A100-SXM4-80GB")).await;
+    for (cluster, namespace, name, gpus) in [
+        ("a", "paging", "p-1", 0),
+        ("a", "paging", "p-2", 1),
+        ("a", "paging", "same", 0),
+        ("b", "paging", "same", 0),
+        ("b", "paging", "p-0", 2),
+        ("a", "paging-more", "m-0", 0),
+        ("b", "paging-more", "m-1", 0),
+    ] {
+        pod(cluster, namespace, name, gpus, (gpus > 0).then_some("NVIDIA-A100-SXM4-80GB")).await;
     }
     let only_paging = || ListQuery { namespace: Some("paging".into()), per_page: Some(500), ..Default::default() };
     let all = eventually("the five pods run", 60, || async {
         let page = queries::pods(&hub, &Viewer::everything(), &only_paging());
         (page.items.len() == 5 && page.items.iter().all(|p| p.phase == "Running")).then_some(page.items)
+    })
+    .await;
+    // A viewer of both namespaces in both clusters, asking with no place filter.
+    let both = ["paging".to_string(), "paging-more".to_string()];
+    let viewer = Viewer {
+        visibility: Visibility::Only([("a".to_string(), both.clone().into()), ("b".to_string(), both.into())].into()),
+        teams: Default::default(),
+    };
+    let anywhere = || ListQuery { per_page: Some(500), ..Default::default() };
+    let all_of_viewer = eventually("the viewer's seven pods run", 60, || async {
+        let page = queries::pods(&hub, &viewer, &anywhere());
+        (page.items.len() == 7 && page.items.iter().all(|p| p.phase == "Running")).then_some(page.items)
     })
     .await;
     // A full stable sort by the column's key, as ListQuery::paginate does.
@@ -124,27 +147,31 @@ async fn pod_pages_match_a_full_sort_across_clusters() {
         "node" => (0, p.node.clone().unwrap_or_default(), String::new(), p.name.clone()),
         _ => (0, p.cluster.clone(), p.namespace.clone(), p.name.clone()),
     };
-    for column in ["", "gpus", "created", "phase", "node", "no-such-column"] {
-        for desc in [false, true] {
-            for per_page in [1, 2, 4] {
-                for page in 1..=7 {
-                    let query = ListQuery {
-                        sort: Some(column.into()),
-                        desc,
-                        page: Some(page),
-                        per_page: Some(per_page),
-                        ..only_paging()
-                    };
-                    let got = queries::pods(&hub, &Viewer::everything(), &query);
-                    let want = query.paginate(all.clone(), key);
-                    let keys = |items: &[gantry_domain::view::PodRow]| {
-                        items.iter().map(|p| key(p, column)).collect::<Vec<_>>()
-                    };
-                    assert_eq!(
-                        (keys(&got.items), got.total, got.page, got.per_page),
-                        (keys(&want.items), want.total, want.page, want.per_page),
-                        "sort {column:?}, desc {desc}, page {page} of {per_page}"
-                    );
+    let cases = [(&Viewer::everything(), only_paging(), &all), (&viewer, anywhere(), &all_of_viewer)];
+    for (who, base, rows) in cases {
+        for column in ["", "gpus", "created", "phase", "node", "no-such-column"] {
+            for desc in [false, true] {
+                for per_page in [1, 2, 4] {
+                    for page in 1..=9 {
+                        let query = ListQuery {
+                            sort: Some(column.into()),
+                            desc,
+                            page: Some(page),
+                            per_page: Some(per_page),
+                            ..base.clone()
+                        };
+                        let got = queries::pods(&hub, who, &query);
+                        let want = query.paginate(rows.clone(), key);
+                        let keys = |items: &[gantry_domain::view::PodRow]| {
+                            items.iter().map(|p| key(p, column)).collect::<Vec<_>>()
+                        };
+                        assert_eq!(
+                            (keys(&got.items), got.total, got.page, got.per_page),
+                            (keys(&want.items), want.total, want.page, want.per_page),
+                            "{} pods: sort {column:?}, desc {desc}, page {page} of {per_page}",
+                            rows.len()
+                        );
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Gantry's pure core. Everything here is decided without IO, is unit-tested
 //! exhaustively, and compiles for both the server and wasm32.
 
+pub mod cost;
 pub mod fit;
 pub mod gpu;
 pub mod lenient;

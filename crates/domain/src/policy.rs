@@ -121,10 +121,12 @@ pub enum Action {
     ViewAllAudit,
     /// Own profile, password and API tokens.
     ManageSelf,
+    /// Read the GPU price list (every signed-in user: costs are shown to viewers).
+    ViewPrices,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::ViewNamespace,
         Action::ViewCluster,
         Action::LaunchDeployment,
@@ -148,6 +150,7 @@ impl Action {
         Action::SetQuota,
         Action::ViewAllAudit,
         Action::ManageSelf,
+        Action::ViewPrices,
     ];
 
     /// What the action needs. Team requirements apply to the team that owns
@@ -164,12 +167,19 @@ impl Action {
             ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota | ViewAllAudit => {
                 Requirement::GlobalAdmin
             }
-            ManageSelf => Requirement::SignedIn,
+            ManageSelf | ViewPrices => Requirement::SignedIn,
         }
     }
 
     pub fn is_mutation(self) -> bool {
-        !matches!(self, Action::ViewNamespace | Action::ViewCluster | Action::ViewTeamAudit | Action::ViewAllAudit)
+        !matches!(
+            self,
+            Action::ViewNamespace
+                | Action::ViewCluster
+                | Action::ViewTeamAudit
+                | Action::ViewAllAudit
+                | Action::ViewPrices
+        )
     }
 }
 
@@ -268,6 +278,7 @@ fn describe(action: Action) -> &'static str {
         SetQuota => "Setting GPU quotas",
         ViewAllAudit => "Viewing the whole audit log",
         ManageSelf => "Managing your account",
+        ViewPrices => "Viewing prices",
     }
 }
 
@@ -389,7 +400,7 @@ mod tests {
         }
         let role = if own_team { role } else { None };
         match action {
-            ManageSelf => true,
+            ManageSelf | ViewPrices => true,
             ViewNamespace | ViewCluster => role.is_some(),
             LaunchDeployment | ScaleDeployment | UpdateDeployment | RollbackDeployment | DeleteDeployment
             | LaunchJob | CancelJob | Promote => matches!(role, Some(Role::Deployer | Role::TeamAdmin)),

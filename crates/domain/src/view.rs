@@ -346,6 +346,11 @@ impl ListQuery {
         }
     }
 
+    /// The free-text filter, if any.
+    pub fn text_filter(&self) -> Option<&str> {
+        Self::text(&self.q)
+    }
+
     pub fn matches_place(&self, cluster: &str, namespace: &str) -> bool {
         Self::text(&self.cluster).is_none_or(|c| c == cluster)
             && Self::text(&self.namespace).is_none_or(|n| n == namespace)

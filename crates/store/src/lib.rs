@@ -6,6 +6,7 @@
 
 mod audit;
 mod clusters;
+mod costs;
 mod environments;
 mod sessions;
 mod teams;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, AuditResult};
 pub use clusters::StoredCluster;
+pub use costs::{GpuPrice, TeamBudget};
 pub use environments::Environment;
 pub use teams::{Member, NamespaceMapping, Team};
 pub use throttle::ThrottleRecord;

@@ -29,7 +29,7 @@ pub struct Done {
     pub message: Option<String>,
 }
 
-fn done() -> Json<Done> {
+pub(super) fn done() -> Json<Done> {
     Json(Done { ok: true, message: None })
 }
 

@@ -3,6 +3,7 @@
 //! token) and calls the service layer, which authorises and audits.
 
 pub mod access;
+pub mod costs;
 pub mod fleet;
 pub mod workloads;
 
@@ -177,6 +178,12 @@ pub fn table() -> Vec<Route> {
         route(Method::DELETE, "/teams/{id}/members/{username}", Team(TeamAdmin), delete(access::remove_member)),
         route(Method::GET, "/teams/{id}/environments", Team(Viewer), get(access::environments)),
         route(Method::PUT, "/teams/{id}/environments", Team(TeamAdmin), put(access::set_environments)),
+        route(Method::GET, "/teams/{id}/budget", Team(Viewer), get(costs::budget)),
+        route(Method::PUT, "/teams/{id}/budget", Team(TeamAdmin), put(costs::set_budget)),
+        route(Method::DELETE, "/teams/{id}/budget", Team(TeamAdmin), delete(costs::clear_budget)),
+        route(Method::GET, "/prices", SignedIn, get(costs::prices)),
+        route(Method::PUT, "/prices/{model}/{capacity_type}", Admin, put(costs::set_price)),
+        route(Method::DELETE, "/prices/{model}/{capacity_type}", Admin, delete(costs::delete_price)),
         route(Method::GET, "/namespaces", SignedIn, get(access::namespaces)),
         route(Method::POST, "/namespaces", Admin, post(access::map_namespace)),
         route(Method::DELETE, "/namespaces/{cluster}/{namespace}", Admin, delete(access::unmap_namespace)),

@@ -1,4 +1,5 @@
 pub mod accounts;
 pub mod audit_log;
+pub mod costs;
 pub mod fleet;
 pub mod workloads;
