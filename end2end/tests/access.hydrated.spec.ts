@@ -115,7 +115,7 @@ test('a team admin sets the team budget against its cost rate; prices are a glob
   // Bad input: a clear message, and the budget stays as it was.
   await budget.locator('input[name=usd_per_month]').fill('-5');
   await budget.getByRole('button', { name: 'Set budget' }).click();
-  await expect(budget.locator('.error')).toContainText('cannot be negative');
+  await expect(budget.locator('.error[data-kind=invalid]')).toContainText('cannot be negative');
   await expect(page.getByTestId('budget-amount')).toHaveText('$1,000.00');
 
   // Prices: she reads them, but there is no form to change them.
@@ -129,10 +129,11 @@ test('a global admin sets a GPU price; a viewer reads the budget without a form'
   await signIn(page, 'admin');
   await page.goto('/prices');
   await waitHydrated(page);
-  await page.fill('input[name=model]', 'NVIDIA-L4');
-  await page.selectOption('select[name=capacity_type]', 'spot');
-  await page.fill('input[name=usd_per_gpu_hour]', '0.4125');
-  await page.getByRole('button', { name: 'Save price' }).click();
+  const form = page.getByTestId('set-price');
+  await form.locator('input[name=model]').fill('NVIDIA-L4');
+  await form.locator('select[name=capacity_type]').selectOption('spot');
+  await form.locator('input[name=usd_per_gpu_hour]').fill('0.4125');
+  await form.getByRole('button', { name: 'Save price' }).click();
   await expect(page.getByTestId('prices').locator('tr[data-price="NVIDIA-L4/spot"]')).toContainText('$0.4125');
   await page.getByTestId('sign-out').click();
   await expect(page).toHaveURL(/\/login$/);

@@ -341,12 +341,11 @@ fn report(scale: &[Vec<Duration>; 3], rollback: &[Vec<Duration>; 3], reads: &[Du
         String::new(),
         format!(
             "Where the time goes: Gantry's scale makes 2 apiserver requests (a GET for the optimistic-concurrency \
-             check, then the PUT of the scale subresource) and its rollback 6 (GET and LIST of the ReplicaSets to \
-             number the next revision for the audit record, then a GET in the concurrency guard, GET and LIST again \
-             to find the source revision, and the PATCH), against 1 for the raw request and 3 for `kubectl rollout \
+             check, then the PUT of the scale subresource) and its rollback 3 (the LIST of the ReplicaSets, the GET \
+             of the concurrency guard, and the PATCH), against 1 for the raw request and 3 for `kubectl rollout \
              undo` (GET, LIST, PATCH) plus its process start; each round trip costs about {} here. Every Gantry call \
-             also checks the bearer token in the database (a SELECT and an UPDATE of its last use), reads the \
-             namespace mappings for the policy and inserts an audit record.",
+             also checks the bearer token in the database (a SELECT; its last use is written at most once a \
+             minute), reads the namespace mappings for the policy and inserts an audit record.",
             ms(median(reads))
         ),
         String::new(),

@@ -497,6 +497,11 @@ both_backends!(prices_and_budgets_follow_roles_refuse_bad_input_and_are_audited,
     .await;
     let (view, gpus) = view;
     assert_eq!(view["rate"]["usd_per_hour"].as_f64(), Some(2.5 * gpus as f64), "{view}");
+    // The overview's cost (from the caches' running totals) agrees with the budget's (a pass over the pods):
+    // the nlp admin sees exactly team nlp's namespaces.
+    let overview: Value =
+        http.get(app.url("/api/v1/overview")).bearer_auth(&nlp_admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(overview["cost"], view["rate"], "{overview}");
     assert_eq!(view["rate"]["usd_per_month"].as_f64(), Some(2.5 * gpus as f64 * 730.0));
     assert_eq!(view["budget_usd_per_month"], Value::Null);
 

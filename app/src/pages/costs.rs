@@ -77,7 +77,7 @@ pub fn PricesPage() -> impl IntoView {
                     </section>
                 })}
                 {can_manage.then(|| view! {
-                    <section class="panel">
+                    <section class="panel" data-testid="set-price">
                         <h2>"Set a price"</h2>
                         <ActionForm action=set attr:class="inline">
                             <Csrf />

@@ -63,6 +63,15 @@ fn render(o: Overview) -> impl IntoView {
                 </div>
                 <div>"deployments ready"</div>
             </div>
+            <div class="card">
+                <div class="big" data-testid="cost-rate">
+                    <A href="/prices">{format!("{}/h", o.cost.usd_per_hour.label())}</A>
+                </div>
+                <div>
+                    {format!("GPU cost now · {} a month at this rate", o.cost.usd_per_month.label())}
+                    {(o.cost.unpriced_gpus > 0).then(|| format!(" · {} GPUs without a price", o.cost.unpriced_gpus))}
+                </div>
+            </div>
         </section>
         <h2>"GPUs by model"</h2>
         <table class="grid" data-testid="gpu-models">

@@ -529,6 +529,8 @@ impl Drop for Hub {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::summary::{OwnerKind, PodPhase, PodSummary, PodTally};
 
@@ -576,6 +578,8 @@ mod tests {
         assert_eq!(totals.nodes["n1"].gpus, 2);
         assert_eq!(totals.nodes["n1"].pods, 2);
         assert_eq!((totals.namespaces["vision"].pods, totals.namespaces["vision"].pending_gpu_pods), (2, 1));
+        assert_eq!(totals.namespaces["vision"].gpus_by_node, HashMap::from([(Arc::from("n1"), 2)]));
+        assert!(totals.namespaces["nlp"].gpus_by_node.is_empty(), "a pod without GPUs holds none");
 
         // The pending pod is scheduled, then finishes; a pod moves namespace by name; deletions.
         cache.put(key("vision", "b"), pod("b", Some("n2"), PodPhase::Running, 1));

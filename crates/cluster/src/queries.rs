@@ -66,18 +66,23 @@ fn node_rows(cluster: &ClusterCache) -> Vec<NodeRow> {
 }
 
 fn summary_of(cluster: &ClusterCache, viewer: &Viewer) -> ClusterSummary {
-    census(cluster, viewer, None).0
+    census(cluster, viewer, None, None).0
 }
+
+/// The GPUs held by the pods a viewer sees, by GPU model and capacity type.
+type GpuUses = BTreeMap<(String, CapacityType), i64>;
 
 /// One cluster's totals, from the running totals of its pods and one pass
 /// over its nodes (the overview is asked for often, and a big cluster has
 /// tens of thousands of pods). With `models`, its GPU nodes are also added to
-/// the per-model totals. Returns the summary and how many of the GPU pods the
+/// the per-model totals, and with `uses`, the GPUs the viewer's pods hold to
+/// the per-model uses. Returns the summary and how many of the GPU pods the
 /// viewer sees are waiting for a node.
 fn census(
     cluster: &ClusterCache,
     viewer: &Viewer,
     mut models: Option<&mut BTreeMap<String, GpuModelSummary>>,
+    mut uses: Option<&mut GpuUses>,
 ) -> (ClusterSummary, usize) {
     let status = cluster.status();
     let mut summary = ClusterSummary {
@@ -94,14 +99,23 @@ fn census(
     };
     let mut pending_gpu_pods = 0;
     cluster.pods.read_tallied(|_, tally| {
+        let mut held_here: HashMap<&str, i64> = HashMap::new();
         for (namespace, counts) in &tally.namespaces {
             if viewer.sees(&cluster.name, namespace) {
                 summary.pods += counts.pods;
                 pending_gpu_pods += counts.pending_gpu_pods;
+                if uses.is_some() {
+                    for (node, gpus) in &counts.gpus_by_node {
+                        *held_here.entry(node).or_default() += gpus;
+                    }
+                }
             }
         }
         cluster.nodes.read(|nodes| {
             for n in nodes.values() {
+                if let (Some(uses), Some(gpus)) = (uses.as_deref_mut(), held_here.get(&*n.name)) {
+                    *uses.entry((n.gpus.model.clone(), n.gpus.capacity_type)).or_default() += gpus;
+                }
                 let allocated = tally.nodes.get(&n.name).map_or(0, |load| load.gpus);
                 summary.nodes += 1;
                 summary.gpu_capacity += n.gpus.capacity;
@@ -147,9 +161,10 @@ pub fn cluster(hub: &Hub, viewer: &Viewer, name: &str) -> Option<ClusterSummary>
 pub fn overview(hub: &Hub, viewer: &Viewer) -> Overview {
     let clusters = visible_clusters(hub, viewer);
     let mut models: BTreeMap<String, GpuModelSummary> = BTreeMap::new();
+    let mut uses = GpuUses::new();
     let mut overview = Overview::default();
     for cluster in &clusters {
-        let (summary, pending_gpu_pods) = census(cluster, viewer, Some(&mut models));
+        let (summary, pending_gpu_pods) = census(cluster, viewer, Some(&mut models), Some(&mut uses));
         overview.nodes += summary.nodes;
         overview.gpu_capacity += summary.gpu_capacity;
         overview.gpu_allocated += summary.gpu_allocated;
@@ -172,6 +187,8 @@ pub fn overview(hub: &Hub, viewer: &Viewer) -> Overview {
         overview.clusters.push(summary);
     }
     overview.gpu_models = models.into_values().collect();
+    overview.gpus_in_use =
+        uses.into_iter().map(|((model, capacity_type), gpus)| GpuCount { model, capacity_type, gpus }).collect();
     overview
 }
 

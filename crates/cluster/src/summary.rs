@@ -212,11 +212,13 @@ pub struct NodeLoad {
     pub pods: usize,
 }
 
-/// A namespace's pods, and how many of them want GPUs and have no node yet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A namespace's pods, how many of them want GPUs and have no node yet, and
+/// the GPUs its pods hold on each node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NamespacePods {
     pub pods: usize,
     pub pending_gpu_pods: usize,
+    pub gpus_by_node: HashMap<Arc<str>, i64>,
 }
 
 /// Running totals over a cluster's pods, so the overview and the node list
@@ -247,7 +249,17 @@ impl PodTally {
         namespace.pods = step(namespace.pods, 1);
         namespace.pending_gpu_pods =
             step(namespace.pending_gpu_pods, usize::from(pod.gpus > 0 && pod.is_unscheduled()));
-        if *namespace == NamespacePods::default() {
+        if pod.gpus > 0
+            && pod.holds_gpus()
+            && let Some(node) = &pod.node
+        {
+            let held = namespace.gpus_by_node.entry(node.clone()).or_default();
+            *held += sign * i64::from(pod.gpus);
+            if *held == 0 {
+                namespace.gpus_by_node.remove(node);
+            }
+        }
+        if namespace.pods == 0 {
             self.namespaces.remove(&key.namespace);
         }
     }

@@ -271,6 +271,12 @@ pub struct Overview {
     pub deployments: usize,
     pub deployments_ready: usize,
     pub pods: usize,
+    /// The GPUs the viewer's pods hold now, by model and capacity type.
+    #[serde(default)]
+    pub gpus_in_use: Vec<crate::cost::GpuCount>,
+    /// What those GPUs cost now at the current prices (the service fills it in).
+    #[serde(default)]
+    pub cost: crate::cost::CostRate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

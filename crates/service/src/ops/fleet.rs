@@ -33,7 +33,9 @@ fn kubeconfig_error(error: KubeconfigError) -> ServiceError {
 impl AppState {
     pub async fn overview(&self, caller: &Caller) -> Result<Overview> {
         let viewer = self.viewer(caller).await?;
-        Ok(queries::overview(&self.hub, &viewer))
+        let mut overview = queries::overview(&self.hub, &viewer);
+        overview.cost = gantry_domain::cost::cost_rate(&overview.gpus_in_use, &self.store.gpu_prices().await?);
+        Ok(overview)
     }
 
     pub async fn clusters(&self, caller: &Caller) -> Result<Vec<ClusterSummary>> {
