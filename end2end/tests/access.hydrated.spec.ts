@@ -97,6 +97,8 @@ test('signing out ends the session in the browser and on the server', async ({ p
 
 test('a team admin sets the team budget against its cost rate; prices are a global admin\'s', async ({ page }) => {
   await signIn(page, 'carol');
+  // The overview prices the GPUs of her team's namespaces at demo-setup's example prices.
+  await expect(page.getByTestId('cost-rate')).toHaveText(/^\$[1-9][\d,]*\.\d{2,6}\/h$/);
   await page.goto('/teams');
   await waitHydrated(page);
   await page.getByTestId('teams').getByRole('link', { name: 'nlp' }).click();
