@@ -98,13 +98,16 @@ fn census(
         pods: 0,
     };
     let mut pending_gpu_pods = 0;
+    let everything = viewer.visibility.is_everything();
     cluster.pods.read_tallied(|_, tally| {
+        // The GPUs the viewer's pods hold per node: for a viewer of everything
+        // the node totals themselves, otherwise the sum over their namespaces.
         let mut held_here: HashMap<&str, i64> = HashMap::new();
         for (namespace, counts) in &tally.namespaces {
             if viewer.sees(&cluster.name, namespace) {
                 summary.pods += counts.pods;
                 pending_gpu_pods += counts.pending_gpu_pods;
-                if uses.is_some() {
+                if uses.is_some() && !everything {
                     for (node, gpus) in &counts.gpus_by_node {
                         *held_here.entry(node).or_default() += gpus;
                     }
@@ -112,11 +115,15 @@ fn census(
             }
         }
         cluster.nodes.read(|nodes| {
+            let mut by_model: HashMap<(&str, CapacityType), i64> = HashMap::new();
             for n in nodes.values() {
-                if let (Some(uses), Some(gpus)) = (uses.as_deref_mut(), held_here.get(&*n.name)) {
-                    *uses.entry((n.gpus.model.clone(), n.gpus.capacity_type)).or_default() += gpus;
-                }
                 let allocated = tally.nodes.get(&n.name).map_or(0, |load| load.gpus);
+                if uses.is_some() {
+                    let held = if everything { allocated } else { held_here.get(&*n.name).copied().unwrap_or(0) };
+                    if held != 0 {
+                        *by_model.entry((&n.gpus.model, n.gpus.capacity_type)).or_default() += held;
+                    }
+                }
                 summary.nodes += 1;
                 summary.gpu_capacity += n.gpus.capacity;
                 summary.gpu_allocated += allocated;
@@ -139,6 +146,11 @@ fn census(
                         CapacityType::Spot => m.spot_gpus += n.gpus.capacity,
                         _ => m.on_demand_gpus += n.gpus.capacity,
                     }
+                }
+            }
+            if let Some(uses) = uses {
+                for ((model, capacity_type), gpus) in by_model {
+                    *uses.entry((model.to_string(), capacity_type)).or_default() += gpus;
                 }
             }
         });

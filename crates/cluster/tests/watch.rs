@@ -73,6 +73,15 @@ async fn inventory_shows_models_counts_allocation_and_capacity_types() {
     assert_eq!(h100_models.capacity, 16, "two clusters, one 8-GPU H100 node each");
     assert!(h100_models.allocated >= 3);
     assert_eq!(h100_models.spot_gpus, 16);
+
+    // The GPUs in use, from the running totals, match a pass over every pod
+    // (retried: other tests change pods meanwhile).
+    eventually("the overview's GPUs in use match a pass over the pods", 30, || async {
+        let overview = queries::overview(&hub, &Viewer::everything());
+        let counted = queries::gpu_uses(&hub, |_, _| true);
+        (!counted.is_empty() && overview.gpus_in_use == counted).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
