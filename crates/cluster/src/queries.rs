@@ -82,7 +82,7 @@ fn census(
     cluster: &ClusterCache,
     viewer: &Viewer,
     mut models: Option<&mut BTreeMap<String, GpuModelSummary>>,
-    mut uses: Option<&mut GpuUses>,
+    uses: Option<&mut GpuUses>,
 ) -> (ClusterSummary, usize) {
     let status = cluster.status();
     let mut summary = ClusterSummary {

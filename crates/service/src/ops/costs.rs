@@ -3,6 +3,7 @@
 //! what the team's GPUs cost now).
 
 use gantry_domain::cost::{self, Amount, BudgetView, GpuPrice, PriceList, TeamBudget, Usd};
+use gantry_domain::gpu::CapacityType;
 use gantry_domain::policy::{Action, Target};
 use gantry_domain::validate::Invalid;
 use gantry_store::now_ms;
@@ -19,6 +20,15 @@ fn per_month(budget: Usd) -> String {
 }
 
 impl AppState {
+    /// The price now set for a model and capacity type, as the audit log shows it.
+    async fn current_price(&self, model: &str, capacity_type: CapacityType) -> Result<Option<String>> {
+        let prices = self.store.gpu_prices().await?;
+        Ok(prices
+            .iter()
+            .find(|p| p.model == model && p.capacity_type == capacity_type)
+            .map(|p| per_hour(p.usd_per_gpu_hour)))
+    }
+
     pub async fn price_list(&self, caller: &Caller) -> Result<PriceList> {
         self.authorize(caller, Action::ViewPrices, &Target::Global, &Audit::default()).await?;
         let prices = self.store.gpu_prices().await?;
@@ -41,13 +51,7 @@ impl AppState {
             if price > Usd::MAX_GPU_HOUR {
                 return Err(Invalid::new("usd_per_gpu_hour", format!("at most {}", per_hour(Usd::MAX_GPU_HOUR))).into());
             }
-            before = self
-                .store
-                .gpu_prices()
-                .await?
-                .into_iter()
-                .find(|p| p.model == model && p.capacity_type == capacity_type)
-                .map(|p| per_hour(p.usd_per_gpu_hour));
+            before = self.current_price(&model, capacity_type).await?;
             after = Some(per_hour(price));
             let price = GpuPrice { model, capacity_type, usd_per_gpu_hour: price, updated_at: now_ms() };
             Ok(self.store.set_gpu_price(&price).await?)
@@ -64,13 +68,7 @@ impl AppState {
         let mut before = None;
         let result = async {
             let (model, capacity_type) = cost::price_key(model, capacity_type)?;
-            before = self
-                .store
-                .gpu_prices()
-                .await?
-                .into_iter()
-                .find(|p| p.model == model && p.capacity_type == capacity_type)
-                .map(|p| per_hour(p.usd_per_gpu_hour));
+            before = self.current_price(&model, capacity_type).await?;
             if !self.store.delete_gpu_price(&model, capacity_type).await? {
                 return Err(ServiceError::not_found(format!("no {} price for {model}", capacity_type.label())));
             }
