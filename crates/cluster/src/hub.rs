@@ -94,11 +94,19 @@ impl<T, A: Tally<T>> Cache<T, A> {
     }
 
     fn put(&self, key: Key, item: T) {
+        use std::collections::btree_map::Entry;
         let mut contents = self.contents.write();
         let (items, tally) = &mut *contents;
-        tally.add(&key, &item);
-        if let Some(old) = items.insert(key.clone(), item) {
-            tally.remove(&key, &old);
+        match items.entry(key) {
+            Entry::Occupied(mut entry) => {
+                tally.remove(entry.key(), entry.get());
+                tally.add(entry.key(), &item);
+                entry.insert(item);
+            }
+            Entry::Vacant(entry) => {
+                tally.add(entry.key(), &item);
+                entry.insert(item);
+            }
         }
     }
 

@@ -235,9 +235,8 @@ impl PodTally {
     /// not linger.
     fn count(&mut self, key: &Key, pod: &PodSummary, sign: i64) {
         let step = |n: usize, by: usize| if sign > 0 { n + by } else { n.saturating_sub(by) };
-        if pod.holds_gpus()
-            && let Some(node) = &pod.node
-        {
+        let holding_on = pod.node.as_ref().filter(|_| pod.holds_gpus());
+        if let Some(node) = holding_on {
             let load = self.nodes.entry(node.clone()).or_default();
             load.gpus += sign * i64::from(pod.gpus);
             load.pods = step(load.pods, 1);
@@ -249,10 +248,7 @@ impl PodTally {
         namespace.pods = step(namespace.pods, 1);
         namespace.pending_gpu_pods =
             step(namespace.pending_gpu_pods, usize::from(pod.gpus > 0 && pod.is_unscheduled()));
-        if pod.gpus > 0
-            && pod.holds_gpus()
-            && let Some(node) = &pod.node
-        {
+        if let Some(node) = holding_on.filter(|_| pod.gpus > 0) {
             let held = namespace.gpus_by_node.entry(node.clone()).or_default();
             *held += sign * i64::from(pod.gpus);
             if *held == 0 {

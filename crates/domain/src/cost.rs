@@ -188,12 +188,10 @@ pub fn price_key(model: &str, capacity_type: &str) -> Result<(String, CapacityTy
     if model.is_empty() || model.len() > 128 || model.chars().any(|c| c.is_control() || c == '/') {
         return Err(Invalid::new("model", "must be 1 to 128 characters, without '/', as the node label says it"));
     }
-    let capacity = match capacity_type.trim() {
-        "on-demand" => CapacityType::OnDemand,
-        "spot" => CapacityType::Spot,
-        _ => return Err(Invalid::new("capacity_type", "must be on-demand or spot")),
-    };
-    Ok((model.to_string(), capacity))
+    match CapacityType::from_label(capacity_type.trim()) {
+        Some(capacity @ (CapacityType::OnDemand | CapacityType::Spot)) => Ok((model.to_string(), capacity)),
+        _ => Err(Invalid::new("capacity_type", "must be on-demand or spot")),
+    }
 }
 
 /// A number of GPUs of one model on one capacity type.

@@ -36,6 +36,11 @@ impl CapacityType {
         }
     }
 
+    /// The capacity type a [`label`](Self::label) names (`spot`, `on-demand`); None for anything else.
+    pub fn from_label(label: &str) -> Option<CapacityType> {
+        [CapacityType::Spot, CapacityType::OnDemand, CapacityType::Unknown].into_iter().find(|c| c.label() == label)
+    }
+
     /// Reads the labels Karpenter, EKS, GKE and AKS set, in that order.
     pub fn from_labels(labels: &BTreeMap<String, String>) -> CapacityType {
         let get = |key: &str| labels.get(key).map(|v| v.to_ascii_lowercase());
@@ -226,6 +231,14 @@ mod tests {
     fn broken_counts_are_not_capacity() {
         let gpus = NodeGpus::read(&map(&[]), &map(&[(GPU_RESOURCE, "half")]), &map(&[(GPU_RESOURCE, "500m")]));
         assert_eq!((gpus.capacity, gpus.allocatable), (0, 0));
+    }
+
+    #[test]
+    fn capacity_type_labels_round_trip() {
+        for capacity in [CapacityType::Spot, CapacityType::OnDemand, CapacityType::Unknown] {
+            assert_eq!(CapacityType::from_label(capacity.label()), Some(capacity));
+        }
+        assert_eq!(CapacityType::from_label("reserved"), None);
     }
 
     #[test]

@@ -7,14 +7,6 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
-fn capacity_of(text: &str) -> CapacityType {
-    match text {
-        "spot" => CapacityType::Spot,
-        "on-demand" => CapacityType::OnDemand,
-        _ => CapacityType::Unknown,
-    }
-}
-
 impl Store {
     /// Every price, by model then capacity type.
     pub async fn gpu_prices(&self) -> Result<Vec<GpuPrice>> {
@@ -27,7 +19,8 @@ impl Store {
             .map(|row| {
                 Ok(GpuPrice {
                     model: row.try_get("model")?,
-                    capacity_type: capacity_of(&row.try_get::<String, _>("capacity_type")?),
+                    capacity_type: CapacityType::from_label(&row.try_get::<String, _>("capacity_type")?)
+                        .unwrap_or_default(),
                     usd_per_gpu_hour: Usd::from_micros(row.try_get("micro_usd_per_hour")?),
                     updated_at: row.try_get("updated_at")?,
                 })

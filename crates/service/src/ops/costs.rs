@@ -15,6 +15,11 @@ fn per_hour(price: Usd) -> String {
     format!("{price}/GPU-hour")
 }
 
+/// A price as the audit log names it, from the input as given.
+fn price_object(model: &str, capacity_type: &str) -> String {
+    format!("price/{}/{}", model.chars().take(128).collect::<String>(), capacity_type.trim())
+}
+
 fn per_month(budget: Usd) -> String {
     format!("{budget}/month")
 }
@@ -41,8 +46,7 @@ impl AppState {
     /// Sets the price of one GPU-hour of `model` on `capacity_type`
     /// (`on-demand` or `spot`).
     pub async fn set_gpu_price(&self, caller: &Caller, model: &str, capacity_type: &str, price: &Amount) -> Result<()> {
-        let object = format!("price/{}/{}", model.chars().take(128).collect::<String>(), capacity_type.trim());
-        let audit = Audit::global("price.set", object);
+        let audit = Audit::global("price.set", price_object(model, capacity_type));
         self.authorize(caller, Action::ManagePrices, &Target::Global, &audit).await?;
         let (mut before, mut after) = (None, None);
         let result = async {
@@ -62,8 +66,7 @@ impl AppState {
     }
 
     pub async fn delete_gpu_price(&self, caller: &Caller, model: &str, capacity_type: &str) -> Result<()> {
-        let object = format!("price/{}/{}", model.chars().take(128).collect::<String>(), capacity_type.trim());
-        let audit = Audit::global("price.delete", object);
+        let audit = Audit::global("price.delete", price_object(model, capacity_type));
         self.authorize(caller, Action::ManagePrices, &Target::Global, &audit).await?;
         let mut before = None;
         let result = async {
