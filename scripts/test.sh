@@ -20,6 +20,13 @@ trap cleanup EXIT
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "layers: each crate depends only on what its layer may (and no unused dependencies)"
+python3 "$GANTRY_ROOT/scripts/check-layers.py"
+cargo machete
+
+step "the scripts' own tests (the run script's progress and resume rules)"
+python3 "$GANTRY_ROOT/scripts/test_progress.py"
+
 step "clippy, server side (warnings are errors)"
 cargo clippy -q --workspace --exclude hydrate --all-targets -- -D warnings
 
@@ -35,8 +42,8 @@ echo "PostgreSQL at ${GANTRY_TEST_POSTGRES_URL}" >&2
 step "unit and integration tests (store tests run as <name>::sqlite and <name>::postgres)"
 cargo test --workspace --exclude hydrate --no-fail-fast
 
-step "release build of the dashboard (cargo leptos build --release)"
-cargo leptos build --release --precompress
+step "release build of the dashboard (cargo leptos build $LEPTOS_BUILD_FLAGS, as scripts/run.sh builds it)"
+cargo leptos build $LEPTOS_BUILD_FLAGS
 
 step "browser tests (Playwright on Debian's Chromium, hydrated and with JavaScript off)"
 "$GANTRY_ROOT/end2end/run.sh"

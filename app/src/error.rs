@@ -1,41 +1,45 @@
-//! The error every server function returns. On the server it comes from the
-//! service layer's `ServiceError`; the HTTP status is set to match, so a
-//! refusal is a 403 and bad input a 422, never a 500.
+//! The error every server function returns: the domain's one wire error
+//! ([`gantry_domain::error::Error`]), wrapped only because the server-function
+//! framework's trait must be implemented on a type of this crate. It carries
+//! the same JSON both ways; the HTTP status comes from its kind, so a refusal
+//! is a 403 and bad input a 422, never a 500.
 
+use std::ops::Deref;
+
+use gantry_domain::error::Error;
+pub use gantry_domain::error::ErrorKind;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct AppError {
-    /// unauthenticated, forbidden, not_found, invalid, conflict,
-    /// too_many_requests, unavailable, internal or request.
-    pub kind: String,
-    pub message: String,
-    #[serde(default)]
-    pub detail: Option<String>,
-    #[serde(default)]
-    pub fields: Vec<FieldError>,
-}
+#[serde(transparent)]
+#[error("{0}")]
+pub struct AppError(pub Error);
 
 impl AppError {
-    pub fn new(kind: &str, message: impl Into<String>) -> AppError {
-        AppError { kind: kind.to_string(), message: message.into(), detail: None, fields: Vec::new() }
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> AppError {
+        AppError(Error::new(kind, message))
     }
+}
 
-    pub fn field(&self, name: &str) -> Option<String> {
-        self.fields.iter().find(|f| f.field == name).map(|f| f.message.clone())
+impl Deref for AppError {
+    type Target = Error;
+
+    fn deref(&self) -> &Error {
+        &self.0
     }
+}
 
-    pub fn is_signed_out(&self) -> bool {
-        self.kind == "unauthenticated"
+impl From<Error> for AppError {
+    fn from(error: Error) -> AppError {
+        AppError(error)
+    }
+}
+
+impl From<gantry_domain::validate::Invalid> for AppError {
+    fn from(invalid: gantry_domain::validate::Invalid) -> AppError {
+        AppError(invalid.into())
     }
 }
 
@@ -44,7 +48,7 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         // Malformed arguments and transport failures: say what happened
-        // without internals.
+        // without internals. On the server these are the caller's mistake.
         let message = match &value {
             ServerFnErrorErr::Args(e) => format!("the request was not understood: {e}"),
             ServerFnErrorErr::Request(_) => "the server could not be reached; check your connection".to_string(),
@@ -54,20 +58,13 @@ impl FromServerFnError for AppError {
             }
             other => other.to_string(),
         };
-        AppError::new("request", message)
+        AppError::new(ErrorKind::BadRequest, message)
     }
 }
 
 #[cfg(feature = "ssr")]
 impl From<gantry_service::ServiceError> for AppError {
     fn from(error: gantry_service::ServiceError) -> AppError {
-        let kind =
-            serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        AppError {
-            kind,
-            message: error.message,
-            detail: error.detail,
-            fields: error.fields.into_iter().map(|f| FieldError { field: f.field, message: f.message }).collect(),
-        }
+        AppError(error.into_wire())
     }
 }

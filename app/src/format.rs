@@ -9,7 +9,7 @@ pub fn now_ms() -> Millis {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        gantry_domain::view::now_ms()
     }
 }
 
@@ -31,20 +31,27 @@ pub fn run_time(started: Option<Millis>, finished: Option<Millis>) -> String {
 
 /// UTC timestamp "2026-11-30 19:48:06".
 pub fn timestamp(at: Millis) -> String {
-    let secs = at.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+    gantry_domain::view::utc_timestamp(at)
+}
+
+/// A window's end points, "2026-11-30 19:48 UTC".
+pub fn date_time(at: Millis) -> String {
+    let full = timestamp(at);
+    format!("{} UTC", full.get(..16).unwrap_or(&full))
+}
+
+/// A time as the viewer reads it: in their own time zone in the browser,
+/// in UTC on the server (which does not know the viewer's).
+pub fn local_time(at: Millis) -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
+        String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        date_time(at)
+    }
 }
 
 pub fn bytes(n: i64) -> String {

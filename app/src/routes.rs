@@ -13,12 +13,42 @@ pub enum Access {
     Public,
     /// Any signed-in user; what they see is filtered to their namespaces.
     SignedIn,
+    /// A signed-in person (a session), not an API token: managing tokens and
+    /// the password, which a token could otherwise use to outgrow its scope.
+    Person,
     /// At least this role in the team that owns the target.
     Team(Role),
     /// A team admin of some team (sees that team's part), or a global admin.
     AnyTeamAdmin,
     /// Global admins only.
     Admin,
+}
+
+impl Access {
+    /// The access as the REST declarations write it (`x-gantry-access`):
+    /// `public`, `signed_in`, `person`, `team:viewer`, `team:deployer`,
+    /// `team:team_admin`, `any_team_admin` or `admin`.
+    pub fn as_str(self) -> String {
+        match self {
+            Access::Public => "public".into(),
+            Access::SignedIn => "signed_in".into(),
+            Access::Person => "person".into(),
+            Access::Team(role) => format!("team:{}", role.as_str()),
+            Access::AnyTeamAdmin => "any_team_admin".into(),
+            Access::Admin => "admin".into(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Access> {
+        match text {
+            "public" => Some(Access::Public),
+            "signed_in" => Some(Access::SignedIn),
+            "person" => Some(Access::Person),
+            "any_team_admin" => Some(Access::AnyTeamAdmin),
+            "admin" => Some(Access::Admin),
+            other => other.strip_prefix("team:").and_then(Role::parse).map(Access::Team),
+        }
+    }
 }
 
 use Access::*;
@@ -41,12 +71,13 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/launch/deployment", SignedIn),
     ("/launch/job", SignedIn),
     ("/profile", SignedIn),
-    ("/tokens", SignedIn),
+    ("/tokens", Person),
     ("/users", Admin),
     ("/teams", SignedIn),
     ("/teams/:id", Team(Viewer)),
     ("/audit", AnyTeamAdmin),
     ("/prices", SignedIn),
+    ("/costs", SignedIn),
 ];
 
 /// Server functions, by endpoint name (they live under `/fn/`).
@@ -54,10 +85,10 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("me", Public),
     ("login", Public),
     ("logout", SignedIn),
-    ("change_password", SignedIn),
-    ("my_tokens", SignedIn),
-    ("create_token", SignedIn),
-    ("revoke_token", SignedIn),
+    ("change_password", Person),
+    ("my_tokens", Person),
+    ("create_token", Person),
+    ("revoke_token", Person),
     ("list_users", Admin),
     ("create_user", Admin),
     ("delete_user", Admin),
@@ -78,6 +109,13 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("prices", SignedIn),
     ("set_price", Admin),
     ("delete_price", Admin),
+    ("allocation", SignedIn),
+    ("series", SignedIn),
+    ("price_history", SignedIn),
+    ("set_cluster_price", Admin),
+    ("import_prices", Admin),
+    ("set_webhook", Team(TeamAdmin)),
+    ("set_prometheus", Admin),
     ("audit_log", AnyTeamAdmin),
     ("kubeconfig_contexts", Admin),
     ("add_cluster", Admin),
@@ -114,4 +152,18 @@ pub fn page_access(path: &str) -> Option<Access> {
 
 pub fn server_fn_access(endpoint: &str) -> Option<Access> {
     SERVER_FNS.iter().find(|(e, _)| *e == endpoint).map(|(_, a)| *a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules_round_trip_through_their_names() {
+        for access in [Public, SignedIn, Person, Team(Viewer), Team(Deployer), Team(TeamAdmin), AnyTeamAdmin, Admin] {
+            assert_eq!(Access::parse(&access.as_str()), Some(access));
+        }
+        assert_eq!(Access::parse("team:owner"), None);
+        assert_eq!(Access::parse("everyone"), None);
+    }
 }

@@ -159,19 +159,19 @@ async fn run(fleet_path: &Path) -> anyhow::Result<String> {
     // Dropped on every way out of this function, a panic included: the testbed stops
     // all its processes (and the kernel kills them if this process dies).
     let bed = Testbed::start(&fleet, Options::default()).await?;
-    let mut clients = Vec::new();
+    let mut configs = Vec::new();
     for cluster in bed.clusters() {
-        clients.push((cluster.name().to_string(), cluster.client().await?));
+        configs.push((cluster.name().to_string(), cluster.config().await?));
     }
-    let admin_client = clients.first().map(|(_, c)| c.clone()).ok_or_else(|| anyhow::anyhow!("empty fleet"))?;
+    let admin_client = bed.clusters().first().ok_or_else(|| anyhow::anyhow!("empty fleet"))?.client().await?;
 
     // 1. Memory of the watch caches.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = Heap::now();
     let hub = Hub::new();
     let began = Instant::now();
-    for (name, client) in clients {
-        hub.connect(&name, client);
+    for (name, config) in configs {
+        hub.connect(&name, config)?;
     }
     anyhow::ensure!(hub.wait_synced(Duration::from_secs(900)).await, "the caches did not sync within 15 minutes");
     let sync = began.elapsed();
@@ -536,7 +536,7 @@ async fn watch_latency(server: &Server, client: &kube::Client) -> anyhow::Result
     });
 
     // A pod the bench owns nothing of: the first one the cache holds.
-    let hub = &server.state.hub;
+    let hub = &server.hub;
     let cluster = hub.clusters().into_iter().next().ok_or_else(|| anyhow::anyhow!("no cluster"))?;
     let (namespace, name) = cluster
         .pods

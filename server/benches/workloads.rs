@@ -70,7 +70,9 @@ struct Bench {
 async fn run() -> anyhow::Result<String> {
     // Dropped on every way out, a panic included: the testbed stops its processes.
     let bed = Testbed::start(&Fleet::small(CLUSTER), Options::default()).await?;
-    let client = bed.cluster(CLUSTER).ok_or_else(|| anyhow::anyhow!("no cluster {CLUSTER}"))?.client().await?;
+    let handle = bed.cluster(CLUSTER).ok_or_else(|| anyhow::anyhow!("no cluster {CLUSTER}"))?;
+    let client = handle.client().await?;
+    let config = handle.config().await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     deployments.create(&PostParams::default(), &serde_json::from_value(manifest("ghcr.io/acme/serve:1"))?).await?;
     settle(&deployments).await?;
@@ -80,7 +82,7 @@ async fn run() -> anyhow::Result<String> {
     let templates = templates(&Api::namespaced(client.clone(), NAMESPACE)).await?;
 
     let hub = Hub::new();
-    hub.connect(CLUSTER, client);
+    hub.connect(CLUSTER, config)?;
     anyhow::ensure!(hub.wait_synced(Duration::from_secs(120)).await, "the caches did not sync");
     let server = Server::start(hub).await?;
     let bench = Bench { server, http: reqwest::Client::new(), deployments, templates, reads: Default::default(), bed };

@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the dashboard, server functions and REST API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage administrators.
     Admin {
         #[command(subcommand)]
@@ -69,9 +69,20 @@ pub struct ServeArgs {
     /// Gantry is served over https: mark cookies Secure and send HSTS.
     #[arg(long, env = "GANTRY_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
-    /// Trust X-Forwarded-For and X-Forwarded-Host from a reverse proxy.
-    #[arg(long, env = "GANTRY_TRUST_PROXY", default_value_t = false)]
-    pub trust_proxy: bool,
+    /// How many reverse proxies in front of Gantry append to X-Forwarded-For
+    /// (and set X-Forwarded-Host/-Proto). The client is the address the
+    /// outermost trusted proxy appended; 0 trusts no header.
+    #[arg(long, env = "GANTRY_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
+    /// The address people open Gantry at, e.g. https://gantry.example.com
+    /// (repeat or comma-separate for several). Requests for other hosts are
+    /// refused, and changes must come from these origins.
+    #[arg(long, env = "GANTRY_PUBLIC_URL", value_delimiter = ',')]
+    pub public_url: Vec<String>,
+    /// Require `Authorization: Bearer <token>` on /metrics (set the same
+    /// token in Prometheus's scrape config, `authorization: {credentials: …}`).
+    #[arg(long, env = "GANTRY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "GANTRY_SESSION_IDLE_MINUTES", default_value_t = 120)]
     pub session_idle_minutes: u64,
@@ -81,6 +92,21 @@ pub struct ServeArgs {
     /// Most replicas (or autoscaler maximum) a user may ask for.
     #[arg(long, env = "GANTRY_REPLICA_CAP", default_value_t = 100)]
     pub replica_cap: i32,
+    /// Days the GPU ledger keeps its raw intervals (exact answers for
+    /// windows of a day or less).
+    #[arg(long, env = "GANTRY_RAW_RETENTION_DAYS", default_value_t = 35, value_parser = clap::value_parser!(i64).range(2..=3650))]
+    pub raw_retention_days: i64,
+    /// Days the hourly and daily GPU usage rollups are kept.
+    #[arg(long, env = "GANTRY_ROLLUP_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(i64).range(2..=36500))]
+    pub rollup_retention_days: i64,
+    /// GPU time whose utilisation stays under this percent counts as wasted.
+    #[arg(long, env = "GANTRY_WASTE_THRESHOLD_PERCENT", default_value_t = 10.0)]
+    pub waste_threshold_percent: f64,
+    /// A progress file written by the script that started Gantry (the
+    /// demo's scripts/run.sh): what is still being prepared is shown on the
+    /// overview and clusters pages until it is done.
+    #[arg(long, env = "GANTRY_PROGRESS_FILE")]
+    pub progress_file: Option<PathBuf>,
     /// Database connections in the pool.
     #[arg(long, env = "GANTRY_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,

@@ -40,15 +40,13 @@ fn team_of(namespace: &str) -> &str {
 /// belong to a demo team, read from the clusters themselves.
 async fn demo_namespaces(kubeconfig: &std::path::Path) -> Result<Vec<(String, String)>, String> {
     use gantry_cluster::kubeconfig;
-    use k8s_openapi::api::core::v1::Namespace;
     let text = std::fs::read_to_string(kubeconfig).map_err(|e| format!("--kubeconfig: {e}"))?;
     let config = kubeconfig::parse(&text).map_err(|e| format!("--kubeconfig: {e}"))?;
     let mut out = Vec::new();
     for context in kubeconfig::context_names(&config) {
-        let (client, _) = kubeconfig::client_for(&config, &context).await.map_err(|e| e.to_string())?;
-        let api: kube::Api<Namespace> = kube::Api::all(client);
-        let list = api.list(&Default::default()).await.map_err(|e| format!("listing namespaces of {context}: {e}"))?;
-        for ns in list.items.into_iter().filter_map(|n| n.metadata.name) {
+        let client_config = kubeconfig::config_for(&config, &context).await.map_err(|e| e.to_string())?;
+        let names = kubeconfig::namespaces(&client_config, &context).await.map_err(|e| e.to_string())?;
+        for ns in names {
             if ["vision", "nlp"].contains(&team_of(&ns)) {
                 out.push((context.clone(), ns));
             }
@@ -69,12 +67,30 @@ fn demo_password() -> String {
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let store = open_store(&args.store, 4).await?;
     if store.count_users().await.map_err(|e| e.to_string())? > 0 {
-        println!("gantry: the database already has users; demo setup left it as it is.");
+        // The demo starts Gantry before its fleet: the fleet's namespaces
+        // are given to the teams in a second call, once it runs.
+        match &args.kubeconfig {
+            Some(kubeconfig) if store.namespace_mappings().await.map_err(|e| e.to_string())?.is_empty() => {
+                let teams: BTreeMap<&str, i64> = store
+                    .list_teams()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter_map(|t| ["vision", "nlp"].into_iter().find(|n| *n == t.name).map(|n| (n, t.id)))
+                    .collect();
+                if teams.len() == 2 {
+                    map_demo_namespaces(&store, &teams, kubeconfig).await?;
+                    return Ok(());
+                }
+                println!("gantry: the database already has users but not the demo teams; demo setup left it as it is.");
+            }
+            _ => println!("gantry: the database already has users; demo setup left it as it is."),
+        }
         return Ok(());
     }
     let mut printed = Vec::new();
     let admin_password = demo_password();
-    let hash = passwords::hash(admin_password.clone()).await.map_err(|e| e.message)?;
+    let hash = passwords::hash(admin_password.clone()).await.map_err(|e| e.message.clone())?;
     store
         .create_user(&Username::parse("admin").map_err(|e| e.to_string())?, &hash, true)
         .await
@@ -87,7 +103,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     for (name, team, role) in DEMO_USERS {
         let password = demo_password();
-        let hash = passwords::hash(password.clone()).await.map_err(|e| e.message)?;
+        let hash = passwords::hash(password.clone()).await.map_err(|e| e.message.clone())?;
         let user = store
             .create_user(&Username::parse(name).map_err(|e| e.to_string())?, &hash, false)
             .await
@@ -98,30 +114,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     seed_costs(&store, &teams).await.map_err(|e| e.to_string())?;
     println!("gantry: set example GPU prices (/prices) and team budgets (on each team's page)");
     if let Some(kubeconfig) = &args.kubeconfig {
-        let namespaces = demo_namespaces(kubeconfig).await?;
-        let mut by_team: BTreeMap<&str, Vec<gantry_store::Environment>> = BTreeMap::new();
-        for (cluster, namespace) in &namespaces {
-            let team = team_of(namespace);
-            store.map_namespace(cluster, namespace, teams[team]).await.map_err(|e| e.to_string())?;
-            by_team.entry(team).or_default().push(gantry_store::Environment {
-                name: cluster.clone(),
-                cluster: cluster.clone(),
-                namespace: namespace.clone(),
-                protected: cluster == "prod",
-            });
-        }
-        // The promotion path runs dev → staging → prod.
-        let order = |name: &str| match name {
-            "dev" => 0,
-            "staging" => 1,
-            "prod" => 2,
-            _ => 3,
-        };
-        for (team, mut envs) in by_team {
-            envs.sort_by_key(|e| order(&e.name));
-            store.set_environments(teams[team], &envs).await.map_err(|e| e.to_string())?;
-        }
-        println!("gantry: mapped {} demo namespaces to teams vision and nlp", namespaces.len());
+        map_demo_namespaces(&store, &teams, kubeconfig).await?;
     }
     println!();
     println!("  Demo accounts (shown once; change them on the Profile page):");
@@ -132,15 +125,56 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Gives the demo teams the namespaces of the demo fleet (dev, staging and
+/// prod), with their promotion path and prod protected.
+async fn map_demo_namespaces(
+    store: &gantry_store::Store,
+    teams: &BTreeMap<&str, i64>,
+    kubeconfig: &std::path::Path,
+) -> Result<(), String> {
+    let namespaces = demo_namespaces(kubeconfig).await?;
+    let mut by_team: BTreeMap<&str, Vec<gantry_store::Environment>> = BTreeMap::new();
+    for (cluster, namespace) in &namespaces {
+        let team = team_of(namespace);
+        store.map_namespace(cluster, namespace, teams[team]).await.map_err(|e| e.to_string())?;
+        by_team.entry(team).or_default().push(gantry_store::Environment {
+            name: cluster.clone(),
+            cluster: cluster.clone(),
+            namespace: namespace.clone(),
+            protected: cluster == "prod",
+        });
+    }
+    // The promotion path runs dev → staging → prod.
+    let order = |name: &str| match name {
+        "dev" => 0,
+        "staging" => 1,
+        "prod" => 2,
+        _ => 3,
+    };
+    for (team, mut envs) in by_team {
+        envs.sort_by_key(|e| order(&e.name));
+        store.set_environments(teams[team], &envs).await.map_err(|e| e.to_string())?;
+    }
+    println!("gantry: mapped {} demo namespaces to teams vision and nlp", namespaces.len());
+    Ok(())
+}
+
 async fn seed_costs(store: &gantry_store::Store, teams: &BTreeMap<&str, i64>) -> Result<(), String> {
     use gantry_domain::cost::{GpuPrice, TeamBudget, Usd};
     use gantry_domain::gpu::CapacityType;
-    let usd = |dollars| Usd::from_dollars("price", dollars).map_err(|e| e.message);
+    let usd = |dollars| Usd::from_dollars("price", dollars).map_err(|e| e.message.clone());
     let now = gantry_store::now_ms();
+    // In effect from a day before: the demo fleet's pods were bound moments
+    // before this runs, and their first seconds should not show as unpriced.
+    let prices_from = now - gantry_domain::usage::MS_PER_DAY;
     for (model, on_demand, spot) in DEMO_PRICES {
         for (capacity_type, dollars) in [(CapacityType::OnDemand, on_demand), (CapacityType::Spot, spot)] {
-            let price =
-                GpuPrice { model: model.into(), capacity_type, usd_per_gpu_hour: usd(dollars)?, updated_at: now };
+            let price = GpuPrice {
+                model: model.into(),
+                capacity_type,
+                usd_per_gpu_hour: usd(dollars)?,
+                updated_at: prices_from,
+            };
             store.set_gpu_price(&price).await.map_err(|e| e.to_string())?;
         }
     }

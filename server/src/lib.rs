@@ -1,6 +1,7 @@
 //! Gantry's server: the axum application behind the `gantry` binary.
 //! Exposed as a library so integration tests can build the same router.
 
+pub mod assets;
 pub mod cli;
 pub mod demo;
 pub mod metrics;

@@ -54,13 +54,13 @@ fn read_password() -> Result<String, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Admin { command: AdminCommand::Create { username, store } } => {
             let password = read_password()?;
             let store = serve::open_store(&store, 2).await?;
             let sealer = gantry_service::Sealer::from_key([0; 32]);
             let state = serve::state(store, sealer, Default::default());
-            let user = state.create_admin_from_cli(&username, &password).await.map_err(|e| e.message)?;
+            let user = state.create_admin_from_cli(&username, &password).await.map_err(|e| e.message.clone())?;
             println!("created global admin {}", user.username);
             Ok(())
         }
@@ -71,7 +71,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let store = serve::open_store(&store, 2).await?;
             let state = serve::state(store, gantry_service::Sealer::from_key([0; 32]), Default::default());
-            let caller = state.cli_caller(&username).await.map_err(|e| e.message)?;
+            let caller = state.cli_caller(&username).await.map_err(|e| e.message.clone())?;
             let request = gantry_service::TokenRequest {
                 name,
                 max_role: None,
@@ -80,7 +80,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 expires_in_days: None,
                 expires_in_seconds,
             };
-            let token = state.create_token(&caller, &request).await.map_err(|e| e.message)?;
+            let token = state.create_token(&caller, &request).await.map_err(|e| e.message.clone())?;
             println!("{}", token.secret);
             Ok(())
         }

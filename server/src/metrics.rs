@@ -1,119 +1,225 @@
-//! Gantry's own metrics in the Prometheus text format: requests by route
-//! and status with latency histograms, database pool use, cached objects,
-//! and build info.
+//! Gantry's own metrics in the Prometheus text format, through the official
+//! client library: requests by route template, method and status with
+//! latency histograms, database pool use, cached objects and cluster
+//! liveness. Every label takes values from a bounded set (route templates,
+//! the HTTP methods Gantry serves, registered clusters), so no request can
+//! add series. `--metrics-token` makes the endpoint need a bearer token.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
-use parking_lot::Mutex;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::web::WebState;
 
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Default)]
-struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+/// The methods Gantry serves; anything else is counted as `other`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::upper_case_acronyms)]
+enum Method {
+    GET,
+    HEAD,
+    POST,
+    PUT,
+    PATCH,
+    DELETE,
+    OPTIONS,
+    Other,
 }
 
-#[derive(Default)]
+impl Method {
+    fn of(method: &http::Method) -> Method {
+        match *method {
+            http::Method::GET => Method::GET,
+            http::Method::HEAD => Method::HEAD,
+            http::Method::POST => Method::POST,
+            http::Method::PUT => Method::PUT,
+            http::Method::PATCH => Method::PATCH,
+            http::Method::DELETE => Method::DELETE,
+            http::Method::OPTIONS => Method::OPTIONS,
+            _ => Method::Other,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The route template (`/api/v1/clusters/{cluster}/nodes`), `/pkg/*`, or `page`.
+    route: String,
+    method: Method,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabels {
+    cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CachedLabels {
+    cluster: String,
+    kind: &'static str,
+}
+
+/// Label values come from the registered clusters, the team mapping and the
+/// nodes' GPU labels: bounded by the fleet, not by requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AllocationLabels {
+    cluster: String,
+    team: String,
+    namespace: String,
+    model: String,
+    capacity_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    backend: &'static str,
+    state: &'static str,
+}
+
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RequestLabels, Histogram>,
+    pool: Family<PoolLabels, Gauge>,
+    cached: Family<CachedLabels, Gauge>,
+    live: Family<ClusterLabels, Gauge>,
+    allocated: Family<AllocationLabels, Gauge>,
+    cost_rate: Family<AllocationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// One scrape at a time refills the gauges, so two never interleave.
+    rendering: tokio::sync::Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gantry");
+        let build = Family::<Vec<(String, String)>, Gauge>::default();
+        build.get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())]).set(1);
+        registry.register("build_info", "Build information", build);
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
+        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register("http_request_duration_seconds", "Request latency", durations.clone());
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register("db_pool_connections", "Database connections by state", pool.clone());
+        let cached = Family::<CachedLabels, Gauge>::default();
+        registry.register("cached_objects", "Objects in the watch caches", cached.clone());
+        let live = Family::<ClusterLabels, Gauge>::default();
+        registry.register("cluster_live", "1 while the cluster's caches are live", live.clone());
+        let allocated = Family::<AllocationLabels, Gauge>::default();
+        registry.register("gpu_allocated", "GPUs held now by scheduled, unfinished pods", allocated.clone());
+        let cost_rate = Family::<AllocationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "gpu_cost_per_hour_dollars",
+            "What the GPUs held now cost per hour at the current prices (unpriced GPUs are left out)",
+            cost_rate.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            pool,
+            cached,
+            live,
+            allocated,
+            cost_rate,
+            rendering: tokio::sync::Mutex::new(()),
+        }
+    }
 }
 
 impl Metrics {
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        let mut requests = self.requests.lock();
-        let series = requests.entry((route.to_string(), method.to_string(), status)).or_default();
-        series.count += 1;
-        series.sum += seconds;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                series.buckets[i] += 1;
-            }
-        }
+    fn observe(&self, route: String, method: &http::Method, status: u16, seconds: f64) {
+        let labels = RequestLabels { route, method: Method::of(method), status };
+        self.requests.get_or_create(&labels).inc();
+        self.durations.get_or_create(&labels).observe(seconds);
     }
 
-    pub fn render(&self, web: &WebState) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# HELP gantry_build_info Build information.\n# TYPE gantry_build_info gauge");
-        let _ = writeln!(out, "gantry_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(
-            out,
-            "# HELP gantry_http_requests_total HTTP requests by route, method and status.\n# TYPE gantry_http_requests_total counter"
-        );
-        let requests = self.requests.lock();
-        for ((route, method, status), s) in requests.iter() {
-            let _ = writeln!(
-                out,
-                "gantry_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
-                s.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP gantry_http_request_duration_seconds Request latency.\n# TYPE gantry_http_request_duration_seconds histogram"
-        );
-        for ((route, method, status), s) in requests.iter() {
-            let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "gantry_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                    s.buckets[i]
-                );
+    /// The text exposition, with the state behind the gate read now.
+    pub async fn render(&self, web: &WebState) -> String {
+        let _one_at_a_time = self.rendering.lock().await;
+        let state = web.app.runtime_metrics().await;
+        let backend = state.database_backend;
+        let in_use = (state.database_connections as usize).saturating_sub(state.database_idle);
+        self.pool.get_or_create(&PoolLabels { backend, state: "idle" }).set(state.database_idle as i64);
+        self.pool.get_or_create(&PoolLabels { backend, state: "in_use" }).set(in_use as i64);
+        // Removed clusters disappear from the next scrape.
+        self.cached.clear();
+        self.live.clear();
+        for c in state.clusters {
+            for (kind, count) in [("pods", c.pods), ("nodes", c.nodes), ("events", c.events)] {
+                self.cached.get_or_create(&CachedLabels { cluster: c.name.clone(), kind }).set(count as i64);
             }
-            let _ = writeln!(out, "gantry_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "gantry_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "gantry_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            self.live.get_or_create(&ClusterLabels { cluster: c.name }).set(i64::from(c.live));
         }
-        drop(requests);
-        let (size, idle) = web.app.store.pool_usage();
-        let _ = writeln!(
-            out,
-            "# HELP gantry_db_pool_connections Database connections by state.\n# TYPE gantry_db_pool_connections gauge"
-        );
-        let _ = writeln!(out, "gantry_db_pool_connections{{state=\"idle\"}} {idle}");
-        let _ =
-            writeln!(out, "gantry_db_pool_connections{{state=\"in_use\"}} {}", (size as usize).saturating_sub(idle));
-        let _ = writeln!(
-            out,
-            "gantry_db_pool_connections{{backend=\"{}\",state=\"total\"}} {size}",
-            web.app.store.backend().name()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP gantry_cached_objects Objects in the watch caches.\n# TYPE gantry_cached_objects gauge"
-        );
-        for cluster in web.app.hub.clusters() {
-            let name = &cluster.name;
-            let _ = writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"pods\"}} {}", cluster.pods.len());
-            let _ = writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"nodes\"}} {}", cluster.nodes.len());
-            let _ =
-                writeln!(out, "gantry_cached_objects{{cluster=\"{name}\",kind=\"events\"}} {}", cluster.events.len());
-            let live = i32::from(cluster.status().state == gantry_domain::view::ConnectionState::Live);
-            let _ = writeln!(out, "gantry_cluster_live{{cluster=\"{name}\"}} {live}");
+        self.allocated.clear();
+        self.cost_rate.clear();
+        for a in state.allocations {
+            let labels = AllocationLabels {
+                cluster: a.cluster,
+                team: a.team,
+                namespace: a.namespace,
+                model: a.model,
+                capacity_type: a.capacity_type,
+            };
+            self.allocated.get_or_create(&labels).set(a.gpus);
+            if let Some(cost) = a.usd_per_hour {
+                self.cost_rate.get_or_create(&labels).set(cost);
+            }
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!("could not encode the metrics: {e}");
         }
         out
     }
 }
 
+/// `GET /metrics`, behind a bearer token when `--metrics-token` is set.
+pub async fn endpoint(State(web): State<WebState>, headers: http::HeaderMap) -> Response {
+    if let Some(expected) = web.metrics_token.as_deref() {
+        let sent = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !gantry_service::auth::same_secret(expected, sent.trim()) {
+            return crate::rest::ApiError(gantry_service::WireError::unauthenticated(
+                "the metrics need the bearer token set with --metrics-token",
+            ))
+            .into_response();
+        }
+    }
+    (
+        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        web.metrics.render(&web).await,
+    )
+        .into_response()
+}
+
 pub async fn record(State(web): State<WebState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    // The route template keeps label cardinality bounded.
+    let method = request.method().clone();
+    // The route template keeps label values bounded.
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| if request.uri().path().starts_with("/pkg/") { "/pkg/*".into() } else { "page".into() });
     let response = next.run(request).await;
-    web.metrics.observe(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    web.metrics.observe(route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
+
+/// Shared by the router's state.
+pub type SharedMetrics = Arc<Metrics>;

@@ -1,15 +1,16 @@
 //! Request guards that apply to every route: client address, security
-//! headers with a per-response CSP nonce, and the cross-site check for
-//! state-changing requests.
+//! headers with a per-response CSP nonce, the allowed hosts, and the
+//! cross-site check for state-changing requests.
 //!
 //! CSRF defence, in two parts:
 //! 1. Origin check (here): a state-changing request that names an Origin
-//!    (or Referer) must name this site, and one marked
-//!    `Sec-Fetch-Site: cross-site` is refused.
+//!    (or Referer) must name this site exactly (scheme, host and port), and
+//!    one marked `Sec-Fetch-Site: cross-site` is refused.
 //! 2. A synchronizer token: cookie-authenticated mutations must echo the
 //!    session's CSRF token (a `csrf` argument of every mutating server
-//!    function, or the `X-CSRF-Token` header on the REST API). Bearer-token
-//!    requests need neither, since browsers never attach those on their own.
+//!    function, or the `X-CSRF-Token` header on the REST API); the service
+//!    compares it. Bearer-token requests need neither, since browsers never
+//!    attach those on their own.
 //!
 //! Session cookies are also SameSite=Lax and HttpOnly.
 
@@ -17,9 +18,8 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Method, header};
-
-use app::api::ssr::ClientAddress;
+use gantry_service::ClientAddress;
+use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::web::WebState;
 
@@ -29,20 +29,30 @@ pub struct CspNonce(pub String);
 
 pub const SESSION_COOKIE: &str = "gantry_session";
 
-pub async fn client_address(State(web): State<WebState>, mut request: Request, next: Next) -> Response {
+/// The client's address. Behind `hops` trusted reverse proxies, each of
+/// which appends the address it received the request from to
+/// X-Forwarded-For, the client is the `hops`-th entry from the right:
+/// anything further left was written by the client itself and proves
+/// nothing. Without trusted proxies, the peer.
+pub fn client_address(peer: Option<&str>, forwarded_for: &[&str], hops: usize) -> Option<String> {
+    if hops == 0 {
+        return peer.map(str::to_string);
+    }
+    let entries: Vec<&str> =
+        forwarded_for.iter().flat_map(|h| h.split(',')).map(str::trim).filter(|e| !e.is_empty()).collect();
+    match entries.len().checked_sub(hops) {
+        Some(index) => Some(entries[index].to_string()),
+        // Fewer entries than proxies: the leftmost one is the nearest to the client we know.
+        None => entries.first().map(|e| e.to_string()).or_else(|| peer.map(str::to_string)),
+    }
+}
+
+pub async fn client_address_layer(State(web): State<WebState>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-    let forwarded = web
-        .trust_proxy
-        .then(|| {
-            request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(|v| v.trim().to_string())
-        })
-        .flatten();
-    request.extensions_mut().insert(ClientAddress(forwarded.or(peer)));
+    let forwarded: Vec<&str> =
+        request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let address = client_address(peer.as_deref(), &forwarded, web.proxy_hops);
+    request.extensions_mut().insert(ClientAddress(address));
     next.run(request).await
 }
 
@@ -77,38 +87,82 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn authority_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    Some(rest.split('/').next().unwrap_or(rest))
+/// `scheme://host[:port]` of a URL, lower-cased, without a path; None for
+/// anything that is not an absolute http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
-/// Refuses cross-site state-changing requests before they reach a handler.
-pub async fn same_origin(State(web): State<WebState>, request: Request, next: Next) -> Response {
-    if is_safe(request.method()) {
-        return next.run(request).await;
+/// The origins this request may come from: the configured public origins,
+/// or else the scheme Gantry is served with and the Host the request names.
+fn expected_origins(web: &WebState, headers: &HeaderMap) -> Vec<String> {
+    if !web.public_origins.is_empty() {
+        return web.public_origins.clone();
     }
-    let headers = request.headers();
-    let host = web
-        .trust_proxy
-        .then(|| headers.get("x-forwarded-host"))
-        .flatten()
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let forwarded = |name: &str| {
+        (web.proxy_hops > 0).then(|| headers.get(name)).flatten().and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .unwrap_or_default();
+    let scheme =
+        forwarded("x-forwarded-proto").unwrap_or_else(|| if web.secure_cookies { "https" } else { "http" }.into());
+    vec![format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())]
+}
+
+/// Whether a request that names `origin` (an Origin or Referer header) comes
+/// from this site.
+fn same_site(origin: Option<&str>, referer: Option<&str>, fetch_site: Option<&str>, expected: &[String]) -> bool {
     let claimed = origin.filter(|o| *o != "null").or(referer);
-    let allowed = match claimed.and_then(authority_of) {
-        Some(authority) => authority.eq_ignore_ascii_case(&host),
+    match claimed {
+        Some(url) => origin_of(url).is_some_and(|o| expected.contains(&o)),
         // "Origin: null" (sandboxed frames, some redirects) never passes.
         None if origin == Some("null") => false,
         // Browsers name the origin of every cross-site POST; a request that
         // names none comes from a script, which still needs the CSRF token
         // (or a bearer token) to change anything.
         None => !matches!(fetch_site, Some("cross-site") | Some("same-site")),
-    };
+    }
+}
+
+/// Refuses cross-site state-changing requests before they reach a handler,
+/// and, when public origins are configured, requests for any other host
+/// (DNS rebinding). Probes and metrics answer on any host: the kubelet and
+/// Prometheus reach a pod by its address.
+pub async fn same_origin(State(web): State<WebState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let any_host = matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if !any_host && !web.public_origins.is_empty() {
+        let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let host = host.to_ascii_lowercase();
+        if !web.public_origins.iter().any(|o| o.split_once("://").is_some_and(|(_, authority)| authority == host)) {
+            return crate::rest::ApiError(gantry_service::WireError::bad_request(format!(
+                "this Gantry answers for {}, not for the host {host:?}",
+                web.public_origins.join(", ")
+            )))
+            .into_response();
+        }
+    }
+    if is_safe(request.method()) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let allowed = same_site(
+        text(header::ORIGIN),
+        text(header::REFERER),
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        &expected_origins(&web, headers),
+    );
     if allowed {
         next.run(request).await
     } else {
@@ -126,9 +180,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn authorities() {
-        assert_eq!(authority_of("http://127.0.0.1:3000"), Some("127.0.0.1:3000"));
-        assert_eq!(authority_of("https://gantry.example.com/path?q"), Some("gantry.example.com"));
-        assert_eq!(authority_of("garbage"), None);
+    fn origins_keep_scheme_host_and_port() {
+        assert_eq!(origin_of("http://127.0.0.1:3000").as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(origin_of("HTTPS://Gantry.Example.com/path?q").as_deref(), Some("https://gantry.example.com"));
+        assert_eq!(origin_of("https://user@evil.example/"), None);
+        assert_eq!(origin_of("javascript://x"), None);
+        assert_eq!(origin_of("garbage"), None);
+    }
+
+    #[test]
+    fn the_origin_must_match_in_scheme_host_and_port() {
+        let expected = vec!["https://gantry.example".to_string()];
+        let ok = |origin: Option<&str>, referer: Option<&str>, site: Option<&str>| {
+            same_site(origin, referer, site, &expected)
+        };
+        assert!(ok(Some("https://gantry.example"), None, Some("same-origin")));
+        assert!(ok(None, Some("https://gantry.example/workloads"), None));
+        assert!(!ok(Some("http://gantry.example"), None, None), "another scheme is another origin");
+        assert!(!ok(Some("https://gantry.example:8443"), None, None), "another port too");
+        assert!(!ok(Some("https://gantry.example.evil.example"), None, None));
+        assert!(!ok(Some("null"), None, None));
+        assert!(!ok(None, None, Some("cross-site")));
+        assert!(ok(None, None, None), "scripts name no origin and still need a token");
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right() {
+        let peer = Some("10.0.0.9");
+        // The client wrote "1.2.3.4"; the trusted proxy appended what it saw.
+        assert_eq!(client_address(peer, &["1.2.3.4, 203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client_address(peer, &["1.2.3.4, 203.0.113.7, 10.1.1.1"], 2).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client_address(peer, &["1.2.3.4", "203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            client_address(peer, &["1.2.3.4, 203.0.113.7"], 0).as_deref(),
+            Some("10.0.0.9"),
+            "no proxy: the peer"
+        );
+        assert_eq!(client_address(peer, &[], 1).as_deref(), Some("10.0.0.9"));
+        assert_eq!(client_address(peer, &["203.0.113.7"], 3).as_deref(), Some("203.0.113.7"));
     }
 }

@@ -1,7 +1,6 @@
 //! `gantry serve`: opens the store, connects clusters, and serves until
 //! SIGTERM or Ctrl-C.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_cluster::Hub;
@@ -27,7 +26,25 @@ pub async fn open_store(args: &StoreArgs, max_connections: u32) -> Result<Store,
 }
 
 pub fn state(store: Store, sealer: Sealer, config: ServiceConfig) -> AppState {
-    AppState { store, hub: Hub::new(), config: Arc::new(config), sealer }
+    AppState::new(store, Hub::new(), config, sealer)
+}
+
+/// Whether the site root holds the browser bundle (`cargo leptos build` or
+/// scripts/build_site.py writes it).
+fn bundle_present(site_root: &std::path::Path) -> bool {
+    let pkg = site_root.join("pkg");
+    ["gantry.js", "gantry.wasm"].iter().all(|name| pkg.join(name).is_file())
+}
+
+/// The public origins as `scheme://host[:port]`; one line naming the bad one otherwise.
+fn public_origins(urls: &[String]) -> Result<Vec<String>, String> {
+    urls.iter()
+        .map(|url| {
+            crate::security::origin_of(url.trim()).ok_or_else(|| {
+                format!("--public-url: {url:?} is not an http(s) URL such as https://gantry.example.com")
+            })
+        })
+        .collect()
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -46,6 +63,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         session_idle: Duration::from_secs(args.session_idle_minutes.max(1) * 60),
         session_absolute: Duration::from_secs(args.session_max_hours.max(1) * 3600),
         secure_cookies: args.secure_cookies,
+        raw_retention_ms: args.raw_retention_days * 86_400_000,
+        rollup_retention_ms: args.rollup_retention_days * 86_400_000,
+        waste_threshold_percent: waste_threshold(args.waste_threshold_percent)?,
+        progress_file: args.progress_file.clone(),
         ..ServiceConfig::default()
     };
     let app = state(store.clone(), sealer, config);
@@ -54,43 +75,70 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             "there are no users yet; create the first admin with: gantry admin create --username <name> (add --data-dir/--database-url as for serve)"
         );
     }
-    let stored = app.connect_stored_clusters().await.map_err(|e| e.message)?;
+    let stored = app.connect_stored_clusters().await.map_err(|e| e.message.clone())?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(path) = &args.kubeconfig {
-        let names = app.connect_kubeconfig_file(path).await?;
-        tracing::info!("watching {} cluster(s) from {}: {}", names.len(), path.display(), names.join(", "));
+        if path.exists() {
+            let names = app.connect_kubeconfig_file(path).await?;
+            tracing::info!("watching {} cluster(s) from {}: {}", names.len(), path.display(), names.join(", "));
+        } else {
+            // The demo starts Gantry before its fleet: the clusters join when the file appears.
+            tracing::info!("{} does not exist yet; its clusters are connected when it appears", path.display());
+            let (app, path, stopped) = (app.clone(), path.clone(), stopped.clone());
+            tokio::spawn(async move { app.connect_kubeconfig_file_when_ready(&path, stopped).await });
+        }
     }
     // Inside a pod, Kubernetes sets KUBERNETES_SERVICE_HOST: register the
     // cluster Gantry runs in, under --in-cluster or "local".
     let in_cluster =
         args.in_cluster.clone().or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").map(|_| "local".to_string()));
-    if let Some(name) = in_cluster.filter(|n| app.hub.cluster(n).is_none()) {
-        app.connect_in_cluster(&name).await?;
+    if let Some(name) = in_cluster
+        && app.connect_in_cluster(&name).await?
+    {
         tracing::info!("watching the cluster Gantry runs in as {name}");
     }
     tracing::info!("{} stored cluster(s) connected", stored);
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("--listen {}: {e}", args.listen))?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let config = WebConfig {
         site_root: args.site_root.clone(),
         listen: args.listen,
         secure_cookies: args.secure_cookies,
-        trust_proxy: args.trust_proxy,
+        proxy_hops: args.trusted_proxies,
+        public_origins: public_origins(&args.public_url)?,
+        metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
     };
-    if !args.site_root.join("pkg").join("gantry.wasm").exists() {
-        tracing::warn!(
-            "{} has no built site (pkg/gantry.wasm); pages will not hydrate. Build with `cargo leptos build --release` from the repository root",
+    if !bundle_present(&args.site_root) {
+        tracing::error!(
+            "{} has no browser bundle (pkg/gantry.js and pkg/gantry.wasm): pages are served without JavaScript, \
+             so they neither update live nor draw charts, until it appears (no restart needed). Build it with \
+             scripts/build_site.py (or `cargo leptos build --release`) from the repository root, or point \
+             --site-root at a built site",
             args.site_root.display()
         );
     }
-    let router = web::router(app.clone(), &config, stopped);
+    let router = web::router(app.clone(), &config, stopped.clone());
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        tokio::spawn(async move { app.watch_preparation(stopped).await });
+    }
+    // The work that runs on one replica at a time (the GPU ledger, roll-ups,
+    // budget alerts, webhooks): whichever holds the lease in the database.
+    let background = {
+        let app = app.clone();
+        let holder = format!("{}-{}-{}", hostname(), std::process::id(), hex::encode(rand::random::<[u8; 4]>()));
+        tokio::spawn(async move { app.run_background(holder, stopped).await })
+    };
+    // Not tower-sessions' `continuously_delete_expired`: that task ends at
+    // the first database error (a PostgreSQL restart, say) and never sweeps
+    // again; this one logs and carries on.
     let sweeper = {
-        let store = store.clone();
+        use tower_sessions::session_store::ExpiredDeletion;
+        let sessions = app.session_store();
         tokio::spawn(async move {
-            use tower_sessions::session_store::ExpiredDeletion;
             loop {
-                if let Err(e) = store.delete_expired().await {
+                if let Err(e) = sessions.delete_expired().await {
                     tracing::warn!("could not delete expired sessions: {e}");
                 }
                 tokio::time::sleep(Duration::from_secs(600)).await;
@@ -106,8 +154,28 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     .await
     .map_err(|e| format!("server error: {e}"))?;
     sweeper.abort();
+    // Lets the background loop release its lease, so another replica takes over at once.
+    let _ = tokio::time::timeout(Duration::from_secs(5), background).await;
     store.close().await;
     Ok(())
+}
+
+fn waste_threshold(percent: f64) -> Result<f64, String> {
+    if percent.is_finite() && (0.0..=100.0).contains(&percent) {
+        Ok(percent)
+    } else {
+        Err(format!("--waste-threshold-percent: {percent} is not a percentage between 0 and 100"))
+    }
+}
+
+/// This machine's name, to tell replicas apart in logs and the lease.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "gantry".into())
 }
 
 async fn shutdown_signal() {

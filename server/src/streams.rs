@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body as HttpBody;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -14,32 +14,45 @@ use gantry_domain::view::ResourceKind;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::rest::{ApiCaller, ApiError};
+use crate::rest::{ApiCaller, ApiError, Path, Query};
 use crate::web::WebState;
 
 /// Changes within this window are sent as one message.
 const COALESCE: Duration = Duration::from_millis(150);
-/// How often the stream re-reads the caller's rights (a removed membership
-/// stops the flow within this time).
-const RECHECK: Duration = Duration::from_secs(30);
+/// How often an open stream re-reads the caller's credential and rights:
+/// sign-out, an expired session, a revoked token, a deleted user or changed
+/// memberships end it within this time.
+const RECHECK: Duration = Duration::from_secs(3);
 
 /// `GET /api/v1/events`: one `change` event per burst of changes, listing
 /// the kinds and clusters that changed, only for namespaces and clusters the
-/// caller may see.
-#[utoipa::path(get, path = "/api/v1/events", responses((status = 200, content_type = "text/event-stream", description = "events named `change` with data {\"kinds\": [...], \"clusters\": [...]}")))]
+/// caller may see. The stream ends when the caller's credential ends or
+/// their rights change; the browser then reconnects with what it has now
+/// (and is refused if that is nothing).
+#[utoipa::path(get, path = "/api/v1/events", responses((status = 200, content_type = "text/event-stream", description = "events named `change` with data {\"kinds\": [...], \"clusters\": [...]}")), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn events(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let mut viewer = web.app.viewer(&caller).await?;
-    let mut changes = web.app.hub.subscribe();
+    let viewer = web.app.viewer(&caller).await?;
+    let mut changes = web.app.subscribe();
     let mut shutdown = web.shutdown.clone();
     let app = web.app.clone();
     let stream = async_stream(move |tx| async move {
-        let mut checked = tokio::time::Instant::now();
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
         loop {
             let first = tokio::select! {
                 change = changes.recv() => change,
+                _ = recheck.tick() => {
+                    let unchanged = match app.recheck(&caller).await {
+                        Ok(Some(now)) if now.principal == caller.principal => {
+                            app.viewer(&now).await.is_ok_and(|v| v.visibility == viewer.visibility)
+                        }
+                        // Signed out, revoked or deleted.
+                        _ => false,
+                    };
+                    if unchanged { continue } else { return }
+                }
                 _ = shutdown.changed() => return,
             };
             let mut kinds = BTreeSet::new();
@@ -48,12 +61,16 @@ pub async fn events(
                 |change: Result<gantry_cluster::Change, RecvError>, viewer: &gantry_cluster::Viewer| match change {
                     Ok(c) => {
                         let visible = match &c.namespace {
+                            // Not about a cluster: every signed-in user sees what is being prepared.
+                            _ if c.kind == ResourceKind::Preparation => true,
                             Some(ns) => viewer.visibility.namespace(&c.cluster, ns),
                             None => viewer.visibility.cluster(&c.cluster),
                         };
                         if visible {
                             kinds.insert(c.kind);
-                            clusters.insert(c.cluster.to_string());
+                            if !c.cluster.is_empty() {
+                                clusters.insert(c.cluster.to_string());
+                            }
                         }
                         true
                     }
@@ -72,13 +89,6 @@ pub async fn events(
                 if !take(next, &viewer) {
                     return;
                 }
-            }
-            if checked.elapsed() > RECHECK {
-                match app.viewer(&caller).await {
-                    Ok(v) => viewer = v,
-                    Err(_) => return,
-                }
-                checked = tokio::time::Instant::now();
             }
             if kinds.is_empty() {
                 continue;
@@ -116,7 +126,7 @@ pub struct LogParams {
 /// A pod's log, bounded in size; followed when asked.
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("pod" = String, Path), LogParams),
-    responses((status = 200, content_type = "text/plain", body = String)))]
+    responses((status = 200, content_type = "text/plain", body = String)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn logs(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

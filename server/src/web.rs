@@ -14,7 +14,6 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -27,7 +26,11 @@ pub struct WebState {
     pub leptos: LeptosOptions,
     pub metrics: Arc<Metrics>,
     pub secure_cookies: bool,
-    pub trust_proxy: bool,
+    /// Reverse proxies in front of Gantry that append to X-Forwarded-For.
+    pub proxy_hops: usize,
+    /// `scheme://host[:port]` Gantry is served at; empty: whatever Host a request names.
+    pub public_origins: Vec<String>,
+    pub metrics_token: Option<String>,
     /// Flips to true on shutdown, so long-lived streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -42,7 +45,27 @@ pub struct WebConfig {
     pub site_root: PathBuf,
     pub listen: std::net::SocketAddr,
     pub secure_cookies: bool,
-    pub trust_proxy: bool,
+    /// How many trusted reverse proxies append to X-Forwarded-For (0: none; the peer is the client).
+    pub proxy_hops: usize,
+    /// The origins Gantry is served at (`https://gantry.example.com`); when
+    /// set, other hosts are refused and changes must come from these.
+    pub public_origins: Vec<String>,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+}
+
+impl WebConfig {
+    /// A local server: plain http, no proxy, any host, open metrics.
+    pub fn local(site_root: PathBuf, listen: std::net::SocketAddr) -> WebConfig {
+        WebConfig {
+            site_root,
+            listen,
+            secure_cookies: false,
+            proxy_hops: 0,
+            public_origins: Vec::new(),
+            metrics_token: None,
+        }
+    }
 }
 
 pub fn leptos_options(config: &WebConfig) -> LeptosOptions {
@@ -60,26 +83,19 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(web): State<WebState>) -> Response {
-    if web.app.store.ready().await {
+    if web.app.ready().await {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "the database is unreachable or not migrated").into_response()
     }
 }
 
-async fn metrics(State(web): State<WebState>) -> Response {
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], web.metrics.render(&web)).into_response()
-}
-
-async fn openapi() -> Response {
-    ([(http::header::CONTENT_TYPE, "application/json")], crate::openapi::document()).into_response()
-}
-
 /// Context every server function and page render receives: the service
-/// state and this response's CSP nonce.
-fn context(app: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+/// state, the site's hashed file names and this response's CSP nonce.
+fn context(app: AppState, assets: crate::assets::SiteAssets) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         provide_context(app.clone());
+        provide_context(assets.clone());
         let parts = leptos::prelude::use_context::<http::request::Parts>();
         if let Some(nonce) = parts.as_ref().and_then(|p| p.extensions.get::<security::CspNonce>()) {
             provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
@@ -88,20 +104,26 @@ fn context(app: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
 }
 
 async fn server_functions(State(web): State<WebState>, request: Request) -> Response {
-    let response = leptos_axum::handle_server_fns_with_context(context(web.app.clone()), request).await.into_response();
-    // Gantry's own errors set their status (see `app::api::ssr::fail`). What
-    // is left at 500 is the framework refusing malformed arguments before the
-    // function ran: that is the caller's mistake, so answer 400.
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+    leptos_axum::handle_server_fns_with_context(context(web.app.clone(), Default::default()), request)
+        .await
+        .into_response()
+}
+
+/// Gantry's own server-function errors set their status (see
+/// `app::api::ssr::fail`). What is left at 500 is the framework refusing a
+/// request it could not read (malformed arguments, an undecodable body)
+/// before the function ran: the caller's mistake, so it gets the status of
+/// the error's kind.
+async fn server_function_status(request: Request, next: axum::middleware::Next) -> Response {
+    let is_server_fn = request.uri().path().starts_with(app::api::PREFIX);
+    let response = next.run(request).await;
+    if !is_server_fn || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
     }
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
-    let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
-    if kind.as_deref() == Some("request") {
-        parts.status = StatusCode::BAD_REQUEST;
+    if let Ok(error) = serde_json::from_slice::<gantry_service::WireError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -126,10 +148,12 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         leptos: leptos.clone(),
         metrics: Arc::new(Metrics::default()),
         secure_cookies: config.secure_cookies,
-        trust_proxy: config.trust_proxy,
+        proxy_hops: config.proxy_hops,
+        public_origins: config.public_origins.clone(),
+        metrics_token: config.metrics_token.clone(),
         shutdown,
     };
-    let sessions = SessionManagerLayer::new(app.store.clone())
+    let sessions = SessionManagerLayer::new(app.session_store())
         .with_name(security::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -138,33 +162,42 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         .with_expiry(Expiry::OnInactivity(
             time::Duration::try_from(app.config.session_idle).unwrap_or(time::Duration::hours(2)),
         ));
+    let (api, openapi) = crate::rest::api();
+    let openapi = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     let routes = generate_route_list(app::App);
     let shell_options = leptos.clone();
     // `cargo leptos build --release --precompress` writes .br and .gz twins.
     let pkg = ServeDir::new(config.site_root.join("pkg")).precompressed_br().precompressed_gzip();
+    let vendored = ServeDir::new(config.site_root.join("assets")).precompressed_br().precompressed_gzip();
+    let hashed = Arc::new(crate::assets::HashedFiles::read(&config.site_root.join("pkg"), &leptos.output_name));
+    let assets = hashed.names();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(openapi))
-        .nest("/api/v1", crate::rest::router())
-        .route("/fn/{*name}", get(server_functions).post(server_functions))
-        .leptos_routes_with_context(&web, routes, context(app.clone()), move || app::shell(shell_options.clone()))
-        .route_layer(axum::middleware::from_fn_with_state(web.clone(), crate::metrics::record))
-        .nest_service(
-            "/pkg",
-            tower::ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(
-                    http::header::CACHE_CONTROL,
-                    http::HeaderValue::from_static("no-cache"),
-                ))
-                .service(pkg),
+        .route("/metrics", get(crate::metrics::endpoint))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { ([(http::header::CONTENT_TYPE, "application/json")], openapi) }),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<WebState, _>(context(app.clone()), app::shell))
+        .merge(api)
+        .route("/fn/{*name}", get(server_functions).post(server_functions))
+        .leptos_routes_with_context(&web, routes, context(app.clone(), assets.clone()), move || {
+            app::shell(shell_options.clone())
+        })
+        .route_layer(axum::middleware::from_fn_with_state(web.clone(), crate::metrics::record))
+        // Cache-Control for both, and hashed names to fixed files: crate::assets.
+        .nest_service("/pkg", pkg)
+        .nest_service("/assets", vendored)
+        .layer(axum::middleware::from_fn_with_state(hashed, crate::assets::cache_control))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<WebState, _>(
+            context(app.clone(), assets),
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn(server_function_status))
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::same_origin))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::headers))
-        .layer(axum::middleware::from_fn_with_state(web.clone(), security::client_address))
+        .layer(axum::middleware::from_fn_with_state(web.clone(), security::client_address_layer))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(web)

@@ -76,7 +76,7 @@ both_backends!(session_id_rotates_at_login_and_logout_ends_it_on_the_server, |ap
     );
     let audit = app
         .state
-        .store
+        .store()
         .audit(&gantry_store::AuditFilter { actor: Some("deployer".into()), ..Default::default() })
         .await
         .unwrap();
@@ -120,14 +120,14 @@ both_backends!(failed_sign_ins_slow_down_then_lock_out_and_are_audited, |_app| {
     assert_eq!(login_raw(&app, &client, "deployer", PASSWORD).await.status(), 200);
     let lockouts = app
         .state
-        .store
+        .store()
         .audit(&gantry_store::AuditFilter { action: Some("login.lockout".into()), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(lockouts.len(), 1);
     let failures = app
         .state
-        .store
+        .store()
         .audit(&gantry_store::AuditFilter {
             action: Some("login".into()),
             actor: Some("viewer".into()),
@@ -182,10 +182,10 @@ both_backends!(tokens_authenticate_until_revoked_or_expired, |app| {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["message"], "the API token was revoked");
 
-    let user = app.state.store.user_credentials("deployer").await.unwrap().unwrap().user;
+    let user = app.state.store().user_credentials("deployer").await.unwrap().unwrap().user;
     let (_, expired) = app
         .state
-        .store
+        .store()
         .create_token(&gantry_store::NewToken {
             user_id: user.id,
             name: "old".into(),
@@ -254,7 +254,7 @@ async fn cookie_changes_need_the_csrf_token_and_a_same_site_origin() {
         .await
         .unwrap();
     assert_eq!(good.status(), 200);
-    let names: Vec<String> = app.state.store.list_teams().await.unwrap().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = app.state.store().list_teams().await.unwrap().into_iter().map(|t| t.name).collect();
     assert!(names.contains(&"good".to_string()) && names.contains(&"from-form".to_string()));
     for refused in ["no-token", "wrong-token", "cross-site"] {
         assert!(!names.contains(&refused.to_string()), "{refused} must not exist");
@@ -265,7 +265,7 @@ async fn cookie_changes_need_the_csrf_token_and_a_same_site_origin() {
 async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
     let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
     let (client, csrf) = app.sign_in(Who::Admin).await;
-    let before = app.state.store.count_users().await.unwrap();
+    let before = app.state.store().count_users().await.unwrap();
     for username in
         ["", &"a".repeat(65), "ålice", "Ꭺdmin", "x'; DROP TABLE users; --", "<script>alert(1)</script>", "a b"]
     {
@@ -296,7 +296,7 @@ async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
         .await
         .unwrap();
     assert_eq!(long.status(), 422);
-    assert_eq!(app.state.store.count_users().await.unwrap(), before, "no user was half-created");
+    assert_eq!(app.state.store().count_users().await.unwrap(), before, "no user was half-created");
 
     for body in ["{", "[]", "null", "{\"username\": 5}", "\u{0}"] {
         let response = client
@@ -328,7 +328,7 @@ async fn bad_usernames_and_bodies_get_clear_4xx_and_create_nothing() {
         .unwrap();
     assert_eq!(garbage.status(), 422);
     assert!(garbage.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("kubeconfig"));
-    assert!(app.state.store.clusters().await.unwrap().is_empty(), "nothing is stored");
+    assert!(app.state.store().clusters().await.unwrap().is_empty(), "nothing is stored");
     assert_eq!(client.get(app.url("/api/v1/nope")).send().await.unwrap().status(), 404);
 }
 
@@ -353,7 +353,7 @@ async fn a_kubeconfig_upload_registers_a_cluster_with_sealed_credentials() {
         .await
         .unwrap();
     assert_eq!(added.status(), 200, "{:?}", added.text().await);
-    let stored = app.state.store.clusters().await.unwrap();
+    let stored = app.state.store().clusters().await.unwrap();
     assert_eq!(stored.len(), 1);
     let token = common::bed().cluster("b").unwrap().admin_token().to_string();
     assert!(
@@ -530,7 +530,7 @@ both_backends!(prices_and_budgets_follow_roles_refuse_bad_input_and_are_audited,
         .unwrap();
 
     // Every change and every refusal is in the audit log, with before and after.
-    let audit = app.state.store.audit(&AuditFilter::default()).await.unwrap();
+    let audit = app.state.store().audit(&AuditFilter::default()).await.unwrap();
     let find = |action: &str, actor: &str, result: &str| {
         audit.iter().find(|r| r.action == action && r.actor.starts_with(actor) && r.result.as_str() == result)
     };

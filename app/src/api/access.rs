@@ -18,12 +18,7 @@ pub struct NewTokenView {
 pub async fn me() -> Result<Option<gantry_domain::view::Me>, AppError> {
     use super::ssr::*;
     let Some(caller) = maybe_caller().await? else { return Ok(None) };
-    let csrf = match caller.via {
-        gantry_service::Via::Session => {
-            session().await?.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default()
-        }
-        _ => String::new(),
-    };
+    let csrf = state()?.csrf_token(&caller, &session().await?).await;
     Ok(Some(caller.me(csrf)))
 }
 
@@ -32,25 +27,10 @@ pub async fn me() -> Result<Option<gantry_domain::view::Me>, AppError> {
 #[server(prefix = "/fn", endpoint = "login")]
 pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use super::ssr::*;
-    let state = state()?;
-    let principal = state.login(username.trim(), &password, source().as_deref()).await.map_err(service)?;
     let session = session().await?;
-    // A new id at sign-in defeats session fixation.
-    session.cycle_id().await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
-    let csrf = hex_token();
-    let insert = async {
-        session.insert(SESSION_USER, principal.user_id).await?;
-        session.insert(SESSION_CSRF, csrf).await?;
-        session.insert(SESSION_LOGIN_AT, gantry_store::now_ms()).await
-    };
-    insert.await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
-    leptos_axum::redirect(&safe_next(next.as_deref().unwrap_or("/")));
+    state()?.sign_in(&session, &username, &password, source().as_deref()).await.map_err(service)?;
+    leptos_axum::redirect(gantry_domain::validate::redirect_target(next.as_deref().unwrap_or("/")));
     Ok(())
-}
-
-#[cfg(feature = "ssr")]
-fn hex_token() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// Signs out: the session is deleted on the server, not just forgotten by
@@ -59,8 +39,7 @@ fn hex_token() -> String {
 pub async fn logout(csrf: String) -> Result<(), AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    state()?.audit_logout(&caller).await;
-    session().await?.flush().await.map_err(|e| fail(gantry_service::ServiceError::internal(e)))?;
+    state()?.sign_out(&caller, &session().await?).await.map_err(service)?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -71,12 +50,7 @@ pub async fn change_password(csrf: String, current: String, new: String, confirm
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     if new != confirm {
-        return Err(fail(AppError {
-            kind: "invalid".into(),
-            message: "the new passwords do not match".into(),
-            detail: None,
-            fields: vec![crate::error::FieldError { field: "confirm".into(), message: "does not match".into() }],
-        }));
+        return Err(fail(gantry_domain::validate::Invalid::new("confirm", "does not match the new password")));
     }
     state()?.change_password(&caller, &current, &new).await.map_err(service)?;
     let _ = session().await?.flush().await;
@@ -102,20 +76,13 @@ pub async fn create_token(
 ) -> Result<NewTokenView, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let days = match expires_in_days.trim() {
-        "" => None,
-        text => Some(text.parse::<i64>().map_err(|_| {
-            fail(AppError {
-                kind: "invalid".into(),
-                message: "expires_in_days: must be a whole number".into(),
-                detail: None,
-                fields: vec![crate::error::FieldError {
-                    field: "expires_in_days".into(),
-                    message: "must be a whole number".into(),
-                }],
-            })
-        })?),
-    };
+    let days =
+        match expires_in_days.trim() {
+            "" => None,
+            text => Some(text.parse::<i64>().map_err(|_| {
+                fail(gantry_domain::validate::Invalid::new("expires_in_days", "must be a whole number"))
+            })?),
+        };
     let request = gantry_service::TokenRequest {
         name,
         max_role: Some(max_role).filter(|r| !r.is_empty()),

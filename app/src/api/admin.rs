@@ -19,60 +19,11 @@ pub struct TeamDetail {
     /// The team's budget and what its GPUs cost now.
     pub budget: BudgetView,
     pub can_manage_budget: bool,
-    pub is_global_admin: bool,
+    /// Map and unmap namespaces, delete the team (global admins).
+    pub can_manage_namespaces: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuditQuery {
-    pub actor: Option<String>,
-    pub team: Option<String>,
-    pub action: Option<String>,
-    /// Dates as YYYY-MM-DD (UTC).
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-impl AuditQuery {
-    pub fn to_query_string(&self) -> String {
-        let mut parts = Vec::new();
-        for (key, value) in [
-            ("actor", &self.actor),
-            ("team", &self.team),
-            ("action", &self.action),
-            ("from", &self.from),
-            ("to", &self.to),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{key}={}", gantry_domain::view::encode(v)));
-            }
-        }
-        parts.join("&")
-    }
-}
-
-/// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses YYYY-MM-DD into Unix milliseconds at midnight UTC.
-pub fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400_000)
-}
+pub use gantry_domain::records::AuditQuery;
 
 #[server(prefix = "/fn", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<User>, AppError> {
@@ -158,7 +109,7 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
         can_manage_environments: allowed(Action::ManageEnvironments),
         budget,
         can_manage_budget: allowed(Action::ManageBudget),
-        is_global_admin: caller.principal.global_admin,
+        can_manage_namespaces: allowed(Action::ManageNamespaces) && allowed(Action::ManageTeams),
     })
 }
 
@@ -217,15 +168,10 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
         match parsed {
             Some(env) => environments.push(env),
             None => {
-                return Err(fail(AppError {
-                    kind: "invalid".into(),
-                    message: format!("line {}: write `name cluster/namespace` and optionally `protected`", n + 1),
-                    detail: None,
-                    fields: vec![crate::error::FieldError {
-                        field: "lines".into(),
-                        message: format!("line {} is not `name cluster/namespace [protected]`", n + 1),
-                    }],
-                }));
+                return Err(fail(gantry_domain::validate::Invalid::new(
+                    "lines",
+                    format!("line {} is not `name cluster/namespace [protected]`", n + 1),
+                )));
             }
         }
     }
@@ -236,23 +182,8 @@ pub async fn set_environments(csrf: String, team_id: i64, lines: String) -> Resu
 pub async fn audit_log(query: AuditQuery) -> Result<Vec<AuditRecord>, AppError> {
     use super::ssr::*;
     let caller = caller().await?;
-    let state = state()?;
-    let team_id = match query.team.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        None => None,
-        Some(name) => {
-            Some(state.store.team_by_name(name).await.map_err(|e| service(e.into()))?.map(|t| t.id).unwrap_or(-1))
-        }
-    };
-    let filter = gantry_store::AuditFilter {
-        actor: query.actor.filter(|a| !a.trim().is_empty()).map(|a| a.trim().to_string()),
-        team_id,
-        action: query.action.filter(|a| !a.trim().is_empty()).map(|a| a.trim().to_string()),
-        from: query.from.as_deref().and_then(parse_date),
-        to: query.to.as_deref().and_then(parse_date).map(|t| t + 86_400_000),
-        limit: Some(500),
-        ..Default::default()
-    };
-    state.audit_log(&caller, filter).await.map_err(service)
+    let query = AuditQuery { limit: Some(query.limit.unwrap_or(500)), ..query };
+    state()?.audit_log(&caller, &query).await.map_err(service)
 }
 
 /// The contexts of a pasted kubeconfig, so the admin can choose one.
@@ -264,10 +195,18 @@ pub async fn kubeconfig_contexts(csrf: String, kubeconfig: String) -> Result<Vec
 }
 
 #[server(prefix = "/fn", endpoint = "add_cluster")]
-pub async fn add_cluster(csrf: String, name: String, kubeconfig: String, context: String) -> Result<String, AppError> {
+pub async fn add_cluster(
+    csrf: String,
+    name: String,
+    kubeconfig: String,
+    context: String,
+    accept_risks: Option<String>,
+) -> Result<String, AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    let registered = state()?.add_cluster(&caller, name.trim(), &kubeconfig, context.trim()).await.map_err(service)?;
+    let accept_risks = accept_risks.is_some_and(|v| v == "true" || v == "on");
+    let registered =
+        state()?.add_cluster(&caller, name.trim(), &kubeconfig, context.trim(), accept_risks).await.map_err(service)?;
     Ok(format!("Registered {} (Kubernetes {})", registered.name, registered.version))
 }
 
@@ -286,17 +225,4 @@ pub async fn set_quota(csrf: String, cluster: String, namespace: String, gpus: S
         .map_err(|e| service(e.into()))?
         .ok_or_else(|| service(gantry_domain::validate::Invalid::new("gpus", "is required").into()))?;
     state()?.set_gpu_quota(&caller, cluster.trim(), namespace.trim(), gpus).await.map_err(service)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_parse_to_utc_midnight() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-11-30"), Some(1_795_996_800_000));
-        assert_eq!(parse_date("2026-13-01"), None);
-        assert_eq!(parse_date("yesterday"), None);
-    }
 }

@@ -14,6 +14,8 @@ pub struct ClusterDetail {
     pub cluster: ClusterSummary,
     pub nodes: Page<NodeRow>,
     pub can_manage: bool,
+    /// Where its GPU utilisation comes from (shown to those who manage clusters).
+    pub prometheus: Option<gantry_domain::view::PrometheusSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ pub async fn clusters() -> Result<(Vec<ClusterSummary>, bool), AppError> {
     use super::ssr::*;
     let caller = caller().await?;
     let list = state()?.clusters(&caller).await.map_err(service)?;
-    Ok((list, caller.principal.global_admin))
+    Ok((list, gantry_domain::policy::capabilities(&caller.principal).manage_clusters))
 }
 
 #[server(prefix = "/fn", endpoint = "cluster_page")]
@@ -59,9 +61,16 @@ pub async fn cluster_page(name: String, query: ListQuery) -> Result<ClusterDetai
     let caller = caller().await?;
     let state = state()?;
     let cluster = state.cluster_summary(&caller, &name).await.map_err(service)?;
+    let can_manage = gantry_domain::policy::capabilities(&caller.principal).manage_clusters;
+    let prometheus = if can_manage { state.cluster_prometheus(&caller, &name).await.map_err(service)? } else { None };
     let query = ListQuery { cluster: Some(name), ..query };
     let nodes = state.nodes(&caller, &query).await.map_err(service)?;
-    Ok(ClusterDetail { cluster, nodes, can_manage: caller.principal.global_admin })
+    Ok(ClusterDetail {
+        prometheus,
+        cluster,
+        nodes,
+        can_manage: gantry_domain::policy::capabilities(&caller.principal).manage_clusters,
+    })
 }
 
 #[server(prefix = "/fn", endpoint = "node_page")]
@@ -123,5 +132,5 @@ pub async fn quotas() -> Result<QuotaPage, AppError> {
         .into_iter()
         .map(|m| (m.cluster, m.namespace, m.team))
         .collect();
-    Ok(QuotaPage { quotas, namespaces, can_set: caller.principal.global_admin })
+    Ok(QuotaPage { quotas, namespaces, can_set: gantry_domain::policy::capabilities(&caller.principal).set_quotas })
 }

@@ -19,6 +19,16 @@ pub fn Csrf() -> impl IntoView {
     view! { <input type="hidden" name="csrf" value=token /> }
 }
 
+/// Whether a launch or scale would fit now, and what its GPUs would cost.
+#[component]
+pub fn FitNote(preview: gantry_domain::fit::FitPreview) -> impl IntoView {
+    let cost = preview.cost.as_ref().map(|c| c.label());
+    view! {
+        <p class=if preview.fits { "fit ok" } else { "fit warn" } data-testid="fit">{preview.summary.clone()}</p>
+        {cost.map(|c| view! { <p class="fit cost" data-testid="fit-cost">{format!("Cost at current prices: {c}")}</p> })}
+    }
+}
+
 /// An error as the user should read it, with per-field messages.
 #[component]
 pub fn ErrorNote(error: AppError) -> impl IntoView {
@@ -26,7 +36,7 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
     let fields = error.fields.clone();
     let has_fields = !fields.is_empty();
     view! {
-        <div class="error" role="alert" data-kind=error.kind.clone()>
+        <div class="error" role="alert" data-kind=error.kind.as_str()>
             <strong>{error.message.clone()}</strong>
             {error.detail.clone().map(|d| view! { <div class="detail">{d}</div> })}
             <Show when=move || has_fields>
@@ -59,6 +69,24 @@ where
                         Err(error) => view! { <ErrorNote error /> }.into_any(),
                     }
                 })
+            }}
+        </Transition>
+    }
+}
+
+/// Like [`loaded`] for a second part of a page whose first part already
+/// shows the resource's error: an error here shows nothing.
+pub fn loaded_quietly<T, V, F>(resource: Resource<Result<T, AppError>>, render: F) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let render = render.clone();
+                Suspend::new(async move { resource.await.ok().map(|value| render(value).into_any()) })
             }}
         </Transition>
     }

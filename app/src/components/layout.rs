@@ -22,8 +22,8 @@ pub fn Layout(children: Children) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match session.me.await {
                         Ok(Some(me)) => {
-                            let admin = me.global_admin;
-                            let team_admin = me.teams.iter().any(|t| t.role == gantry_domain::policy::Role::TeamAdmin);
+                            let audit = me.can.view_audit;
+                            let users = me.can.manage_users;
                             view! {
                                 <nav class="mainnav">
                                     <A href="/">"Overview"</A>
@@ -34,11 +34,12 @@ pub fn Layout(children: Children) -> impl IntoView {
                                     <A href="/pending">"Pending"</A>
                                     <A href="/quotas">"Quotas"</A>
                                     <A href="/teams">"Teams"</A>
+                                    <A href="/costs">"Costs"</A>
                                     <A href="/prices">"Prices"</A>
-                                    <Show when=move || admin || team_admin>
+                                    <Show when=move || audit>
                                         <A href="/audit">"Audit"</A>
                                     </Show>
-                                    <Show when=move || admin>
+                                    <Show when=move || users>
                                         <A href="/users">"Users"</A>
                                     </Show>
                                 </nav>

@@ -1,3 +1,4 @@
+pub mod chart;
 pub mod common;
 pub mod layout;
 pub mod table;

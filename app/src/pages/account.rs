@@ -22,7 +22,7 @@ pub fn ProfilePage() -> impl IntoView {
         <Title text="Profile" />
         <h1>"Profile"</h1>
         {loaded(session.me, move |me| match me {
-            None => view! { <ErrorNote error=crate::error::AppError::new("unauthenticated", "sign in to continue") /> }.into_any(),
+            None => view! { <ErrorNote error=crate::error::AppError::new(crate::error::ErrorKind::Unauthenticated, "sign in to continue") /> }.into_any(),
             Some(me) => view! {
                 <dl class="facts">
                     <dt>"Username"</dt>
@@ -104,6 +104,7 @@ pub fn TokensPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
+                        {list.is_empty().then(|| view! { <tr><td colspan="8" class="muted empty">"No API tokens yet: create one above for a script or a CI/CD pipeline."</td></tr> })}
                         {list
                             .into_iter()
                             .map(|t| {

@@ -113,6 +113,7 @@ pub fn TeamsPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
+                        {list.is_empty().then(|| view! { <tr><td colspan="2" class="muted empty">"No teams yet: a global admin creates teams, adds their members and gives them namespaces; until you are in one you see no namespaces."</td></tr> })}
                         {list
                             .into_iter()
                             .map(|t| view! {
@@ -127,7 +128,7 @@ pub fn TeamsPage() -> impl IntoView {
             }
         })}
         {loaded(session.me, move |me| {
-            let admin = me.is_some_and(|m| m.global_admin);
+            let admin = me.is_some_and(|m| m.can.manage_teams);
             view! {
                 <Show when=move || admin>
                     <section class="panel">
@@ -186,13 +187,14 @@ pub fn TeamPage() -> impl IntoView {
             let can_envs = page.can_manage_environments;
             let budget = page.budget.clone();
             let can_budget = page.can_manage_budget;
-            let admin = page.is_global_admin;
+            let admin = page.can_manage_namespaces;
             view! {
                 <h1>{format!("Team {}", page.team.name)}</h1>
                 <h2>"Members"</h2>
                 <table class="grid" data-testid="members">
                     <thead><tr><th>"User"</th><th>"Role"</th><th></th></tr></thead>
                     <tbody>
+                        {page.members.is_empty().then(|| view! { <tr><td colspan="3" class="muted empty">"No members yet: the team's admins (or a global admin) add them below."</td></tr> })}
                         {page.members.iter().map(|m| {
                             let user_id = m.user_id;
                             view! {
@@ -233,6 +235,7 @@ pub fn TeamPage() -> impl IntoView {
                 <table class="grid" data-testid="team-namespaces">
                     <thead><tr><th>"Cluster"</th><th>"Namespace"</th><th></th></tr></thead>
                     <tbody>
+                        {page.namespaces.is_empty().then(|| view! { <tr><td colspan="3" class="muted empty">"No namespaces yet: until a global admin gives this team namespaces, its members see no workloads and no costs."</td></tr> })}
                         {page.namespaces.iter().map(|n| {
                             let (cluster, namespace) = (n.cluster.clone(), n.namespace.clone());
                             view! {
@@ -304,6 +307,7 @@ pub fn AuditPage() -> impl IntoView {
                 action: text("action"),
                 from: text("from"),
                 to: text("to"),
+                limit: None,
             }
         })
     });
@@ -336,6 +340,7 @@ pub fn AuditPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
+                        {list.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No audit records match these filters: every sign-in and every change made through Gantry is recorded here."</td></tr> })}
                         {list.into_iter().map(|r| {
                             let target = [r.cluster.clone(), r.namespace.clone(), r.object.clone()].into_iter().flatten().collect::<Vec<_>>().join(" / ");
                             view! {

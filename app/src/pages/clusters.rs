@@ -6,7 +6,8 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{AddCluster, KubeconfigContexts, RemoveCluster};
 use crate::api::fleet::{ClusterDetail as ClusterData, NodeDetail as NodeData, cluster_page, clusters, node_page};
-use crate::components::common::{Csrf, GpuBar, StateBadge, loaded, outcome};
+use crate::components::chart::{RangeBar, TimeSeries};
+use crate::components::common::{Csrf, GpuBar, StateBadge, loaded, loaded_quietly, outcome};
 use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
 use crate::format;
 use crate::live::use_live;
@@ -66,6 +67,10 @@ fn AddClusterForm() -> impl IntoView {
                 <datalist id="kubeconfig-contexts">
                     {move || listed().into_iter().map(|c| view! { <option value=c></option> }).collect_view()}
                 </datalist>
+                <label class="check">
+                    <input type="checkbox" name="accept_risks" value="true" />
+                    " Register it even if the context turns off TLS verification or uses a proxy (Gantry names the risk first)"
+                </label>
                 <button type="submit">"Add cluster"</button>
             </ActionForm>
             {outcome(add.value(), |message: &String| message.clone())}
@@ -131,9 +136,61 @@ pub fn ClusterPage() -> impl IntoView {
                     )}
                 </p>
                 {c.message.clone().map(|m| view! { <p class="error">{m}</p> })}
-                <NodesTable query page=page.nodes />
             }
         })}
+        // Outside the page's data, so a live update does not rebuild the chart.
+        <section class="charts">
+            <RangeBar />
+            <TimeSeries
+                title="GPUs allocated against capacity (dashed)"
+                query=Signal::derive(move || gantry_domain::chart::SeriesQuery {
+                    chart: "gpus".into(),
+                    cluster: name(),
+                    ..Default::default()
+                })
+                live=&[ResourceKind::Node, ResourceKind::Pod]
+                testid="chart-cluster-gpus"
+            />
+        </section>
+        {loaded_quietly(data, move |page: ClusterData| {
+            let c = page.cluster.clone();
+            view! {
+                <NodesTable query page=page.nodes.clone() />
+                {page.can_manage.then(|| view! { <PrometheusPanel cluster=c.name.clone() settings=page.prometheus.clone() /> })}
+            }
+        })}
+    }
+}
+
+/// Where the cluster's GPU utilisation comes from: a Prometheus that
+/// scrapes NVIDIA's DCGM exporter (global admins set it).
+#[component]
+fn PrometheusPanel(cluster: String, settings: Option<gantry_domain::view::PrometheusSettings>) -> impl IntoView {
+    use crate::api::costs::SetPrometheus;
+    use crate::components::common::{Csrf, outcome};
+    let save = ServerAction::<SetPrometheus>::new();
+    let state = match &settings {
+        None => "Utilisation not configured: Gantry reads it from a Prometheus that scrapes NVIDIA's DCGM exporter."
+            .to_string(),
+        Some(s) => match &s.problem {
+            None => format!("Utilisation from {}{}.", s.url, if s.has_token { " (with a token)" } else { "" }),
+            Some(why) => format!("Utilisation unavailable from {}: {why}", s.url),
+        },
+    };
+    view! {
+        <section class="panel" data-testid="prometheus">
+            <h2>"GPU utilisation"</h2>
+            <p class="muted" data-testid="prometheus-state">{state}</p>
+            <ActionForm action=save attr:class="inline">
+                <Csrf />
+                <input type="hidden" name="cluster" value=cluster />
+                <input type="url" name="url" placeholder="http://prometheus.monitoring:9090 (empty removes it)" prop:value=settings.as_ref().map(|s| s.url.clone()).unwrap_or_default() />
+                <input type="password" name="token" placeholder="bearer token (optional)" autocomplete="off" />
+                <label class="check"><input type="checkbox" name="save_anyway" value="true" />" save even if it does not answer now"</label>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            {outcome(save.value(), |m: &String| m.clone())}
+        </section>
     }
 }
 
@@ -141,6 +198,7 @@ pub fn ClusterPage() -> impl IntoView {
 fn NodesTable(query: Memo<ListQuery>, page: gantry_domain::view::Page<NodeRow>) -> impl IntoView {
     view! {
         <FilterBar query statuses=&["gpu", "cpu", "spot", "on-demand", "not-ready"] places=false />
+        <div class="table-scroll">
         <table class="grid" data-testid="nodes">
             <thead>
                 <tr>
@@ -158,9 +216,13 @@ fn NodesTable(query: Memo<ListQuery>, page: gantry_domain::view::Page<NodeRow>) 
                 </tr>
             </thead>
             <tbody>
+                {page.items.is_empty().then(|| view! {
+                    <tr><td colspan="11" class="muted">"No nodes match. Without a filter, every node the cluster's apiserver lists appears here."</td></tr>
+                })}
                 {page.items.iter().map(node_row).collect_view()}
             </tbody>
         </table>
+        </div>
         <Pager query page=page.page pages=page.pages() total=page.total />
     }
 }
@@ -239,6 +301,22 @@ pub fn NodePage() -> impl IntoView {
                     <dt>"Ready"</dt>
                     <dd>{if n.ready { "yes" } else { "no" }}{if n.unschedulable { " (cordoned)" } else { "" }}</dd>
                 </dl>
+            }
+        })}
+        <section class="charts">
+            <RangeBar />
+            <TimeSeries
+                title="GPUs allocated against capacity (dashed), every team's pods"
+                query=Signal::derive(move || {
+                    let (cluster, node) = key();
+                    gantry_domain::chart::SeriesQuery { chart: "gpus".into(), cluster, node, ..Default::default() }
+                })
+                live=&[ResourceKind::Node, ResourceKind::Pod]
+                testid="chart-node-gpus"
+            />
+        </section>
+        {loaded_quietly(data, |page: NodeData| {
+            view! {
                 <h2>"Pods on this node"</h2>
                 <crate::pages::workloads::PodTable pods=page.pods />
             }
@@ -249,7 +327,9 @@ pub fn NodePage() -> impl IntoView {
 /// Every cluster with its state, version, last contact, nodes, GPUs and pods.
 #[component]
 pub fn ClusterTable(clusters: Vec<gantry_domain::view::ClusterSummary>) -> impl IntoView {
+    let none = clusters.is_empty();
     view! {
+        <div class="table-scroll">
         <table class="grid" data-testid="clusters">
             <thead>
                 <tr>
@@ -264,6 +344,9 @@ pub fn ClusterTable(clusters: Vec<gantry_domain::view::ClusterSummary>) -> impl 
                 </tr>
             </thead>
             <tbody>
+                {none.then(|| view! {
+                    <tr><td colspan="8" class="muted">"No clusters you can see. A global admin registers clusters (on this page, from a kubeconfig); you see those in which your teams own namespaces."</td></tr>
+                })}
                 {clusters
                     .into_iter()
                     .map(|c| {
@@ -293,5 +376,6 @@ pub fn ClusterTable(clusters: Vec<gantry_domain::view::ClusterSummary>) -> impl 
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }

@@ -12,7 +12,8 @@ use crate::api::workloads::{
     AutoscaleDeployment, DeleteDeployment, DeploymentDetail as Data, PromoteDeployment, RollbackDeployment,
     ScaleDeployment, UpdateDeployment, deployment_diff, deployment_page, preview_fit,
 };
-use crate::components::common::{Csrf, ErrorNote, RolloutBadge, browser_fetch, loaded, outcome};
+use crate::components::chart::{RangeBar, TimeSeries};
+use crate::components::common::{Csrf, ErrorNote, RolloutBadge, browser_fetch, loaded, loaded_quietly, outcome};
 use crate::format;
 use crate::live::use_live;
 use crate::pages::workloads::{EventList, PodTable};
@@ -79,7 +80,37 @@ pub fn DeploymentPage() -> impl IntoView {
                 <p class="muted">{format!("Deployment in {}/{}", k.cluster, k.namespace)}</p>
             }
         }}
-        {loaded(data, move |page: Data| view! { <Body page actions /> })}
+        {loaded(data, move |page: Data| view! { <Summary page /> })}
+        // Outside the page's data, so a live update does not rebuild the charts.
+        <section class="charts" data-testid="deployment-charts">
+            <h2>"Over time"</h2>
+            <RangeBar />
+            <div class="chart-grid">
+                <TimeSeries
+                    title="GPUs held and pods holding them; lines mark revisions and changes"
+                    query=Signal::derive(move || workload_query(&key.get(), "workload"))
+                    live=&[ResourceKind::Deployment, ResourceKind::ReplicaSet, ResourceKind::Pod]
+                    testid="chart-deployment-gpus"
+                />
+                <TimeSeries
+                    title="Cost per bucket"
+                    query=Signal::derive(move || workload_query(&key.get(), "workload_cost"))
+                    live=&[ResourceKind::Pod]
+                    testid="chart-deployment-cost"
+                />
+            </div>
+        </section>
+        {loaded_quietly(data, move |page: Data| view! { <Body page actions /> })}
+    }
+}
+
+fn workload_query(key: &Key, chart: &str) -> gantry_domain::chart::SeriesQuery {
+    gantry_domain::chart::SeriesQuery {
+        chart: chart.into(),
+        cluster: key.cluster.clone(),
+        namespace: key.namespace.clone(),
+        workload: format!("Deployment/{}", key.name),
+        ..Default::default()
     }
 }
 
@@ -117,16 +148,10 @@ fn Target(ident: StoredValue<Ident>) -> impl IntoView {
     }
 }
 
+/// The deployment now: replicas, revision, rollout, image, model, GPUs.
 #[component]
-fn Body(page: Data, actions: Actions) -> impl IntoView {
+fn Summary(page: Data) -> impl IntoView {
     let d = page.deployment.clone();
-    let ident = StoredValue::new(Ident {
-        cluster: d.cluster.clone(),
-        namespace: d.namespace.clone(),
-        name: d.name.clone(),
-        version: d.version.to_string(),
-    });
-    let can_change = page.can_change;
     let model =
         format!("{} {}", d.model.clone().unwrap_or_else(|| "—".into()), d.model_version.clone().unwrap_or_default());
     view! {
@@ -182,6 +207,20 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
             <dt>"Created"</dt>
             <dd>{format::ago(d.created)}</dd>
         </dl>
+    }
+}
+
+#[component]
+fn Body(page: Data, actions: Actions) -> impl IntoView {
+    let d = page.deployment.clone();
+    let ident = StoredValue::new(Ident {
+        cluster: d.cluster.clone(),
+        namespace: d.namespace.clone(),
+        name: d.name.clone(),
+        version: d.version.to_string(),
+    });
+    let can_change = page.can_change;
+    view! {
         {(!can_change).then(|| view! {
             <p class="muted" data-testid="read-only">"You can look at this deployment but not change it: that needs the deployer role in its team."</p>
         })}
@@ -295,7 +334,7 @@ fn ScaleForm(
                 />
             </label>
             {move || match fit.get() {
-                Some(Ok(p)) => view! { <p class=if p.fits { "fit ok" } else { "fit warn" } data-testid="fit">{p.summary}</p> }.into_any(),
+                Some(Ok(p)) => view! { <crate::components::common::FitNote preview=p /> }.into_any(),
                 _ => ().into_any(),
             }}
             <button type="submit" data-testid="scale-submit">"Scale"</button>
@@ -342,6 +381,7 @@ fn History(
                 </tr>
             </thead>
             <tbody>
+                {page.history.is_empty().then(|| view! { <tr><td colspan="8" class="muted empty">"No revisions yet: each rollout of the deployment makes one (a ReplicaSet)."</td></tr> })}
                 {page
                     .history
                     .iter()

@@ -8,7 +8,8 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::fleet::{JobDetail as Data, job_page, jobs};
 use crate::api::workloads::CancelJob;
-use crate::components::common::{Csrf, JobBadge, loaded, outcome};
+use crate::components::chart::{RangeBar, TimeSeries};
+use crate::components::common::{Csrf, JobBadge, loaded, loaded_quietly, outcome};
 use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
 use crate::format;
 use crate::live::use_live;
@@ -40,7 +41,10 @@ pub fn JobsPage() -> impl IntoView {
                             <SortHeader query column="duration" label="Duration" />
                         </tr>
                     </thead>
-                    <tbody>{page.items.iter().map(job_row).collect_view()}</tbody>
+                    <tbody>
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No jobs match. Without a filter, the training jobs in your teams' namespaces are listed here; \"Launch a job\" starts one."</td></tr> })}
+                        {page.items.iter().map(job_row).collect_view()}
+                    </tbody>
                 </table>
                 <Pager query page=page.page pages=page.pages() total=page.total />
             }
@@ -89,15 +93,16 @@ pub fn JobPage() -> impl IntoView {
         |((c, n, name), _)| job_page(c, n, name),
     );
     let cancel = ServerAction::<CancelJob>::new();
+    // Read once, not on every live update: the charts cover the job's life.
+    let life = Resource::new(move || key.get(), |(c, n, name)| job_page(c, n, name));
     view! {
         <Title text=move || key.get().2 />
         {loaded(data, move |page: Data| {
             let j = page.job.clone();
-            let first_pod = page.pods.first().map(|p| p.name.clone());
             view! {
                 <h1>{j.name.clone()} " " <JobBadge status=j.status /></h1>
                 <p class="muted">{format!("Job in {}/{}", j.cluster, j.namespace)}</p>
-                <dl class="facts">
+                <dl class="facts" data-testid="job-facts">
                     <dt>"GPUs"</dt>
                     <dd>{format!("{} per pod × {} in parallel", j.gpus_per_pod, j.parallelism)}</dd>
                     <dt>"Completions"</dt>
@@ -110,6 +115,45 @@ pub fn JobPage() -> impl IntoView {
                     <dd>{j.team.clone().unwrap_or_else(|| "—".into())}</dd>
                 </dl>
                 {j.message.clone().map(|m| view! { <p class="muted">{m}</p> })}
+            }
+        })}
+        {loaded_quietly(life, move |page: Data| {
+            let job = &page.job;
+            let range = life_range(job.started, job.finished);
+            let query = move |chart: &str| gantry_domain::chart::SeriesQuery {
+                chart: chart.into(),
+                cluster: job.cluster.clone(),
+                namespace: job.namespace.clone(),
+                workload: format!("Job/{}", job.name),
+                ..Default::default()
+            };
+            view! {
+                <section class="charts" data-testid="job-charts">
+                    <h2>"Over the job's life"</h2>
+                    <RangeBar default=range.clone() />
+                    <div class="chart-grid">
+                        <TimeSeries
+                            title="GPUs held and pods holding them"
+                            query=Signal::stored(query("workload"))
+                            default_range=range.clone()
+                            live=&[ResourceKind::Job, ResourceKind::Pod]
+                            testid="chart-job-gpus"
+                        />
+                        <TimeSeries
+                            title="Cost per bucket"
+                            query=Signal::stored(query("workload_cost"))
+                            default_range=range.clone()
+                            live=&[ResourceKind::Pod]
+                            testid="chart-job-cost"
+                        />
+                    </div>
+                </section>
+            }
+        })}
+        {loaded_quietly(data, move |page: Data| {
+            let j = page.job.clone();
+            let first_pod = page.pods.first().map(|p| p.name.clone());
+            view! {
                 {let (c, n, name) = (j.cluster.clone(), j.namespace.clone(), j.name.clone());
                 page.can_cancel.then(move || view! {
                     <ActionForm action=cancel attr:class="inline">
@@ -133,6 +177,18 @@ pub fn JobPage() -> impl IntoView {
             }
         })}
     }
+}
+
+/// A job's life as a chart range: from a little before it started to a
+/// little after it finished, or on to now while it runs (a range ending in
+/// the future ends now). A job that has not started gets the last day.
+fn life_range(started: Option<i64>, finished: Option<i64>) -> String {
+    let Some(started) = started else { return "24h".into() };
+    let length = finished.unwrap_or_else(format::now_ms).saturating_sub(started).max(60_000);
+    let margin = (length / 20).max(60_000);
+    // Unix ms in 2286: parsed as a range that ends now.
+    let end = finished.map_or(9_999_999_999_999, |f| f + margin);
+    format!("{},{}", started - margin, end)
 }
 
 /// Follows a pod's log over Server-Sent Events, keeping the last lines.

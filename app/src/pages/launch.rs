@@ -82,9 +82,7 @@ fn FitPreview(place: Placement) -> impl IntoView {
         |(c, n, m, g, p)| preview_fit(c, n, m, g, p),
     );
     move || match fit.get() {
-        Some(Ok(p)) => {
-            view! { <p class=if p.fits { "fit ok" } else { "fit warn" } data-testid="fit">{p.summary}</p> }.into_any()
-        }
+        Some(Ok(p)) => view! { <crate::components::common::FitNote preview=p /> }.into_any(),
         Some(Err(error)) => view! { <ErrorNote error /> }.into_any(),
         None => ().into_any(),
     }

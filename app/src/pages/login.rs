@@ -14,7 +14,8 @@ pub fn LoginPage() -> impl IntoView {
     let reveal = RwSignal::new(false);
     Effect::new(move |_| {
         if let Some(Ok(())) = login.value().get() {
-            super::reload_to(&next());
+            // The same check as the server's redirect: only a path on this site.
+            super::reload_to(gantry_domain::validate::redirect_target(&next()));
         }
     });
     view! {

@@ -4,8 +4,12 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::fleet::fleet_overview;
+use crate::components::chart::{RangeBar, TimeSeries};
 use crate::components::common::{GpuBar, loaded};
 use crate::live::use_live;
+
+/// Live changes that move the fleet's GPU charts.
+const FLEET_CHANGES: &[ResourceKind] = &[ResourceKind::Node, ResourceKind::Pod];
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -22,10 +26,50 @@ pub fn OverviewPage() -> impl IntoView {
         },
         |_| fleet_overview(),
     );
+    let gpus = gantry_domain::chart::SeriesQuery { chart: "gpus".into(), by: "model".into(), ..Default::default() };
+    let cost =
+        gantry_domain::chart::SeriesQuery { chart: "cost_rate".into(), by: "model".into(), ..Default::default() };
     view! {
         <Title text="Overview" />
         <h1>"Fleet overview"</h1>
+        <NoTeamNote />
         {loaded(data, render)}
+        <section class="charts" data-testid="overview-charts">
+            <h2>"Over time"</h2>
+            <RangeBar />
+            <div class="chart-grid">
+                <TimeSeries
+                    title="GPUs by model: on offer (dashed), allocated, utilised (dotted)"
+                    query=Signal::stored(gpus)
+                    live=FLEET_CHANGES
+                    testid="chart-gpus"
+                />
+                <TimeSeries
+                    title="GPU cost per hour, by model"
+                    query=Signal::stored(cost)
+                    live=FLEET_CHANGES
+                    testid="chart-cost-rate"
+                />
+            </div>
+        </section>
+    }
+}
+
+/// A signed-in user in no team sees nothing of any namespace: say so, and
+/// who can change it, instead of a page of zeros.
+#[component]
+pub fn NoTeamNote() -> impl IntoView {
+    let session = crate::Session::use_context();
+    move || {
+        let me = session.me.get().and_then(Result::ok).flatten()?;
+        (me.teams.is_empty() && !me.global_admin).then(|| {
+            view! {
+                <p class="panel warn" data-testid="no-team">
+                    "You are not in a team yet, so no namespaces, workloads or costs are yours to see; a global admin can add you to one. "
+                    <A href="/teams">"See the teams"</A>
+                </p>
+            }
+        })
     }
 }
 
@@ -74,6 +118,7 @@ fn render(o: Overview) -> impl IntoView {
             </div>
         </section>
         <h2>"GPUs by model"</h2>
+        <div class="table-scroll">
         <table class="grid" data-testid="gpu-models">
             <thead>
                 <tr>
@@ -86,6 +131,9 @@ fn render(o: Overview) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
+                {o.gpu_models.is_empty().then(|| view! {
+                    <tr><td colspan="6" class="muted">"No GPU nodes in the clusters you can see. Nodes appear here once a registered cluster has nodes with NVIDIA GPUs (nvidia.com/gpu)."</td></tr>
+                })}
                 {o
                     .gpu_models
                     .into_iter()
@@ -106,6 +154,7 @@ fn render(o: Overview) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+        </div>
         <h2>"Clusters"</h2>
         <crate::pages::clusters::ClusterTable clusters=o.clusters />
     }

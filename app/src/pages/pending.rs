@@ -36,6 +36,7 @@ pub fn PendingPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="5" class="muted empty">"Nothing is waiting for a node: pods the scheduler cannot place yet are listed here with its reason."</td></tr> })}
                         {page
                             .items
                             .into_iter()

@@ -32,6 +32,7 @@ pub fn QuotasPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
+                        {page.quotas.is_empty().then(|| view! { <tr><td colspan="6" class="muted empty">"No GPU quotas in your teams' namespaces: a global admin sets them below (a ResourceQuota on requests.nvidia.com/gpu)."</td></tr> })}
                         {page
                             .quotas
                             .into_iter()

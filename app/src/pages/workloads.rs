@@ -45,7 +45,10 @@ pub fn WorkloadsPage() -> impl IntoView {
                             <th>"Rollout"</th>
                         </tr>
                     </thead>
-                    <tbody>{page.items.iter().map(deployment_row).collect_view()}</tbody>
+                    <tbody>
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="8" class="muted empty">"No deployments match. Without a filter, the model deployments in your teams' namespaces are listed here; \"Launch a deployment\" starts one."</td></tr> })}
+                        {page.items.iter().map(deployment_row).collect_view()}
+                    </tbody>
                 </table>
                 <Pager query page=page.page pages=page.pages() total=page.total />
             }
@@ -111,7 +114,10 @@ pub fn PodsPage() -> impl IntoView {
                             <SortHeader query column="created" label="Age" />
                         </tr>
                     </thead>
-                    <tbody>{page.items.iter().map(pod_row).collect_view()}</tbody>
+                    <tbody>
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No pods match. Without a filter, every pod in your teams' namespaces is listed here."</td></tr> })}
+                        {page.items.iter().map(pod_row).collect_view()}
+                    </tbody>
                 </table>
                 <Pager query page=page.page pages=page.pages() total=page.total />
             }
@@ -163,7 +169,10 @@ pub fn PodTable(pods: Vec<PodRow>) -> impl IntoView {
                     <th>"Age"</th>
                 </tr>
             </thead>
-            <tbody>{pods.iter().map(pod_row).collect_view()}</tbody>
+            <tbody>
+                {pods.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No pods: they appear here as soon as their controller creates them."</td></tr> })}
+                {pods.iter().map(pod_row).collect_view()}
+            </tbody>
         </table>
     }
 }
@@ -183,6 +192,7 @@ pub fn EventList(events: Vec<gantry_domain::view::EventRow>) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
+                {events.is_empty().then(|| view! { <tr><td colspan="5" class="muted empty">"No recent events: Kubernetes records scheduling decisions, image pulls and failures here."</td></tr> })}
                 {events
                     .into_iter()
                     .map(|e| {

@@ -4,7 +4,9 @@
 //! [`ActionError::Conflict`] instead of being overwritten.
 //!
 //! Authorisation and audit happen in the caller (the service layer); this
-//! module only talks to Kubernetes.
+//! module only talks to Kubernetes. Namespaces and names arrive as checked
+//! types ([`LabelName`], [`KubeName`]): they travel inside API paths, where a
+//! `?` or `/` would change what the request asks for.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use gantry_domain::manifest::{
     self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobSpec, MANAGED_BY, MANAGED_BY_LABEL,
 };
 use gantry_domain::rollout::{self, REVISION_ANNOTATION, ReplicaSetRevision, RollbackError};
+use gantry_domain::validate::{KubeName, LabelName};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -235,11 +238,12 @@ where
 /// Sets replicas through the scale subresource. Returns (before, after).
 pub async fn scale(
     cluster: &ClusterCache,
-    ns: &str,
-    name: &str,
+    ns: &LabelName,
+    name: &KubeName,
     replicas: i32,
     expected: Option<i64>,
 ) -> ActionResult<(i32, i32)> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     guarded(cluster, ns, name, expected, |d| {
@@ -265,10 +269,11 @@ pub async fn scale(
 /// Creates or updates the deployment's autoscaler.
 pub async fn set_autoscaler(
     cluster: &ClusterCache,
-    ns: &str,
-    name: &str,
+    ns: &LabelName,
+    name: &KubeName,
     autoscale: &Autoscale,
 ) -> ActionResult<Option<String>> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let what = describe("deployment", ns, name);
     let d = current_deployment(cluster, ns, name).await?;
     let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
@@ -285,7 +290,8 @@ pub async fn set_autoscaler(
     Ok(before)
 }
 
-pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<()> {
+pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &LabelName, name: &KubeName) -> ActionResult<()> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let api: Api<HorizontalPodAutoscaler> = cluster.api(ns);
     api.delete(name, &DeleteParams::default())
         .await
@@ -295,6 +301,17 @@ pub async fn remove_autoscaler(cluster: &ClusterCache, ns: &str, name: &str) -> 
 
 /// Changes image, model version or surge settings: a rolling update.
 pub async fn update(
+    cluster: &ClusterCache,
+    ns: &LabelName,
+    name: &KubeName,
+    change: &DeploymentUpdate,
+    expected: Option<i64>,
+    actor: &str,
+) -> ActionResult<(String, String)> {
+    update_named(cluster, ns.as_str(), name.as_str(), change, expected, actor).await
+}
+
+async fn update_named(
     cluster: &ClusterCache,
     ns: &str,
     name: &str,
@@ -322,9 +339,10 @@ pub async fn update(
 /// The deployment's revisions, newest first, read from its ReplicaSets.
 pub async fn history(
     cluster: &ClusterCache,
-    ns: &str,
-    name: &str,
+    ns: &LabelName,
+    name: &KubeName,
 ) -> ActionResult<(Deployment, Vec<ReplicaSetRevision>)> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let d = current_deployment(cluster, ns, name).await?;
     let revisions = revisions_of(cluster, ns, name, &d).await?;
     Ok((d, revisions))
@@ -371,7 +389,7 @@ fn revisions_in(sets: &[ReplicaSet], d: &Deployment) -> Vec<ReplicaSetRevision> 
 
 /// The revision number the controller will give the next template change:
 /// one more than the highest any ReplicaSet carries.
-pub async fn next_revision(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<i64> {
+pub async fn next_revision(cluster: &ClusterCache, ns: &LabelName, name: &KubeName) -> ActionResult<i64> {
     let (d, revisions) = history(cluster, ns, name).await?;
     Ok(revision_after(&d, &revisions))
 }
@@ -410,11 +428,12 @@ pub fn template_of(d: &Deployment) -> Value {
 /// controller rewrites the status several times a second).
 pub async fn rollback(
     cluster: &ClusterCache,
-    ns: &str,
-    name: &str,
+    ns: &LabelName,
+    name: &KubeName,
     to: Option<i64>,
     expected: Option<i64>,
 ) -> ActionResult<RolledBack> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     let sets = replica_sets(cluster, ns, name).await?;
@@ -448,10 +467,11 @@ pub async fn rollback(
 /// Deletes the deployment (and the Service and autoscaler Gantry made with it).
 pub async fn delete_deployment(
     cluster: &ClusterCache,
-    ns: &str,
-    name: &str,
+    ns: &LabelName,
+    name: &KubeName,
     expected: Option<i64>,
 ) -> ActionResult<String> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let what = describe("deployment", ns, name);
     let api: Api<Deployment> = cluster.api(ns);
     let before = guarded(cluster, ns, name, expected, |d| {
@@ -489,9 +509,13 @@ pub async fn delete_deployment(
 }
 
 /// The deployment as JSON, for promotion and diffs.
-pub async fn deployment_json(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<Option<Deployment>> {
-    let api: Api<Deployment> = cluster.api(ns);
-    api.get_opt(name).await.map_err(|e| map_error(e, &describe("deployment", ns, name)))
+pub async fn deployment_json(
+    cluster: &ClusterCache,
+    ns: &LabelName,
+    name: &KubeName,
+) -> ActionResult<Option<Deployment>> {
+    let api: Api<Deployment> = cluster.api(ns.as_str());
+    api.get_opt(name.as_str()).await.map_err(|e| map_error(e, &describe("deployment", ns.as_str(), name.as_str())))
 }
 
 /// Copies image and model version from `source` into the deployment of the
@@ -500,10 +524,11 @@ pub async fn deployment_json(cluster: &ClusterCache, ns: &str, name: &str) -> Ac
 pub async fn promote(
     source: &Deployment,
     target_cluster: &ClusterCache,
-    target_ns: &str,
+    target_ns: &LabelName,
     team: Option<&str>,
     actor: &str,
 ) -> ActionResult<(Option<String>, String)> {
+    let target_ns = target_ns.as_str();
     let name = source.metadata.name.clone().unwrap_or_default();
     let what = describe("deployment", target_ns, &name);
     let image = image_of(source);
@@ -525,7 +550,7 @@ pub async fn promote(
                 max_unavailable: None,
             };
             let (before, after) =
-                update(target_cluster, target_ns, &name, &change, None, &format!("{actor} (promotion)")).await?;
+                update_named(target_cluster, target_ns, &name, &change, None, &format!("{actor} (promotion)")).await?;
             Ok((Some(before), after))
         }
         None => {
@@ -571,7 +596,8 @@ pub async fn launch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&st
 }
 
 /// Deletes a job with foreground propagation, so its pods go first.
-pub async fn cancel_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<String> {
+pub async fn cancel_job(cluster: &ClusterCache, ns: &LabelName, name: &KubeName) -> ActionResult<String> {
+    let (ns, name) = (ns.as_str(), name.as_str());
     let what = describe("job", ns, name);
     let api: Api<Job> = cluster.api(ns);
     let job = api.get(name).await.map_err(|e| map_error(e, &what))?;
@@ -593,7 +619,8 @@ pub async fn cancel_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionR
 
 /// Creates or updates the ResourceQuota Gantry owns in a namespace. Returns
 /// the previous hard GPU limit.
-pub async fn set_gpu_quota(cluster: &ClusterCache, ns: &str, hard_gpus: i64) -> ActionResult<Option<i64>> {
+pub async fn set_gpu_quota(cluster: &ClusterCache, ns: &LabelName, hard_gpus: i64) -> ActionResult<Option<i64>> {
+    let ns = ns.as_str();
     let what = describe("resourcequota", ns, manifest::QUOTA_NAME);
     let api: Api<ResourceQuota> = cluster.api(ns);
     let before = api
@@ -616,15 +643,17 @@ pub async fn set_gpu_quota(cluster: &ClusterCache, ns: &str, hard_gpus: i64) -> 
 /// bounds what is read in total.
 pub async fn log_lines(
     cluster: &ClusterCache,
-    ns: &str,
-    pod: &str,
+    ns: &LabelName,
+    pod: &KubeName,
     container: Option<String>,
     follow: bool,
     tail_lines: i64,
     limit_bytes: i64,
 ) -> ActionResult<impl Stream<Item = Result<String, ActionError>> + use<>> {
+    let (ns, pod) = (ns.as_str(), pod.as_str());
     let what = describe("pod", ns, pod);
-    let api: Api<Pod> = cluster.api(ns);
+    // A followed log stays open as long as the pod writes: no read timeout.
+    let api: Api<Pod> = if follow { cluster.streaming_api(ns) } else { cluster.api(ns) };
     let params = LogParams {
         container,
         follow,
@@ -638,7 +667,8 @@ pub async fn log_lines(
 }
 
 /// Pods of a job, from the API (not the cache), to confirm a cancel.
-pub async fn job_pods(cluster: &ClusterCache, ns: &str, job: &str) -> ActionResult<Vec<String>> {
+pub async fn job_pods(cluster: &ClusterCache, ns: &LabelName, job: &KubeName) -> ActionResult<Vec<String>> {
+    let (ns, job) = (ns.as_str(), job.as_str());
     let api: Api<Pod> = cluster.api(ns);
     let pods = api
         .list(&kube::api::ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))

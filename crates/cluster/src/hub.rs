@@ -29,9 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::summary::{self, Interner, Key};
 
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
-}
+pub use gantry_domain::view::now_ms;
 
 /// Running totals over one cache's items, kept up to date on every change so
 /// that a question about the whole cache (how many pods in a namespace, how
@@ -172,7 +170,11 @@ pub struct ClusterStatus {
 /// Everything Gantry knows about one cluster.
 pub struct ClusterCache {
     pub name: Arc<str>,
-    pub client: Client,
+    /// For requests that answer and end: reads time out, so a request that
+    /// hangs cannot pin a server task and an apiserver connection forever.
+    client: Client,
+    /// For watches and followed logs, which stay open by design.
+    streaming: Client,
     pub interner: Interner,
     pub nodes: Cache<summary::NodeSummary>,
     pub pods: Cache<summary::PodSummary, summary::PodTally>,
@@ -276,7 +278,24 @@ impl ClusterCache {
     {
         Api::namespaced(self.client.clone(), namespace)
     }
+
+    /// Like [`api`](Self::api), without the read timeout: for a followed log.
+    pub fn streaming_api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.streaming.clone(), namespace)
+    }
+
+    /// The client for requests that answer and end (with the read timeout).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
 }
+
+/// How long a request that should answer and end may wait for the apiserver.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the heartbeat asks the apiserver for its version.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -388,11 +407,33 @@ impl Hub {
     }
 
     /// Starts watching a cluster under `name`, replacing any earlier one.
-    /// Must be called inside a tokio runtime.
-    pub fn connect(&self, name: &str, client: Client) -> Arc<ClusterCache> {
+    /// Must be called inside a tokio runtime. Two clients are made from
+    /// `config`: one whose reads time out after [`REQUEST_TIMEOUT`], for
+    /// requests that answer and end, and one without, for watches and
+    /// followed logs.
+    pub fn connect(&self, name: &str, config: kube::Config) -> Result<Arc<ClusterCache>, kube::Error> {
+        self.connect_with_timeout(name, config, REQUEST_TIMEOUT)
+    }
+
+    /// [`connect`](Self::connect) with another read timeout (tests use a short one).
+    pub fn connect_with_timeout(
+        &self,
+        name: &str,
+        mut config: kube::Config,
+        read_timeout: Duration,
+    ) -> Result<Arc<ClusterCache>, kube::Error> {
+        config.read_timeout = None;
+        let streaming = Client::try_from(config.clone())?;
+        config.read_timeout = Some(read_timeout);
+        let client = Client::try_from(config)?;
+        Ok(self.connect_clients(name, client, streaming))
+    }
+
+    fn connect_clients(&self, name: &str, client: Client, streaming: Client) -> Arc<ClusterCache> {
         let cluster = Arc::new(ClusterCache {
             name: Arc::from(name),
             client: client.clone(),
+            streaming: streaming.clone(),
             interner: Interner::default(),
             nodes: Cache::default(),
             pods: Cache::default(),
@@ -412,63 +453,63 @@ impl Hub {
             tokio::spawn(heartbeat(c.clone())),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Node>::all(client.clone()),
+                Api::<Node>::all(streaming.clone()),
                 ResourceKind::Node,
                 |c| &c.nodes,
                 summary::node,
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Pod>::all(client.clone()),
+                Api::<Pod>::all(streaming.clone()),
                 ResourceKind::Pod,
                 |c| &c.pods,
                 summary::pod,
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Deployment>::all(client.clone()),
+                Api::<Deployment>::all(streaming.clone()),
                 ResourceKind::Deployment,
                 |c| &c.deployments,
                 |d, _| summary::deployment(d),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<ReplicaSet>::all(client.clone()),
+                Api::<ReplicaSet>::all(streaming.clone()),
                 ResourceKind::ReplicaSet,
                 |c| &c.replica_sets,
                 |r, _| summary::replica_set(r),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Job>::all(client.clone()),
+                Api::<Job>::all(streaming.clone()),
                 ResourceKind::Job,
                 |c| &c.jobs,
                 |j, _| summary::job(j),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Namespace>::all(client.clone()),
+                Api::<Namespace>::all(streaming.clone()),
                 ResourceKind::Namespace,
                 |c| &c.namespaces,
                 |n, _| summary::namespace(n),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<ResourceQuota>::all(client.clone()),
+                Api::<ResourceQuota>::all(streaming.clone()),
                 ResourceKind::Quota,
                 |c| &c.quotas,
                 |q, _| summary::quota(q),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<Event>::all(client.clone()),
+                Api::<Event>::all(streaming.clone()),
                 ResourceKind::Event,
                 |c| &c.events,
                 |e, _| summary::event(e),
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<HorizontalPodAutoscaler>::all(client),
+                Api::<HorizontalPodAutoscaler>::all(streaming),
                 ResourceKind::Autoscaler,
                 |c| &c.autoscalers,
                 |h, _| summary::hpa(h),
@@ -512,6 +553,12 @@ impl Hub {
         self.changes.subscribe()
     }
 
+    /// Tells every subscriber that something outside the clusters changed
+    /// (the change names no cluster; see `ResourceKind::Preparation`).
+    pub fn announce(&self, kind: ResourceKind) {
+        let _ = self.changes.send(Change { cluster: Arc::from(""), kind, namespace: None });
+    }
+
     /// Waits until every connected cluster has listed everything once.
     pub async fn wait_synced(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -540,23 +587,10 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::summary::{OwnerKind, PodPhase, PodSummary, PodTally};
+    use crate::summary::{PodPhase, PodSummary, PodTally};
 
     fn pod(name: &str, node: Option<&str>, phase: PodPhase, gpus: u32) -> PodSummary {
-        PodSummary {
-            name: name.into(),
-            phase,
-            node: node.map(Arc::from),
-            gpus,
-            ready: 0,
-            containers: 1,
-            restarts: 0,
-            created: None,
-            owner_kind: OwnerKind::Other,
-            owner: None,
-            unschedulable: None,
-            deleting: false,
-        }
+        crate::summary::test_pod(name, phase, node, gpus)
     }
 
     fn key(namespace: &str, name: &str) -> Key {

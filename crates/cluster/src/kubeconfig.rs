@@ -65,8 +65,29 @@ pub fn check_self_contained(config: &Kubeconfig, context: &str) -> Result<(), Ku
     Ok(())
 }
 
-/// A client for one context. Does not contact the cluster.
-pub async fn client_for(config: &Kubeconfig, context: &str) -> Result<(Client, Config), KubeconfigError> {
+/// Settings in a kubeconfig context that an administrator should know about
+/// before registering it: each weakens how Gantry reaches the cluster.
+pub fn risks(config: &Kubeconfig, context: &str) -> Vec<String> {
+    let cluster_name =
+        config.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.as_ref()).map(|c| &c.cluster);
+    let Some(cluster) = config.clusters.iter().find(|c| Some(&c.name) == cluster_name).and_then(|c| c.cluster.as_ref())
+    else {
+        return Vec::new();
+    };
+    let mut risks = Vec::new();
+    if cluster.insecure_skip_tls_verify == Some(true) {
+        risks.push(
+            "insecure-skip-tls-verify is on: Gantry would not check the apiserver's certificate, so anyone on the network path could impersonate the cluster and read the credentials".to_string(),
+        );
+    }
+    if let Some(proxy) = &cluster.proxy_url {
+        risks.push(format!("proxy-url sends every request, with its credentials, through {proxy}"));
+    }
+    risks
+}
+
+/// The client configuration of one context. Does not contact the cluster.
+pub async fn config_for(config: &Kubeconfig, context: &str) -> Result<Config, KubeconfigError> {
     if !config.contexts.iter().any(|c| c.name == context) {
         return Err(KubeconfigError::UnknownContext(context.to_string(), context_names(config).join(", ")));
     }
@@ -75,14 +96,50 @@ pub async fn client_for(config: &Kubeconfig, context: &str) -> Result<(Client, C
         .await
         .map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
     cfg.connect_timeout = Some(std::time::Duration::from_secs(5));
-    cfg.read_timeout = None;
+    Ok(cfg)
+}
+
+/// The configuration of the cluster Gantry runs in, from its pod's service account.
+pub fn in_cluster() -> Result<Config, String> {
+    Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))
+}
+
+/// Keeps only the chosen context (and its cluster and user) of a kubeconfig,
+/// so other credentials in an upload are never stored.
+pub fn single_context(text: &str, context: &str) -> Result<String, KubeconfigError> {
+    let mut config = parse(text)?;
+    let ctx = config
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .cloned()
+        .ok_or_else(|| KubeconfigError::UnknownContext(context.to_string(), context_names(&config).join(", ")))?;
+    let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
+    let user_name = ctx.context.as_ref().and_then(|c| c.user.clone()).unwrap_or_default();
+    config.contexts = vec![ctx];
+    config.clusters.retain(|c| c.name == cluster_name);
+    config.auth_infos.retain(|u| u.name == user_name);
+    config.current_context = Some(context.to_string());
+    serde_yaml::to_string(&config).map_err(|e| KubeconfigError::Malformed(one_line(&e)))
+}
+
+/// The names of every namespace of a cluster (for the demo set-up, which
+/// maps the demo fleet's namespaces to teams before Gantry watches it).
+pub async fn namespaces(config: &Config, context: &str) -> Result<Vec<String>, KubeconfigError> {
     let client =
-        Client::try_from(cfg.clone()).map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
-    Ok((client, cfg))
+        Client::try_from(config.clone()).map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let list = api
+        .list(&Default::default())
+        .await
+        .map_err(|e| KubeconfigError::Unreachable(context.to_string(), one_line(&e)))?;
+    Ok(list.items.into_iter().filter_map(|n| n.metadata.name).collect())
 }
 
 /// Asks the cluster for its version, to prove the credentials work.
-pub async fn probe(client: &Client, context: &str) -> Result<String, KubeconfigError> {
+pub async fn probe(config: &Config, context: &str) -> Result<String, KubeconfigError> {
+    let client =
+        Client::try_from(config.clone()).map_err(|e| KubeconfigError::Invalid(context.to_string(), one_line(&e)))?;
     match tokio::time::timeout(std::time::Duration::from_secs(8), client.apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
         Ok(Err(e)) => Err(KubeconfigError::Unreachable(context.to_string(), one_line(&e))),
@@ -129,5 +186,28 @@ current-context: prod
         let file =
             GOOD.replace("user: { token: abc }", "user: { client-key: /etc/shadow, client-certificate: /etc/passwd }");
         assert!(matches!(check_self_contained(&parse(&file).unwrap(), "prod"), Err(KubeconfigError::Unsupported(_))));
+    }
+
+    #[test]
+    fn risky_settings_are_named() {
+        assert!(risks(&parse(GOOD).unwrap(), "prod").is_empty());
+        let risky = GOOD.replace(
+            r#"certificate-authority-data: "" }"#,
+            r#"insecure-skip-tls-verify: true, proxy-url: "http://proxy.example:3128" }"#,
+        );
+        let found = risks(&parse(&risky).unwrap(), "prod");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("insecure-skip-tls-verify") && found[1].contains("proxy.example"));
+    }
+
+    #[test]
+    fn a_single_context_keeps_only_its_own_credentials() {
+        let two = format!("{GOOD}\n",).replace(
+            "users:\n- name: u\n  user: { token: abc }",
+            "users:\n- name: u\n  user: { token: abc }\n- name: other\n  user: { token: secret-of-other }",
+        );
+        let single = single_context(&two, "prod").unwrap();
+        assert!(single.contains("abc") && !single.contains("secret-of-other"), "{single}");
+        assert!(matches!(single_context(&two, "dev"), Err(KubeconfigError::UnknownContext(..))));
     }
 }

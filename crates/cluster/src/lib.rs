@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod hub;
 pub mod kubeconfig;
+pub mod ledger;
 pub mod queries;
 pub mod summary;
 

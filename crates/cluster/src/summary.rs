@@ -168,6 +168,15 @@ pub struct PodSummary {
     /// same text as its FailedScheduling event.
     pub unschedulable: Option<Box<str>>,
     pub deleting: bool,
+    /// When the scheduler bound it to its node (the PodScheduled condition):
+    /// where the GPU ledger starts charging.
+    pub bound: Option<Millis>,
+    /// When its last container finished (Succeeded or Failed pods): where
+    /// the ledger stops.
+    pub finished: Option<Millis>,
+    /// MIG slices it requests, as the ledger names them ("1g.10gb×2"), and
+    /// what they come to in milli-GPUs. None for the many pods without.
+    pub mig: Option<Box<(Box<str>, u32)>>,
 }
 
 pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
@@ -201,7 +210,29 @@ pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
         owner: owner.map(|o| o.name.as_str().into()),
         unschedulable,
         deleting: pod.metadata.deletion_timestamp.is_some(),
+        bound: status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled" && c.status == "True"))
+            .and_then(|c| millis(&c.last_transition_time)),
+        finished: statuses
+            .iter()
+            .filter_map(|s| s.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+            .map(|t| t.0.as_millisecond())
+            .max()
+            .filter(|_| matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))),
+        mig: mig_of(&containers, &init),
     }
+}
+
+fn mig_of(containers: &[ContainerResources], init: &[ContainerResources]) -> Option<Box<(Box<str>, u32)>> {
+    let slices = gpu::mig_request(containers, init);
+    if slices.is_empty() {
+        return None;
+    }
+    let milli: i64 =
+        slices.iter().map(|(profile, count)| gantry_domain::usage::mig_milli_gpus(profile).unwrap_or(0) * count).sum();
+    let name = slices.iter().map(|(profile, count)| format!("{profile}×{count}")).collect::<Vec<_>>().join(", ");
+    Some(Box::new((name.into(), milli.clamp(0, i64::from(u32::MAX)) as u32)))
 }
 
 /// A node's share of its cluster's pods: those that hold resources there
@@ -534,6 +565,28 @@ pub fn hpa(h: &HorizontalPodAutoscaler) -> HpaSummary {
 /// The name label Gantry and most charts put on workloads.
 pub fn app_name(meta: &ObjectMeta) -> Option<&str> {
     label(meta, NAME_LABEL)
+}
+
+/// A pod for the tests of the read models: `gpus` GPUs, on `node` if bound.
+#[cfg(test)]
+pub(crate) fn test_pod(name: &str, phase: PodPhase, node: Option<&str>, gpus: u32) -> PodSummary {
+    PodSummary {
+        name: name.into(),
+        phase,
+        node: node.map(std::sync::Arc::from),
+        gpus,
+        ready: 0,
+        containers: 1,
+        restarts: 0,
+        created: None,
+        owner_kind: OwnerKind::Other,
+        owner: None,
+        unschedulable: None,
+        deleting: false,
+        bound: None,
+        finished: None,
+        mig: None,
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ fn bed() -> &'static Testbed {
 async fn a_lost_cluster_is_stale_the_other_stays_live_and_it_recovers() {
     let hub = Hub::new();
     for name in ["x", "y"] {
-        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+        hub.connect(name, bed().cluster(name).unwrap().config().await.unwrap()).unwrap();
     }
     assert!(hub.wait_synced(Duration::from_secs(60)).await);
     let state = |name: &str| queries::cluster(&hub, &Viewer::everything(), name).unwrap();

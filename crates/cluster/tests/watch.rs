@@ -9,6 +9,7 @@ use futures::StreamExt;
 use gantry_cluster::{Hub, Viewer, actions, queries};
 use gantry_domain::gpu::CapacityType;
 use gantry_domain::policy::Visibility;
+use gantry_domain::validate::{KubeName, LabelName};
 use gantry_domain::view::{ListQuery, ResourceKind};
 use gantry_testbed::shared::{eventually, shared};
 use gantry_testbed::{Fleet, Testbed};
@@ -24,7 +25,7 @@ fn bed() -> &'static Testbed {
 async fn hub() -> Arc<Hub> {
     let hub = Hub::new();
     for name in ["a", "b"] {
-        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+        hub.connect(name, bed().cluster(name).unwrap().config().await.unwrap()).unwrap();
     }
     assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
     hub
@@ -230,7 +231,8 @@ async fn a_jobs_logs_stream() {
         pods.into_iter().find(|p| p.phase == "Running").map(|p| p.name)
     })
     .await;
-    let lines = actions::log_lines(&cluster, "vision", &pod, None, true, 100, 1 << 20).await.unwrap();
+    let (namespace, pod) = (LabelName::parse("namespace", "vision").unwrap(), KubeName::parse("pod", &pod).unwrap());
+    let lines = actions::log_lines(&cluster, &namespace, &pod, None, true, 100, 1 << 20).await.unwrap();
     let first: Vec<String> = tokio::time::timeout(Duration::from_secs(20), lines.take(2).map(|l| l.unwrap()).collect())
         .await
         .expect("log lines within 20 s");
@@ -259,4 +261,30 @@ async fn changes_are_announced_within_a_second() {
     .expect("a change for the new pod");
     assert_eq!(change.kind, ResourceKind::Pod);
     assert!(started.elapsed() < Duration::from_secs(1), "announced after {:?}", started.elapsed());
+}
+
+/// An apiserver that accepts connections and never answers (no real server
+/// does this on purpose, so a bare socket stands in for it): a request that
+/// should answer and end gives up after the read timeout instead of pinning
+/// a task and a connection forever.
+#[tokio::test]
+async fn a_request_to_an_apiserver_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+    let hub = Hub::new();
+    let cluster = hub.connect_with_timeout("silent", config, Duration::from_secs(1)).unwrap();
+    let (namespace, name) = (LabelName::parse("namespace", "vision").unwrap(), KubeName::parse("name", "app").unwrap());
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), actions::history(&cluster, &namespace, &name))
+        .await
+        .expect("the request gave up by itself");
+    assert!(matches!(outcome, Err(actions::ActionError::Unavailable(_))), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "gave up after {:?}", started.elapsed());
 }

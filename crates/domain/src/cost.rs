@@ -194,6 +194,105 @@ pub fn price_key(model: &str, capacity_type: &str) -> Result<(String, CapacityTy
     }
 }
 
+/// One line of a price list as CSV: a price for a model and capacity type,
+/// for every cluster (`cluster` None) or one cluster's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceLine {
+    pub cluster: Option<String>,
+    pub model: String,
+    pub capacity_type: CapacityType,
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub usd_per_gpu_hour: Usd,
+}
+
+/// One point of a price's history: it applies from `effective_from` until
+/// the next point of the same price.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceChange {
+    /// None: the global price; else that cluster's own.
+    pub cluster: Option<String>,
+    pub model: String,
+    pub capacity_type: CapacityType,
+    /// None: the price was removed from this time on.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub usd_per_gpu_hour: Option<Usd>,
+    pub effective_from: i64,
+}
+
+/// The header of a price list CSV; an import must start with it.
+pub const PRICE_CSV_HEADER: &str = "cluster,model,capacity_type,usd_per_gpu_hour";
+/// The most lines an import takes.
+pub const MAX_PRICE_LINES: usize = 10_000;
+
+/// Reads a price list CSV, all of it or nothing: the first problem is named
+/// by line and column (`line 3, column 4 (usd_per_gpu_hour): cannot be
+/// negative`). Fields may be quoted; a model or cluster has no comma.
+pub fn parse_price_csv(text: &str) -> Result<Vec<PriceLine>, Invalid> {
+    let fail = |line: usize, column: usize, message: String| match PRICE_CSV_HEADER.split(',').nth(column - 1) {
+        Some(name) => Invalid::new("csv", format!("line {line}, column {column} ({name}): {message}")),
+        None => Invalid::new("csv", format!("line {line}, column {column}: {message}")),
+    };
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let header = lines.by_ref().find(|(_, l)| !l.trim().is_empty());
+    match header {
+        Some((_, h)) if h.split(',').map(|f| f.trim().trim_matches('"')).eq(PRICE_CSV_HEADER.split(',')) => {}
+        Some((n, _)) => {
+            return Err(Invalid::new("csv", format!("line {n}: the first line must be the header {PRICE_CSV_HEADER}")));
+        }
+        None => return Err(Invalid::new("csv", format!("is empty; it needs the header {PRICE_CSV_HEADER}"))),
+    }
+    let mut out: Vec<PriceLine> = Vec::new();
+    let mut seen: BTreeMap<(Option<String>, String, CapacityType), usize> = BTreeMap::new();
+    for (n, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+        if out.len() == MAX_PRICE_LINES {
+            return Err(Invalid::new("csv", format!("has more than {MAX_PRICE_LINES} prices")));
+        }
+        let fields: Vec<&str> = line.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
+        if fields.len() > 4 {
+            return Err(fail(n, 5, "one field too many (write prices without a thousands separator)".into()));
+        }
+        if fields.len() < 4 {
+            return Err(fail(n, fields.len() + 1, "is missing".into()));
+        }
+        let cluster = (!fields[0].is_empty()).then(|| fields[0].to_string());
+        if let Some(c) = &cluster
+            && (c.len() > 64 || c.chars().any(|ch| ch.is_control() || ch == '/'))
+        {
+            return Err(fail(n, 1, "is not a cluster name".into()));
+        }
+        let (model, capacity_type) = price_key(fields[1], fields[2]).map_err(|e| {
+            let column = if e.field == "model" { 2 } else { 3 };
+            fail(n, column, e.message)
+        })?;
+        let usd = Usd::parse("usd_per_gpu_hour", fields[3]).map_err(|e| fail(n, 4, e.message))?;
+        if usd > Usd::MAX_GPU_HOUR {
+            return Err(fail(n, 4, format!("at most {}", Usd::MAX_GPU_HOUR)));
+        }
+        if let Some(first) = seen.insert((cluster.clone(), model.clone(), capacity_type), n) {
+            return Err(fail(n, 2, format!("the same price as line {first}")));
+        }
+        out.push(PriceLine { cluster, model, capacity_type, usd_per_gpu_hour: usd });
+    }
+    Ok(out)
+}
+
+/// A price list as CSV, with the header [`parse_price_csv`] reads back.
+pub fn price_csv(lines: &[PriceLine]) -> String {
+    let mut out = format!("{PRICE_CSV_HEADER}\n");
+    for line in lines {
+        let price = line.usd_per_gpu_hour.label().trim_start_matches('$').replace(',', "");
+        out.push_str(&format!(
+            "{},{},{},{price}\n",
+            line.cluster.as_deref().unwrap_or(""),
+            line.model,
+            line.capacity_type.label()
+        ));
+    }
+    out
+}
+
 /// A number of GPUs of one model on one capacity type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -285,12 +384,90 @@ pub struct BudgetView {
     pub rate: CostRate,
     /// The monthly cost at the current rate as a percentage of the budget.
     pub percent_of_budget: Option<f64>,
+    /// What the month has cost so far, from the ledger, and where it is heading.
+    #[serde(default)]
+    pub month: MonthSpend,
+    /// The budget alerts this month fired, in the order they fired.
+    #[serde(default)]
+    pub alerts: Vec<FiredAlertView>,
+    /// Where alerts are posted (host only: a chat webhook's URL is a secret),
+    /// for those who may see it.
+    #[serde(default)]
+    pub webhook_host: Option<String>,
+    /// Recent webhook deliveries that have not succeeded yet.
+    #[serde(default)]
+    pub failing_deliveries: Vec<DeliveryView>,
+}
+
+/// A calendar month (UTC) of a team's GPU spend.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MonthSpend {
+    /// The month, as Unix milliseconds [start, end).
+    pub start: i64,
+    pub end: i64,
+    /// Spend from the start of the month to now (GPU-hours held × their price).
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub spent: Usd,
+    /// The cost rate now, per hour: the burn.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub burn_per_hour: Usd,
+    /// Spent so far plus the rest of the month at the current burn.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub forecast: Usd,
+    pub percent_spent: Option<f64>,
+    pub percent_forecast: Option<f64>,
+}
+
+impl MonthSpend {
+    pub fn new(month: (i64, i64), spent: Usd, burn_per_hour: Usd, forecast: Usd, budget: Option<Usd>) -> MonthSpend {
+        MonthSpend {
+            start: month.0,
+            end: month.1,
+            spent,
+            burn_per_hour,
+            forecast,
+            percent_spent: budget.and_then(|b| spent.percent_of(b)),
+            percent_forecast: budget.and_then(|b| forecast.percent_of(b)),
+        }
+    }
+}
+
+/// A budget alert as the team page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FiredAlertView {
+    /// `actual` (the spend reached it) or `forecast` (the month is heading there).
+    pub kind: String,
+    pub percent: u8,
+    pub fired_at: i64,
+}
+
+/// A webhook delivery that has not succeeded (yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryView {
+    pub id: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
 }
 
 impl BudgetView {
     pub fn new(team_id: i64, team: String, budget: Option<Usd>, rate: CostRate) -> BudgetView {
         let percent_of_budget = budget.and_then(|b| rate.usd_per_month.percent_of(b));
-        BudgetView { team_id, team, budget_usd_per_month: budget, rate, percent_of_budget }
+        BudgetView {
+            team_id,
+            team,
+            budget_usd_per_month: budget,
+            rate,
+            percent_of_budget,
+            month: MonthSpend::default(),
+            alerts: Vec::new(),
+            webhook_host: None,
+            failing_deliveries: Vec::new(),
+        }
     }
 
     /// The current rate would spend more than the budget in a month.
@@ -399,6 +576,41 @@ mod tests {
             ]
         );
         assert_eq!(cost_rate(&[], &prices), CostRate::default());
+    }
+
+    #[test]
+    fn price_lists_round_trip_through_csv() {
+        let text = "cluster,model,capacity_type,usd_per_gpu_hour\n,NVIDIA-H100,on-demand,4.00\n\"onprem\",NVIDIA-A100,spot,$1,2\n";
+        let err = parse_price_csv(text).unwrap_err();
+        assert_eq!(err.message, "line 3, column 5: one field too many (write prices without a thousands separator)");
+        let text = "cluster,model,capacity_type,usd_per_gpu_hour\r\n,NVIDIA-H100,on-demand,4.00\r\nonprem,NVIDIA-A100,spot,1.2\r\n\n";
+        let lines = parse_price_csv(text).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[1].cluster.as_deref(), lines[1].usd_per_gpu_hour),
+            (Some("onprem"), Usd::from_micros(1_200_000))
+        );
+        assert_eq!(parse_price_csv(&price_csv(&lines)).unwrap(), lines);
+    }
+
+    #[test]
+    fn a_bad_price_csv_is_named_by_line_and_column() {
+        let with = |line: &str| format!("{PRICE_CSV_HEADER}\n,L4,on-demand,0.8\n{line}\n");
+        for (line, says) in [
+            (",L4,spot,-1", "line 3, column 4 (usd_per_gpu_hour): cannot be negative"),
+            (",L4,reserved,1", "line 3, column 3 (capacity_type): must be on-demand or spot"),
+            (",,spot,1", "line 3, column 2 (model)"),
+            (",L4,on-demand,1", "line 3, column 2 (model): the same price as line 2"),
+            (",L4,spot", "line 3, column 4 (usd_per_gpu_hour): is missing"),
+            (",L4,spot,cheap", "line 3, column 4 (usd_per_gpu_hour): must be an amount"),
+            (",L4,spot,20000", "line 3, column 4 (usd_per_gpu_hour): at most"),
+        ] {
+            let error = parse_price_csv(&with(line)).unwrap_err();
+            assert_eq!(error.field, "csv");
+            assert!(error.message.starts_with(says), "{line:?}: {}", error.message);
+        }
+        assert!(parse_price_csv("").unwrap_err().message.contains("header"));
+        assert!(parse_price_csv("model,price\nL4,1").unwrap_err().message.starts_with("line 1"));
     }
 
     #[test]

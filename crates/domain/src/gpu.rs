@@ -170,6 +170,25 @@ pub fn pod_request(
     main.max(init)
 }
 
+/// The MIG slices a pod requests, by profile (`1g.10gb` for
+/// `nvidia.com/mig-1g.10gb`), counted like [`pod_request`] counts a resource.
+pub fn mig_request(containers: &[ContainerResources], init_containers: &[ContainerResources]) -> Vec<(String, i64)> {
+    let profiles: std::collections::BTreeSet<&str> = containers
+        .iter()
+        .chain(init_containers)
+        .flat_map(|c| c.requests.keys().chain(c.limits.keys()))
+        .filter_map(|key| key.strip_prefix(MIG_PREFIX))
+        .collect();
+    profiles
+        .into_iter()
+        .map(|profile| {
+            let key = format!("{MIG_PREFIX}{profile}");
+            (profile.to_string(), pod_request(containers, init_containers, &key).ceil_whole())
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
 /// Whether a pod phase still holds its resources on a node.
 pub fn phase_holds_resources(phase: &str) -> bool {
     !matches!(phase, "Succeeded" | "Failed")
@@ -181,6 +200,17 @@ mod tests {
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn mig_requests_are_counted_by_profile() {
+        let main = ContainerResources {
+            requests: map(&[("nvidia.com/mig-1g.10gb", "2"), ("cpu", "1")]),
+            limits: map(&[("nvidia.com/mig-3g.40gb", "1")]),
+        };
+        let init = ContainerResources { requests: map(&[("nvidia.com/mig-1g.10gb", "3")]), limits: BTreeMap::new() };
+        assert_eq!(mig_request(&[main], &[init]), vec![("1g.10gb".to_string(), 3), ("3g.40gb".to_string(), 1)]);
+        assert!(mig_request(&[], &[]).is_empty());
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct Principal {
     pub username: String,
     pub global_admin: bool,
     pub memberships: Vec<Membership>,
+    /// The rights come from an API token, not from a signed-in person.
+    #[serde(default)]
+    pub via_token: bool,
 }
 
 impl Principal {
@@ -71,7 +74,8 @@ impl Principal {
 
     /// The rights an API token grants: never more than its owner has now.
     /// `max_role` caps every team role; `teams`, when set, keeps only those
-    /// teams; `admin` keeps global admin rights if the owner has them.
+    /// teams; `admin` keeps global admin rights if the owner has them. The
+    /// result is marked as a token's, so it cannot manage tokens (see [`may`]).
     pub fn narrowed(&self, max_role: Role, teams: Option<&[TeamId]>, admin: bool) -> Principal {
         let memberships = self
             .memberships
@@ -84,6 +88,7 @@ impl Principal {
             username: self.username.clone(),
             global_admin: self.global_admin && admin,
             memberships,
+            via_token: true,
         }
     }
 }
@@ -119,14 +124,18 @@ pub enum Action {
     ManagePrices,
     SetQuota,
     ViewAllAudit,
-    /// Own profile, password and API tokens.
+    /// Own password and API tokens. Needs a signed-in person: an API token
+    /// may not mint, list or revoke tokens, nor change the password.
     ManageSelf,
     /// Read the GPU price list (every signed-in user: costs are shown to viewers).
     ViewPrices,
+    /// Read how far this instance's preparation has come (a demo still
+    /// building its fleet): every signed-in user.
+    ViewPreparation,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::ViewNamespace,
         Action::ViewCluster,
         Action::LaunchDeployment,
@@ -151,6 +160,7 @@ impl Action {
         Action::ViewAllAudit,
         Action::ManageSelf,
         Action::ViewPrices,
+        Action::ViewPreparation,
     ];
 
     /// What the action needs. Team requirements apply to the team that owns
@@ -167,7 +177,8 @@ impl Action {
             ManageUsers | ManageTeams | ManageClusters | ManageNamespaces | ManagePrices | SetQuota | ViewAllAudit => {
                 Requirement::GlobalAdmin
             }
-            ManageSelf | ViewPrices => Requirement::SignedIn,
+            ManageSelf => Requirement::Person,
+            ViewPrices | ViewPreparation => Requirement::SignedIn,
         }
     }
 
@@ -179,6 +190,7 @@ impl Action {
                 | Action::ViewTeamAudit
                 | Action::ViewAllAudit
                 | Action::ViewPrices
+                | Action::ViewPreparation
         )
     }
 }
@@ -186,6 +198,9 @@ impl Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requirement {
     SignedIn,
+    /// Signed in as a person (a session), not through an API token: what a
+    /// token could do here would let it outgrow its own scope.
+    Person,
     Team(Role),
     GlobalAdmin,
 }
@@ -198,10 +213,13 @@ pub enum Target {
     Global,
     Team(TeamId),
     /// A namespace in a cluster; `owner` is None when no team owns it.
+    /// `protected` marks a namespace that is a protected environment of its
+    /// team (for example prod): changing anything there needs a team admin.
     Namespace {
         cluster: String,
         namespace: String,
         owner: Option<TeamId>,
+        protected: bool,
     },
     /// A whole cluster, with the teams that own a namespace in it.
     Cluster {
@@ -225,13 +243,21 @@ impl Decision {
 
 /// The answer to "may `who` do `action` on `target`?".
 pub fn may(who: &Principal, action: Action, target: &Target) -> Decision {
+    let requirement = action.requirement();
+    // Before the global-admin shortcut: an admin's token is still a token.
+    if requirement == Requirement::Person && who.via_token {
+        return Decision::Deny(format!("{} needs you to sign in; API tokens cannot do it", describe(action)));
+    }
     if who.global_admin {
         return Decision::Allow;
     }
-    match action.requirement() {
-        Requirement::SignedIn => Decision::Allow,
+    match requirement {
+        Requirement::SignedIn | Requirement::Person => Decision::Allow,
         Requirement::GlobalAdmin => Decision::Deny(format!("{} needs a global admin", describe(action))),
         Requirement::Team(needed) => {
+            // A protected environment takes a team admin for any change.
+            let protected = matches!(target, Target::Namespace { protected: true, .. });
+            let needed = if protected && action.is_mutation() { needed.max(Role::TeamAdmin) } else { needed };
             let best = match target {
                 Target::Global => None,
                 Target::Team(team) => who.role_in(*team),
@@ -241,8 +267,9 @@ pub fn may(who: &Principal, action: Action, target: &Target) -> Decision {
             match best {
                 Some(role) if role >= needed => Decision::Allow,
                 Some(role) => Decision::Deny(format!(
-                    "{} needs the {} role; you are a {}",
+                    "{}{} needs the {} role; you are a {}",
                     describe(action),
+                    if protected && action.is_mutation() { " in a protected environment" } else { "" },
                     needed.label().to_lowercase(),
                     role.label().to_lowercase()
                 )),
@@ -250,6 +277,93 @@ pub fn may(who: &Principal, action: Action, target: &Target) -> Decision {
             }
         }
     }
+}
+
+/// Whether `who` may see a team at all (its name, members, budget and
+/// namespaces): its members and global admins.
+pub fn sees_team(who: &Principal, team: TeamId) -> bool {
+    may(who, Action::ViewNamespace, &Target::Team(team)).is_allowed()
+}
+
+/// What a principal may do beyond their teams' namespaces, for showing or
+/// hiding controls and navigation. The server asks [`may`] again on every
+/// request; these only decide what the UI offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Capabilities {
+    pub manage_users: bool,
+    pub manage_teams: bool,
+    pub manage_clusters: bool,
+    pub manage_namespaces: bool,
+    pub manage_prices: bool,
+    pub set_quotas: bool,
+    /// Some of the audit log (all of it, or their teams' part).
+    pub view_audit: bool,
+}
+
+pub fn capabilities(who: &Principal) -> Capabilities {
+    let global = |action| may(who, action, &Target::Global).is_allowed();
+    Capabilities {
+        manage_users: global(Action::ManageUsers),
+        manage_teams: global(Action::ManageTeams),
+        manage_clusters: global(Action::ManageClusters),
+        manage_namespaces: global(Action::ManageNamespaces),
+        manage_prices: global(Action::ManagePrices),
+        set_quotas: global(Action::SetQuota),
+        view_audit: audit_scope(who).is_some(),
+    }
+}
+
+/// Which part of the audit log `who` may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditScope {
+    All,
+    /// The records of these teams (the ones `who` is a team admin of).
+    Teams(Vec<TeamId>),
+}
+
+/// Global admins read all of the audit log, team admins their teams' part,
+/// everyone else nothing.
+pub fn audit_scope(who: &Principal) -> Option<AuditScope> {
+    if may(who, Action::ViewAllAudit, &Target::Global).is_allowed() {
+        return Some(AuditScope::All);
+    }
+    let teams: Vec<TeamId> = who
+        .memberships
+        .iter()
+        .filter(|m| may(who, Action::ViewTeamAudit, &Target::Team(m.team_id)).is_allowed())
+        .map(|m| m.team_id)
+        .collect();
+    (!teams.is_empty()).then_some(AuditScope::Teams(teams))
+}
+
+/// The rights a new API token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenScope {
+    pub max_role: Role,
+    /// None: every team of the owner, now and later.
+    pub teams: Option<Vec<TeamId>>,
+    pub admin: bool,
+}
+
+/// The scope of a token `who` asks for: by default capped at their best
+/// role; only teams they are in; admin rights only if they have them. A
+/// token is always narrowed to its owner's rights again when it is used.
+pub fn token_scope(
+    who: &Principal,
+    max_role: Option<Role>,
+    teams: Option<&[TeamId]>,
+    admin: bool,
+) -> Result<TokenScope, crate::validate::Invalid> {
+    use crate::validate::Invalid;
+    let best = who.memberships.iter().map(|m| m.role).max().unwrap_or(Role::Viewer);
+    if let Some(foreign) = teams.into_iter().flatten().find(|t| !sees_team(who, **t)) {
+        return Err(Invalid::new("teams", format!("you are not a member of team {foreign}")));
+    }
+    if admin && !who.global_admin {
+        return Err(Invalid::new("admin", "only global admins can make admin tokens"));
+    }
+    Ok(TokenScope { max_role: max_role.unwrap_or(best), teams: teams.map(<[TeamId]>::to_vec), admin })
 }
 
 fn describe(action: Action) -> &'static str {
@@ -279,19 +393,36 @@ fn describe(action: Action) -> &'static str {
         ViewAllAudit => "Viewing the whole audit log",
         ManageSelf => "Managing your account",
         ViewPrices => "Viewing prices",
+        ViewPreparation => "Viewing what is being prepared",
     }
 }
 
-/// Which team owns which namespace in which cluster.
+/// Which team owns which namespace in which cluster, and which of those
+/// namespaces are protected environments.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ownership {
     owners: BTreeMap<(String, String), TeamId>,
+    #[serde(default)]
+    protected: BTreeSet<(String, String)>,
 }
 
 impl Ownership {
     pub fn new(entries: impl IntoIterator<Item = (String, String, TeamId)>) -> Ownership {
-        Ownership { owners: entries.into_iter().map(|(c, ns, team)| ((c, ns), team)).collect() }
+        Ownership {
+            owners: entries.into_iter().map(|(c, ns, team)| ((c, ns), team)).collect(),
+            protected: BTreeSet::new(),
+        }
+    }
+
+    /// Marks these (cluster, namespace) pairs as protected environments.
+    pub fn with_protected(mut self, namespaces: impl IntoIterator<Item = (String, String)>) -> Ownership {
+        self.protected.extend(namespaces);
+        self
+    }
+
+    pub fn is_protected(&self, cluster: &str, namespace: &str) -> bool {
+        self.protected.contains(&(cluster.to_string(), namespace.to_string()))
     }
 
     pub fn owner(&self, cluster: &str, namespace: &str) -> Option<TeamId> {
@@ -303,6 +434,7 @@ impl Ownership {
             cluster: cluster.to_string(),
             namespace: namespace.to_string(),
             owner: self.owner(cluster, namespace),
+            protected: self.is_protected(cluster, namespace),
         }
     }
 
@@ -372,6 +504,7 @@ mod tests {
 
     fn user(global_admin: bool, memberships: &[(TeamId, Role)]) -> Principal {
         Principal {
+            via_token: false,
             user_id: 7,
             username: "u".into(),
             global_admin,
@@ -382,26 +515,45 @@ mod tests {
         }
     }
 
+    /// Team vision has dev/vision-dev and prod/vision, prod being protected.
     fn ownership() -> Ownership {
         Ownership::new([
             ("prod".to_string(), "vision".to_string(), VISION),
             ("dev".to_string(), "vision-dev".to_string(), VISION),
             ("prod".to_string(), "nlp".to_string(), NLP),
         ])
+        .with_protected([("prod".to_string(), "vision".to_string())])
     }
 
-    /// The expected answer for every action, role and target kind, written
-    /// out from the role descriptions rather than derived from
-    /// `requirement`, so a change to either shows up here.
-    fn expected(action: Action, role: Option<Role>, own_team: bool, global_admin: bool) -> bool {
+    /// The expected answer for every action, role, credential and target
+    /// kind, written out from the issues' role descriptions rather than
+    /// derived from `requirement`, so a change to either shows up here.
+    fn expected(
+        action: Action,
+        role: Option<Role>,
+        own_team: bool,
+        protected: bool,
+        global_admin: bool,
+        via_token: bool,
+    ) -> bool {
         use Action::*;
+        if action == ManageSelf {
+            return !via_token;
+        }
         if global_admin {
             return true;
         }
         let role = if own_team { role } else { None };
         match action {
-            ManageSelf | ViewPrices => true,
+            ManageSelf => unreachable!(),
+            ViewPrices | ViewPreparation => true,
             ViewNamespace | ViewCluster => role.is_some(),
+            LaunchDeployment | ScaleDeployment | UpdateDeployment | RollbackDeployment | DeleteDeployment
+            | LaunchJob | CancelJob | Promote
+                if protected =>
+            {
+                role == Some(Role::TeamAdmin)
+            }
             LaunchDeployment | ScaleDeployment | UpdateDeployment | RollbackDeployment | DeleteDeployment
             | LaunchJob | CancelJob | Promote => matches!(role, Some(Role::Deployer | Role::TeamAdmin)),
             PromoteProtected | ManageEnvironments | ManageMembers | ManageBudget | ViewTeamAudit => {
@@ -414,32 +566,61 @@ mod tests {
     }
 
     #[test]
-    fn every_action_for_every_role_in_own_and_other_team() {
+    fn every_action_for_every_role_credential_and_target() {
         let own = ownership();
         let mut checked = 0;
         for action in Action::ALL {
             for role in [None, Some(Role::Viewer), Some(Role::Deployer), Some(Role::TeamAdmin)] {
-                for global_admin in [false, true] {
+                for (global_admin, via_token) in [(false, false), (true, false), (false, true), (true, true)] {
                     let memberships: Vec<(TeamId, Role)> = role.map(|r| vec![(VISION, r)]).unwrap_or_default();
-                    let who = user(global_admin, &memberships);
+                    let who = Principal { via_token, ..user(global_admin, &memberships) };
                     let targets = [
-                        (own.namespace("prod", "vision"), true),
-                        (own.namespace("dev", "vision-dev"), true),
-                        (own.namespace("prod", "nlp"), false),
-                        (own.namespace("prod", "unowned"), false),
-                        (Target::Team(VISION), true),
-                        (Target::Team(NLP), false),
+                        (own.namespace("prod", "vision"), true, true),
+                        (own.namespace("dev", "vision-dev"), true, false),
+                        (own.namespace("prod", "nlp"), false, false),
+                        (own.namespace("prod", "unowned"), false, false),
+                        (Target::Team(VISION), true, false),
+                        (Target::Team(NLP), false, false),
                     ];
-                    for (target, own_team) in targets {
+                    for (target, own_team, protected) in targets {
                         let got = may(&who, action, &target).is_allowed();
-                        let want = expected(action, role, own_team, global_admin);
-                        assert_eq!(got, want, "{action:?} by {role:?} (admin={global_admin}) on {target:?}");
+                        let want = expected(action, role, own_team, protected, global_admin, via_token);
+                        assert_eq!(
+                            got, want,
+                            "{action:?} by {role:?} (admin={global_admin}, token={via_token}) on {target:?}"
+                        );
                         checked += 1;
                     }
                 }
             }
         }
-        assert_eq!(checked, Action::ALL.len() * 4 * 2 * 6);
+        assert_eq!(checked, Action::ALL.len() * 4 * 4 * 6);
+    }
+
+    #[test]
+    fn a_protected_environment_says_why_a_deployer_is_refused() {
+        let own = ownership();
+        let deployer = user(false, &[(VISION, Role::Deployer)]);
+        let Decision::Deny(reason) = may(&deployer, Action::ScaleDeployment, &own.namespace("prod", "vision")) else {
+            panic!("a deployer may not scale in a protected environment")
+        };
+        assert_eq!(
+            reason,
+            "Scaling a deployment in a protected environment needs the team admin role; you are a deployer"
+        );
+        assert!(may(&deployer, Action::ViewNamespace, &own.namespace("prod", "vision")).is_allowed());
+        assert!(may(&deployer, Action::ScaleDeployment, &own.namespace("dev", "vision-dev")).is_allowed());
+    }
+
+    #[test]
+    fn a_token_cannot_manage_tokens_even_an_admins() {
+        let admin_token = user(true, &[]).narrowed(Role::TeamAdmin, None, true);
+        assert!(admin_token.via_token && admin_token.global_admin);
+        let Decision::Deny(reason) = may(&admin_token, Action::ManageSelf, &Target::Global) else {
+            panic!("a token may not mint tokens")
+        };
+        assert!(reason.contains("API tokens cannot"), "{reason}");
+        assert!(may(&admin_token, Action::ManageUsers, &Target::Global).is_allowed());
     }
 
     #[test]
@@ -457,7 +638,7 @@ mod tests {
     fn denial_says_what_is_missing() {
         let own = ownership();
         let viewer = user(false, &[(VISION, Role::Viewer)]);
-        let Decision::Deny(reason) = may(&viewer, Action::ScaleDeployment, &own.namespace("prod", "vision")) else {
+        let Decision::Deny(reason) = may(&viewer, Action::ScaleDeployment, &own.namespace("dev", "vision-dev")) else {
             panic!("viewer may not scale")
         };
         assert_eq!(reason, "Scaling a deployment needs the deployer role; you are a viewer");
@@ -482,6 +663,37 @@ mod tests {
         let admin = user(true, &[]);
         assert!(admin.narrowed(Role::Viewer, None, true).global_admin);
         assert!(!admin.narrowed(Role::TeamAdmin, None, false).global_admin);
+    }
+
+    #[test]
+    fn capabilities_follow_the_policy() {
+        let admin = capabilities(&user(true, &[]));
+        assert!(admin.manage_users && admin.manage_clusters && admin.set_quotas && admin.view_audit);
+        let team_admin = capabilities(&user(false, &[(VISION, Role::TeamAdmin)]));
+        assert_eq!(team_admin, Capabilities { view_audit: true, ..Capabilities::default() });
+        assert_eq!(capabilities(&user(false, &[(VISION, Role::Deployer)])), Capabilities::default());
+    }
+
+    #[test]
+    fn audit_scope_follows_team_admin_roles() {
+        assert_eq!(audit_scope(&user(true, &[])), Some(AuditScope::All));
+        let admin_of_nlp = user(false, &[(VISION, Role::Deployer), (NLP, Role::TeamAdmin)]);
+        assert_eq!(audit_scope(&admin_of_nlp), Some(AuditScope::Teams(vec![NLP])));
+        assert_eq!(audit_scope(&user(false, &[(VISION, Role::Deployer)])), None);
+    }
+
+    #[test]
+    fn token_scopes_stay_within_the_owner() {
+        let deployer = user(false, &[(VISION, Role::Deployer)]);
+        let scope = token_scope(&deployer, None, None, false).unwrap();
+        assert_eq!((scope.max_role, scope.teams, scope.admin), (Role::Deployer, None, false));
+        assert_eq!(
+            token_scope(&deployer, Some(Role::Viewer), Some(&[VISION]), false).unwrap().teams,
+            Some(vec![VISION])
+        );
+        assert_eq!(token_scope(&deployer, None, Some(&[NLP]), false).unwrap_err().field, "teams");
+        assert_eq!(token_scope(&deployer, None, None, true).unwrap_err().field, "admin");
+        assert!(token_scope(&user(true, &[]), None, Some(&[NLP]), true).unwrap().admin);
     }
 
     #[test]

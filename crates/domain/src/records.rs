@@ -120,6 +120,50 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+/// A filter over the audit log as a person (the audit page) or a script
+/// (the REST API) types it: every field optional; `team` a team's name or
+/// id; `from` and `to` days as YYYY-MM-DD (UTC, `to` inclusive) or Unix
+/// milliseconds (`to` exclusive). The service checks and applies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(default)]
+pub struct AuditQuery {
+    /// Exact username.
+    pub actor: Option<String>,
+    /// A team's name or id.
+    pub team: Option<String>,
+    /// Exact action, e.g. deployment.scale.
+    pub action: Option<String>,
+    /// YYYY-MM-DD (UTC) or Unix milliseconds, inclusive.
+    pub from: Option<String>,
+    /// YYYY-MM-DD (UTC, the whole day) or Unix milliseconds, exclusive.
+    pub to: Option<String>,
+    /// At most this many records, newest first.
+    pub limit: Option<i64>,
+}
+
+impl AuditQuery {
+    /// The query as URL parameters, for links (the CSV export) and the address bar.
+    pub fn to_query_string(&self) -> String {
+        let limit = self.limit.map(|l| l.to_string());
+        let mut parts = Vec::new();
+        for (key, value) in [
+            ("actor", &self.actor),
+            ("team", &self.team),
+            ("action", &self.action),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("limit", &limit),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{key}={}", crate::view::encode(v)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
 /// One revision of a deployment, as its history shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -146,6 +146,47 @@ fn check_dns_label(input: &str, field: &str, must_start_with_letter: bool) -> Re
 }
 
 text_newtype!(
+    /// The name of a Kubernetes object Gantry reads or acts on (a pod, node,
+    /// deployment or job): an RFC 1123 subdomain, as the apiserver requires.
+    /// Checked before any call, because names travel inside API paths: a
+    /// name with `?`, `/` or `..` would change what the path asks for.
+    KubeName
+);
+
+impl KubeName {
+    pub fn parse(field: &str, input: &str) -> Result<KubeName, Invalid> {
+        if input.is_empty() {
+            return Err(Invalid::new(field, "is required"));
+        }
+        if input.len() > 253 {
+            return Err(Invalid::new(field, "must be at most 253 characters"));
+        }
+        for label in input.split('.') {
+            check_dns_label(label, field, false).map_err(|_| {
+                Invalid::new(
+                    field,
+                    "must be a Kubernetes name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (RFC 1123)",
+                )
+            })?;
+        }
+        Ok(KubeName(input.to_string()))
+    }
+}
+
+/// Where to send a browser after sign-in: only a path on this site. Anything
+/// else (another origin, a scheme, `//host`, a backslash, whitespace or a
+/// control character that a browser would drop to make `//host`) becomes `/`.
+/// The server's redirect and the page's own navigation both ask this.
+pub fn redirect_target(next: &str) -> &str {
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !next.split(['?', '#']).next().unwrap_or_default().split('/').any(|segment| segment == "..");
+    if safe { next } else { "/" }
+}
+
+text_newtype!(
     /// A container image reference, e.g. `registry.example.com/team/model:1.2`.
     Image
 );
@@ -374,5 +415,68 @@ mod tests {
         assert_eq!(label_value("model_version", "v1.2"), Ok("v1.2".into()));
         assert!(label_value("model_version", "v1 2").is_err());
         assert!(label_value("model_version", "-v").is_err());
+    }
+
+    #[test]
+    fn kubernetes_names_are_subdomains_and_nothing_that_changes_a_path() {
+        for ok in ["llm", "llm-7f9c-abc12", "a.b.c", "0", "node-1.example.internal", &"a".repeat(63)] {
+            assert!(KubeName::parse("name", ok).is_ok(), "{ok:?}");
+        }
+        let long = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(63));
+        for bad in [
+            "",
+            "?",
+            "x?y=",
+            "pod?x=",
+            "pod/log?tailLines=1&x=",
+            "?watch=true&x=",
+            "a/b",
+            "a%2Fb",
+            "..",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "A",
+            "a b",
+            "a\u{7}",
+            "a\u{7f}",
+            "a\n",
+            "caf\u{e9}",
+            "\u{ff0f}",
+            &long,
+            &"a".repeat(300),
+        ] {
+            let error = KubeName::parse("pod", bad).expect_err(bad);
+            assert_eq!(error.field, "pod");
+        }
+    }
+
+    #[test]
+    fn sign_in_only_redirects_to_paths_on_this_site() {
+        for ok in ["/", "/workloads", "/pods?q=llm&page=2", "/clusters/prod/nodes/n-1#pods", "/a/b/"] {
+            assert_eq!(redirect_target(ok), ok);
+        }
+        for bad in [
+            "",
+            "workloads",
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "/\u{7f}",
+            "/caf\u{e9}",
+            "/../x",
+        ] {
+            assert_eq!(redirect_target(bad), "/", "{bad:?}");
+        }
+        // Percent-encoded CR/LF stay encoded in a Location header: harmless.
+        assert_eq!(redirect_target("/a/%0d%0aSet-Cookie:x"), "/a/%0d%0aSet-Cookie:x");
+        assert_eq!(redirect_target(&format!("/{}", "a".repeat(3000))), "/");
     }
 }

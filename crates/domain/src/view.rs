@@ -11,6 +11,24 @@ use crate::policy::Role;
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// A moment as people read it, in UTC: "2026-11-30 19:48:06".
+pub fn utc_timestamp(at: Millis) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(at.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "—".to_string())
+}
+
+/// Unix milliseconds now, from the server's clock: the one clock read in
+/// the core. Everything that decides takes `now` as an argument; this only
+/// supplies it at the edges. (The browser reads its own clock: on wasm32
+/// `SystemTime` is not available.)
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
 /// What changed, as the live-update stream tells the browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -26,10 +44,12 @@ pub enum ResourceKind {
     Quota,
     Event,
     Autoscaler,
+    /// Not a Kubernetes kind: the instance's preparation moved on (see [`Preparation`]).
+    Preparation,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         ResourceKind::Cluster,
         ResourceKind::Node,
         ResourceKind::Pod,
@@ -40,6 +60,7 @@ impl ResourceKind {
         ResourceKind::Quota,
         ResourceKind::Event,
         ResourceKind::Autoscaler,
+        ResourceKind::Preparation,
     ];
 
     pub fn label(self) -> &'static str {
@@ -54,7 +75,74 @@ impl ResourceKind {
             ResourceKind::Quota => "resourcequotas",
             ResourceKind::Event => "events",
             ResourceKind::Autoscaler => "horizontalpodautoscalers",
+            ResourceKind::Preparation => "preparation",
         }
+    }
+}
+
+/// What is still being prepared while Gantry already serves: the steps of
+/// the script that started it (`scripts/run.sh` writes them to the file
+/// `gantry serve --progress-file` names), for the banner on the overview and
+/// clusters pages. Read leniently: a field the script did not write takes
+/// its default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct Preparation {
+    pub title: String,
+    pub finished: bool,
+    /// About how long the rest takes, in seconds.
+    pub remaining_seconds: i64,
+    pub failed: Option<PreparationFailure>,
+    pub steps: Vec<PreparationStep>,
+    pub updated_ms: Millis,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct PreparationStep {
+    pub name: String,
+    pub title: String,
+    /// `pending`, `running`, `done`, `skipped` or `failed`.
+    pub state: String,
+    pub seconds: f64,
+    pub estimate_seconds: f64,
+    /// What it is doing now, e.g. "building Kubernetes v1.36.3: kube-apiserver (1 of 4)".
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct PreparationFailure {
+    pub step: String,
+    pub title: String,
+    pub why: String,
+    pub hint: String,
+    pub log: String,
+}
+
+impl Preparation {
+    /// Reads a progress file; `None` when it is not one (half-written files
+    /// cannot happen: the writer replaces it whole).
+    pub fn parse(text: &str) -> Option<Preparation> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The step under way, if any.
+    pub fn current(&self) -> Option<&PreparationStep> {
+        self.steps.iter().find(|s| s.state == "running")
+    }
+
+    /// Steps done (or found done) so far, and how many there are.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.steps.iter().filter(|s| s.state == "done" || s.state == "skipped").count(), self.steps.len())
+    }
+
+    /// Whether there is anything to tell: not finished, or finished with a failure.
+    pub fn worth_showing(&self) -> bool {
+        !self.finished || self.failed.is_some()
     }
 }
 
@@ -433,6 +521,9 @@ pub struct Me {
     pub username: String,
     pub global_admin: bool,
     pub teams: Vec<TeamRole>,
+    /// What the navigation and pages offer, decided by the policy.
+    #[serde(default)]
+    pub can: crate::policy::Capabilities,
     /// Echoed into every state-changing form; see the CSRF notes in ARCHITECTURE.md.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub csrf: String,
@@ -460,9 +551,40 @@ pub fn format_duration(seconds: i64) -> String {
     }
 }
 
+/// A cluster's Prometheus, where its GPU utilisation comes from, as its page
+/// shows it (never the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrometheusSettings {
+    pub url: String,
+    pub has_token: bool,
+    /// None while it answers; else why it does not.
+    pub problem: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_progress_file_reads_leniently_and_says_what_runs() {
+        let text = r#"{"title": "Preparing the Gantry demo", "finished": false, "remaining_seconds": 700,
+            "steps": [{"name": "server", "title": "Building", "state": "done", "seconds": 581.2},
+                      {"name": "kubernetes", "title": "Building Kubernetes", "state": "running",
+                       "detail": "building Kubernetes v1.36.3: kube-apiserver (1 of 4)", "future_field": 1},
+                      {"name": "fleet", "title": "Starting the fleet", "state": "pending"}]}"#;
+        let preparation = Preparation::parse(text).unwrap();
+        assert_eq!(preparation.current().map(|s| s.name.as_str()), Some("kubernetes"));
+        assert_eq!(preparation.counts(), (1, 3));
+        assert!(preparation.worth_showing());
+        assert_eq!(preparation.steps[2].detail, None);
+        assert!(Preparation::parse("{\"title\": ").is_none());
+        assert!(Preparation::parse("42").is_none());
+        let done = Preparation { finished: true, ..preparation.clone() };
+        assert!(!done.worth_showing());
+        let failed = Preparation { failed: Some(PreparationFailure::default()), ..done };
+        assert!(failed.worth_showing());
+    }
 
     #[test]
     fn paginates_after_sorting() {

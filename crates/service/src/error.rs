@@ -1,64 +1,27 @@
-//! The one error type of Gantry's operations. Its messages are safe to show
-//! to the user; internal failures are logged with an id and shown only as
-//! that id.
+//! The error of Gantry's operations: the domain's wire error
+//! ([`gantry_domain::error::Error`], one shape and one kind → status mapping
+//! for every adapter), plus what only the service knows: how the store's and
+//! the cluster's failures look to a user, and that an internal failure is
+//! logged with an id and shown only as that id.
+
+use std::ops::Deref;
 
 use gantry_cluster::ActionError;
-use serde::{Deserialize, Serialize};
+pub use gantry_domain::error::{Error as WireError, ErrorKind};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// 401: not signed in, or a bad or expired credential.
-    Unauthenticated,
-    /// 403: signed in, but the policy says no.
-    Forbidden,
-    /// 404
-    NotFound,
-    /// 400/422: the input is wrong; the message says which field and why.
-    Invalid,
-    /// 409: already exists, or changed concurrently.
-    Conflict,
-    /// 429: too many attempts.
-    TooManyRequests,
-    /// 503: a cluster or the database cannot be reached.
-    Unavailable,
-    /// 500: a bug or an unexpected failure; see the server log for the id.
-    Internal,
-}
-
-impl ErrorKind {
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorKind::Unauthenticated => 401,
-            ErrorKind::Forbidden => 403,
-            ErrorKind::NotFound => 404,
-            ErrorKind::Invalid => 422,
-            ErrorKind::Conflict => 409,
-            ErrorKind::TooManyRequests => 429,
-            ErrorKind::Unavailable => 503,
-            ErrorKind::Internal => 500,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct ServiceError {
-    pub kind: ErrorKind,
-    pub message: String,
-    /// Extra context a user can act on, e.g. the current state after a conflict.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Per-field problems for forms.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<gantry_domain::validate::Invalid>,
-}
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ServiceError(WireError);
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 impl ServiceError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ServiceError {
-        ServiceError { kind, message: message.into(), detail: None, fields: Vec::new() }
+        ServiceError(WireError::new(kind, message))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::BadRequest, message)
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> ServiceError {
@@ -85,12 +48,8 @@ impl ServiceError {
         ServiceError::new(ErrorKind::Unavailable, message)
     }
 
-    pub fn with_detail(mut self, detail: impl Into<String>) -> ServiceError {
-        let detail = detail.into();
-        if !detail.is_empty() {
-            self.detail = Some(detail);
-        }
-        self
+    pub fn with_detail(self, detail: impl Into<String>) -> ServiceError {
+        ServiceError(self.0.with_detail(detail))
     }
 
     /// Logs the real cause and returns an opaque error carrying a short id
@@ -98,19 +57,44 @@ impl ServiceError {
     pub fn internal(cause: impl std::fmt::Display) -> ServiceError {
         let id = hex::encode(rand::random::<[u8; 4]>());
         tracing::error!(error_id = %id, "internal error: {cause}");
-        ServiceError::new(ErrorKind::Internal, format!("something went wrong on the server (error id {id})"))
+        ServiceError(WireError::internal_with_id(&id))
+    }
+
+    /// The error as it goes on the wire.
+    pub fn into_wire(self) -> WireError {
+        self.0
+    }
+}
+
+impl Deref for ServiceError {
+    type Target = WireError;
+
+    fn deref(&self) -> &WireError {
+        &self.0
+    }
+}
+
+impl From<ServiceError> for WireError {
+    fn from(error: ServiceError) -> WireError {
+        error.0
+    }
+}
+
+impl From<WireError> for ServiceError {
+    fn from(error: WireError) -> ServiceError {
+        ServiceError(error)
     }
 }
 
 impl From<gantry_domain::validate::Invalid> for ServiceError {
     fn from(invalid: gantry_domain::validate::Invalid) -> ServiceError {
-        ServiceError { kind: ErrorKind::Invalid, message: invalid.to_string(), detail: None, fields: vec![invalid] }
+        ServiceError(invalid.into())
     }
 }
 
 impl From<gantry_domain::manifest::Problems> for ServiceError {
     fn from(problems: gantry_domain::manifest::Problems) -> ServiceError {
-        ServiceError { kind: ErrorKind::Invalid, message: problems.to_string(), detail: None, fields: problems.0 }
+        ServiceError(WireError::new(ErrorKind::Invalid, problems.to_string()).with_fields(problems.0))
     }
 }
 
@@ -120,6 +104,10 @@ impl From<gantry_store::Error> for ServiceError {
             gantry_store::Error::Conflict(message) => ServiceError::conflict(message),
             gantry_store::Error::NotFound => ServiceError::not_found("not found"),
             gantry_store::Error::Config(message) => ServiceError::unavailable(message),
+            other if other.is_unreachable() => {
+                tracing::warn!("the database is unreachable: {other}");
+                ServiceError::unavailable("the database cannot be reached; try again in a moment")
+            }
             other => ServiceError::internal(other),
         }
     }

@@ -4,13 +4,17 @@
 //! through the store or the cluster adapter, and writes the audit log.
 
 pub mod auth;
+pub mod background;
+pub mod budgets;
 pub mod error;
+pub mod ledger;
 pub mod ops;
 pub mod passwords;
 pub mod secrets;
 pub mod state;
 
-pub use error::{ErrorKind, Result, ServiceError};
+pub use auth::{ClientAddress, Credentials, SESSION_CSRF, SESSION_LOGIN_AT};
+pub use error::{ErrorKind, Result, ServiceError, WireError};
 pub use ops::accounts::{CreatedToken, TokenRequest};
 pub use ops::audit_log::to_csv;
 pub use ops::fleet::{MAX_KUBECONFIG_BYTES, RegisteredCluster};

@@ -5,7 +5,6 @@
 //! Cluster `a` holds team vision's staging (`vision`) and team nlp (`nlp`);
 //! cluster `b` holds vision's prod (`vision`), a protected environment.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_cluster::Hub;
@@ -44,15 +43,15 @@ async fn world() -> World {
         Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 4 }).await.unwrap();
     let hub = Hub::new();
     for name in ["a", "b"] {
-        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+        hub.connect(name, bed().cluster(name).unwrap().gantry_config().await.unwrap()).unwrap();
     }
     assert!(hub.wait_synced(Duration::from_secs(60)).await);
-    let state = AppState {
-        store: store.clone(),
+    let state = AppState::new(
+        store.clone(),
         hub,
-        config: Arc::new(ServiceConfig { replica_cap: 10, ..Default::default() }),
-        sealer: Sealer::from_key([1; 32]),
-    };
+        ServiceConfig { replica_cap: 10, ..Default::default() },
+        Sealer::from_key([1; 32]),
+    );
     let vision = store.create_team("vision").await.unwrap().id;
     let nlp = store.create_team("nlp").await.unwrap().id;
     store.map_namespace("a", "vision", vision).await.unwrap();
@@ -137,7 +136,7 @@ async fn revision(cluster: &str, name: &str) -> Option<String> {
 
 /// The audit records of one action, newest first.
 async fn audit_of(w: &World, action: &str) -> Vec<gantry_store::AuditRecord> {
-    w.state.store.audit(&AuditFilter { action: Some(action.into()), ..Default::default() }).await.unwrap()
+    w.state.store().audit(&AuditFilter { action: Some(action.into()), ..Default::default() }).await.unwrap()
 }
 
 fn kubectl(cluster: &str, args: &[&str]) -> String {
@@ -367,8 +366,8 @@ async fn a_half_failed_launch_is_undone() {
     .unwrap();
     Api::<ResourceQuota>::namespaced(client.clone(), "nlp").create(&PostParams::default(), &quota).await.unwrap();
     w.state
-        .store
-        .map_namespace("b", "nlp", w.state.store.team_by_name("nlp").await.unwrap().unwrap().id)
+        .store()
+        .map_namespace("b", "nlp", w.state.store().team_by_name("nlp").await.unwrap().unwrap().id)
         .await
         .unwrap();
     let input = LaunchDeploymentInput { namespace: "nlp".into(), ..launch("b", "half-done", "0", "", "1") };

@@ -3,7 +3,6 @@
 
 pub use gantry_domain::records::{AuditRecord, AuditResult};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::{Result, Store};
 
@@ -39,9 +38,48 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor_id: Option<i64>,
+    actor: String,
+    source: Option<String>,
+    action: String,
+    team_id: Option<i64>,
+    cluster: Option<String>,
+    namespace: Option<String>,
+    object: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    result: String,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(row: AuditRow) -> AuditRecord {
+        AuditRecord {
+            id: row.id,
+            at: row.at,
+            actor_id: row.actor_id,
+            actor: row.actor,
+            source: row.source,
+            action: row.action,
+            team_id: row.team_id,
+            cluster: row.cluster,
+            namespace: row.namespace,
+            object: row.object,
+            before: row.before,
+            after: row.after,
+            result: AuditResult::parse(&row.result),
+            detail: row.detail,
+        }
+    }
+}
+
 impl Store {
     pub async fn append_audit(&self, entry: &AuditEntry, at: i64) -> Result<i64> {
-        let row = sqlx::query(
+        let id = sqlx::query_scalar(
             "INSERT INTO audit_log (at, actor_id, actor, source, action, team_id, cluster, namespace, object, before, after, result, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
@@ -60,7 +98,7 @@ impl Store {
         .bind(&entry.detail)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get("id")?)
+        Ok(id)
     }
 
     /// Newest first. The filter's text fields match exactly.
@@ -101,7 +139,7 @@ impl Store {
             sql += &format!(" AND team_id IN ({list})");
         }
         sql += &format!(" ORDER BY id DESC LIMIT {}", filter.limit.unwrap_or(200).clamp(1, 100_000));
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_as::<_, AuditRow>(&sql);
         if let Some(actor) = &filter.actor {
             query = query.bind(actor);
         }
@@ -121,27 +159,7 @@ impl Store {
             query = query.bind(before);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let result: String = row.try_get("result")?;
-                Ok(AuditRecord {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor_id: row.try_get("actor_id")?,
-                    actor: row.try_get("actor")?,
-                    source: row.try_get("source")?,
-                    action: row.try_get("action")?,
-                    team_id: row.try_get("team_id")?,
-                    cluster: row.try_get("cluster")?,
-                    namespace: row.try_get("namespace")?,
-                    object: row.try_get("object")?,
-                    before: row.try_get("before")?,
-                    after: row.try_get("after")?,
-                    result: AuditResult::parse(&result),
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(AuditRow::into).collect())
     }
 }
 
@@ -191,6 +209,11 @@ mod tests {
         assert!(update.is_err(), "UPDATE must be refused");
         let delete = sqlx::query("DELETE FROM audit_log").execute(store.pool()).await;
         assert!(delete.is_err(), "DELETE must be refused");
+        // SQLite has no TRUNCATE (its DELETE without WHERE runs the row triggers).
+        if store.backend() == crate::Backend::Postgres {
+            let truncate = sqlx::query("TRUNCATE audit_log").execute(store.pool()).await;
+            assert!(truncate.is_err(), "TRUNCATE must be refused");
+        }
         assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 3);
     });
 }

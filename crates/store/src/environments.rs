@@ -2,9 +2,22 @@
 //! namespace.
 
 pub use gantry_domain::records::Environment;
-use sqlx::Row;
 
 use crate::{Result, Store, flag};
+
+#[derive(sqlx::FromRow)]
+struct EnvironmentRow {
+    name: String,
+    cluster: String,
+    namespace: String,
+    protected: i64,
+}
+
+impl From<EnvironmentRow> for Environment {
+    fn from(row: EnvironmentRow) -> Environment {
+        Environment { name: row.name, cluster: row.cluster, namespace: row.namespace, protected: row.protected != 0 }
+    }
+}
 
 impl Store {
     /// Replaces the team's environments, in promotion order, atomically.
@@ -29,22 +42,13 @@ impl Store {
     }
 
     pub async fn environments(&self, team_id: i64) -> Result<Vec<Environment>> {
-        let rows = sqlx::query(
+        let rows: Vec<EnvironmentRow> = sqlx::query_as(
             "SELECT name, cluster, namespace, protected FROM environments WHERE team_id = $1 ORDER BY position",
         )
         .bind(team_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Environment {
-                    name: row.try_get("name")?,
-                    cluster: row.try_get("cluster")?,
-                    namespace: row.try_get("namespace")?,
-                    protected: row.try_get::<i64, _>("protected")? != 0,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(EnvironmentRow::into).collect())
     }
 }
 

@@ -4,10 +4,16 @@
 //! both databases share (`$N` parameters, BIGINT times and flags), and each
 //! backend keeps its own migrations for the DDL where they differ.
 
+mod alerts;
 mod audit;
 mod clusters;
 mod costs;
 mod environments;
+mod leases;
+mod ledger;
+mod prometheus;
+mod rollups;
+mod series;
 mod sessions;
 mod teams;
 mod throttle;
@@ -22,10 +28,18 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use alerts::{Delivery, FiredAlert, TeamWebhook};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, AuditResult};
 pub use clusters::StoredCluster;
-pub use costs::{GpuPrice, TeamBudget};
+pub use costs::{GpuPrice, ImportedPrice, PriceRecord, PricesReplaced, TeamBudget};
 pub use environments::Environment;
+pub use ledger::{
+    Closing, GapReason, LedgerApplied, LedgerChanges, NewAllocation, NewCapacity, NewGap, RawDeleted, StoredAllocation,
+    StoredCapacity, StoredGap,
+};
+pub use prometheus::ClusterPrometheus;
+pub use rollups::{RollupsDeleted, Tier, UsageFilter, UsageGroup};
+pub use sessions::SESSION_USER;
 pub use teams::{Member, NamespaceMapping, Team};
 pub use throttle::ThrottleRecord;
 pub use tokens::{NewToken, TokenLookup, TokenRecord};
@@ -50,6 +64,20 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A failure of the connection rather than of the statement: the
+    /// database is down, restarting or out of connections, which a retry
+    /// can cure.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -80,9 +108,7 @@ pub struct Store {
     backend: Backend,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
-}
+pub use gantry_domain::view::now_ms;
 
 fn describe_url(url: &str) -> String {
     // Never echo a password from the URL into logs or error lines.
@@ -172,6 +198,14 @@ impl Store {
     }
 
     /// (connections in the pool, of which idle)
+    /// Runs a statement as it is, for tests that break the database on
+    /// purpose (a trigger that refuses audit records, say).
+    #[cfg(feature = "testing")]
+    pub async fn execute_for_tests(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub fn pool_usage(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
     }

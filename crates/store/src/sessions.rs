@@ -2,11 +2,18 @@
 //! restart and are shared by every replica.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use crate::{Store, now_ms};
+
+/// The key of a session's user in its data. The store keeps it in a column
+/// too, so one user's sessions are found without decoding every session.
+pub const SESSION_USER: &str = "user_id";
+
+fn user_of(record: &Record) -> Option<i64> {
+    record.data.get(SESSION_USER).and_then(|v| v.as_i64())
+}
 
 fn backend(error: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(error.to_string())
@@ -20,12 +27,13 @@ impl Store {
     async fn upsert_session(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            "INSERT INTO sessions (id, data, expires_at, user_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, user_id = excluded.user_id",
         )
         .bind(record.id.to_string())
         .bind(data)
         .bind(expiry_ms(record))
+        .bind(user_of(record))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -33,20 +41,9 @@ impl Store {
     }
 
     /// Deletes every session of a user (after a password change or deletion).
-    /// Session data is opaque JSON, so this scans the user's marker.
     pub async fn delete_sessions_of(&self, user_id: i64) -> crate::Result<u64> {
-        let rows = sqlx::query("SELECT id, data FROM sessions").fetch_all(&self.pool).await?;
-        let mut deleted = 0;
-        for row in rows {
-            let data: Vec<u8> = row.try_get("data")?;
-            let Ok(record) = serde_json::from_slice::<Record>(&data) else { continue };
-            if record.data.get("user_id").and_then(|v| v.as_i64()) == Some(user_id) {
-                let id: String = row.try_get("id")?;
-                sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -58,11 +55,12 @@ impl SessionStore for Store {
         loop {
             let data = serde_json::to_vec(&*record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sessions (id, data, expires_at, user_id) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(data)
             .bind(expiry_ms(record))
+            .bind(user_of(record))
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -78,16 +76,15 @@ impl SessionStore for Store {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query("SELECT data FROM sessions WHERE id = $1 AND expires_at > $2")
+        let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM sessions WHERE id = $1 AND expires_at > $2")
             .bind(id.to_string())
             .bind(now_ms())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        match row {
+        match data {
             None => Ok(None),
-            Some(row) => {
-                let data: Vec<u8> = row.try_get("data").map_err(backend)?;
+            Some(data) => {
                 serde_json::from_slice(&data).map(Some).map_err(|e| session_store::Error::Decode(e.to_string()))
             }
         }

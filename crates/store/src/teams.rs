@@ -1,12 +1,51 @@
 use gantry_domain::policy::{Ownership, Role};
 pub use gantry_domain::records::{Member, NamespaceMapping, Team};
-use sqlx::Row;
 
 use crate::{Error, Result, Store, is_unique_violation, now_ms};
 
+#[derive(sqlx::FromRow)]
+struct TeamRow {
+    id: i64,
+    name: String,
+    members: i64,
+}
+
+impl From<TeamRow> for Team {
+    fn from(row: TeamRow) -> Team {
+        Team { id: row.id, name: row.name, members: row.members }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: i64,
+    username: String,
+    role: String,
+}
+
+impl From<MemberRow> for Member {
+    fn from(row: MemberRow) -> Member {
+        Member { user_id: row.id, username: row.username, role: Role::parse(&row.role).unwrap_or(Role::Viewer) }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MappingRow {
+    cluster: String,
+    namespace: String,
+    team_id: i64,
+    name: String,
+}
+
+impl From<MappingRow> for NamespaceMapping {
+    fn from(row: MappingRow) -> NamespaceMapping {
+        NamespaceMapping { cluster: row.cluster, namespace: row.namespace, team_id: row.team_id, team: row.name }
+    }
+}
+
 impl Store {
     pub async fn create_team(&self, name: &str) -> Result<Team> {
-        let row = sqlx::query("INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id")
+        let id = sqlx::query_scalar("INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id")
             .bind(name)
             .bind(now_ms())
             .fetch_one(&self.pool)
@@ -14,21 +53,17 @@ impl Store {
             .map_err(|e| {
                 if is_unique_violation(&e) { Error::Conflict(format!("a team named {name} exists")) } else { e.into() }
             })?;
-        Ok(Team { id: row.try_get("id")?, name: name.to_string(), members: 0 })
+        Ok(Team { id, name: name.to_string(), members: 0 })
     }
 
     pub async fn list_teams(&self) -> Result<Vec<Team>> {
-        let rows = sqlx::query(
+        let rows: Vec<TeamRow> = sqlx::query_as(
             "SELECT t.id, t.name, (SELECT COUNT(*) FROM memberships m WHERE m.team_id = t.id) AS members \
              FROM teams t ORDER BY t.name",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Team { id: row.try_get("id")?, name: row.try_get("name")?, members: row.try_get("members")? })
-            })
-            .collect()
+        Ok(rows.into_iter().map(TeamRow::into).collect())
     }
 
     pub async fn team(&self, id: i64) -> Result<Option<Team>> {
@@ -80,23 +115,14 @@ impl Store {
     }
 
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>> {
-        let rows = sqlx::query(
+        let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT u.id, u.username, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.team_id = $1 ORDER BY u.username",
         )
         .bind(team_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("role")?;
-                Ok(Member {
-                    user_id: row.try_get("id")?,
-                    username: row.try_get("username")?,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(MemberRow::into).collect())
     }
 
     /// Gives a namespace to a team; a namespace has at most one owner.
@@ -127,27 +153,26 @@ impl Store {
     }
 
     pub async fn namespace_mappings(&self) -> Result<Vec<NamespaceMapping>> {
-        let rows = sqlx::query(
+        let rows: Vec<MappingRow> = sqlx::query_as(
             "SELECT n.cluster, n.namespace, n.team_id, t.name FROM team_namespaces n JOIN teams t ON t.id = n.team_id \
              ORDER BY n.cluster, n.namespace",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(NamespaceMapping {
-                    cluster: row.try_get("cluster")?,
-                    namespace: row.try_get("namespace")?,
-                    team_id: row.try_get("team_id")?,
-                    team: row.try_get("name")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(MappingRow::into).collect())
     }
 
+    /// Who owns each namespace, and which namespaces are a protected
+    /// environment of the team that owns them.
     pub async fn ownership(&self) -> Result<Ownership> {
         let mappings = self.namespace_mappings().await?;
-        Ok(Ownership::new(mappings.into_iter().map(|m| (m.cluster, m.namespace, m.team_id))))
+        let protected: Vec<(String, String)> = sqlx::query_as(
+            "SELECT e.cluster, e.namespace FROM environments e JOIN team_namespaces n \
+             ON n.cluster = e.cluster AND n.namespace = e.namespace AND n.team_id = e.team_id WHERE e.protected = 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Ownership::new(mappings.into_iter().map(|m| (m.cluster, m.namespace, m.team_id))).with_protected(protected))
     }
 }
 

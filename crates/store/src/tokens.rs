@@ -7,7 +7,6 @@ use gantry_domain::policy::Role;
 pub use gantry_domain::records::TokenRecord;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::{Error, Result, Store, flag, is_unique_violation, now_ms};
 
@@ -35,22 +34,38 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn token_from(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
-    let role: String = row.try_get("max_role")?;
-    let teams: Option<String> = row.try_get("team_ids")?;
-    Ok(TokenRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        max_role: Role::parse(&role).unwrap_or(Role::Viewer),
-        team_ids: teams.map(|t| t.split(',').filter_map(|id| id.parse().ok()).collect()),
-        admin: row.try_get::<i64, _>("admin")? != 0,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    prefix: String,
+    max_role: String,
+    /// The team subset as comma-separated ids; NULL when the token has none.
+    team_ids: Option<String>,
+    admin: i64,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(row: TokenRow) -> TokenRecord {
+        TokenRecord {
+            id: row.id,
+            user_id: row.user_id,
+            name: row.name,
+            prefix: row.prefix,
+            max_role: Role::parse(&row.max_role).unwrap_or(Role::Viewer),
+            team_ids: row.team_ids.map(|t| t.split(',').filter_map(|id| id.parse().ok()).collect()),
+            admin: row.admin != 0,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        }
+    }
 }
 
 /// How precisely a token's last use is recorded, in milliseconds.
@@ -68,7 +83,7 @@ impl Store {
         let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
         let teams = new.team_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         let created_at = now_ms();
-        let row = sqlx::query(
+        let id = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, max_role, team_ids, admin, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
@@ -91,7 +106,7 @@ impl Store {
             }
         })?;
         let record = TokenRecord {
-            id: row.try_get("id")?,
+            id,
             user_id: new.user_id,
             name: new.name.clone(),
             prefix,
@@ -111,12 +126,12 @@ impl Store {
     /// script calling the API in a loop reads the database but does not
     /// write to it on every request.
     pub async fn use_token(&self, secret: &str, now: i64) -> Result<TokenLookup> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
+        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
             .bind(hash_token(secret))
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(TokenLookup::Unknown) };
-        let token = token_from(&row)?;
+        let token = TokenRecord::from(row);
         if token.revoked_at.is_some() {
             return Ok(TokenLookup::Revoked);
         }
@@ -135,13 +150,42 @@ impl Store {
     }
 
     pub async fn tokens_of(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(token_from).collect()
+        Ok(rows.into_iter().map(TokenRow::into).collect())
+    }
+
+    /// A token by id, whatever its state.
+    pub async fn token(&self, token_id: i64) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
+            .bind(token_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(TokenRow::into))
+    }
+
+    /// Whether a token still grants anything: it exists, is not revoked and
+    /// has not expired.
+    pub async fn token_alive(&self, token_id: i64, now: i64) -> Result<bool> {
+        Ok(self
+            .token(token_id)
+            .await?
+            .is_some_and(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// Revokes every live token of a user (after an administrator reset
+    /// their password, which says the account may be in the wrong hands).
+    pub async fn revoke_tokens_of(&self, user_id: i64, now: i64) -> Result<u64> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Revokes one of the user's tokens. Revoking twice is not an error.
@@ -152,12 +196,13 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1 AND user_id = $2"))
-            .bind(token_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(token_from).transpose()?.ok_or(Error::NotFound)
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1 AND user_id = $2"))
+                .bind(token_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(TokenRow::into).ok_or(Error::NotFound)
     }
 }
 
@@ -201,5 +246,13 @@ mod tests {
             matches!(store.revoke_token(user.id + 1, record.id).await, Err(Error::NotFound)),
             "only the owner revokes"
         );
+        assert!(!store.token_alive(record.id, now_ms()).await.unwrap());
+
+        let other = NewToken { name: "other".into(), expires_at: None, ..new.clone() };
+        let (other, _) = store.create_token(&other).await.unwrap();
+        assert!(store.token_alive(other.id, now_ms()).await.unwrap());
+        assert_eq!(store.revoke_tokens_of(user.id, now_ms()).await.unwrap(), 1, "only the live one");
+        assert!(!store.token_alive(other.id, now_ms()).await.unwrap());
+        assert!(!store.token_alive(999_999, now_ms()).await.unwrap());
     });
 }

@@ -1,7 +1,6 @@
 use gantry_domain::policy::{Membership, Principal, Role};
 pub use gantry_domain::records::User;
 use gantry_domain::validate::Username;
-use sqlx::Row;
 
 use crate::{Error, Result, Store, flag, is_unique_violation, now_ms};
 
@@ -18,19 +17,50 @@ impl std::fmt::Debug for UserCredentials {
     }
 }
 
-fn user_from(row: &sqlx::any::AnyRow) -> Result<User> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        global_admin: row.try_get::<i64, _>("global_admin")? != 0,
-        created_at: row.try_get("created_at")?,
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    global_admin: i64,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> User {
+        User { id: row.id, username: row.username, global_admin: row.global_admin != 0, created_at: row.created_at }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+impl From<CredentialsRow> for UserCredentials {
+    fn from(row: CredentialsRow) -> UserCredentials {
+        UserCredentials { user: row.user.into(), password_hash: row.password_hash }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    team_id: i64,
+    name: String,
+    role: String,
+}
+
+impl From<MembershipRow> for Membership {
+    fn from(row: MembershipRow) -> Membership {
+        Membership { team_id: row.team_id, team_name: row.name, role: Role::parse(&row.role).unwrap_or(Role::Viewer) }
+    }
 }
 
 impl Store {
     pub async fn create_user(&self, username: &Username, password_hash: &str, global_admin: bool) -> Result<User> {
         let created_at = now_ms();
-        let row = sqlx::query(
+        let id = sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, global_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(username.as_str())
@@ -46,7 +76,7 @@ impl Store {
                 e.into()
             }
         })?;
-        Ok(User { id: row.try_get("id")?, username: username.to_string(), global_admin, created_at })
+        Ok(User { id, username: username.to_string(), global_admin, created_at })
     }
 
     pub async fn count_users(&self) -> Result<i64> {
@@ -54,37 +84,39 @@ impl Store {
     }
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
-        let row =
-            sqlx::query("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| Ok(UserCredentials { user: user_from(&row)?, password_hash: row.try_get("password_hash")? }))
-            .transpose()
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "SELECT id, username, global_admin, created_at, password_hash FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(CredentialsRow::into))
     }
 
     pub async fn user_credentials_by_id(&self, id: i64) -> Result<Option<UserCredentials>> {
-        let row = sqlx::query("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| Ok(UserCredentials { user: user_from(&row)?, password_hash: row.try_get("password_hash")? }))
-            .transpose()
+        let row: Option<CredentialsRow> =
+            sqlx::query_as("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(CredentialsRow::into))
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, username, global_admin, created_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_from).transpose()
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT id, username, global_admin, created_at FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(UserRow::into))
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT id, username, global_admin, created_at FROM users ORDER BY username")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(user_from).collect()
+        let rows: Vec<UserRow> =
+            sqlx::query_as("SELECT id, username, global_admin, created_at FROM users ORDER BY username")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(UserRow::into).collect())
     }
 
     pub async fn set_password_hash(&self, id: i64, password_hash: &str) -> Result<()> {
@@ -122,25 +154,20 @@ impl Store {
     /// The user with every team role they hold, as the policy sees them.
     pub async fn principal(&self, user_id: i64) -> Result<Option<Principal>> {
         let Some(user) = self.user(user_id).await? else { return Ok(None) };
-        let rows = sqlx::query(
+        let rows: Vec<MembershipRow> = sqlx::query_as(
             "SELECT m.team_id, t.name, m.role FROM memberships m JOIN teams t ON t.id = m.team_id \
              WHERE m.user_id = $1 ORDER BY t.name",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        let memberships = rows
-            .iter()
-            .map(|row| {
-                let role: String = row.try_get("role")?;
-                Ok(Membership {
-                    team_id: row.try_get("team_id")?,
-                    team_name: row.try_get("name")?,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Principal { user_id, username: user.username, global_admin: user.global_admin, memberships }))
+        Ok(Some(Principal {
+            user_id,
+            username: user.username,
+            global_admin: user.global_admin,
+            memberships: rows.into_iter().map(MembershipRow::into).collect(),
+            via_token: false,
+        }))
     }
 }
 

@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gantry_testbed::{Binaries, Fleet, Options, Testbed, build_seconds_file, report, version_dir};
+use gantry_testbed::{
+    Binaries, Fleet, Options, Testbed, build_seconds_file, kubectl_build_seconds_file, report, version_dir,
+};
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -117,13 +119,16 @@ async fn run(scale: bool) -> anyhow::Result<Vec<String>> {
 }
 
 fn cold_build(binaries: &Binaries) -> String {
-    if let Ok(text) = std::fs::read_to_string(build_seconds_file())
-        && let Ok(seconds) = text.trim().parse::<u64>()
-    {
-        return format!("{:.1} min (recorded by `Binaries::ensure`)", seconds as f64 / 60.0);
+    let recorded = |file: &Path| std::fs::read_to_string(file).ok().and_then(|text| text.trim().parse::<u64>().ok());
+    if let Some(seconds) = recorded(&build_seconds_file()) {
+        let kubectl = match recorded(&kubectl_build_seconds_file()) {
+            Some(kubectl) => format!(", then kubectl {:.1} min", kubectl as f64 / 60.0),
+            None => String::new(),
+        };
+        return format!("{:.1} min (recorded by `go/build-k8s.sh`){kubectl}", seconds as f64 / 60.0);
     }
-    // Built by running go/build-k8s.sh directly: estimate from the cache's file times, from
-    // the module directory's creation to the newest binary.
+    // No record (say, the file was removed): estimate from the cache's file times, from the
+    // module directory's creation to the newest binary.
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let first = mtime(&version_dir().join("src"));
     let last = [&binaries.kube_apiserver, &binaries.kube_controller_manager, &binaries.kube_scheduler, &binaries.kwok]

@@ -1,6 +1,6 @@
 //! Turns a [`ClusterSpec`] into Kubernetes objects (pure functions) and creates them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::fleet::{ClusterSpec, DeploymentSpec, JobSpec, NodePool, Quantity};
 use crate::kwok::{RUN_FOR_ANNOTATION, RUN_FOR_JITTER_ANNOTATION};
+use crate::progress::ClusterProgress;
 use crate::{Error, Result};
 
 /// The annotation KWOK selects the nodes it simulates by (`--manage-nodes-with-annotation-selector`).
@@ -421,13 +422,23 @@ fn is_transient(err: &kube::Error) -> bool {
     }
 }
 
+/// How [`apply`] works through a cluster spec.
+pub(crate) struct Apply<'a> {
+    /// Create the workloads too.
+    pub workloads: bool,
+    /// Wait until the workloads' pods are running (or cannot be scheduled), not only the pod
+    /// sets' (bounded; see [`Options::wait_for_pods`](crate::Options::wait_for_pods)).
+    pub wait_for_pods: bool,
+    pub progress: ClusterProgress<'a>,
+}
+
 /// Everything a cluster spec asks for: namespaces and nodes, then (with `workloads`) pod
 /// sets, Deployments with their Services, and Jobs. Returns once the nodes are Ready and the
-/// pod sets' pods are Running.
+/// pod sets' pods are Running (and with `wait_for_pods`, the other workload pods).
 pub(crate) async fn apply(
     client: &Client,
     spec: &ClusterSpec,
-    workloads: bool,
+    how: Apply<'_>,
     phases: &mut Vec<(String, Duration)>,
 ) -> Result<()> {
     let cluster = spec.name.as_str();
@@ -445,9 +456,9 @@ pub(crate) async fn apply(
     let names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
     tracing::info!(cluster, nodes = names.len(), "creating nodes");
     create_cluster_scoped(client, cluster, nodes).await?;
-    wait_nodes_ready(client, cluster, &names).await?;
+    wait_nodes_ready(client, cluster, &names, how.progress).await?;
     phases.push((format!("{cluster}: {} nodes created and Ready", names.len()), started.elapsed()));
-    if !workloads {
+    if !how.workloads {
         return Ok(());
     }
 
@@ -463,10 +474,10 @@ pub(crate) async fn apply(
     create_all(client, cluster, deployments).await?;
     create_all(client, cluster, services).await?;
     create_all(client, cluster, spec.jobs.iter().map(job).collect()).await?;
-    if pod_count > 0 {
-        wait_pod_sets_running(client, cluster, pod_count).await?;
-        phases
-            .push((format!("{cluster}: {pod_count} pod-set pods Running (from the first create)"), started.elapsed()));
+    let all_pods = if how.wait_for_pods { spec.workload_pods() } else { 0 };
+    if pod_count > 0 || all_pods > 0 {
+        let waits = PodWaits { pod_sets: pod_count, all: all_pods, started };
+        wait_pods(client, cluster, waits, how.progress, phases).await?;
     }
     Ok(())
 }
@@ -488,7 +499,12 @@ fn node_ready(node: &Node) -> bool {
     ready && !condition_taint
 }
 
-async fn wait_nodes_ready(client: &Client, cluster: &str, names: &HashSet<String>) -> Result<()> {
+async fn wait_nodes_ready(
+    client: &Client,
+    cluster: &str,
+    names: &HashSet<String>,
+    progress: ClusterProgress<'_>,
+) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
@@ -503,8 +519,8 @@ async fn wait_nodes_ready(client: &Client, cluster: &str, names: &HashSet<String
             .map_err(|e| Error::Cluster { cluster: cluster.into(), message: format!("watching nodes: {e}") })?
         {
             let name = node.metadata.name.clone().unwrap_or_default();
-            if names.contains(&name) && node_ready(&node) {
-                ready.insert(name);
+            if names.contains(&name) && node_ready(&node) && ready.insert(name) {
+                progress.nodes_ready(ready.len());
                 if ready.len() == names.len() {
                     return Ok(());
                 }
@@ -520,41 +536,168 @@ async fn wait_nodes_ready(client: &Client, cluster: &str, names: &HashSet<String
     })?
 }
 
-async fn wait_pod_sets_running(client: &Client, cluster: &str, expected: usize) -> Result<()> {
-    let seconds = 120 + expected as u64 / 20;
-    let mut running = HashSet::new();
-    let config = watcher::Config::default().labels(POD_SET_LABEL).page_size(2000);
-    let stream = watcher(Api::<Pod>::all(client.clone()), config).applied_objects();
-    let mut last_report = Instant::now();
-    let wait = async {
-        futures::pin_mut!(stream);
-        while let Some(pod) = stream
-            .try_next()
-            .await
-            .map_err(|e| Error::Cluster { cluster: cluster.into(), message: format!("watching pods: {e}") })?
-        {
-            let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
-            if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
-                running.insert(key);
-            } else {
-                running.remove(&key);
+/// What a workload pod is doing, as far as waiting for it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PodState {
+    Pending,
+    /// The scheduler found no node for it.
+    Unschedulable,
+    Running,
+    /// Succeeded: it ran.
+    Ran,
+    Failed,
+}
+
+fn pod_state(pod: &Pod) -> PodState {
+    let status = pod.status.as_ref();
+    let unschedulable = || {
+        status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+            })
+        })
+    };
+    match status.and_then(|s| s.phase.as_deref()) {
+        Some("Running") => PodState::Running,
+        Some("Succeeded") => PodState::Ran,
+        Some("Failed") => PodState::Failed,
+        _ if unschedulable() => PodState::Unschedulable,
+        _ => PodState::Pending,
+    }
+}
+
+/// The pods [`wait_pods`] waits for.
+struct PodWaits {
+    /// Pod-set pods that must be Running, or the wait fails.
+    pod_sets: usize,
+    /// Workload pods (pod sets included) that should be running or unschedulable; after a
+    /// while, the wait gives up on them without failing. 0: only pod sets are watched.
+    all: usize,
+    /// When the workloads were created.
+    started: Instant,
+}
+
+#[derive(Default)]
+struct PodCounts {
+    pod_sets_running: usize,
+    /// Running or ran.
+    running: usize,
+    unschedulable: usize,
+    failed: usize,
+}
+
+impl PodCounts {
+    fn add(&mut self, pod_set: bool, state: PodState, by: isize) {
+        let count = |n: &mut usize| *n = n.saturating_add_signed(by);
+        match state {
+            PodState::Running if pod_set => {
+                count(&mut self.pod_sets_running);
+                count(&mut self.running);
             }
-            if running.len() >= expected {
+            PodState::Running | PodState::Ran => count(&mut self.running),
+            PodState::Unschedulable => count(&mut self.unschedulable),
+            PodState::Failed => count(&mut self.failed),
+            PodState::Pending => {}
+        }
+    }
+
+    /// Every pod is running, has run or failed, or cannot be scheduled.
+    fn settled(&self, expected: usize) -> bool {
+        self.running + self.unschedulable + self.failed >= expected
+    }
+}
+
+/// Waits until `waits.pod_sets` pod-set pods are Running (an error after a time that grows
+/// with their number) and, when `waits.all` is set, until that many workload pods are
+/// settled (given up on, with a warning, after a minute and a bit).
+async fn wait_pods(
+    client: &Client,
+    cluster: &str,
+    waits: PodWaits,
+    progress: ClusterProgress<'_>,
+    phases: &mut Vec<(String, Duration)>,
+) -> Result<()> {
+    let now = tokio::time::Instant::now();
+    let pod_set_seconds = 120 + waits.pod_sets as u64 / 20;
+    let pod_set_deadline = now + Duration::from_secs(pod_set_seconds);
+    let settle_deadline = pod_set_deadline.max(now + Duration::from_secs(60 + waits.all as u64 / 20));
+    // Every workload pod carries `managed-by: gantry`; the pod sets' also their own label.
+    let selector = if waits.all > 0 { "app.kubernetes.io/managed-by=gantry" } else { POD_SET_LABEL };
+    let config = watcher::Config::default().labels(selector).page_size(2000);
+    let stream = watcher(Api::<Pod>::all(client.clone()), config).applied_objects();
+    futures::pin_mut!(stream);
+    let mut states: HashMap<(Option<String>, Option<String>), (bool, PodState)> = HashMap::new();
+    let mut counts = PodCounts::default();
+    let mut pod_sets_done = waits.pod_sets == 0;
+    let mut last_report = Instant::now();
+    loop {
+        if !pod_sets_done && counts.pod_sets_running >= waits.pod_sets {
+            pod_sets_done = true;
+            phases.push((
+                format!("{cluster}: {} pod-set pods Running (from the first create)", waits.pod_sets),
+                waits.started.elapsed(),
+            ));
+        }
+        if pod_sets_done && (waits.all == 0 || counts.settled(waits.all)) {
+            if waits.all > 0 {
+                phases.push((
+                    format!("{cluster}: {} workload pods running or unschedulable", waits.all),
+                    waits.started.elapsed(),
+                ));
+            }
+            return Ok(());
+        }
+        let deadline = if pod_sets_done { settle_deadline } else { pod_set_deadline };
+        let pod = match tokio::time::timeout_at(deadline, stream.try_next()).await {
+            Ok(Ok(Some(pod))) => pod,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => {
+                return Err(Error::Cluster { cluster: cluster.into(), message: format!("watching pods: {e}") });
+            }
+            Err(_) if !pod_sets_done => {
+                return Err(Error::Timeout {
+                    cluster: cluster.into(),
+                    what: format!("{} pod-set pods to be Running", waits.pod_sets),
+                    seconds: pod_set_seconds,
+                    detail: format!(" ({} are)", counts.pod_sets_running),
+                });
+            }
+            Err(_) => {
+                tracing::warn!(
+                    cluster,
+                    running = counts.running,
+                    unschedulable = counts.unschedulable,
+                    expected = waits.all,
+                    "some workload pods are still pending; going on"
+                );
                 return Ok(());
             }
-            if last_report.elapsed() > Duration::from_secs(10) {
-                last_report = Instant::now();
-                tracing::info!(cluster, running = running.len(), expected, "waiting for pod-set pods");
+        };
+        let pod_set = pod.metadata.labels.as_ref().is_some_and(|l| l.contains_key(POD_SET_LABEL));
+        let state = pod_state(&pod);
+        let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
+        if let Some((was_pod_set, was)) = states.insert(key, (pod_set, state)) {
+            counts.add(was_pod_set, was, -1);
+        }
+        counts.add(pod_set, state, 1);
+        if waits.all > 0 {
+            let running = counts.running.min(waits.all);
+            progress.pods(running, counts.unschedulable.min(waits.all - running));
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            last_report = Instant::now();
+            if pod_sets_done {
+                tracing::info!(cluster, running = counts.running, expected = waits.all, "waiting for workload pods");
+            } else {
+                tracing::info!(
+                    cluster,
+                    running = counts.pod_sets_running,
+                    expected = waits.pod_sets,
+                    "waiting for pod-set pods"
+                );
             }
         }
-        Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(seconds), wait).await.map_err(|_| Error::Timeout {
-        cluster: cluster.into(),
-        what: format!("{expected} pod-set pods to be Running"),
-        seconds,
-        detail: String::new(),
-    })?
+    }
 }
 
 #[cfg(test)]
@@ -600,6 +743,45 @@ mod tests {
         let too_many = text.replace("count: 5", "count: 6");
         let err = pod_set_pods(&Fleet::from_yaml(&too_many).unwrap().clusters[0]).unwrap_err();
         assert!(err.contains("no node has room for pod 6 of 6"), "{err}");
+    }
+
+    #[test]
+    fn pods_settle_when_running_done_or_unschedulable() {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let pod = |phase: &str, unschedulable: bool| Pod {
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                conditions: unschedulable.then(|| {
+                    vec![PodCondition {
+                        type_: "PodScheduled".into(),
+                        status: "False".into(),
+                        reason: Some("Unschedulable".into()),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(pod_state(&pod("Pending", false)), PodState::Pending);
+        assert_eq!(pod_state(&pod("Pending", true)), PodState::Unschedulable);
+        assert_eq!(pod_state(&pod("Running", false)), PodState::Running);
+        assert_eq!(pod_state(&pod("Succeeded", false)), PodState::Ran);
+        assert_eq!(pod_state(&Pod::default()), PodState::Pending);
+
+        let mut counts = PodCounts::default();
+        counts.add(true, PodState::Running, 1);
+        counts.add(false, PodState::Pending, 1);
+        counts.add(false, PodState::Unschedulable, 1);
+        assert_eq!((counts.pod_sets_running, counts.running, counts.unschedulable), (1, 1, 1));
+        assert!(!counts.settled(3));
+        // The pending pod runs and completes.
+        counts.add(false, PodState::Pending, -1);
+        counts.add(false, PodState::Running, 1);
+        counts.add(false, PodState::Running, -1);
+        counts.add(false, PodState::Ran, 1);
+        assert_eq!((counts.pod_sets_running, counts.running), (1, 2));
+        assert!(counts.settled(3));
     }
 
     #[test]

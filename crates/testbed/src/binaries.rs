@@ -1,13 +1,13 @@
-//! The control-plane binaries: etcd comes vendored in a crate; kube-apiserver,
-//! kube-controller-manager, kube-scheduler, kubectl and kwok are built from the Go module
-//! proxy by `go/build-k8s.sh` into a cache shared by every checkout.
+//! The testbed's binaries: etcd comes vendored in a crate; kube-apiserver,
+//! kube-controller-manager, kube-scheduler and kwok (the control plane) and kubectl are built
+//! from the Go module proxy by `go/build-k8s.sh` into a cache shared by every checkout.
+//! kubectl is a set of its own, built only when asked for: a testbed does not need it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use crate::{Error, Result};
 
@@ -17,17 +17,57 @@ const BUILD_SCRIPT: &str = include_str!("../go/build-k8s.sh");
 pub const K8S_VERSION: &str = "v1.36.3";
 pub const KWOK_VERSION: &str = "v0.8.0";
 
-/// Paths of every program a testbed runs.
+/// The recipe number of `go/build-k8s.sh` (its `RECIPE=`), part of its stamp files' names.
+const RECIPE: &str = "r3";
+
+/// Paths of every program a testbed runs, and of kubectl.
 #[derive(Clone, Debug)]
 pub struct Binaries {
     pub etcd: PathBuf,
     pub kube_apiserver: PathBuf,
     pub kube_controller_manager: PathBuf,
     pub kube_scheduler: PathBuf,
+    /// Where kubectl is or will be: it is not part of the control plane, and is built by
+    /// [`Binaries::ensure_kubectl`] (or [`Binaries::ensure_all`]) only.
     pub kubectl: PathBuf,
     pub kwok: PathBuf,
     /// KWOK's stage definitions (`node/fast/node-initialize.yaml`, ...).
     pub kwok_stages: PathBuf,
+}
+
+/// What one run of `go/build-k8s.sh` builds (its fourth argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BinarySet {
+    /// kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kwok's stages.
+    ControlPlane,
+    /// The control plane, then kubectl.
+    All,
+}
+
+impl BinarySet {
+    fn arg(self) -> &'static str {
+        match self {
+            BinarySet::ControlPlane => "control-plane",
+            BinarySet::All => "all",
+        }
+    }
+
+    fn ready(self) -> bool {
+        match self {
+            BinarySet::ControlPlane => Binaries::locate().is_ok(),
+            BinarySet::All => Binaries::locate().is_ok() && Binaries::locate_kubectl().is_ok(),
+        }
+    }
+}
+
+/// The file `go/build-k8s.sh` writes once the control plane is built.
+fn control_plane_stamp(bin: &Path) -> PathBuf {
+    bin.join(format!(".built-{RECIPE}-control-plane-{K8S_VERSION}-{KWOK_VERSION}"))
+}
+
+/// The file `go/build-k8s.sh` writes once kubectl is built.
+fn kubectl_stamp(bin: &Path) -> PathBuf {
+    bin.join(format!(".built-{RECIPE}-kubectl-{K8S_VERSION}"))
 }
 
 /// Where built binaries are kept: `$GANTRY_CACHE`, else `~/.cache/gantry`.
@@ -44,15 +84,21 @@ pub fn version_dir() -> PathBuf {
     cache_root().join(format!("k8s-{K8S_VERSION}"))
 }
 
-/// The file in which `ensure` records how long a build it ran took, in seconds.
+/// The file in which a build of the control plane (kube-apiserver, kube-controller-manager,
+/// kube-scheduler and kwok) records how long it took, in seconds, from fetching the sources.
 pub fn build_seconds_file() -> PathBuf {
     version_dir().join("build-seconds")
 }
 
+/// The file in which a build of kubectl records how long it took, in seconds.
+pub fn kubectl_build_seconds_file() -> PathBuf {
+    version_dir().join("build-seconds-kubectl")
+}
+
 impl Binaries {
-    /// The binaries, built first if they are missing. Blocking: a cold build takes many
-    /// minutes, and its progress lines go to stderr. Safe to call from parallel tests and
-    /// processes (a file lock serialises the build).
+    /// The control plane's binaries (not kubectl), built first if they are missing. Blocking:
+    /// a cold build takes many minutes, and its progress lines go to stderr. Safe to call from
+    /// parallel tests and processes (a file lock serialises builds).
     pub fn ensure() -> Result<Binaries> {
         static ONCE: Mutex<Option<Binaries>> = Mutex::new(None);
         let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
@@ -62,7 +108,7 @@ impl Binaries {
         let found = match Self::locate() {
             Ok(found) => found,
             Err(_) => {
-                build()?;
+                build(BinarySet::ControlPlane)?;
                 Self::locate()?
             }
         };
@@ -70,7 +116,36 @@ impl Binaries {
         Ok(found)
     }
 
-    /// The binaries if they are already built; never builds.
+    /// kubectl, built first if it is missing (with the control plane, if that is missing too).
+    /// Blocking, like [`ensure`](Self::ensure).
+    pub fn ensure_kubectl() -> Result<PathBuf> {
+        static ONCE: Mutex<Option<PathBuf>> = Mutex::new(None);
+        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = done.as_ref() {
+            return Ok(found.clone());
+        }
+        let found = match Self::locate_kubectl() {
+            Ok(found) => found,
+            Err(_) => {
+                build(BinarySet::All)?;
+                Self::locate_kubectl()?
+            }
+        };
+        *done = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The control plane and kubectl, built in one run if anything is missing.
+    pub fn ensure_all() -> Result<Binaries> {
+        if !BinarySet::All.ready() {
+            build(BinarySet::All)?;
+        }
+        Self::locate_kubectl()?;
+        Self::locate()
+    }
+
+    /// The control plane's binaries if they are already built; never builds. kubectl may be
+    /// missing (see [`locate_kubectl`](Self::locate_kubectl)).
     pub fn locate() -> Result<Binaries> {
         let dir = version_dir();
         let bin = dir.join("bin");
@@ -86,46 +161,49 @@ impl Binaries {
             kwok: bin.join("kwok"),
             kwok_stages: dir.join("kwok-stages"),
         };
-        let stamp_found = std::fs::read_dir(&bin)
-            .map(|entries| {
-                entries.flatten().any(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    name.starts_with(".built-") && name.ends_with(&format!("-{K8S_VERSION}-{KWOK_VERSION}"))
-                })
-            })
-            .unwrap_or(false);
         let stage = found.kwok_stages.join("pod/general/pod-complete.yaml");
-        let missing: Vec<&Path> = [
+        let stamp = control_plane_stamp(&bin);
+        let needed = [
             &found.etcd,
             &found.kube_apiserver,
             &found.kube_controller_manager,
             &found.kube_scheduler,
-            &found.kubectl,
             &found.kwok,
             &stage,
-        ]
-        .into_iter()
-        .map(PathBuf::as_path)
-        .filter(|p| !p.exists())
-        .collect();
-        if !stamp_found || !missing.is_empty() {
-            return Err(Error::Binaries(format!(
-                "not built yet in {} (missing: {})",
-                bin.display(),
-                if missing.is_empty() {
-                    "the build stamp".to_string()
-                } else {
-                    missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                }
-            )));
-        }
+        ];
+        check_built(&bin, &stamp, &needed)?;
         Ok(found)
+    }
+
+    /// kubectl if it is already built; never builds.
+    pub fn locate_kubectl() -> Result<PathBuf> {
+        let bin = version_dir().join("bin");
+        let kubectl = bin.join("kubectl");
+        check_built(&bin, &kubectl_stamp(&bin), &[&kubectl])?;
+        Ok(kubectl)
     }
 }
 
-/// Runs `go/build-k8s.sh` under an exclusive lock on the cache, echoing its output to stderr.
-fn build() -> Result<()> {
+/// An error naming what is missing: a file of `needed`, or the stamp of a finished build.
+fn check_built(bin: &Path, stamp: &Path, needed: &[&PathBuf]) -> Result<()> {
+    let missing: Vec<&PathBuf> = needed.iter().copied().filter(|p| !p.exists()).collect();
+    if stamp.exists() && missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Binaries(format!(
+        "not built yet in {} (missing: {})",
+        bin.display(),
+        if missing.is_empty() {
+            "the build stamp".to_string()
+        } else {
+            missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        }
+    )))
+}
+
+/// Runs `go/build-k8s.sh` for `set` under an exclusive lock on the cache, echoing its output
+/// (its `progress:` lines among it) to stderr. The script records the build's seconds.
+fn build(set: BinarySet) -> Result<()> {
     let dir = version_dir();
     std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let lock_path = dir.join(".build.lock");
@@ -141,11 +219,14 @@ fn build() -> Result<()> {
     }
 
     // Another process may have finished the build while we waited for the lock.
-    if Binaries::locate().is_ok() {
+    if set.ready() {
         return Ok(());
     }
-    eprintln!("testbed: building Kubernetes {K8S_VERSION} and kwok {KWOK_VERSION} into {}", dir.display());
-    let started = Instant::now();
+    let what = match set {
+        BinarySet::ControlPlane => format!("the Kubernetes {K8S_VERSION} control plane and kwok {KWOK_VERSION}"),
+        BinarySet::All => format!("Kubernetes {K8S_VERSION} (control plane and kubectl) and kwok {KWOK_VERSION}"),
+    };
+    eprintln!("testbed: building {what} into {} (what is built already is kept)", dir.display());
     // The script is compiled into the binary and written out beside the lock,
     // so a testbed binary works wherever it is, whatever became of the source tree.
     let script = lock_path.with_file_name(format!("build-k8s-{K8S_VERSION}.sh"));
@@ -155,6 +236,7 @@ fn build() -> Result<()> {
         .arg(K8S_VERSION)
         .arg(KWOK_VERSION)
         .arg(&dir)
+        .arg(set.arg())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -192,6 +274,161 @@ fn build() -> Result<()> {
             shown.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
         )));
     }
-    let _ = std::fs::write(build_seconds_file(), format!("{}\n", started.elapsed().as_secs()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `go` that logs its arguments and writes tiny executables where a build would.
+    const FAKE_GO: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >> "$FAKE_GO_ROOT/go.log"
+case "$1" in
+  mod)
+    case "${!#}" in
+      k8s.io/kubernetes@*) printf '{\n\t"Path": "k8s.io/kubernetes",\n\t"GoMod": "%s",\n\t"Dir": "/nowhere"\n}\n' "$FAKE_GO_ROOT/kubernetes.mod" ;;
+      sigs.k8s.io/kwok@*) printf '{\n\t"Path": "sigs.k8s.io/kwok",\n\t"Dir": "%s",\n\t"GoMod": "/nowhere"\n}\n' "$FAKE_GO_ROOT/kwok" ;;
+    esac ;;
+  build)
+    while [[ "$1" != -o ]]; do shift; done
+    printf '#!/bin/sh\n' > "$2"; chmod +x "$2" ;;
+  install)
+    printf '#!/bin/sh\n' > "$GOBIN/kwok"; chmod +x "$GOBIN/kwok" ;;
+esac
+"#;
+
+    struct Run {
+        progress: Vec<String>,
+        go_calls: Vec<String>,
+    }
+
+    /// Runs the build script for `set` (`None`: no fourth argument) into `root/out` with the
+    /// fake `go` first on PATH.
+    fn run_script(root: &Path, set: Option<&str>) -> Run {
+        let script = root.join("build-k8s.sh");
+        std::fs::write(&script, BUILD_SCRIPT).unwrap();
+        let log = root.join("go.log");
+        let _ = std::fs::remove_file(&log);
+        let path = format!("{}:{}", root.join("fakebin").display(), std::env::var("PATH").unwrap_or_default());
+        let out = Command::new("bash")
+            .arg(&script)
+            .args([K8S_VERSION, KWOK_VERSION])
+            .arg(root.join("out"))
+            .args(set)
+            .env("PATH", path)
+            .env("FAKE_GO_ROOT", root)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "build-k8s.sh {set:?} failed: {stderr}");
+        Run {
+            progress: stderr.lines().filter(|l| l.starts_with("progress: ")).map(str::to_string).collect(),
+            go_calls: std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect(),
+        }
+    }
+
+    fn fake_go_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("gantry-build-script-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fakebin")).unwrap();
+        let go = root.join("fakebin/go");
+        std::fs::write(&go, FAKE_GO).unwrap();
+        std::fs::set_permissions(&go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(
+            root.join("kubernetes.mod"),
+            "module k8s.io/kubernetes\n\ngo 1.26.0\n\nreplace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n)\n",
+        )
+        .unwrap();
+        let stage = root.join("kwok/kustomize/stage/pod/general");
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::write(stage.join("pod-complete.yaml"), "kind: Stage\n").unwrap();
+        root
+    }
+
+    fn building(what: &[&str]) -> Vec<String> {
+        let n = what.len();
+        what.iter()
+            .enumerate()
+            .map(|(i, cmd)| match *cmd {
+                "kwok" => format!("progress: building kwok {KWOK_VERSION} ({} of {n})", i + 1),
+                cmd => format!("progress: building Kubernetes {K8S_VERSION}: {cmd} ({} of {n})", i + 1),
+            })
+            .collect()
+    }
+
+    fn fetch_and_resolve() -> Vec<String> {
+        vec![
+            format!("progress: fetching Kubernetes {K8S_VERSION} from the Go module proxy"),
+            "progress: resolving the Kubernetes dependency graph".to_string(),
+        ]
+    }
+
+    #[test]
+    fn the_build_script_builds_each_set_once_and_reports_progress() {
+        let root = fake_go_root("sets");
+        let bin = root.join("out/bin");
+
+        let run = run_script(&root, Some("control-plane"));
+        let control_plane = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
+        assert_eq!(run.progress, [fetch_and_resolve(), building(&control_plane)].concat());
+        assert!(run.go_calls.iter().any(|c| c.starts_with("get ") && !c.contains("kubectl")), "{:?}", run.go_calls);
+        for cmd in control_plane {
+            assert!(bin.join(cmd).exists(), "{cmd}");
+        }
+        assert!(!bin.join("kubectl").exists());
+        assert!(root.join("out/kwok-stages/pod/general/pod-complete.yaml").exists());
+        assert!(control_plane_stamp(&bin).exists() && !kubectl_stamp(&bin).exists());
+        assert!(root.join("out/build-seconds").exists() && !root.join("out/build-seconds-kubectl").exists());
+
+        // Built: a no-op, Go or not.
+        let run = run_script(&root, Some("control-plane"));
+        assert!(run.progress.is_empty() && run.go_calls.is_empty(), "{:?} {:?}", run.progress, run.go_calls);
+
+        // `all` adds kubectl alone.
+        let run = run_script(&root, Some("all"));
+        assert_eq!(run.progress, [fetch_and_resolve(), building(&["kubectl"])].concat());
+        assert!(bin.join("kubectl").exists() && kubectl_stamp(&bin).exists());
+        assert!(root.join("out/build-seconds-kubectl").exists());
+        let run = run_script(&root, None);
+        assert!(run.progress.is_empty() && run.go_calls.is_empty(), "{:?} {:?}", run.progress, run.go_calls);
+
+        // A binary lost after the build is built again; the others are kept.
+        std::fs::remove_file(bin.join("kube-scheduler")).unwrap();
+        let run = run_script(&root, Some("control-plane"));
+        assert_eq!(run.progress, [fetch_and_resolve(), building(&["kube-scheduler"])].concat());
+        std::fs::remove_file(bin.join("kwok")).unwrap();
+        let run = run_script(&root, Some("control-plane"));
+        assert_eq!(run.progress, building(&["kwok"]), "kwok needs no Kubernetes sources");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_build_script_builds_everything_by_default_kubectl_last() {
+        let root = fake_go_root("all");
+        let run = run_script(&root, None);
+        let all = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"];
+        assert_eq!(run.progress, [fetch_and_resolve(), building(&all)].concat());
+        let bin = root.join("out/bin");
+        assert!(control_plane_stamp(&bin).exists() && kubectl_stamp(&bin).exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&bin)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.contains("partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // Only the sets it knows.
+        let out = Command::new("bash")
+            .arg(root.join("build-k8s.sh"))
+            .args([K8S_VERSION, KWOK_VERSION])
+            .arg(root.join("out"))
+            .arg("kubelet")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown binary set 'kubelet'"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

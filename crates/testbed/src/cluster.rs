@@ -14,12 +14,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::binaries::Binaries;
 use crate::pki::{Pki, PkiFiles};
 use crate::process::{Process, SpawnSpec, Supervisor, free_port, log_tail, stop_all};
+use crate::progress::{self, Step};
 use crate::{Error, Result, kwok};
 
 /// Lines of a component's log quoted in errors.
 const TAIL_LINES: usize = 30;
 /// How long a stopped component gets between SIGTERM and SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// One request as kube-apiserver's audit log recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditedRequest {
+    pub verb: String,
+    pub uri: String,
+}
+
+/// Records the requests of the user `gantry` (Gantry under test), once each, and nothing else:
+/// the controllers' own traffic would make the log large for no use.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  users: [gantry]\n- level: None\n";
 
 /// The processes of a cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,13 +169,52 @@ impl ClusterHandle {
         self.client_for(&self.server()).await
     }
 
+    /// The client configuration of the admin.
+    pub async fn config(&self) -> Result<kube::Config> {
+        self.config_for(self.kubeconfig_entry(&self.server())).await
+    }
+
     async fn client_for(&self, server: &str) -> Result<Client> {
-        let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_text(&[self.kubeconfig_entry(server)]))
-            .map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
+        let config = self.config_for(self.kubeconfig_entry(server)).await?;
         Client::try_from(config).map_err(Error::kube(&self.name, "building a client"))
+    }
+
+    async fn config_for(&self, entry: KubeconfigEntry) -> Result<kube::Config> {
+        let kubeconfig =
+            Kubeconfig::from_yaml(&kubeconfig_text(&[entry])).map_err(|e| self.failure(format!("kubeconfig: {e}")))?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| self.failure(format!("kubeconfig: {e}")))
+    }
+
+    /// A kubeconfig for the user `gantry`: the admin's rights, but its requests are
+    /// the ones the apiserver's audit log records (see [`audited_requests`](Self::audited_requests)).
+    pub fn gantry_kubeconfig_yaml(&self) -> String {
+        kubeconfig_text(&[self.gantry_entry()])
+    }
+
+    /// The client configuration of the user `gantry`, for connecting Gantry under test.
+    pub async fn gantry_config(&self) -> Result<kube::Config> {
+        self.config_for(self.gantry_entry()).await
+    }
+
+    fn gantry_entry(&self) -> KubeconfigEntry {
+        KubeconfigEntry { token: self.pki.gantry_token.clone(), ..self.kubeconfig_entry(&self.server()) }
+    }
+
+    /// Every request the user `gantry` made, as the apiserver's audit log has it: the verb
+    /// and the request URI, oldest first. This is the apiserver's own word on what reached it.
+    pub fn audited_requests(&self) -> Vec<AuditedRequest> {
+        let text = std::fs::read_to_string(self.dir.join("logs/audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|event| {
+                Some(AuditedRequest {
+                    verb: event.get("verb")?.as_str()?.to_string(),
+                    uri: event.get("requestURI")?.as_str()?.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// Process ids of the components now running, by component.
@@ -216,10 +267,17 @@ impl ClusterHandle {
         }
     }
 
-    /// Starts every component and waits for each to be healthy.
-    pub(crate) async fn boot(&self) -> Result<()> {
+    /// Starts every component and waits for each to be healthy. With `report` (this cluster's
+    /// number from 1, and the number of clusters) it writes a progress line as each starts.
+    pub(crate) async fn boot(&self, report: Option<(usize, usize)>) -> Result<()> {
+        let starting = |what: &str, of: Option<(usize, usize)>| {
+            if report.is_some() {
+                progress::emit(&Step::Starting { what, cluster: &self.name, of });
+            }
+        };
         let dir = self.dir.display().to_string();
         let files = &self.files;
+        starting(Component::Etcd.name(), report);
         let etcd = self
             .launch(Component::Etcd, 2, Probe::Etcd, |p| {
                 vec![
@@ -238,6 +296,10 @@ impl ClusterHandle {
             })
             .await?[0];
 
+        let audit_policy = self.dir.join("config/audit-policy.yaml");
+        write(&audit_policy, AUDIT_POLICY)?;
+        let audit_log = self.dir.join("logs/audit.log");
+        starting(Component::KubeApiserver.name(), None);
         let apiserver = self
             .launch(Component::KubeApiserver, 1, Probe::Apiserver, |p| {
                 vec![
@@ -269,6 +331,10 @@ impl ClusterHandle {
                     "--max-requests-inflight=0".into(),
                     "--max-mutating-requests-inflight=0".into(),
                     "--profiling=false".into(),
+                    format!("--audit-policy-file={}", audit_policy.display()),
+                    format!("--audit-log-path={}", audit_log.display()),
+                    "--audit-log-format=json".into(),
+                    "--audit-log-mode=blocking".into(),
                 ]
             })
             .await?[0];
@@ -288,6 +354,8 @@ impl ClusterHandle {
         let kwok_config = self.dir.join("config/kwok.yaml");
         write(&kwok_config, &kwok::config(&self.binaries.kwok_stages, &self.pod_log)?)?;
 
+        // These three start together.
+        starting("kube-controller-manager, kube-scheduler and kwok", None);
         let controller_manager = self.launch(Component::KubeControllerManager, 1, Probe::Healthz, |p| {
             vec![
                 format!("--kubeconfig={kubeconfig}"),

@@ -14,7 +14,6 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::quantity::parse_milli;
 use crate::{Error, Result};
 
 /// The whole fleet: one entry per cluster.
@@ -478,6 +477,14 @@ impl ClusterSpec {
     pub fn pod_set_pods(&self) -> usize {
         self.pod_sets.iter().map(|p| p.count as usize).sum()
     }
+
+    /// The pods the workloads ask for at once: every Deployment replica, every Job pod that
+    /// runs in parallel and every pod-set pod.
+    pub fn workload_pods(&self) -> usize {
+        let deployments: usize = self.deployments.iter().map(|d| d.replicas as usize).sum();
+        let jobs: usize = self.jobs.iter().map(|j| j.parallelism.min(j.completions) as usize).sum();
+        deployments + jobs + self.pod_set_pods()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -633,10 +640,10 @@ pub struct Quantity {
 
 impl Quantity {
     pub fn parse(text: &str) -> Result<Quantity, String> {
-        match parse_milli(text) {
-            Some(0) => Err(format!("`{text}` must be more than zero")),
-            Some(milli) => Ok(Quantity { text: text.trim().to_string(), milli }),
-            None => Err(format!("`{text}` is not a Kubernetes quantity (examples: 500m, 4, 16Gi, 2Ti)")),
+        match gantry_domain::quantity::Quantity::parse(text).map(|quantity| quantity.milli()) {
+            Ok(milli) if milli > 0 => Ok(Quantity { text: text.trim().to_string(), milli: milli.unsigned_abs() }),
+            Ok(_) => Err(format!("`{text}` must be more than zero")),
+            Err(_) => Err(format!("`{text}` is not a Kubernetes quantity (examples: 500m, 4, 16Gi, 2Ti)")),
         }
     }
 
@@ -818,6 +825,19 @@ clusters:
 "#;
 
     #[test]
+    fn quantities_are_kept_exact_and_must_be_positive() {
+        for (text, milli) in [("192", 192_000), ("100m", 100), ("1.5Gi", 1_610_612_736_000), ("1.5m", 2)] {
+            assert_eq!(Quantity::parse(text).unwrap().milli(), milli, "{text}");
+        }
+        for text in ["0", "-1", "0m"] {
+            assert!(Quantity::parse(text).unwrap_err().contains("more than zero"), "{text}");
+        }
+        for text in ["", "abc", "12Qi", "1.2.3"] {
+            assert!(Quantity::parse(text).unwrap_err().contains("not a Kubernetes quantity"), "{text}");
+        }
+    }
+
+    #[test]
     fn a_good_file_parses_with_defaults_filled_in() {
         let fleet = Fleet::from_yaml(GOOD).unwrap();
         let prod = fleet.cluster("prod").unwrap();
@@ -880,7 +900,7 @@ clusters:
             ),
             (
                 "clusters:\n  - name: a\n    podSets:\n      - { namespace: bench, count: 10, cpu: -1 }\n",
-                &["clusters[0].podSets[0].cpu", "not a Kubernetes quantity", "line 4"],
+                &["clusters[0].podSets[0].cpu", "`-1` must be more than zero", "line 4"],
             ),
             ("clusters: []\n", &["at least one cluster"]),
             ("clusterz: []\n", &["unknown field `clusterz`", "line 1"]),
@@ -912,6 +932,8 @@ clusters:
         let demo = Fleet::from_file(root.join("demo.yaml")).unwrap();
         let names: Vec<&str> = demo.clusters.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["dev", "staging", "prod"]);
+        let counts: Vec<(usize, usize)> = demo.clusters.iter().map(|c| (c.node_count(), c.workload_pods())).collect();
+        assert_eq!(counts, [(4, 3), (5, 4), (8, 9)]);
         let scale = Fleet::from_file(root.join("scale.yaml")).unwrap();
         assert_eq!(scale.clusters[0].node_count(), 1000);
         assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);

@@ -12,18 +12,24 @@
 pub mod apply;
 mod binaries;
 mod cluster;
+pub mod dcgm;
 mod error;
 pub mod fleet;
 pub mod kwok;
 mod pki;
 mod process;
-mod quantity;
+pub mod progress;
+pub mod prometheus;
 pub mod report;
 pub mod shared;
 mod testbed;
 
-pub use binaries::{Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, version_dir};
-pub use cluster::{ClusterHandle, Component};
+pub use binaries::{
+    Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, kubectl_build_seconds_file, version_dir,
+};
+pub use cluster::{AuditedRequest, ClusterHandle, Component};
+pub use dcgm::{DcgmExporter, GpuSample, History, MigSlice};
 pub use error::{Error, Result};
 pub use fleet::Fleet;
+pub use prometheus::Prometheus;
 pub use testbed::{Options, Testbed};

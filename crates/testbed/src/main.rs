@@ -19,6 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start the fleet, print `testbed: ready; KUBECONFIG=...` and run until SIGINT/SIGTERM.
+    /// Progress goes to stderr as `progress: <text>` lines.
     Up {
         /// The fleet file (see deploy/fleets/).
         #[arg(long)]
@@ -38,8 +39,13 @@ enum Cmd {
         #[arg(long)]
         fleet: PathBuf,
     },
-    /// Build (or find) the Kubernetes binaries and print their directory.
-    Binaries,
+    /// Build (or find) the Kubernetes binaries, kubectl included, and print their directory.
+    Binaries {
+        /// Only what a testbed runs: kube-apiserver, kube-controller-manager, kube-scheduler
+        /// and kwok (not kubectl).
+        #[arg(long)]
+        control_plane: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,16 +70,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Binaries => match Binaries::ensure() {
-            Ok(found) => {
-                println!("{}", found.kube_apiserver.parent().unwrap_or(&found.kube_apiserver).display());
-                ExitCode::SUCCESS
+        Cmd::Binaries { control_plane } => {
+            match if control_plane { Binaries::ensure() } else { Binaries::ensure_all() } {
+                Ok(found) => {
+                    println!("{}", found.kube_apiserver.parent().unwrap_or(&found.kube_apiserver).display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Cmd::Up { fleet, state_dir, keep, no_workloads } => {
             let parsed = match Fleet::from_file(&fleet) {
                 Ok(parsed) => parsed,
@@ -89,7 +97,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let options = Options { state_dir: Some(state_dir), keep, apply_workloads: !no_workloads };
+            let options = Options {
+                state_dir: Some(state_dir),
+                keep,
+                apply_workloads: !no_workloads,
+                wait_for_pods: true,
+                report_progress: true,
+                fleet_name: fleet.file_stem().map(|stem| stem.to_string_lossy().into_owned()),
+            };
             match runtime.block_on(up(parsed, options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

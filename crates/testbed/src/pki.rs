@@ -1,6 +1,7 @@
 //! Per-cluster credentials: a CA, a serving certificate for 127.0.0.1/localhost (used by
-//! kube-apiserver and by KWOK's kubelet endpoint), a service-account signing key and an
-//! admin bearer token in the group system:masters.
+//! kube-apiserver and by KWOK's kubelet endpoint), a service-account signing key, an
+//! admin bearer token in the group system:masters, and a second one of the same rights for
+//! Gantry under test, whose requests alone the apiserver's audit log records.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,8 @@ pub(crate) struct Pki {
     pub service_account_key_pem: String,
     pub service_account_pub_pem: String,
     pub admin_token: String,
+    /// The user `gantry` (system:masters): what Gantry under test connects as.
+    pub gantry_token: String,
 }
 
 /// Where `Pki::write` put the files.
@@ -63,14 +66,18 @@ impl Pki {
         let serving = serving_params.signed_by(&serving_key, &ca, &ca_key)?;
 
         let service_account_key = KeyPair::generate()?;
-        let token: [u8; 24] = rand::thread_rng().r#gen();
+        let token = || -> String {
+            let bytes: [u8; 24] = rand::thread_rng().r#gen();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
         Ok(Pki {
             ca_pem: ca.pem(),
             serving_cert_pem: serving.pem(),
             serving_key_pem: serving_key.serialize_pem(),
             service_account_key_pem: service_account_key.serialize_pem(),
             service_account_pub_pem: service_account_key.public_key_pem(),
-            admin_token: token.iter().map(|b| format!("{b:02x}")).collect(),
+            admin_token: token(),
+            gantry_token: token(),
         })
     }
 
@@ -84,7 +91,10 @@ impl Pki {
             service_account_pub: dir.join("service-account.pub"),
             tokens: dir.join("tokens.csv"),
         };
-        let tokens = format!("{},admin,admin-uid,\"system:masters\"\n", self.admin_token);
+        let tokens = format!(
+            "{},admin,admin-uid,\"system:masters\"\n{},gantry,gantry-uid,\"system:masters\"\n",
+            self.admin_token, self.gantry_token
+        );
         for (path, text) in [
             (&files.ca, &self.ca_pem),
             (&files.serving_cert, &self.serving_cert_pem),

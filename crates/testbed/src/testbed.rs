@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::binaries::Binaries;
 use crate::cluster::{ClusterHandle, STOP_GRACE, kubeconfig_text};
 use crate::process::{Supervisor, stop_all, write_training_log};
+use crate::progress::{self, FleetProgress, Step};
 use crate::{Error, Fleet, Result, apply};
 
 /// How to start a [`Testbed`].
@@ -20,11 +21,27 @@ pub struct Options {
     /// Create the fleet's Deployments, Services, Jobs and pod sets (nodes and namespaces are
     /// always created).
     pub apply_workloads: bool,
+    /// Also wait until every pod the workloads ask for is Running (or has run, or cannot be
+    /// scheduled), for at most a minute and a bit; a pod still pending then is not an error.
+    /// Without it only pod-set pods are waited for.
+    pub wait_for_pods: bool,
+    /// Write [`progress`](crate::progress) lines to stderr: each cluster's components
+    /// starting, Ready nodes and running pods of the whole fleet, `fleet ready`.
+    pub report_progress: bool,
+    /// The fleet's name in progress lines (`applying fleet demo: ...`).
+    pub fleet_name: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { state_dir: None, keep: false, apply_workloads: true }
+        Options {
+            state_dir: None,
+            keep: false,
+            apply_workloads: true,
+            wait_for_pods: false,
+            report_progress: false,
+            fleet_name: None,
+        }
     }
 }
 
@@ -50,6 +67,8 @@ impl Testbed {
         fleet.check_rules().map_err(Error::FleetRules)?;
         let begun = Instant::now();
         let apply_workloads = options.apply_workloads;
+        let wait_for_pods = apply_workloads && options.wait_for_pods;
+        let report = options.report_progress;
         let binaries = tokio::task::spawn_blocking(Binaries::ensure)
             .await
             .map_err(|e| Error::Binaries(format!("the build task failed: {e}")))??;
@@ -104,18 +123,40 @@ impl Testbed {
         }
 
         let started = Instant::now();
-        futures::future::try_join_all(bed.clusters.iter().map(|c| c.boot())).await?;
-        phases.push((format!("{} control plane(s) healthy", bed.clusters.len()), started.elapsed()));
+        let count = bed.clusters.len();
+        futures::future::try_join_all(
+            bed.clusters.iter().enumerate().map(|(i, c)| c.boot(report.then_some((i + 1, count)))),
+        )
+        .await?;
+        phases.push((format!("{count} control plane(s) healthy"), started.elapsed()));
 
         let started = Instant::now();
-        let applied =
-            futures::future::try_join_all(bed.clusters.iter().zip(&fleet.clusters).map(|(cluster, spec)| async move {
+        let nodes = fleet.clusters.iter().map(|c| c.node_count()).sum();
+        let pods = if wait_for_pods { fleet.clusters.iter().map(|c| c.workload_pods()).sum() } else { 0 };
+        let progress = FleetProgress::new(report, options.fleet_name.clone(), count, nodes, pods);
+        let progress = &progress;
+        let applying = futures::future::try_join_all(bed.clusters.iter().zip(&fleet.clusters).enumerate().map(
+            |(i, (cluster, spec))| async move {
                 let client = cluster.client().await?;
                 let mut phases = Vec::new();
-                cluster.guarded(apply::apply(&client, spec, apply_workloads, &mut phases)).await?;
+                let how = apply::Apply { workloads: apply_workloads, wait_for_pods, progress: progress.cluster(i) };
+                cluster.guarded(apply::apply(&client, spec, how, &mut phases)).await?;
                 Ok::<_, Error>(phases)
-            }))
-            .await?;
+            },
+        ));
+        // Counts held back by the progress interval are written by these ticks.
+        let ticking = async {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                every.tick().await;
+                progress.tick();
+            }
+        };
+        let applied = tokio::select! {
+            applied = applying => applied?,
+            _ = ticking => unreachable!("the ticks never end"),
+        };
+        progress.flush();
         phases.extend(applied.into_iter().flatten());
         phases.push(("fleet applied".to_string(), started.elapsed()));
 
@@ -127,6 +168,9 @@ impl Testbed {
         .map_err(Error::io(format!("writing {}", path.display())))?;
         phases.push(("total".to_string(), begun.elapsed()));
         bed.phases = phases;
+        if report {
+            progress::emit(&Step::FleetReady);
+        }
         Ok(bed)
     }
 
@@ -166,9 +210,25 @@ impl Testbed {
         self.clusters.iter().flat_map(|c| c.pids().into_iter().map(|(_, pid)| pid)).collect()
     }
 
-    /// The testbed's own kubectl, with `KUBECONFIG` set to the combined kubeconfig.
+    /// The testbed's own kubectl, with `KUBECONFIG` set to the combined kubeconfig. kubectl
+    /// is not part of the control plane: the first call builds it if it is missing (blocking,
+    /// minutes, once per machine; see [`Binaries::ensure_kubectl`]). If that fails, the error
+    /// goes to stderr and the command fails to start; [`try_kubectl`](Self::try_kubectl)
+    /// returns it instead.
     pub fn kubectl(&self) -> Command {
-        let mut command = Command::new(&self.binaries.kubectl);
+        self.try_kubectl().unwrap_or_else(|e| {
+            eprintln!("testbed: kubectl is not available: {e}");
+            self.kubectl_command(&self.binaries.kubectl)
+        })
+    }
+
+    /// [`kubectl`](Self::kubectl), or why kubectl could not be built.
+    pub fn try_kubectl(&self) -> Result<Command> {
+        Ok(self.kubectl_command(&Binaries::ensure_kubectl()?))
+    }
+
+    fn kubectl_command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         command.env("KUBECONFIG", self.kubeconfig_path());
         command
     }

@@ -26,6 +26,8 @@ pub struct Server {
     /// Bearer token of a deployer in team `vision` (owner of namespace
     /// `vision` in every cluster of the hub).
     pub deployer_token: String,
+    /// The clusters the server watches.
+    pub hub: Arc<Hub>,
     stop: tokio::sync::watch::Sender<bool>,
     _dir: TempDir,
 }
@@ -34,9 +36,14 @@ impl Server {
     /// Starts the full router (the one `gantry serve` runs) over `hub`,
     /// which should already be synced.
     pub async fn start(hub: Arc<Hub>) -> anyhow::Result<Server> {
+        Self::start_with(hub, None).await
+    }
+
+    /// [`start`](Self::start) with the store in the PostgreSQL database at
+    /// `database_url` (None: a new SQLite file in the server's directory).
+    pub async fn start_with(hub: Arc<Hub>, database_url: Option<String>) -> anyhow::Result<Server> {
         let dir = TempDir::new("gantry-bench");
-        let store =
-            Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url: None, max_connections: 8 }).await?;
+        let store = Store::open(&StoreConfig { data_dir: dir.path.clone(), database_url, max_connections: 8 }).await?;
         let vision = store.create_team("vision").await?.id;
         for cluster in hub.names() {
             store.map_namespace(&cluster, "vision", vision).await?;
@@ -62,24 +69,27 @@ impl Server {
         }
         let deployer_token = tokens.pop().unwrap_or_default();
         let admin_token = tokens.pop().unwrap_or_default();
-        let state =
-            AppState { store, hub, config: Arc::new(ServiceConfig::default()), sealer: Sealer::from_key([7; 32]) };
+        let state = AppState::new(store, hub.clone(), ServiceConfig::default(), Sealer::from_key([7; 32]));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address: SocketAddr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let config =
-            WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
+        let config = WebConfig::local(dir.path.join("site"), address);
         let router = web::router(state.clone(), &config, stopped.clone());
         let mut stopped = stopped;
         tokio::spawn(web::serve(listener, router, async move {
             let _ = stopped.changed().await;
         }));
-        Ok(Server { base: format!("http://{address}"), state, admin_token, deployer_token, stop, _dir: dir })
+        Ok(Server { base: format!("http://{address}"), state, admin_token, deployer_token, hub, stop, _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The server's temporary directory (the SQLite database lives here).
+    pub fn dir(&self) -> &Path {
+        &self._dir.path
     }
 }
 

@@ -2,18 +2,17 @@
 //! the audit log.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use gantry_domain::records::{AuditRecord, Environment, Member, NamespaceMapping, Team, TokenRecord, User};
+use gantry_domain::error::ErrorBody;
+use gantry_domain::records::{AuditQuery, AuditRecord, Environment, Member, NamespaceMapping, Team, TokenRecord, User};
 use gantry_domain::view::Me;
-use gantry_service::{ServiceError, TokenRequest};
+use gantry_service::{ClientAddress, TokenRequest};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use app::api::ssr::{ClientAddress, SESSION_CSRF, SESSION_LOGIN_AT, SESSION_USER};
-
-use super::{ApiCaller, ApiError, ApiResult, Body};
+use super::{ApiCaller, ApiError, ApiResult, Body, Path, Query};
 use crate::web::WebState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,7 +34,7 @@ pub(super) fn done() -> Json<Done> {
 
 /// Signs in and sets the session cookie. The reply carries the CSRF token
 /// that cookie-authenticated changes must send as `X-CSRF-Token`.
-#[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses((status = 200, body = Me), (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)), extensions(("x-gantry-access" = json!("public"))))]
 pub async fn login(
     State(web): State<WebState>,
     session: Session,
@@ -43,31 +42,21 @@ pub async fn login(
     Body(request): Body<LoginRequest>,
 ) -> ApiResult<Me> {
     let source = address.and_then(|a| a.0.0.clone());
-    let principal = web.app.login(request.username.trim(), &request.password, source.as_deref()).await?;
-    session.cycle_id().await.map_err(|e| ApiError(ServiceError::internal(e)))?;
-    let csrf = hex::encode(rand::random::<[u8; 32]>());
-    session.insert(SESSION_USER, principal.user_id).await.map_err(|e| ApiError(ServiceError::internal(e)))?;
-    session.insert(SESSION_CSRF, csrf.clone()).await.map_err(|e| ApiError(ServiceError::internal(e)))?;
-    session.insert(SESSION_LOGIN_AT, gantry_store::now_ms()).await.map_err(|e| ApiError(ServiceError::internal(e)))?;
-    let caller = gantry_service::Caller { principal, via: gantry_service::Via::Session, source };
+    let (caller, csrf) = web.app.sign_in(&session, &request.username, &request.password, source.as_deref()).await?;
     Ok(Json(caller.me(csrf)))
 }
 
 /// Ends the session on the server.
-#[utoipa::path(post, path = "/api/v1/logout", responses((status = 200, body = Done), (status = 401, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/logout", responses((status = 200, body = Done), (status = 401, body = ErrorBody)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn logout(State(web): State<WebState>, ApiCaller(caller): ApiCaller, session: Session) -> ApiResult<Done> {
-    web.app.audit_logout(&caller).await;
-    session.flush().await.map_err(|e| ApiError(ServiceError::internal(e)))?;
+    web.app.sign_out(&caller, &session).await?;
     Ok(done())
 }
 
 /// The caller, with their teams and roles.
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = super::ErrorBody)))]
-pub async fn me(ApiCaller(caller): ApiCaller, session: Session) -> ApiResult<Me> {
-    let csrf = match caller.via {
-        gantry_service::Via::Session => session.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default(),
-        _ => String::new(),
-    };
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody)), extensions(("x-gantry-access" = json!("signed_in"))))]
+pub async fn me(State(web): State<WebState>, ApiCaller(caller): ApiCaller, session: Session) -> ApiResult<Me> {
+    let csrf = web.app.csrf_token(&caller, &session).await;
     Ok(Json(caller.me(csrf)))
 }
 
@@ -79,12 +68,12 @@ pub struct NewUser {
     pub global_admin: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<User>), (status = 403, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn list_users(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<User>> {
     Ok(Json(web.app.list_users(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 200, body = User), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 200, body = User), (status = 422, body = ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn create_user(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -93,7 +82,7 @@ pub async fn create_user(
     Ok(Json(web.app.create_user(&caller, &new.username, &new.password, new.global_admin).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_user(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -108,12 +97,12 @@ pub struct NewTeam {
     pub name: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams", responses((status = 200, body = Vec<Team>)))]
+#[utoipa::path(get, path = "/api/v1/teams", responses((status = 200, body = Vec<Team>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn list_teams(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<Team>> {
     Ok(Json(web.app.list_teams(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 200, body = Team)))]
+#[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 200, body = Team)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn create_team(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -122,7 +111,7 @@ pub async fn create_team(
     Ok(Json(web.app.create_team(&caller, &new.name).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_team(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -132,7 +121,7 @@ pub async fn delete_team(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<Member>)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<Member>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn members(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -148,7 +137,7 @@ pub struct RoleRequest {
     pub role: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), request_body = RoleRequest, responses((status = 200, body = Done)))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), request_body = RoleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_member(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -159,22 +148,17 @@ pub async fn set_member(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn remove_member(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path((id, username)): Path<(i64, String)>,
 ) -> ApiResult<Done> {
-    let (_, members) = web.app.team_members(&caller, id).await?;
-    let member = members
-        .into_iter()
-        .find(|m| m.username == username)
-        .ok_or_else(|| ApiError(ServiceError::not_found(format!("{username} is not a member"))))?;
-    web.app.remove_member(&caller, id, member.user_id).await?;
+    web.app.remove_member_named(&caller, id, &username).await?;
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<Environment>)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<Environment>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -183,7 +167,7 @@ pub async fn environments(
     Ok(Json(web.app.environments(&caller, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<Environment>, responses((status = 200, body = Done)))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<Environment>, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -194,12 +178,12 @@ pub async fn set_environments(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceMapping>)))]
+#[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceMapping>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn namespaces(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<NamespaceMapping>> {
     Ok(Json(web.app.namespace_mappings(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/namespaces", request_body = NamespaceMapping, responses((status = 200, body = Done)))]
+#[utoipa::path(post, path = "/api/v1/namespaces", request_body = NamespaceMapping, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn map_namespace(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -209,7 +193,7 @@ pub async fn map_namespace(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/namespaces/{cluster}/{namespace}", params(("cluster" = String, Path), ("namespace" = String, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/namespaces/{cluster}/{namespace}", params(("cluster" = String, Path), ("namespace" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn unmap_namespace(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -239,12 +223,12 @@ pub struct CreatedTokenOut {
     pub expires_at: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = Vec<TokenRecord>)))]
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = Vec<TokenRecord>)), extensions(("x-gantry-access" = json!("person"))))]
 pub async fn list_tokens(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<TokenRecord>> {
     Ok(Json(web.app.my_tokens(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses((status = 200, body = CreatedTokenOut)))]
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses((status = 200, body = CreatedTokenOut)), extensions(("x-gantry-access" = json!("person"))))]
 pub async fn create_token(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -267,7 +251,7 @@ pub async fn create_token(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("person"))))]
 pub async fn revoke_token(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -277,86 +261,26 @@ pub async fn revoke_token(
     Ok(done())
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    /// Exact username.
-    pub actor: Option<String>,
-    /// Team id.
-    pub team: Option<i64>,
-    /// Exact action, e.g. deployment.scale.
-    pub action: Option<String>,
-    /// Unix milliseconds, inclusive.
-    pub from: Option<i64>,
-    /// Unix milliseconds, exclusive.
-    pub to: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl AuditParams {
-    fn filter(self) -> gantry_store::AuditFilter {
-        gantry_store::AuditFilter {
-            actor: self.actor.filter(|a| !a.is_empty()),
-            team_id: self.team,
-            action: self.action.filter(|a| !a.is_empty()),
-            from: self.from,
-            to: self.to,
-            limit: self.limit,
-            ..Default::default()
-        }
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, body = Vec<AuditRecord>)))]
+/// The audit log, newest first, filtered; global admins see all of it, team admins their teams' part.
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRecord>)), extensions(("x-gantry-access" = json!("any_team_admin"))))]
 pub async fn audit(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<AuditParams>,
+    Query(query): Query<AuditQuery>,
 ) -> ApiResult<Vec<AuditRecord>> {
-    Ok(Json(web.app.audit_log(&caller, params.filter()).await?))
+    let query = AuditQuery { limit: Some(query.limit.unwrap_or(200)), ..query };
+    Ok(Json(web.app.audit_log(&caller, &query).await?))
 }
 
-/// Also accepts the UI's filter form (dates as YYYY-MM-DD and a team name).
-#[derive(Debug, Default, Deserialize)]
-pub struct CsvParams {
-    pub actor: Option<String>,
-    pub team: Option<String>,
-    pub action: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-#[utoipa::path(get, path = "/api/v1/audit.csv", responses((status = 200, content_type = "text/csv", body = String)))]
+/// The same records as CSV, for a spreadsheet (up to 100,000).
+#[utoipa::path(get, path = "/api/v1/audit.csv", params(AuditQuery), responses((status = 200, content_type = "text/csv", body = String)), extensions(("x-gantry-access" = json!("any_team_admin"))))]
 pub async fn audit_csv(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
-    Query(params): Query<CsvParams>,
+    Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let date = |v: Option<String>| -> Option<i64> {
-        let v = text(v)?;
-        v.parse::<i64>().ok().or_else(|| app::api::admin::parse_date(&v))
-    };
-    let team_id = match text(params.team) {
-        None => None,
-        Some(t) => match t.parse::<i64>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                Some(web.app.store.team_by_name(&t).await.map_err(|e| ApiError(e.into()))?.map(|t| t.id).unwrap_or(-1))
-            }
-        },
-    };
-    let filter = gantry_store::AuditFilter {
-        actor: text(params.actor),
-        team_id,
-        action: text(params.action),
-        from: date(params.from),
-        to: date(params.to.clone())
-            .map(|t| if params.to.as_deref().is_some_and(|v| v.contains('-')) { t + 86_400_000 } else { t }),
-        limit: Some(100_000),
-        ..Default::default()
-    };
-    let records = web.app.audit_log(&caller, filter).await?;
+    let query = AuditQuery { limit: Some(query.limit.unwrap_or(100_000)), ..query };
+    let records = web.app.audit_log(&caller, &query).await?;
     Ok((
         [
             (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -1,13 +1,13 @@
 //! GPU prices and team budgets.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use gantry_domain::cost::{Amount, BudgetView, GpuPrice};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::access::{Done, done};
-use super::{ApiCaller, ApiResult, Body};
+use super::{ApiCaller, ApiResult, Body, Path};
 use crate::web::WebState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -22,14 +22,14 @@ pub struct BudgetRequest {
     pub usd_per_month: f64,
 }
 
-#[utoipa::path(get, path = "/api/v1/prices", responses((status = 200, body = Vec<GpuPrice>)))]
+#[utoipa::path(get, path = "/api/v1/prices", responses((status = 200, body = Vec<GpuPrice>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn prices(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<GpuPrice>> {
     Ok(Json(web.app.price_list(&caller).await?.prices))
 }
 
 /// Sets the price of one GPU-hour of a model (as its nodes' `nvidia.com/gpu.product` label
 /// says it) on `on-demand` or `spot` capacity.
-#[utoipa::path(put, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path, description = "on-demand or spot")), request_body = PriceRequest, responses((status = 200, body = Done), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path, description = "on-demand or spot")), request_body = PriceRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn set_price(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -40,7 +40,7 @@ pub async fn set_price(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path)), responses((status = 200, body = Done), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path)), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_price(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -51,7 +51,7 @@ pub async fn delete_price(
 }
 
 /// The team's monthly budget and what its GPUs cost now, at the current prices.
-#[utoipa::path(get, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = BudgetView)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = BudgetView)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -60,7 +60,7 @@ pub async fn budget(
     Ok(Json(web.app.team_budget(&caller, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), request_body = BudgetRequest, responses((status = 200, body = Done), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), request_body = BudgetRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -71,7 +71,7 @@ pub async fn set_budget(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn clear_budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

@@ -2,7 +2,7 @@
 //! pending pods and quotas. Lists take the same query parameters as the UI.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use gantry_domain::view::{
     ClusterSummary, DeploymentRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow, QuotaRow,
 };
@@ -10,15 +10,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::access::Done;
-use super::{ApiCaller, ApiResult, Body};
+use super::{ApiCaller, ApiResult, Body, Path, Query};
 use crate::web::WebState;
 
-#[utoipa::path(get, path = "/api/v1/overview", responses((status = 200, body = Overview), (status = 401, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/overview", responses((status = 200, body = Overview), (status = 401, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn overview(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Overview> {
     Ok(Json(web.app.overview(&caller).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters", responses((status = 200, body = Vec<ClusterSummary>)))]
+#[utoipa::path(get, path = "/api/v1/clusters", responses((status = 200, body = Vec<ClusterSummary>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn clusters(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<ClusterSummary>> {
     Ok(Json(web.app.clusters(&caller).await?))
 }
@@ -31,6 +31,10 @@ pub struct NewCluster {
     pub kubeconfig: String,
     /// Which of its contexts to use.
     pub context: String,
+    /// Register it even though the context turns off TLS verification or
+    /// goes through a proxy (the refusal names which).
+    #[serde(default)]
+    pub accept_risks: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,17 +44,17 @@ pub struct ClusterAdded {
     pub version: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters", request_body = NewCluster, responses((status = 200, body = ClusterAdded), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/clusters", request_body = NewCluster, responses((status = 200, body = ClusterAdded), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn add_cluster(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Body(new): Body<NewCluster>,
 ) -> ApiResult<ClusterAdded> {
-    let added = web.app.add_cluster(&caller, &new.name, &new.kubeconfig, &new.context).await?;
+    let added = web.app.add_cluster(&caller, &new.name, &new.kubeconfig, &new.context, new.accept_risks).await?;
     Ok(Json(ClusterAdded { name: added.name, context: added.context, version: added.version }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path)), responses((status = 200, body = Done)))]
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn remove_cluster(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -60,7 +64,7 @@ pub async fn remove_cluster(
     Ok(Json(Done { ok: true, message: None }))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListQuery), responses((status = 200, body = Page<NodeRow>)))]
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListQuery), responses((status = 200, body = Page<NodeRow>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn nodes(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -77,7 +81,7 @@ pub struct NodeOut {
     pub pods: Vec<PodRow>,
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path), ("node" = String, Path)), responses((status = 200, body = NodeOut)))]
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path), ("node" = String, Path)), responses((status = 200, body = NodeOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn node(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -87,7 +91,7 @@ pub async fn node(
     Ok(Json(NodeOut { node, pods }))
 }
 
-#[utoipa::path(get, path = "/api/v1/pods", params(ListQuery), responses((status = 200, body = Page<PodRow>)))]
+#[utoipa::path(get, path = "/api/v1/pods", params(ListQuery), responses((status = 200, body = Page<PodRow>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn pods(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -96,7 +100,7 @@ pub async fn pods(
     Ok(Json(web.app.pods(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = Page<JobRow>)))]
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = Page<JobRow>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn jobs(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -105,7 +109,7 @@ pub async fn jobs(
     Ok(Json(web.app.jobs(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/deployments", params(ListQuery), responses((status = 200, body = Page<DeploymentRow>)))]
+#[utoipa::path(get, path = "/api/v1/deployments", params(ListQuery), responses((status = 200, body = Page<DeploymentRow>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn deployments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -114,7 +118,7 @@ pub async fn deployments(
     Ok(Json(web.app.deployments(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/pending", params(ListQuery), responses((status = 200, body = Page<PendingRow>)))]
+#[utoipa::path(get, path = "/api/v1/pending", params(ListQuery), responses((status = 200, body = Page<PendingRow>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn pending(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -123,7 +127,7 @@ pub async fn pending(
     Ok(Json(web.app.pending(&caller, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/quotas", responses((status = 200, body = Vec<QuotaRow>)))]
+#[utoipa::path(get, path = "/api/v1/quotas", responses((status = 200, body = Vec<QuotaRow>)), extensions(("x-gantry-access" = json!("signed_in"))))]
 pub async fn quotas(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -> ApiResult<Vec<QuotaRow>> {
     Ok(Json(web.app.quotas(&caller).await?))
 }
@@ -134,7 +138,7 @@ pub struct QuotaRequest {
     pub gpus: i64,
 }
 
-#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = QuotaRequest, responses((status = 200, body = Done)))]
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = QuotaRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn set_quota(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

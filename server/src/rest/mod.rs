@@ -5,57 +5,51 @@
 pub mod access;
 pub mod costs;
 pub mod fleet;
+pub mod usage;
 pub mod workloads;
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
-use gantry_service::{Caller, ErrorKind, ServiceError};
+use gantry_domain::error::ErrorBody;
+use gantry_service::{Caller, Credentials, ErrorKind, ServiceError, WireError};
 use http::StatusCode;
 use http::request::Parts;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tower_sessions::Session;
-use utoipa::ToSchema;
 
-use app::api::ssr::{ClientAddress, SESSION_CSRF, SESSION_LOGIN_AT, SESSION_USER};
+use app::routes::Access;
 
 use crate::web::WebState;
 
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// unauthenticated, forbidden, not_found, invalid, conflict, too_many_requests, unavailable or internal.
-    pub kind: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<FieldProblem>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
-
+/// Every error the API answers with: Gantry's one error shape,
+/// `{"error": {"kind", "message", "detail"?, "fields"?}}`, with the status
+/// its kind stands for.
 #[derive(Debug)]
-pub struct ApiError(pub ServiceError);
+pub struct ApiError(pub WireError);
 
 impl ApiError {
     pub fn forbidden(message: &str) -> ApiError {
-        ApiError(ServiceError::forbidden(message))
+        ApiError(WireError::forbidden(message))
+    }
+
+    fn rejected(status: StatusCode, what: &str, reason: String) -> ApiError {
+        let kind = match ErrorKind::from_status(status.as_u16()) {
+            ErrorKind::Internal => ErrorKind::BadRequest,
+            kind => kind,
+        };
+        ApiError(WireError::new(kind, format!("{what} is not valid: {reason}")))
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
+        ApiError(error.into_wire())
+    }
+}
+
+impl From<WireError> for ApiError {
+    fn from(error: WireError) -> ApiError {
         ApiError(error)
     }
 }
@@ -66,235 +60,228 @@ impl From<gantry_domain::validate::Invalid> for ApiError {
     }
 }
 
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::rejected(rejection.status(), "the path", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::rejected(rejection.status(), "the query", rejection.body_text())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        ApiError::rejected(rejection.status(), "the request body", rejection.body_text())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let body = ErrorBody {
-            error: ErrorDetail {
-                kind,
-                message: e.message,
-                detail: e.detail,
-                fields: e.fields.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect(),
-            },
-        };
-        (status, Json(body)).into_response()
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error: self.0 })).into_response()
     }
 }
 
 pub type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// A JSON body whose problems (bad syntax, wrong types, too large) come
-/// back as a clear 4xx in Gantry's error format.
+/// back as a clear 4xx in Gantry's error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Body<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+/// Path parameters; a value of the wrong type is a 400 in Gantry's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(ApiError(ServiceError::new(
-                ErrorKind::Invalid,
-                format!("the request body is not valid: {}", rejection.body_text()),
-            ))),
-        }
-    }
-}
+/// Query parameters; a value of the wrong type is a 400 in Gantry's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
 
-/// The authenticated caller of an API request.
+/// The authenticated caller of an API request. A state-changing request
+/// with a session cookie must carry the session's CSRF token in
+/// `X-CSRF-Token`; the service compares it.
 pub struct ApiCaller(pub Caller);
 
-fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(|t| t.trim().to_string())
-}
-
-fn source(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ClientAddress>().and_then(|a| a.0.clone())
+fn is_safe(method: &http::Method) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
 }
 
 impl FromRequestParts<WebState> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, web: &WebState) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer(parts) {
-            return Ok(ApiCaller(web.app.token_caller(&token, source(parts)).await?));
-        }
         let session = Session::from_request_parts(parts, web)
             .await
-            .map_err(|_| ApiError(ServiceError::internal("session layer missing")))?;
-        let unauthenticated =
-            || ApiError(ServiceError::unauthenticated("sign in or send an API token (Authorization: Bearer …)"));
-        let user_id = session.get::<i64>(SESSION_USER).await.ok().flatten().ok_or_else(unauthenticated)?;
-        let login_at = session.get::<i64>(SESSION_LOGIN_AT).await.ok().flatten().unwrap_or(0);
-        if gantry_store::now_ms() - login_at > web.app.config.session_absolute.as_millis() as i64 {
-            let _ = session.flush().await;
-            return Err(unauthenticated());
-        }
-        let caller = web.app.session_caller(user_id, source(parts)).await?.ok_or_else(unauthenticated)?;
-        if !matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
-            let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default();
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            if expected.is_empty() || expected != sent {
-                return Err(ApiError(ServiceError::forbidden(
-                    "a cookie-authenticated change needs the X-CSRF-Token header (see GET /api/v1/me)",
-                )));
-            }
-        }
+            .map_err(|_| ApiError::from(ServiceError::internal("session layer missing")))?;
+        let credentials = Credentials::of(parts, Some(&session));
+        let caller = if is_safe(&parts.method) {
+            web.app.signed_in(&credentials).await?
+        } else {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            web.app.acting_caller(&credentials, sent).await?
+        };
         Ok(ApiCaller(caller))
     }
 }
 
-/// One REST route: its method and path, who may call it, and its handler.
-/// The router is built from this table, and the route × role test walks it.
-pub struct Route {
+/// A REST route as its handler's `#[utoipa::path]` declares it: method,
+/// path, and who may call it (the `x-gantry-access` extension). The router,
+/// the OpenAPI document and the route × role test all come from these
+/// declarations, so a route cannot be served without an access rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredRoute {
     pub method: http::Method,
-    pub path: &'static str,
-    pub access: app::routes::Access,
-    pub handler: axum::routing::MethodRouter<WebState>,
+    pub path: String,
+    pub access: Access,
 }
 
-/// Every REST route under /api/v1.
-pub fn table() -> Vec<Route> {
-    use app::routes::Access::*;
-    use axum::routing::{delete, get, patch, post, put};
-    use gantry_domain::policy::Role::*;
-    use http::Method;
-    let route = |method: Method, path: &'static str, access, handler| Route { method, path, access, handler };
-    vec![
-        route(Method::POST, "/login", Public, post(access::login)),
-        route(Method::POST, "/logout", SignedIn, post(access::logout)),
-        route(Method::GET, "/me", SignedIn, get(access::me)),
-        route(Method::GET, "/users", Admin, get(access::list_users)),
-        route(Method::POST, "/users", Admin, post(access::create_user)),
-        route(Method::DELETE, "/users/{id}", Admin, delete(access::delete_user)),
-        route(Method::GET, "/teams", SignedIn, get(access::list_teams)),
-        route(Method::POST, "/teams", Admin, post(access::create_team)),
-        route(Method::DELETE, "/teams/{id}", Admin, delete(access::delete_team)),
-        route(Method::GET, "/teams/{id}/members", Team(Viewer), get(access::members)),
-        route(Method::PUT, "/teams/{id}/members/{username}", Team(TeamAdmin), put(access::set_member)),
-        route(Method::DELETE, "/teams/{id}/members/{username}", Team(TeamAdmin), delete(access::remove_member)),
-        route(Method::GET, "/teams/{id}/environments", Team(Viewer), get(access::environments)),
-        route(Method::PUT, "/teams/{id}/environments", Team(TeamAdmin), put(access::set_environments)),
-        route(Method::GET, "/teams/{id}/budget", Team(Viewer), get(costs::budget)),
-        route(Method::PUT, "/teams/{id}/budget", Team(TeamAdmin), put(costs::set_budget)),
-        route(Method::DELETE, "/teams/{id}/budget", Team(TeamAdmin), delete(costs::clear_budget)),
-        route(Method::GET, "/prices", SignedIn, get(costs::prices)),
-        route(Method::PUT, "/prices/{model}/{capacity_type}", Admin, put(costs::set_price)),
-        route(Method::DELETE, "/prices/{model}/{capacity_type}", Admin, delete(costs::delete_price)),
-        route(Method::GET, "/namespaces", SignedIn, get(access::namespaces)),
-        route(Method::POST, "/namespaces", Admin, post(access::map_namespace)),
-        route(Method::DELETE, "/namespaces/{cluster}/{namespace}", Admin, delete(access::unmap_namespace)),
-        route(Method::GET, "/tokens", SignedIn, get(access::list_tokens)),
-        route(Method::POST, "/tokens", SignedIn, post(access::create_token)),
-        route(Method::DELETE, "/tokens/{id}", SignedIn, delete(access::revoke_token)),
-        route(Method::GET, "/audit", AnyTeamAdmin, get(access::audit)),
-        route(Method::GET, "/audit.csv", AnyTeamAdmin, get(access::audit_csv)),
-        route(Method::GET, "/overview", SignedIn, get(fleet::overview)),
-        route(Method::GET, "/clusters", SignedIn, get(fleet::clusters)),
-        route(Method::POST, "/clusters", Admin, post(fleet::add_cluster)),
-        route(Method::DELETE, "/clusters/{cluster}", Admin, delete(fleet::remove_cluster)),
-        route(Method::GET, "/clusters/{cluster}/nodes", Team(Viewer), get(fleet::nodes)),
-        route(Method::GET, "/clusters/{cluster}/nodes/{node}", Team(Viewer), get(fleet::node)),
-        route(Method::GET, "/pods", SignedIn, get(fleet::pods)),
-        route(Method::GET, "/jobs", SignedIn, get(fleet::jobs)),
-        route(Method::GET, "/deployments", SignedIn, get(fleet::deployments)),
-        route(Method::GET, "/pending", SignedIn, get(fleet::pending)),
-        route(Method::GET, "/quotas", SignedIn, get(fleet::quotas)),
-        route(Method::PUT, "/clusters/{cluster}/namespaces/{namespace}/quota", Admin, put(fleet::set_quota)),
-        route(Method::POST, "/preview", Team(Viewer), post(workloads::preview)),
-        route(
-            Method::POST,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments",
-            Team(Deployer),
-            post(workloads::launch),
-        ),
-        route(
-            Method::GET,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-            Team(Viewer),
-            get(workloads::get_deployment),
-        ),
-        route(
-            Method::PATCH,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-            Team(Deployer),
-            patch(workloads::update),
-        ),
-        route(
-            Method::DELETE,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-            Team(Deployer),
-            delete(workloads::delete_deployment),
-        ),
-        route(
-            Method::PUT,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
-            Team(Deployer),
-            put(workloads::scale),
-        ),
-        route(
-            Method::PUT,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
-            Team(Deployer),
-            put(workloads::autoscale),
-        ),
-        route(
-            Method::POST,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
-            Team(Deployer),
-            post(workloads::rollback),
-        ),
-        route(
-            Method::GET,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
-            Team(Viewer),
-            get(workloads::history),
-        ),
-        route(
-            Method::GET,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
-            Team(Viewer),
-            get(workloads::diff),
-        ),
-        route(
-            Method::POST,
-            "/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
-            Team(Deployer),
-            post(workloads::promote),
-        ),
-        route(
-            Method::POST,
-            "/clusters/{cluster}/namespaces/{namespace}/jobs",
-            Team(Deployer),
-            post(workloads::launch_job),
-        ),
-        route(
-            Method::GET,
-            "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-            Team(Viewer),
-            get(workloads::get_job),
-        ),
-        route(
-            Method::DELETE,
-            "/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-            Team(Deployer),
-            delete(workloads::cancel_job),
-        ),
-        route(
-            Method::GET,
-            "/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs",
-            Team(Viewer),
-            get(crate::streams::logs),
-        ),
-        route(Method::GET, "/events", SignedIn, get(crate::streams::events)),
-    ]
+/// The OpenAPI extension that carries a route's access rule.
+pub const ACCESS_EXTENSION: &str = "x-gantry-access";
+
+/// The REST API under /api/v1: every handler, registered from its own
+/// declaration, and the OpenAPI document those declarations make. Unknown
+/// API paths, and anything the framework answers by itself, answer in
+/// Gantry's error shape.
+pub fn api() -> (axum::Router<WebState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let (router, openapi) = OpenApiRouter::<WebState>::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(access::login))
+        .routes(routes!(access::logout))
+        .routes(routes!(access::me))
+        .routes(routes!(access::list_users))
+        .routes(routes!(access::create_user))
+        .routes(routes!(access::delete_user))
+        .routes(routes!(access::list_teams))
+        .routes(routes!(access::create_team))
+        .routes(routes!(access::delete_team))
+        .routes(routes!(access::members))
+        .routes(routes!(access::set_member))
+        .routes(routes!(access::remove_member))
+        .routes(routes!(access::environments))
+        .routes(routes!(access::set_environments))
+        .routes(routes!(costs::budget))
+        .routes(routes!(costs::set_budget))
+        .routes(routes!(costs::clear_budget))
+        .routes(routes!(costs::prices))
+        .routes(routes!(costs::set_price))
+        .routes(routes!(costs::delete_price))
+        .routes(routes!(access::namespaces))
+        .routes(routes!(access::map_namespace))
+        .routes(routes!(access::unmap_namespace))
+        .routes(routes!(access::list_tokens))
+        .routes(routes!(access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(access::audit))
+        .routes(routes!(access::audit_csv))
+        .routes(routes!(fleet::overview))
+        .routes(routes!(fleet::clusters))
+        .routes(routes!(fleet::add_cluster))
+        .routes(routes!(fleet::remove_cluster))
+        .routes(routes!(fleet::nodes))
+        .routes(routes!(fleet::node))
+        .routes(routes!(fleet::pods))
+        .routes(routes!(fleet::jobs))
+        .routes(routes!(fleet::deployments))
+        .routes(routes!(fleet::pending))
+        .routes(routes!(fleet::quotas))
+        .routes(routes!(fleet::set_quota))
+        .routes(routes!(workloads::preview))
+        .routes(routes!(workloads::launch))
+        .routes(routes!(workloads::get_deployment))
+        .routes(routes!(workloads::update))
+        .routes(routes!(workloads::delete_deployment))
+        .routes(routes!(workloads::scale))
+        .routes(routes!(workloads::autoscale))
+        .routes(routes!(workloads::rollback))
+        .routes(routes!(workloads::history))
+        .routes(routes!(workloads::diff))
+        .routes(routes!(workloads::promote))
+        .routes(routes!(workloads::launch_job))
+        .routes(routes!(workloads::get_job))
+        .routes(routes!(workloads::cancel_job))
+        .routes(routes!(crate::streams::logs))
+        .routes(routes!(crate::streams::events))
+        .routes(routes!(usage::allocation))
+        .routes(routes!(usage::allocation_csv))
+        .routes(routes!(usage::series))
+        .routes(routes!(usage::price_history))
+        .routes(routes!(usage::prices_csv))
+        .routes(routes!(usage::import_prices))
+        .routes(routes!(usage::set_cluster_price))
+        .routes(routes!(usage::clear_cluster_price))
+        .routes(routes!(usage::prometheus))
+        .routes(routes!(usage::set_prometheus))
+        .routes(routes!(usage::remove_prometheus))
+        .routes(routes!(usage::set_webhook))
+        .routes(routes!(usage::clear_webhook))
+        .split_for_parts();
+    let router = router
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { ApiError(WireError::not_found("no such API endpoint")) }),
+        )
+        .layer(axum::middleware::map_response(in_error_shape));
+    (router, openapi)
 }
 
-pub fn router() -> axum::Router<WebState> {
-    let router = table().into_iter().fold(axum::Router::new(), |router, route| router.route(route.path, route.handler));
-    // Unknown API paths answer in the API's error format, not with a page.
-    router.fallback(|| async { ApiError(ServiceError::not_found("no such API endpoint")) })
+/// Every declared route with its access rule; an error names a route whose
+/// declaration lacks a valid `x-gantry-access`.
+pub fn declared(openapi: &utoipa::openapi::OpenApi) -> Result<Vec<DeclaredRoute>, String> {
+    let mut routes = Vec::new();
+    for (path, item) in &openapi.paths.paths {
+        let operations = [
+            (http::Method::GET, &item.get),
+            (http::Method::POST, &item.post),
+            (http::Method::PUT, &item.put),
+            (http::Method::PATCH, &item.patch),
+            (http::Method::DELETE, &item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let access = operation
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get(ACCESS_EXTENSION))
+                .and_then(|v| v.as_str())
+                .and_then(Access::parse)
+                .ok_or_else(|| format!("{method} {path} declares no valid {ACCESS_EXTENSION}"))?;
+            routes.push(DeclaredRoute { method, path: path.clone(), access });
+        }
+    }
+    Ok(routes)
+}
+
+/// Rewrites an error the framework answered by itself (405 for a method a
+/// path does not have, 413 for a body over the limit, …) into Gantry's error
+/// shape. Gantry's own errors are JSON already and pass unchanged.
+async fn in_error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let kind = ErrorKind::from_status(status.as_u16());
+    let message = match kind {
+        ErrorKind::MethodNotAllowed => "this path does not take that method".to_string(),
+        ErrorKind::TooLarge => "the request body is too large".to_string(),
+        _ => status.canonical_reason().unwrap_or("the request was refused").to_lowercase(),
+    };
+    let mut shaped = ApiError(WireError::new(kind, message)).into_response();
+    *shaped.status_mut() = status;
+    if let Some(allow) = response.headers().get(http::header::ALLOW) {
+        shaped.headers_mut().insert(http::header::ALLOW, allow.clone());
+    }
+    shaped
 }

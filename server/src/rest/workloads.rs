@@ -2,18 +2,18 @@
 //! back, history, diff, promote, delete; launch and cancel jobs.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use gantry_domain::fit::FitPreview;
 use gantry_domain::manifest::{LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
 use gantry_domain::records::Revision;
 use gantry_domain::rollout::DiffLine;
 use gantry_domain::view::{DeploymentRow, EventRow, JobRow, PodRow};
-use gantry_service::{AutoscaleRequest, DeleteRequest, RollbackRequest, ScaleRequest, ServiceError};
+use gantry_service::{AutoscaleRequest, DeleteRequest, RollbackRequest, ScaleRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::Done;
-use super::{ApiCaller, ApiError, ApiResult, Body};
+use super::{ApiCaller, ApiError, ApiResult, Body, Path, Query};
 use crate::web::WebState;
 
 type Place = Path<(String, String)>;
@@ -29,7 +29,7 @@ pub struct PreviewRequest {
 }
 
 /// Would this many pods of this many GPUs fit right now?
-#[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewRequest, responses((status = 200, body = FitPreview)))]
+#[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewRequest, responses((status = 200, body = FitPreview)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn preview(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -51,7 +51,7 @@ pub struct Launched {
 /// namespace come from the path.
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments",
     params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchDeploymentInput,
-    responses((status = 200, body = Launched), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+    responses((status = 200, body = Launched), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn launch(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -78,7 +78,7 @@ pub struct DeploymentOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = DeploymentOut)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = DeploymentOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn get_deployment(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -93,7 +93,7 @@ pub async fn get_deployment(
 /// the change if someone else changed the deployment since you read it.
 #[utoipa::path(patch, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = UpdateDeploymentInput,
-    responses((status = 200, body = Done), (status = 409, body = super::ErrorBody)))]
+    responses((status = 200, body = Done), (status = 409, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn update(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -104,24 +104,14 @@ pub async fn update(
     Ok(Json(Done { ok: true, message: Some("rolling update started".into()) }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteParams {
-    /// Must repeat the deployment's name.
-    pub confirm: Option<String>,
-    /// The generation you saw; refused as a conflict if it moved.
-    pub version: Option<String>,
-}
-
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteParams), responses((status = 200, body = Done)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteRequest), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn delete_deployment(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
     Path((cluster, namespace, name)): Object,
-    Query(p): Query<DeleteParams>,
+    Query(request): Query<DeleteRequest>,
 ) -> ApiResult<Done> {
-    let request = DeleteRequest { confirm: p.confirm.unwrap_or_default(), version: p.version.unwrap_or_default() };
     web.app.delete_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Done { ok: true, message: None }))
 }
@@ -134,8 +124,8 @@ pub struct Scaled {
 
 /// Sets the replica count through the scale subresource.
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = ScaleBody,
-    responses((status = 200, body = Scaled), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = ScaleRequest,
+    responses((status = 200, body = Scaled), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn scale(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -146,27 +136,8 @@ pub async fn scale(
     Ok(Json(Scaled { from, to }))
 }
 
-/// The scale request as documented (numbers may also be sent as strings).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct ScaleBody {
-    pub replicas: i64,
-    /// The deployment's generation you saw; a stale one is refused with 409.
-    pub version: Option<i64>,
-}
-
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct AutoscaleBody {
-    /// false removes the autoscaler.
-    pub enabled: bool,
-    pub min_replicas: Option<i64>,
-    pub max_replicas: Option<i64>,
-    pub target_cpu_percent: Option<i64>,
-}
-
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = AutoscaleBody, responses((status = 200, body = Done)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = AutoscaleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn autoscale(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -175,15 +146,6 @@ pub async fn autoscale(
 ) -> ApiResult<Done> {
     web.app.autoscale_deployment(&caller, &cluster, &namespace, &name, &request).await?;
     Ok(Json(Done { ok: true, message: None }))
-}
-
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct RollbackBody {
-    /// The revision whose template to restore; omitted or 0 means the previous one.
-    pub to_revision: Option<i64>,
-    /// The deployment's generation you saw; a stale one is refused with 409.
-    pub version: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -195,8 +157,8 @@ pub struct RolledBack {
 /// `kubectl rollout undo` semantics: the chosen revision's pod template is
 /// copied into the Deployment, which becomes the next revision.
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = RollbackBody,
-    responses((status = 200, body = RolledBack), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = RollbackRequest,
+    responses((status = 200, body = RolledBack), (status = 404, body = gantry_domain::error::ErrorBody), (status = 409, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn rollback(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -208,7 +170,7 @@ pub async fn rollback(
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<Revision>)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<Revision>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn history(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -225,7 +187,7 @@ pub struct DiffParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DiffParams), responses((status = 200, body = Vec<DiffLine>)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DiffParams), responses((status = 200, body = Vec<DiffLine>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn diff(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -233,7 +195,7 @@ pub async fn diff(
     Query(p): Query<DiffParams>,
 ) -> ApiResult<Vec<DiffLine>> {
     let revision = gantry_domain::lenient::int("revision", &p.revision)?
-        .ok_or_else(|| ApiError(ServiceError::invalid("revision: is required")))?;
+        .ok_or_else(|| ApiError::from(gantry_domain::validate::Invalid::new("revision", "is required")))?;
     Ok(Json(web.app.deployment_diff(&caller, &cluster, &namespace, &name, revision).await?))
 }
 
@@ -252,7 +214,7 @@ pub struct Promoted {
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = PromoteRequest, responses((status = 200, body = Promoted)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = PromoteRequest, responses((status = 200, body = Promoted)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn promote(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -264,7 +226,7 @@ pub async fn promote(
         PromoteRequest::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError(ServiceError::invalid(format!("the request body is not valid: {e}"))))?
+            .map_err(|e| ApiError(gantry_service::WireError::invalid(format!("the request body is not valid: {e}"))))?
     };
     let to = request.to_environment;
     let outcome = web.app.promote_deployment(&caller, &cluster, &namespace, &name, to.as_deref()).await?;
@@ -273,7 +235,7 @@ pub async fn promote(
 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs",
     params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchJobInput,
-    responses((status = 200, body = Done), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+    responses((status = 200, body = Done), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn launch_job(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -293,7 +255,7 @@ pub struct JobOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = JobOut)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = JobOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn get_job(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -305,7 +267,7 @@ pub async fn get_job(
 
 /// Cancels a job: deletes it with foreground propagation, so its pods go too.
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Done)))]
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn cancel_job(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

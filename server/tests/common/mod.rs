@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_cluster::Hub;
@@ -97,14 +96,24 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<TestApp> {
+    spawn_app_configured(backend, config, |web| web).await
+}
+
+/// A server whose web settings (proxies, public origins, metrics token) the test chooses.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    config: ServiceConfig,
+    web_config: impl FnOnce(WebConfig) -> WebConfig,
+) -> Option<TestApp> {
     let dir = TempDir::new("gantry-server-test");
     let store = open_store(backend, &dir).await?;
     let hub = Hub::new();
     for name in ["a", "b"] {
-        hub.connect(name, bed().cluster(name).unwrap().client().await.unwrap());
+        // As the user `gantry`: the apiservers' audit logs record exactly what Gantry asked.
+        hub.connect(name, bed().cluster(name).unwrap().gantry_config().await.unwrap()).unwrap();
     }
     assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
-    let state = AppState { store: store.clone(), hub, config: Arc::new(config), sealer: Sealer::from_key([3; 32]) };
+    let state = AppState::new(store.clone(), hub, config, Sealer::from_key([3; 32]));
 
     // Team vision owns `vision` in both clusters; team nlp owns `nlp` in a.
     // Cluster b therefore belongs to vision alone.
@@ -145,8 +154,7 @@ pub async fn spawn_app_with(backend: Backend, config: ServiceConfig) -> Option<T
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let config =
-        WebConfig { site_root: dir.path.join("site"), listen: address, secure_cookies: false, trust_proxy: false };
+    let config = web_config(WebConfig::local(dir.path.join("site"), address));
     let router = web::router(state.clone(), &config, stopped.clone());
     let mut stopped = stopped;
     tokio::spawn(web::serve(listener, router, async move {
@@ -190,10 +198,10 @@ impl TestApp {
         if who == Who::Anonymous {
             return None;
         }
-        let user = self.state.store.user_credentials(who.username()).await.unwrap().unwrap().user;
+        let user = self.state.store().user_credentials(who.username()).await.unwrap().unwrap().user;
         let (_, secret) = self
             .state
-            .store
+            .store()
             .create_token(&NewToken {
                 user_id: user.id,
                 name: format!("test-{}", rand_suffix()),

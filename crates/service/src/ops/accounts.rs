@@ -1,13 +1,13 @@
 //! Users, teams, memberships, the namespace mapping, environments, API
 //! tokens and passwords.
 
-use gantry_domain::policy::{Action, Role, Target};
+use gantry_domain::policy::{self, Action, Role, Target};
 use gantry_domain::validate::{Invalid, LabelName, Password, Username};
 use gantry_store::{Environment, Member, NamespaceMapping, NewToken, Team, TokenRecord, User, now_ms};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
-use crate::passwords::{self, Verdict};
+use crate::passwords::Verdict;
 use crate::state::{AppState, Audit, Caller};
 
 /// A token as its creator sees it once: with the secret.
@@ -58,12 +58,12 @@ impl AppState {
         let result = async {
             let username = Username::parse(username)?;
             let password = Password::parse(password)?;
-            let hash = passwords::hash(password.expose().to_string()).await?;
+            let hash = self.passwords.hash(password.expose().to_string()).await?;
             Ok(self.store.create_user(&username, &hash, global_admin).await?)
         }
         .await;
         let after = result.as_ref().ok().map(|u: &User| format!("admin: {}", u.global_admin));
-        self.record(caller, &audit, &result, (None, after)).await;
+        self.record(caller, &audit, &result, (None, after)).await?;
         result
     }
 
@@ -71,7 +71,7 @@ impl AppState {
     pub async fn create_admin_from_cli(&self, username: &str, password: &str) -> Result<User> {
         let username = Username::parse(username)?;
         let password = Password::parse(password)?;
-        let hash = passwords::hash(password.expose().to_string()).await?;
+        let hash = self.passwords.hash(password.expose().to_string()).await?;
         let user = self.store.create_user(&username, &hash, true).await?;
         let entry = gantry_store::AuditEntry {
             actor_id: None,
@@ -105,7 +105,7 @@ impl AppState {
         }
         .await;
         let before = result.as_ref().ok().map(|name| format!("user {name}"));
-        self.record(caller, &audit, &result, (before, Some("deleted".into()))).await;
+        self.record(caller, &audit, &result, (before, Some("deleted".into()))).await?;
         result.map(|_| ())
     }
 
@@ -125,7 +125,7 @@ impl AppState {
             &result,
             (Some(format!("admin: {}", !global_admin)), Some(format!("admin: {global_admin}"))),
         )
-        .await;
+        .await?;
         result
     }
 
@@ -134,13 +134,17 @@ impl AppState {
         self.authorize(caller, Action::ManageUsers, &Target::Global, &audit).await?;
         let result = async {
             let password = Password::parse(password)?;
-            let hash = passwords::hash(password.expose().to_string()).await?;
+            self.store.user(user_id).await?.ok_or_else(|| ServiceError::not_found("no such user"))?;
+            let hash = self.passwords.hash(password.expose().to_string()).await?;
             self.store.set_password_hash(user_id, &hash).await?;
+            // A reset says the account may be in the wrong hands: its sessions
+            // and its API tokens end with the old password.
             self.store.delete_sessions_of(user_id).await?;
+            self.store.revoke_tokens_of(user_id, now_ms()).await?;
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (None, None)).await;
+        self.record(caller, &audit, &result, (None, None)).await?;
         result
     }
 
@@ -155,26 +159,23 @@ impl AppState {
                 return Err(ServiceError::invalid("the current password is wrong"));
             }
             let stored = self.store.user_credentials_by_id(caller.principal.user_id).await?.map(|c| c.password_hash);
-            if passwords::verify(current.to_string(), stored).await? == Verdict::Wrong {
+            if self.passwords.verify(current.to_string(), stored).await? == Verdict::Wrong {
                 return Err(ServiceError::invalid("the current password is wrong"));
             }
-            let hash = passwords::hash(new.expose().to_string()).await?;
+            let hash = self.passwords.hash(new.expose().to_string()).await?;
             self.store.set_password_hash(caller.principal.user_id, &hash).await?;
             self.store.delete_sessions_of(caller.principal.user_id).await?;
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (None, None)).await;
+        self.record(caller, &audit, &result, (None, None)).await?;
         result
     }
 
     /// Teams the caller may see: all for global admins, else their own.
     pub async fn list_teams(&self, caller: &Caller) -> Result<Vec<Team>> {
         let teams = self.store.list_teams().await?;
-        Ok(teams
-            .into_iter()
-            .filter(|t| caller.principal.global_admin || caller.principal.role_in(t.id).is_some())
-            .collect())
+        Ok(teams.into_iter().filter(|t| policy::sees_team(&caller.principal, t.id)).collect())
     }
 
     pub async fn create_team(&self, caller: &Caller, name: &str) -> Result<Team> {
@@ -185,7 +186,7 @@ impl AppState {
             Ok(self.store.create_team(name.as_str()).await?)
         }
         .await;
-        self.record(caller, &audit, &result, (None, Some("created".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("created".into()))).await?;
         result
     }
 
@@ -193,7 +194,7 @@ impl AppState {
         let audit = Audit::team("team.delete", team_id, format!("team/{team_id}"));
         self.authorize(caller, Action::ManageTeams, &Target::Global, &audit).await?;
         let result = self.store.delete_team(team_id).await.map_err(ServiceError::from);
-        self.record(caller, &audit, &result, (None, Some("deleted".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("deleted".into()))).await?;
         result
     }
 
@@ -230,7 +231,7 @@ impl AppState {
         }
         .await;
         let after = result.as_ref().ok().map(|r| r.as_str().to_string());
-        self.record(caller, &audit, &result, (before, after)).await;
+        self.record(caller, &audit, &result, (before, after)).await?;
         result.map(|_| ())
     }
 
@@ -238,16 +239,32 @@ impl AppState {
         let audit = Audit::team("team.member.remove", team_id, format!("user/{user_id}"));
         self.authorize(caller, Action::ManageMembers, &Target::Team(team_id), &audit).await?;
         let result = self.store.remove_membership(team_id, user_id).await.map_err(ServiceError::from);
-        self.record(caller, &audit, &result, (None, Some("removed".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("removed".into()))).await?;
+        result
+    }
+
+    /// [`remove_member`](Self::remove_member) by username: the policy answers
+    /// before anything is looked up, so a refusal never says who is a member.
+    pub async fn remove_member_named(&self, caller: &Caller, team_id: i64, username: &str) -> Result<()> {
+        let audit = Audit::team(
+            "team.member.remove",
+            team_id,
+            format!("user/{}", username.chars().take(64).collect::<String>()),
+        );
+        self.authorize(caller, Action::ManageMembers, &Target::Team(team_id), &audit).await?;
+        let result = async {
+            let member = self.store.members(team_id).await?.into_iter().find(|m| m.username == username);
+            let member = member.ok_or_else(|| ServiceError::not_found(format!("{username} is not a member")))?;
+            Ok(self.store.remove_membership(team_id, member.user_id).await?)
+        }
+        .await;
+        self.record(caller, &audit, &result, (None, Some("removed".into()))).await?;
         result
     }
 
     pub async fn namespace_mappings(&self, caller: &Caller) -> Result<Vec<NamespaceMapping>> {
         let all = self.store.namespace_mappings().await?;
-        Ok(all
-            .into_iter()
-            .filter(|m| caller.principal.global_admin || caller.principal.role_in(m.team_id).is_some())
-            .collect())
+        Ok(all.into_iter().filter(|m| policy::sees_team(&caller.principal, m.team_id)).collect())
     }
 
     /// Gives a namespace of a cluster to a team (global admins).
@@ -271,7 +288,7 @@ impl AppState {
             Ok(self.store.map_namespace(cluster, namespace.as_str(), team_id).await?)
         }
         .await;
-        self.record(caller, &audit, &result, (before, Some(format!("team {team_id}")))).await;
+        self.record(caller, &audit, &result, (before, Some(format!("team {team_id}")))).await?;
         result
     }
 
@@ -284,7 +301,7 @@ impl AppState {
         };
         self.authorize(caller, Action::ManageNamespaces, &Target::Global, &audit).await?;
         let result = self.store.unmap_namespace(cluster, namespace).await.map_err(ServiceError::from);
-        self.record(caller, &audit, &result, (None, Some("unowned".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("unowned".into()))).await?;
         result
     }
 
@@ -300,6 +317,10 @@ impl AppState {
         self.authorize(caller, Action::ManageEnvironments, &Target::Team(team_id), &audit).await?;
         let before = self.store.environments(team_id).await.ok().map(|e| describe_envs(&e));
         let result = async {
+            self.store
+                .team(team_id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found(format!("team {team_id} does not exist")))?;
             let ownership = self.store.ownership().await?;
             if environments.len() > 10 {
                 return Err(Invalid::new("environments", "at most 10").into());
@@ -320,7 +341,7 @@ impl AppState {
             })
         }
         .await;
-        self.record(caller, &audit, &result, (before, Some(describe_envs(&environments)))).await;
+        self.record(caller, &audit, &result, (before, Some(describe_envs(&environments)))).await?;
         result
     }
 
@@ -330,23 +351,14 @@ impl AppState {
         self.authorize(caller, Action::ManageSelf, &Target::Global, &audit).await?;
         let result = async {
             let name = token_name(&request.name)?;
-            let best = caller.principal.memberships.iter().map(|m| m.role).max().unwrap_or(Role::Viewer);
             let max_role = match request.max_role.as_deref().filter(|r| !r.is_empty()) {
-                None => best,
-                Some(text) => Role::parse(text)
-                    .ok_or_else(|| Invalid::new("max_role", "must be viewer, deployer or team_admin"))?,
+                None => None,
+                Some(text) => Some(
+                    Role::parse(text)
+                        .ok_or_else(|| Invalid::new("max_role", "must be viewer, deployer or team_admin"))?,
+                ),
             };
-            let foreign = request
-                .teams
-                .iter()
-                .flatten()
-                .find(|t| caller.principal.role_in(**t).is_none() && !caller.principal.global_admin);
-            if let Some(foreign) = foreign {
-                return Err(Invalid::new("teams", format!("you are not a member of team {foreign}")).into());
-            }
-            if request.admin && !caller.principal.global_admin {
-                return Err(Invalid::new("admin", "only global admins can make admin tokens").into());
-            }
+            let scope = policy::token_scope(&caller.principal, max_role, request.teams.as_deref(), request.admin)?;
             let expires_at = match request.expires_in_days {
                 _ if request.expires_in_seconds.is_some_and(|s| s > 0) => {
                     Some(now_ms() + request.expires_in_seconds.unwrap_or(0) * 1000)
@@ -360,9 +372,9 @@ impl AppState {
                 .create_token(&NewToken {
                     user_id: caller.principal.user_id,
                     name: name.clone(),
-                    max_role,
-                    team_ids: request.teams.clone(),
-                    admin: request.admin,
+                    max_role: scope.max_role,
+                    team_ids: scope.teams,
+                    admin: scope.admin,
                     expires_at,
                 })
                 .await?;
@@ -370,11 +382,12 @@ impl AppState {
         }
         .await;
         let after = result.as_ref().ok().map(|t| format!("token {} expires {:?}", t.name, t.expires_at));
-        self.record(caller, &audit, &result, (None, after)).await;
+        self.record(caller, &audit, &result, (None, after)).await?;
         result
     }
 
     pub async fn my_tokens(&self, caller: &Caller) -> Result<Vec<TokenRecord>> {
+        self.authorize(caller, Action::ManageSelf, &Target::Global, &Audit::default()).await?;
         Ok(self.store.tokens_of(caller.principal.user_id).await?)
     }
 
@@ -383,7 +396,7 @@ impl AppState {
         self.authorize(caller, Action::ManageSelf, &Target::Global, &audit).await?;
         let result =
             self.store.revoke_token(caller.principal.user_id, token_id).await.map(|_| ()).map_err(ServiceError::from);
-        self.record(caller, &audit, &result, (None, Some("revoked".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("revoked".into()))).await?;
         result
     }
 }

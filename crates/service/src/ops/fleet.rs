@@ -3,9 +3,10 @@
 use gantry_cluster::kubeconfig::{self, KubeconfigError};
 use gantry_cluster::queries;
 use gantry_domain::policy::{Action, Target};
-use gantry_domain::validate::{Invalid, LabelName};
+use gantry_domain::validate::{Invalid, KubeName, LabelName};
 use gantry_domain::view::{
-    ClusterSummary, DeploymentRow, EventRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow, QuotaRow,
+    ClusterSummary, DeploymentRow, EventRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow,
+    PrometheusSettings, QuotaRow,
 };
 use gantry_store::StoredCluster;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,7 @@ impl AppState {
     pub async fn node(&self, caller: &Caller, cluster: &str, name: &str) -> Result<(NodeRow, Vec<PodRow>)> {
         let target = self.ownership().await?.cluster(cluster);
         self.authorize(caller, Action::ViewCluster, &target, &Audit::default()).await?;
+        KubeName::parse("node", name)?;
         let viewer = self.viewer(caller).await?;
         queries::node(&self.hub, &viewer, cluster, name)
             .ok_or_else(|| ServiceError::not_found(format!("node {name} was not found in {cluster}")))
@@ -87,6 +89,8 @@ impl AppState {
     ) -> Result<(JobRow, Vec<PodRow>, Vec<EventRow>)> {
         let target = self.ownership().await?.namespace(cluster, namespace);
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
+        LabelName::parse("namespace", namespace)?;
+        KubeName::parse("name", name)?;
         let viewer = self.viewer(caller).await?;
         queries::job(&self.hub, &viewer, cluster, namespace, name)
             .ok_or_else(|| ServiceError::not_found(format!("job {namespace}/{name} was not found in {cluster}")))
@@ -106,6 +110,8 @@ impl AppState {
     ) -> Result<(DeploymentRow, Vec<PodRow>, Vec<EventRow>)> {
         let target = self.ownership().await?.namespace(cluster, namespace);
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
+        LabelName::parse("namespace", namespace)?;
+        KubeName::parse("name", name)?;
         let viewer = self.viewer(caller).await?;
         queries::deployment(&self.hub, &viewer, cluster, namespace, name)
             .ok_or_else(|| ServiceError::not_found(format!("deployment {namespace}/{name} was not found in {cluster}")))
@@ -130,17 +136,17 @@ impl AppState {
         self.authorize(caller, Action::SetQuota, &target, &audit).await?;
         let mut before = None;
         let result = async {
-            LabelName::parse("namespace", namespace)?;
+            let namespace = LabelName::parse("namespace", namespace)?;
             if !(0..=100_000).contains(&gpus) {
                 return Err(Invalid::new("gpus", "must be between 0 and 100000").into());
             }
             let cluster = self.cluster(cluster)?;
             before =
-                gantry_cluster::actions::set_gpu_quota(&cluster, namespace, gpus).await?.map(|g| format!("{g} GPUs"));
+                gantry_cluster::actions::set_gpu_quota(&cluster, &namespace, gpus).await?.map(|g| format!("{g} GPUs"));
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (before, Some(format!("{gpus} GPUs")))).await;
+        self.record(caller, &audit, &result, (before, Some(format!("{gpus} GPUs")))).await?;
         result
     }
 
@@ -155,17 +161,21 @@ impl AppState {
     }
 
     /// Registers a cluster from an uploaded kubeconfig and context. The
-    /// cluster must answer first; nothing is stored otherwise.
+    /// cluster must answer first; nothing is stored otherwise. A context that
+    /// turns off TLS verification or goes through a proxy is registered only
+    /// when the admin accepts those risks, which the audit log then names.
     pub async fn add_cluster(
         &self,
         caller: &Caller,
         name: &str,
         text: &str,
         context: &str,
+        accept_risks: bool,
     ) -> Result<RegisteredCluster> {
         let audit =
             Audit { action: "cluster.add", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
         self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
+        let mut accepted = Vec::new();
         let result = async {
             let name = LabelName::parse("name", name)?;
             if text.len() > MAX_KUBECONFIG_BYTES {
@@ -176,9 +186,18 @@ impl AppState {
             }
             let config = kubeconfig::parse(text).map_err(kubeconfig_error)?;
             kubeconfig::check_self_contained(&config, context).map_err(kubeconfig_error)?;
-            let (client, _) = kubeconfig::client_for(&config, context).await.map_err(kubeconfig_error)?;
-            let version = kubeconfig::probe(&client, context).await.map_err(kubeconfig_error)?;
-            let single = single_context(text, context)?;
+            let risks = kubeconfig::risks(&config, context);
+            if !risks.is_empty() && !accept_risks {
+                return Err(Invalid::new(
+                    "accept_risks",
+                    format!("this context is risky: {}. Accept the risks to register it anyway", risks.join("; ")),
+                )
+                .into());
+            }
+            accepted = risks;
+            let client_config = kubeconfig::config_for(&config, context).await.map_err(kubeconfig_error)?;
+            let version = kubeconfig::probe(&client_config, context).await.map_err(kubeconfig_error)?;
+            let single = kubeconfig::single_context(text, context).map_err(kubeconfig_error)?;
             self.store
                 .put_cluster(
                     &StoredCluster {
@@ -191,12 +210,16 @@ impl AppState {
                     false,
                 )
                 .await?;
-            self.hub.connect(name.as_str(), client);
+            self.hub.connect(name.as_str(), client_config).map_err(ServiceError::internal)?;
             Ok(RegisteredCluster { name: name.to_string(), context: context.to_string(), version })
         }
         .await;
-        let after = result.as_ref().ok().map(|r| format!("context {} ({})", r.context, r.version));
-        self.record(caller, &audit, &result, (None, after)).await;
+        let after = result.as_ref().ok().map(|r| {
+            let risks =
+                if accepted.is_empty() { String::new() } else { format!("; risks accepted: {}", accepted.join("; ")) };
+            format!("context {} ({}){risks}", r.context, r.version)
+        });
+        self.record(caller, &audit, &result, (None, after)).await?;
         result
     }
 
@@ -209,7 +232,7 @@ impl AppState {
             let connected = self.hub.disconnect(name);
             match stored {
                 Ok(()) => Ok(()),
-                Err(gantry_store::Error::NotFound) if connected => Ok(()),
+                Err(gantry_store::Error::NotFound) if connected => Ok(self.store.forget_cluster(name).await?),
                 Err(gantry_store::Error::NotFound) => {
                     Err(ServiceError::not_found(format!("cluster {name} is not registered")))
                 }
@@ -217,7 +240,7 @@ impl AppState {
             }
         }
         .await;
-        self.record(caller, &audit, &result, (None, Some("removed".into()))).await;
+        self.record(caller, &audit, &result, (None, Some("removed".into()))).await?;
         result
     }
 
@@ -234,11 +257,11 @@ impl AppState {
             };
             let context = stored.context.clone().unwrap_or_default();
             match kubeconfig::parse(&text) {
-                Ok(config) => match kubeconfig::client_for(&config, &context).await {
-                    Ok((client, _)) => {
-                        self.hub.connect(&stored.name, client);
-                        connected += 1;
-                    }
+                Ok(config) => match kubeconfig::config_for(&config, &context).await {
+                    Ok(client_config) => match self.hub.connect(&stored.name, client_config) {
+                        Ok(_) => connected += 1,
+                        Err(e) => tracing::error!(cluster = %stored.name, "cannot connect: {e}"),
+                    },
                     Err(e) => tracing::error!(cluster = %stored.name, "cannot connect: {e}"),
                 },
                 Err(e) => tracing::error!(cluster = %stored.name, "stored kubeconfig is invalid: {e}"),
@@ -246,25 +269,6 @@ impl AppState {
         }
         Ok(connected)
     }
-}
-
-/// Keeps only the chosen context (and its cluster and user) of a kubeconfig,
-/// so other credentials in the upload are never stored.
-fn single_context(text: &str, context: &str) -> Result<String> {
-    let mut config = kubeconfig::parse(text).map_err(kubeconfig_error)?;
-    let ctx = config.contexts.iter().find(|c| c.name == context).cloned().ok_or_else(|| {
-        kubeconfig_error(KubeconfigError::UnknownContext(
-            context.to_string(),
-            kubeconfig::context_names(&config).join(", "),
-        ))
-    })?;
-    let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
-    let user_name = ctx.context.as_ref().and_then(|c| c.user.clone()).unwrap_or_default();
-    config.contexts = vec![ctx];
-    config.clusters.retain(|c| c.name == cluster_name);
-    config.auth_infos.retain(|u| u.name == user_name);
-    config.current_context = Some(context.to_string());
-    serde_yaml::to_string(&config).map_err(ServiceError::internal)
 }
 
 impl AppState {
@@ -277,22 +281,153 @@ impl AppState {
         let config = kubeconfig::parse(&text).map_err(|e| format!("--kubeconfig: {}: {e}", path.display()))?;
         let mut names = Vec::new();
         for context in kubeconfig::context_names(&config) {
-            match kubeconfig::client_for(&config, &context).await {
-                Ok((client, _)) => {
-                    self.hub.connect(&context, client);
-                    names.push(context);
-                }
-                Err(e) => return Err(format!("--kubeconfig: {}: {e}", path.display())),
-            }
+            let client_config = kubeconfig::config_for(&config, &context)
+                .await
+                .map_err(|e| format!("--kubeconfig: {}: {e}", path.display()))?;
+            self.hub.connect(&context, client_config).map_err(|e| format!("--kubeconfig: {}: {e}", path.display()))?;
+            names.push(context);
         }
         Ok(names)
     }
 
-    /// Inside a pod, registers the cluster Gantry runs in.
-    pub async fn connect_in_cluster(&self, name: &str) -> std::result::Result<(), String> {
-        let config = kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?;
-        let client = kube::Client::try_from(config).map_err(|e| format!("in-cluster client: {e}"))?;
-        self.hub.connect(name, client);
-        Ok(())
+    /// Like [`Self::connect_kubeconfig_file`], for a kubeconfig that is not
+    /// there yet (a fleet still starting, as in the demo): looks every
+    /// second until it exists and reads whole, then connects its clusters,
+    /// which appear on open pages like any new cluster. Ends at `shutdown`.
+    pub async fn connect_kubeconfig_file_when_ready(
+        &self,
+        path: &std::path::Path,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut last_problem = String::new();
+        loop {
+            if path.exists() {
+                match self.connect_kubeconfig_file(path).await {
+                    Ok(names) => {
+                        tracing::info!(
+                            "watching {} cluster(s) from {}: {}",
+                            names.len(),
+                            path.display(),
+                            names.join(", ")
+                        );
+                        return;
+                    }
+                    // Possibly half-written still: say so once, and look again.
+                    Err(problem) if problem != last_problem => {
+                        tracing::info!("{problem} (trying again)");
+                        last_problem = problem;
+                    }
+                    Err(_) => {}
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Inside a pod, registers the cluster Gantry runs in, unless a cluster
+    /// of that name is registered already. Returns whether it connected.
+    pub async fn connect_in_cluster(&self, name: &str) -> std::result::Result<bool, String> {
+        if self.hub.cluster(name).is_some() {
+            return Ok(false);
+        }
+        let config = kubeconfig::in_cluster()?;
+        self.hub.connect(name, config).map_err(|e| format!("in-cluster client: {e}"))?;
+        Ok(true)
+    }
+}
+
+impl AppState {
+    /// Where a cluster's GPU utilisation comes from (global admins set it).
+    /// The Prometheus must answer first; with `save_anyway`, one that does
+    /// not is saved too (the answer says why it did not). The token is
+    /// sealed at rest like cluster credentials.
+    pub async fn set_cluster_prometheus(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        url: &str,
+        token: Option<&str>,
+        save_anyway: bool,
+    ) -> Result<PrometheusSettings> {
+        let audit = Audit {
+            action: "cluster.prometheus.set",
+            cluster: Some(cluster.chars().take(64).collect()),
+            object: Some(format!("cluster/{}/prometheus", cluster.chars().take(64).collect::<String>())),
+            ..Default::default()
+        };
+        self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
+        let mut after = None;
+        let result = async {
+            self.cluster(cluster)?;
+            let token = token.map(str::trim).filter(|t| !t.is_empty());
+            let client = gantry_prometheus::Client::new(url.trim(), token.map(str::to_string))
+                .map_err(|e| ServiceError::from(Invalid::new("url", e.to_string())))?;
+            let problem = client.probe().await.err().map(|e| e.to_string());
+            if let (Some(problem), false) = (&problem, save_anyway) {
+                return Err(Invalid::new(
+                    "url",
+                    format!("{problem}. Check the address, or save it anyway to have Gantry keep trying"),
+                )
+                .into());
+            }
+            let settings = gantry_store::ClusterPrometheus {
+                cluster: cluster.to_string(),
+                url: url.trim().to_string(),
+                sealed_token: token.map(|t| self.sealer.seal(t.as_bytes())),
+                updated_at: gantry_store::now_ms(),
+            };
+            self.store.set_cluster_prometheus(&settings).await?;
+            self.note_prometheus(cluster, problem.clone());
+            after = Some(format!("{}{}", settings.url, if problem.is_some() { " (not answering yet)" } else { "" }));
+            Ok(PrometheusSettings { url: settings.url, has_token: token.is_some(), problem })
+        }
+        .await;
+        self.record(caller, &audit, &result, (None, after)).await?;
+        result
+    }
+
+    pub async fn remove_cluster_prometheus(&self, caller: &Caller, cluster: &str) -> Result<()> {
+        let audit = Audit {
+            action: "cluster.prometheus.remove",
+            cluster: Some(cluster.chars().take(64).collect()),
+            ..Default::default()
+        };
+        self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
+        let result = async {
+            if !self.store.delete_cluster_prometheus(cluster).await? {
+                return Err(ServiceError::not_found(format!("cluster {cluster} names no Prometheus")));
+            }
+            self.note_prometheus(cluster, None);
+            Ok(())
+        }
+        .await;
+        self.record(caller, &audit, &result, (None, Some("utilisation not configured".into()))).await?;
+        result
+    }
+
+    /// A cluster's Prometheus settings, for those who manage clusters.
+    pub async fn cluster_prometheus(&self, caller: &Caller, cluster: &str) -> Result<Option<PrometheusSettings>> {
+        self.authorize(caller, Action::ManageClusters, &Target::Global, &Audit::default()).await?;
+        Ok(self.store.cluster_prometheus(cluster).await?.map(|p| PrometheusSettings {
+            problem: self.prometheus_problem(cluster),
+            url: p.url,
+            has_token: p.sealed_token.is_some(),
+        }))
+    }
+
+    /// The client for a cluster's Prometheus, if it names one.
+    pub(crate) async fn prometheus_client(&self, cluster: &str) -> Result<Option<gantry_prometheus::Client>> {
+        let Some(settings) = self.store.cluster_prometheus(cluster).await? else { return Ok(None) };
+        let token = match &settings.sealed_token {
+            Some(sealed) => Some(
+                String::from_utf8(self.sealer.open(sealed).map_err(ServiceError::internal)?)
+                    .map_err(ServiceError::internal)?,
+            ),
+            None => None,
+        };
+        Ok(gantry_prometheus::Client::new(&settings.url, token).ok())
     }
 }

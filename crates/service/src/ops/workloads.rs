@@ -7,10 +7,10 @@ use gantry_cluster::queries;
 use gantry_domain::fit::{self, FitPreview};
 use gantry_domain::lenient;
 use gantry_domain::manifest::{self, LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
-use gantry_domain::policy::{Action, Ownership, Role, Target};
+use gantry_domain::policy::{Action, Ownership, Target};
 use gantry_domain::records::Revision;
 use gantry_domain::rollout::{self, DiffLine, ReplicaSetRevision};
-use gantry_domain::validate::{self, Invalid, LabelName, ObjectName};
+use gantry_domain::validate::{self, Invalid, KubeName, LabelName};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
@@ -22,49 +22,7 @@ pub struct RollbackOutcome {
     pub restored_revision: i64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ScaleRequest {
-    #[serde(deserialize_with = "lenient::text")]
-    pub replicas: String,
-    /// The deployment version (generation) the user saw; a stale one is a
-    /// conflict. Empty: act on whatever is current.
-    #[serde(deserialize_with = "lenient::text")]
-    pub version: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AutoscaleRequest {
-    /// false removes the autoscaler.
-    #[serde(deserialize_with = "lenient::flag")]
-    pub enabled: bool,
-    #[serde(deserialize_with = "lenient::text")]
-    pub min_replicas: String,
-    #[serde(deserialize_with = "lenient::text")]
-    pub max_replicas: String,
-    #[serde(deserialize_with = "lenient::text")]
-    pub target_cpu_percent: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RollbackRequest {
-    /// The revision to restore; empty or 0 means the previous one.
-    #[serde(deserialize_with = "lenient::text")]
-    pub to_revision: String,
-    #[serde(deserialize_with = "lenient::text")]
-    pub version: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DeleteRequest {
-    /// Must equal the deployment's name: the typed confirmation.
-    pub confirm: String,
-    #[serde(deserialize_with = "lenient::text")]
-    pub version: String,
-}
+pub use gantry_domain::changes::{AutoscaleRequest, DeleteRequest, RollbackRequest, ScaleRequest};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PromoteOutcome {
@@ -79,12 +37,10 @@ fn expected(version: &str) -> Result<Option<i64>> {
     Ok(lenient::int("version", version)?)
 }
 
-fn name(field: &str, input: &str) -> Result<String> {
-    Ok(ObjectName::parse(input).map_err(|e| Invalid::new(field, e.message))?.into_inner())
-}
-
-fn namespace_of(input: &str) -> Result<String> {
-    Ok(LabelName::parse("namespace", input)?.into_inner())
+/// A namespace and an object's name from a request, checked once the caller
+/// is known to be allowed and before anything reaches the cluster.
+fn place(namespace: &str, field: &str, name: &str) -> Result<(LabelName, KubeName)> {
+    Ok((LabelName::parse("namespace", namespace)?, KubeName::parse(field, name)?))
 }
 
 fn object(kind: &str, name: &str) -> String {
@@ -117,7 +73,12 @@ impl AppState {
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
         self.cluster(cluster)?;
         let model = model.filter(|m| !m.is_empty());
-        Ok(fit::preview(&queries::free_gpus(&self.hub, cluster), model, gpus.max(0), pods.max(0)))
+        let mut preview = fit::preview(&queries::free_gpus(&self.hub, cluster), model, gpus.max(0), pods.max(0));
+        if let Some(model) = model {
+            let prices = self.store.gpu_prices().await?;
+            preview.cost = fit::PreviewCost::of(model, gpus.max(0) * pods.max(0), &prices);
+        }
+        Ok(preview)
     }
 
     pub fn gpu_models(&self, cluster: &str) -> Vec<String> {
@@ -139,7 +100,7 @@ impl AppState {
             Ok(launched.objects)
         }
         .await;
-        self.record(caller, &audit, &result, (None, after)).await;
+        self.record(caller, &audit, &result, (None, after)).await?;
         result
     }
 
@@ -158,15 +119,16 @@ impl AppState {
             let replicas =
                 lenient::int("replicas", &request.replicas)?.ok_or_else(|| Invalid::new("replicas", "is required"))?;
             let replicas = validate::replicas(replicas, self.config.replica_cap)?;
+            let (namespace, deployment) = place(namespace, "name", deployment)?;
             let cluster = self.cluster(cluster)?;
-            Ok(actions::scale(&cluster, namespace, deployment, replicas, expected(&request.version)?).await?)
+            Ok(actions::scale(&cluster, &namespace, &deployment, replicas, expected(&request.version)?).await?)
         }
         .await;
         let change = match &result {
             Ok((from, to)) => (Some(format!("replicas {from}")), Some(format!("replicas {to}"))),
             Err(_) => (None, Some(format!("replicas {}", request.replicas.chars().take(20).collect::<String>()))),
         };
-        self.record(caller, &audit, &result, change).await;
+        self.record(caller, &audit, &result, change).await?;
         result
     }
 
@@ -183,9 +145,10 @@ impl AppState {
         self.authorize(caller, Action::ScaleDeployment, &target, &audit).await?;
         let mut change = (None, None);
         let result = async {
+            let (namespace, deployment) = place(namespace, "name", deployment)?;
             let cluster = self.cluster(cluster)?;
             if !request.enabled {
-                actions::remove_autoscaler(&cluster, namespace, deployment).await?;
+                actions::remove_autoscaler(&cluster, &namespace, &deployment).await?;
                 change.1 = Some("autoscaling off".into());
                 return Ok(());
             }
@@ -196,7 +159,7 @@ impl AppState {
                 self.config.replica_cap,
             )?
             .ok_or_else(|| ServiceError::invalid("autoscaling settings are missing"))?;
-            change.0 = actions::set_autoscaler(&cluster, namespace, deployment, &autoscale).await?;
+            change.0 = actions::set_autoscaler(&cluster, &namespace, &deployment, &autoscale).await?;
             change.1 = Some(format!(
                 "autoscale {}..{} at {}% CPU",
                 autoscale.min, autoscale.max, autoscale.target_cpu_percent
@@ -204,7 +167,7 @@ impl AppState {
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, change).await;
+        self.record(caller, &audit, &result, change).await?;
         result
     }
 
@@ -222,10 +185,11 @@ impl AppState {
         let mut change = (None, None);
         let result = async {
             let update = input.validate()?;
+            let (namespace, deployment) = place(namespace, "name", deployment)?;
             let cluster = self.cluster(cluster)?;
-            let next = actions::next_revision(&cluster, namespace, deployment).await?;
+            let next = actions::next_revision(&cluster, &namespace, &deployment).await?;
             let (before, after) =
-                actions::update(&cluster, namespace, deployment, &update, expected(&input.version)?, &caller.actor())
+                actions::update(&cluster, &namespace, &deployment, &update, expected(&input.version)?, &caller.actor())
                     .await?;
             let changes_template = update.image.is_some() || update.model_version.is_some();
             change = (
@@ -235,7 +199,7 @@ impl AppState {
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, change).await;
+        self.record(caller, &audit, &result, change).await?;
         result
     }
 
@@ -250,8 +214,9 @@ impl AppState {
     ) -> Result<Vec<Revision>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
+        let (ns, name) = place(namespace, "name", deployment)?;
         let cluster_cache = self.cluster(cluster)?;
-        let (d, revisions) = actions::history(&cluster_cache, namespace, deployment).await?;
+        let (d, revisions) = actions::history(&cluster_cache, &ns, &name).await?;
         let current = actions::current_revision(&d);
         let audits = self
             .store
@@ -296,8 +261,9 @@ impl AppState {
     ) -> Result<Vec<DiffLine>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
+        let (ns, name) = place(namespace, "name", deployment)?;
         let cluster_cache = self.cluster(cluster)?;
-        let (d, revisions) = actions::history(&cluster_cache, namespace, deployment).await?;
+        let (d, revisions) = actions::history(&cluster_cache, &ns, &name).await?;
         let chosen = revisions.iter().find(|r| r.revision == revision).ok_or_else(|| {
             ServiceError::not_found(format!("revision {revision} of deployment {namespace}/{deployment} was not found"))
         })?;
@@ -320,8 +286,9 @@ impl AppState {
             if to.is_some_and(|r| r < 0) {
                 return Err(Invalid::new("to_revision", "must not be negative").into());
             }
+            let (namespace, deployment) = place(namespace, "name", deployment)?;
             let cluster = self.cluster(cluster)?;
-            let done = actions::rollback(&cluster, namespace, deployment, to, expected(&request.version)?).await?;
+            let done = actions::rollback(&cluster, &namespace, &deployment, to, expected(&request.version)?).await?;
             Ok((RollbackOutcome { from_revision: done.from, restored_revision: done.restored }, done.next))
         }
         .await;
@@ -334,7 +301,7 @@ impl AppState {
                 (None, Some(format!("revision {}", request.to_revision)).filter(|_| !request.to_revision.is_empty()))
             }
         };
-        self.record(caller, &audit, &result, change).await;
+        self.record(caller, &audit, &result, change).await?;
         result.map(|(outcome, _)| outcome)
     }
 
@@ -354,13 +321,14 @@ impl AppState {
             if request.confirm != deployment {
                 return Err(Invalid::new("confirm", "type the deployment's name to confirm").into());
             }
+            let (namespace, deployment) = place(namespace, "name", deployment)?;
             let cluster = self.cluster(cluster)?;
             before =
-                Some(actions::delete_deployment(&cluster, namespace, deployment, expected(&request.version)?).await?);
+                Some(actions::delete_deployment(&cluster, &namespace, &deployment, expected(&request.version)?).await?);
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (before, Some("deleted".into()))).await;
+        self.record(caller, &audit, &result, (before, Some("deleted".into()))).await?;
         result
     }
 
@@ -383,7 +351,7 @@ impl AppState {
         let Some(team) = team else {
             let error =
                 ServiceError::invalid(format!("{cluster}/{namespace} belongs to no team, so it has no environments"));
-            self.record::<()>(caller, &audit, &Err(error.clone()), (None, None)).await;
+            self.record::<()>(caller, &audit, &Err(error.clone()), (None, None)).await?;
             return Err(error);
         };
         let environments = self.store.environments(team).await?;
@@ -398,7 +366,7 @@ impl AppState {
                 None => format!("{cluster}/{namespace} is not one of the team's environments"),
                 Some(_) => "there is no next environment to promote to".to_string(),
             });
-            self.record::<()>(caller, &audit, &Err(error.clone()), (None, None)).await;
+            self.record::<()>(caller, &audit, &Err(error.clone()), (None, None)).await?;
             return Err(error);
         };
         let target = ownership.namespace(&next.cluster, &next.namespace);
@@ -409,24 +377,25 @@ impl AppState {
         let to = format!("{} ({}/{})", next.name, next.cluster, next.namespace);
         let mut change = (None, None);
         let result = async {
+            let (source_ns, name) = place(namespace, "name", deployment)?;
+            let target_ns = LabelName::parse("namespace", &next.namespace)?;
             let source_cluster = self.cluster(cluster)?;
-            let source = actions::deployment_json(&source_cluster, namespace, deployment).await?.ok_or_else(|| {
+            let source = actions::deployment_json(&source_cluster, &source_ns, &name).await?.ok_or_else(|| {
                 ServiceError::not_found(format!("deployment {namespace}/{deployment} was not found in {cluster}"))
             })?;
             let target_cluster = self.cluster(&next.cluster)?;
             let team_name = team_name(caller, &ownership, &next.cluster, &next.namespace);
-            let revision = match actions::deployment_json(&target_cluster, &next.namespace, deployment).await? {
-                Some(_) => actions::next_revision(&target_cluster, &next.namespace, deployment).await?,
+            let revision = match actions::deployment_json(&target_cluster, &target_ns, &name).await? {
+                Some(_) => actions::next_revision(&target_cluster, &target_ns, &name).await?,
                 None => 1,
             };
             let (before, after) =
-                actions::promote(&source, &target_cluster, &next.namespace, team_name.as_deref(), &caller.actor())
-                    .await?;
+                actions::promote(&source, &target_cluster, &target_ns, team_name.as_deref(), &caller.actor()).await?;
             change = (before.clone(), Some(format!("revision {revision}: {after} (promoted from {from})")));
             Ok(PromoteOutcome { from: from.clone(), to: to.clone(), before, after })
         }
         .await;
-        self.record(caller, &promote_audit, &result, change).await;
+        self.record(caller, &promote_audit, &result, change).await?;
         result
     }
 
@@ -444,7 +413,7 @@ impl AppState {
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (None, after)).await;
+        self.record(caller, &audit, &result, (None, after)).await?;
         result
     }
 
@@ -454,13 +423,13 @@ impl AppState {
         self.authorize(caller, Action::CancelJob, &target, &audit).await?;
         let mut before = None;
         let result = async {
-            name("name", job)?;
+            let (namespace, job) = place(namespace, "name", job)?;
             let cluster = self.cluster(cluster)?;
-            before = Some(actions::cancel_job(&cluster, namespace, job).await?);
+            before = Some(actions::cancel_job(&cluster, &namespace, &job).await?);
             Ok(())
         }
         .await;
-        self.record(caller, &audit, &result, (before, Some("cancelled".into()))).await;
+        self.record(caller, &audit, &result, (before, Some("cancelled".into()))).await?;
         result
     }
 
@@ -475,12 +444,12 @@ impl AppState {
     ) -> Result<impl Stream<Item = std::result::Result<String, gantry_cluster::ActionError>> + use<>> {
         let (_, target) = self.namespace_target(cluster, namespace).await?;
         self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
-        namespace_of(namespace)?;
+        let (namespace, pod) = place(namespace, "pod", pod)?;
         let cluster = self.cluster(cluster)?;
         Ok(actions::log_lines(
             &cluster,
-            namespace,
-            pod,
+            &namespace,
+            &pod,
             None,
             follow,
             self.config.log_tail_lines,
@@ -505,8 +474,9 @@ impl AppState {
         let ownership = self.ownership().await?;
         let mut out: Vec<(String, String)> = ownership
             .entries()
-            .filter(|(_, _, team)| {
-                caller.principal.global_admin || caller.principal.role_in(*team).is_some_and(|r| r >= Role::Deployer)
+            .filter(|(c, n, _)| {
+                gantry_domain::policy::may(&caller.principal, Action::LaunchDeployment, &ownership.namespace(c, n))
+                    .is_allowed()
             })
             .map(|(c, n, _)| (c.to_string(), n.to_string()))
             .collect();

@@ -1,0 +1,324 @@
+// Gantry's charts in the browser: a thin layer over uPlot, bound to Rust
+// through wasm-bindgen (app/src/components/chart.rs is the only caller).
+//
+// Rust owns the data and every decision (buckets, stacking, which series
+// show); this file builds uPlot's options once per chart shape, hands it
+// columns of numbers, draws the crosshair tooltip and the markers, and
+// reports drag-zooms, the hovered bucket and width changes back.
+//
+// uPlot itself is loaded with a dynamic import the first time a chart is
+// drawn, so pages without charts never fetch it.
+
+const UPLOT = "/assets/uplot/uplot-1.6.32.min.js";
+let engine = null;
+
+function loadEngine() {
+  if (!engine) engine = import(UPLOT).then((module) => module.default);
+  return engine;
+}
+
+// Grafana's classic palette: distinct on light and dark backgrounds.
+const PALETTE = [
+  "#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42",
+  "#1f78c1", "#ba43a9", "#705da0", "#508642", "#cca300",
+  "#447ebc", "#c15c17", "#890f02", "#0a437c", "#6d1f62",
+];
+
+function color(index) {
+  return PALETTE[index % PALETTE.length];
+}
+
+function withAlpha(hex, alpha) {
+  const a = Math.round(alpha * 255).toString(16).padStart(2, "0");
+  return hex + a;
+}
+
+const DASHES = { solid: undefined, dashed: [6, 4], dotted: [2, 3] };
+
+function group(number, digits) {
+  return number.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function plain(v) {
+  const digits = Math.abs(v) >= 100 || Number.isInteger(v) ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return group(v, digits);
+}
+
+function dollars(v) {
+  const text = group(Math.abs(v), Math.abs(v) >= 1000 ? 0 : 2);
+  return v < 0 ? `-$${text}` : `$${text}`;
+}
+
+// The same wording as the server's value table (gantry_domain::chart::format_value).
+export function formatValue(unit, v) {
+  if (v == null || Number.isNaN(v)) return "—";
+  switch (unit) {
+    case "dollars": return dollars(v);
+    case "dollars_per_hour": return `${dollars(v)}/h`;
+    case "gpus": return `${plain(v)} GPUs`;
+    case "gpu_hours": return `${plain(v)} GPU-h`;
+    case "percent": return `${Math.round(v)}%`;
+    default: return plain(v);
+  }
+}
+
+function axisValue(unit, v) {
+  const short = (n) => {
+    const a = Math.abs(n);
+    if (a >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
+    if (a >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
+    return `${+n.toFixed(2)}`;
+  };
+  switch (unit) {
+    case "dollars": return `$${short(v)}`;
+    case "dollars_per_hour": return `$${short(v)}/h`;
+    case "percent": return `${short(v)}%`;
+    default: return short(v);
+  }
+}
+
+function css(el, name, fallback) {
+  const value = getComputedStyle(el).getPropertyValue(name).trim();
+  return value || fallback;
+}
+
+// NaN marks a gap in the columns Rust sends; uPlot wants null.
+function column(values) {
+  const out = new Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = Number.isNaN(v) ? null : v;
+  }
+  return out;
+}
+
+function timeLabel(ms) {
+  return new Date(ms).toLocaleString(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function buildOptions(uPlot, el, spec, raw, callbacks, state) {
+  const muted = css(el, "--muted", "#667085");
+  const line = css(el, "--line", "#e3e6ec");
+  const width = Math.max(el.clientWidth, 100);
+  const series = [{}];
+  spec.names.forEach((name, i) => {
+    const stroke = color(spec.colors[i]);
+    series.push({
+      label: name,
+      stroke,
+      width: spec.dashes[i] === "solid" ? 1.75 : 1.25,
+      dash: DASHES[spec.dashes[i]],
+      fill: spec.stacked ? withAlpha(stroke, 0.35) : undefined,
+      show: spec.shown[i],
+      spanGaps: false,
+      points: { show: false },
+    });
+  });
+  // Stacked bands: each visible series fills down to the visible one under it.
+  const bands = [];
+  if (spec.stacked) {
+    let below = null;
+    spec.names.forEach((_, i) => {
+      if (!spec.shown[i]) return;
+      if (below !== null) bands.push({ series: [i + 1, below + 1], fill: withAlpha(color(spec.colors[i]), 0.35) });
+      below = i;
+    });
+    // The bottom band fills to zero; the others only between their edges.
+    let first = true;
+    series.forEach((s, i) => {
+      if (i === 0 || !spec.shown[i - 1]) return;
+      if (!first) s.fill = undefined;
+      first = false;
+    });
+  }
+  const tip = state.tip;
+  return {
+    width,
+    height: spec.height,
+    ms: 1,
+    legend: { show: false },
+    cursor: {
+      sync: { key: spec.sync, setSeries: false },
+      drag: { x: true, y: false, setScale: false },
+      points: { size: 6 },
+    },
+    select: { show: true },
+    scales: {
+      // The range asked for, not the data's: a gap at either end shows as one.
+      x: { time: true, range: () => [state.spec.start, state.spec.end] },
+      y: {
+        range: (u, min, max) => {
+          const low = Math.min(0, min ?? 0);
+          const high = max == null || max <= low ? low + 1 : max + (max - low) * 0.08;
+          return [low, high];
+        },
+      },
+    },
+    axes: [
+      { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } },
+      {
+        stroke: muted,
+        grid: { stroke: line, width: 1 },
+        ticks: { stroke: line, width: 1 },
+        size: 64,
+        values: (u, ticks) => ticks.map((v) => axisValue(spec.unit, v)),
+      },
+    ],
+    series,
+    bands,
+    hooks: {
+      setSelect: [
+        (u) => {
+          if (u.select.width < 4) return;
+          const min = u.posToVal(u.select.left, "x");
+          const max = u.posToVal(u.select.left + u.select.width, "x");
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          callbacks.zoom(Math.round(min), Math.round(max));
+        },
+      ],
+      setCursor: [
+        (u) => {
+          const idx = u.cursor.idx;
+          if (idx == null || u.cursor.left < 0) {
+            tip.style.display = "none";
+            if (state.hovered !== -1) {
+              state.hovered = -1;
+              callbacks.cursor(-1);
+            }
+            return;
+          }
+          if (state.hovered !== idx) {
+            state.hovered = idx;
+            callbacks.cursor(idx);
+          }
+          const rows = [];
+          const at = u.data[0][idx];
+          const near = state.markers.filter((m) => Math.abs(u.valToPos(m.at, "x") - u.cursor.left) <= 6);
+          near.forEach((m) => rows.push(`<div class="tip-marker">${escapeHtml(m.label)}</div>`));
+          spec.names.forEach((name, i) => {
+            if (!spec.shown[i]) return;
+            const v = state.raw[i][idx];
+            rows.push(
+              `<div class="tip-row"><span class="swatch" style="background:${color(spec.colors[i])}"></span>` +
+                `<span class="tip-name">${escapeHtml(name)}</span><span class="tip-value">${formatValue(spec.unit, v)}</span></div>`,
+            );
+          });
+          tip.innerHTML = `<div class="tip-time">${timeLabel(at)}</div>${rows.join("")}`;
+          tip.style.display = "block";
+          const over = u.over.getBoundingClientRect();
+          const host = el.getBoundingClientRect();
+          const x = over.left - host.left + u.cursor.left;
+          const flip = x + tip.offsetWidth + 16 > host.width;
+          tip.style.left = `${flip ? x - tip.offsetWidth - 12 : x + 12}px`;
+          tip.style.top = `${over.top - host.top + 8}px`;
+        },
+      ],
+      draw: [
+        (u) => {
+          if (!state.markers.length) return;
+          const { ctx, bbox } = u;
+          ctx.save();
+          ctx.strokeStyle = muted;
+          ctx.fillStyle = muted;
+          ctx.lineWidth = 1;
+          ctx.setLineDash([3, 3]);
+          for (const m of state.markers) {
+            const x = Math.round(u.valToPos(m.at, "x", true));
+            if (x < bbox.left || x > bbox.left + bbox.width) continue;
+            ctx.beginPath();
+            ctx.moveTo(x, bbox.top);
+            ctx.lineTo(x, bbox.top + bbox.height);
+            ctx.stroke();
+            ctx.beginPath();
+            ctx.moveTo(x - 4, bbox.top);
+            ctx.lineTo(x + 4, bbox.top);
+            ctx.lineTo(x, bbox.top + 6);
+            ctx.fill();
+          }
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
+function columns(times, drawn) {
+  const data = [Array.from(times)];
+  for (let i = 0; i < drawn.length; i++) data.push(column(drawn[i]));
+  return data;
+}
+
+// Draws a chart into `el` (emptied first). `spec` is JSON from Rust:
+// {key, unit, names, colors, dashes, shown, stacked, markers, height, sync,
+// start, end}; `times` a Float64Array of Unix ms; `drawn` the columns to
+// draw (stacked where the chart is) and `raw` each series' own values, both
+// arrays of Float64Array with NaN for gaps. The callbacks report a
+// drag-zoom (start, end in ms), the hovered bucket (-1: none) and the
+// chart's new width in pixels.
+export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resized) {
+  const uPlot = await loadEngine();
+  const started = performance.now();
+  const parsed = JSON.parse(spec);
+  const tip = document.createElement("div");
+  tip.className = "chart-tip";
+  tip.style.display = "none";
+  const state = {
+    spec: parsed,
+    raw: Array.from(raw, column),
+    markers: parsed.markers,
+    hovered: -1,
+    tip,
+    plot: null,
+    width: el.clientWidth,
+  };
+  const callbacks = { zoom, cursor, resized };
+  el.replaceChildren();
+  state.plot = new uPlot(buildOptions(uPlot, el, parsed, state.raw, callbacks, state), columns(times, drawn), el);
+  el.appendChild(tip);
+  el.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+  let pending = null;
+  state.observer = new ResizeObserver(() => {
+    const width = el.clientWidth;
+    if (!width || Math.abs(width - state.width) < 2) return;
+    state.width = width;
+    state.plot.setSize({ width, height: state.spec.height });
+    clearTimeout(pending);
+    pending = setTimeout(() => resized(width), 300);
+  });
+  state.observer.observe(el);
+  state.uPlot = uPlot;
+  state.callbacks = callbacks;
+  performance.measure("gantry-chart-draw", { start: started, end: performance.now() });
+  return state;
+}
+
+// New data for a chart: drawn in place when its shape (series, styles,
+// stacking, which show) is the same, else the chart is built afresh.
+export function updateChart(state, el, spec, times, drawn, raw) {
+  const parsed = JSON.parse(spec);
+  state.raw = Array.from(raw, column);
+  state.markers = parsed.markers;
+  if (parsed.key !== state.spec.key) {
+    state.plot.destroy();
+    state.spec = parsed;
+    const tip = state.tip;
+    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.raw, state.callbacks, state), columns(times, drawn), el);
+    el.appendChild(tip);
+    return;
+  }
+  state.spec = parsed;
+  state.plot.setData(columns(times, drawn));
+}
+
+export function destroyChart(state) {
+  if (!state) return;
+  state.observer?.disconnect();
+  state.plot?.destroy();
+  state.tip?.remove();
+}

@@ -1,0 +1,1223 @@
+//! Hourly and daily rollups of the ledger, so that a question about 30 or
+//! 400 days reads a few thousand pre-summed rows, summed again in SQL.
+//!
+//! Three tables hold the same sums at different grains: `usage_hourly` per
+//! hour and (cluster, namespace, team, workload, model, capacity type);
+//! `usage_hourly_nodes` per hour and (cluster, node, model, capacity type);
+//! `usage_daily` per UTC day with the keys of `usage_hourly`, recomputed
+//! from it whenever one of the day's hours is replaced. An hour is written
+//! whole by [`Store::replace_hour`], so rolling an hour up again (after a
+//! crash, a late price, a retry) replaces it instead of adding to it.
+//!
+//! # Units
+//!
+//! GPU time stays in milli-GPU-milliseconds, the ledger's own unit, so an
+//! hour served from the rollups agrees to the unit with the same hour
+//! computed from raw intervals, and a window's whole hours from rollups add
+//! up exactly with its partial edge hours from raw intervals. Storing
+//! milli-GPU-seconds instead would round every row and break that. A row
+//! holds at most one cluster's day of one key, which fits an i64 with room to
+//! spare (a day of 100,000 GPUs is 8.6 × 10¹⁵).
+//!
+//! Sums over many rows need not fit: SQLite's `SUM()` fails on overflow,
+//! PostgreSQL's returns NUMERIC, which the `Any` driver cannot decode, and
+//! cost at the highest price Gantry accepts over 8,000 GPUs and 400 days is
+//! 7.7 × 10²⁰ nano-dollars. So every column is summed in two halves,
+//! `SUM(v / 10⁹)` and `SUM(v % 10⁹)`, each cast to BIGINT: each half fits for
+//! up to ~9 × 10⁹ rows, the same SQL runs on both backends, and Rust joins
+//! them into an exact i128. No float, no NUMERIC, no rounding in the sum.
+//!
+//! Money and utilisation are kept coarser than the domain's exact i128 sums,
+//! in units that fit a day's row in an i64: cost as nano-dollars (one is
+//! 3.6 × 10⁶ cost units; a row is off by at most half a nano-dollar, and
+//! exact whenever its cost is a whole number of them), and utilisation
+//! as busy milli-GPU-milliseconds (`util_weighted` ÷ 10,000: the GPU time at
+//! 100 % that the measured utilisation amounts to). Both are rounded half
+//! away from zero by [`to_stored`] and read back by [`from_stored`]. Kept
+//! exactly, `util_weighted` of one workload's day would overflow an i64 past
+//! ~10,000 GPUs. What is left: one key's day costs at most 9.2 × 10¹⁸
+//! nano-dollars, which is 38,000 GPUs of one workload at the highest price
+//! accepted ($10,000 per GPU-hour), or 3.8 million at $100; past it the
+//! day's recompute fails (the hour's replacement with it), it never wraps.
+//!
+//! # PostgreSQL partitions and scaling out
+//!
+//! On PostgreSQL the two hourly tables are partitioned by range of `hour_ms`,
+//! one partition per UTC month, created by [`Store::ensure_partitions`] (rows
+//! of a month without one wait in a DEFAULT partition and move when it is
+//! created). Retention then drops whole months instead of deleting millions
+//! of rows, and a query over a window reads only its months. The primary
+//! keys include `hour_ms`, as partitioning requires, and nothing else had to
+//! give for it.
+//!
+//! Beyond one PostgreSQL server the same schema distributes on `cluster`
+//! (Citus: `create_distributed_table('usage_hourly', 'cluster')`, likewise
+//! for `usage_hourly_nodes`, `usage_daily` and the ledger tables): every
+//! write (a ledger batch, an hour's replacement with its day's recompute)
+//! touches one cluster, so it stays on one shard, and a fleet-wide question
+//! is a GROUP BY that each shard answers for its clusters and the
+//! coordinator adds up. Every rollup key includes `cluster`, as a
+//! distributed primary key must; the ledger tables would need their primary
+//! keys widened to `(cluster, id)`. Monthly time partitions combine with
+//! distribution. The one thing to revisit there is the temporary table that
+//! carries a viewer's visible namespaces into a query: Citus plans a join of
+//! a local table with a distributed one by sending the local rows to the
+//! workers, acceptable for the thousands it holds; a reference table of
+//! visibility would avoid even that.
+
+use std::collections::BTreeMap;
+
+use gantry_domain::usage::{self, Dimension, HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, Span, Usage};
+use sqlx::AnyConnection;
+use sqlx::Connection;
+
+use crate::ledger::capacity_type;
+use crate::{Backend, Error, Result, Store};
+
+/// Cost units in one nano-dollar: 3.6 × 10⁹ units are a micro-dollar.
+pub(crate) const COST_UNITS_PER_NANO_USD: i128 = 3_600_000;
+/// `util_weighted` (hundredths of a percent × milli-GPU-ms) in one busy
+/// milli-GPU-millisecond.
+pub(crate) const UTIL_WEIGHT_PER_BUSY_MS: i128 = 10_000;
+/// Each stored value is summed as `v / SPLIT` and `v % SPLIT`.
+const SPLIT: i128 = 1_000_000_000;
+/// The most (cluster, namespace) pairs written to the scope table per
+/// statement: 800 parameters, under every limit either backend has had.
+const SCOPE_CHUNK: usize = 400;
+/// The most clusters or teams a filter may name in its IN lists.
+const MAX_LISTED: usize = 1_000;
+/// Rows per multi-row INSERT when writing an hour.
+const INSERT_CHUNK: usize = 40;
+
+/// An exact amount in a stored unit `per` times coarser, rounded half away
+/// from zero and held to an i64.
+pub(crate) fn to_stored(exact: i128, per: i128) -> i64 {
+    let quotient = exact / per;
+    let remainder = exact % per;
+    let rounded = if remainder.unsigned_abs() * 2 >= per.unsigned_abs() { quotient + exact.signum() } else { quotient };
+    i64::try_from(rounded).unwrap_or(if rounded < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A stored amount (or a sum of them) back in exact units.
+pub(crate) fn from_stored(stored: i128, per: i128) -> i128 {
+    stored.saturating_mul(per)
+}
+
+/// Which rollup table a question reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Per hour, by cluster, namespace, team, workload, model and capacity type.
+    Hourly,
+    /// Per hour, by cluster, node, model and capacity type: a node's pods and
+    /// its idle capacity are one row, with `allocated` and `idle` apart.
+    HourlyNodes,
+    /// Per UTC day, with the keys of [`Tier::Hourly`].
+    Daily,
+}
+
+impl Tier {
+    fn table(self) -> &'static str {
+        match self {
+            Tier::Hourly => "usage_hourly",
+            Tier::HourlyNodes => "usage_hourly_nodes",
+            Tier::Daily => "usage_daily",
+        }
+    }
+
+    fn time_column(self) -> &'static str {
+        if self == Tier::Daily { "day_ms" } else { "hour_ms" }
+    }
+
+    fn column(self, dimension: Dimension) -> Option<&'static str> {
+        let by_node = self == Tier::HourlyNodes;
+        match dimension {
+            Dimension::Cluster => Some("cluster"),
+            Dimension::Model => Some("model"),
+            Dimension::CapacityType => Some("capacity_type"),
+            Dimension::Node => by_node.then_some("node"),
+            Dimension::Namespace => (!by_node).then_some("namespace"),
+            Dimension::Team => (!by_node).then_some("team"),
+            Dimension::Workload => (!by_node).then_some("workload"),
+        }
+    }
+}
+
+/// What a usage question may see. None is no restriction; an empty list
+/// lets nothing through.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageFilter {
+    /// Only these clusters (at most 1,000).
+    pub clusters: Option<Vec<String>>,
+    /// Only these (cluster, namespace) pairs: a team member's visibility.
+    /// Any number; they travel in a temporary table, not the SQL text.
+    /// Idle rows (namespace "") are outside every such list.
+    pub namespaces: Option<Vec<(String, String)>>,
+    /// Only these teams ("" for namespaces without one; at most 1,000).
+    pub teams: Option<Vec<String>>,
+    /// Only this workload (`Deployment/llm`, or [`IDLE`]).
+    pub workload: Option<String>,
+}
+
+/// One group of a usage question: the values of the dimensions grouped by
+/// (None for the others), the bucket, and the exact sums. Idle capacity has
+/// `idle` set and [`IDLE`] as its namespace, team and workload when those
+/// are grouped by, as in [`gantry_domain::usage::AllocationRow`]. A team of
+/// "" is a namespace that had none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageGroup {
+    /// The start of the bucket (`time - time % bucket_ms`); None without one.
+    pub bucket: Option<i64>,
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub team: Option<String>,
+    pub workload: Option<String>,
+    pub node: Option<String>,
+    pub model: Option<String>,
+    pub capacity_type: Option<gantry_domain::gpu::CapacityType>,
+    /// Always false in [`Tier::HourlyNodes`], whose rows mix both.
+    pub idle: bool,
+    pub usage: Usage,
+}
+
+/// What [`Store::delete_rollups_before`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RollupsDeleted {
+    pub hourly_rows: u64,
+    pub node_rows: u64,
+    pub daily_rows: u64,
+    /// Whole monthly partitions dropped (PostgreSQL); their rows are not
+    /// counted above.
+    pub partitions: u64,
+}
+
+/// The value columns, in the order of [`stored_values`] and [`Sums`].
+const VALUE_COLUMNS: [&str; 11] = [
+    "allocated",
+    "capacity",
+    "idle",
+    "unpriced",
+    "util_known",
+    "util_busy",
+    "wasted",
+    "cost_nanos",
+    "idle_cost_nanos",
+    "on_demand_cost_nanos",
+    "wasted_cost_nanos",
+];
+const WORKLOAD_KEYS: [&str; 6] = ["cluster", "namespace", "team", "workload", "model", "capacity_type"];
+const NODE_KEYS: [&str; 4] = ["cluster", "node", "model", "capacity_type"];
+const PARTITIONED: [&str; 2] = ["usage_hourly", "usage_hourly_nodes"];
+
+fn stored_values(usage: &Usage) -> [i64; 11] {
+    let cost = |units| to_stored(units, COST_UNITS_PER_NANO_USD);
+    [
+        usage.allocated,
+        usage.capacity,
+        usage.idle,
+        usage.unpriced,
+        usage.util_known,
+        to_stored(usage.util_weighted, UTIL_WEIGHT_PER_BUSY_MS),
+        usage.wasted,
+        cost(usage.cost),
+        cost(usage.idle_cost),
+        cost(usage.on_demand_cost),
+        cost(usage.wasted_cost),
+    ]
+}
+
+fn stored_rows(groups: BTreeMap<Vec<&str>, Usage>) -> Vec<(Vec<&str>, [i64; 11])> {
+    groups.into_iter().map(|(key, usage)| (key, stored_values(&usage))).collect()
+}
+
+/// The two halves of each column's sum, as the query names them.
+#[derive(sqlx::FromRow)]
+struct Sums {
+    allocated_hi: i64,
+    allocated_lo: i64,
+    capacity_hi: i64,
+    capacity_lo: i64,
+    idle_hi: i64,
+    idle_lo: i64,
+    unpriced_hi: i64,
+    unpriced_lo: i64,
+    util_known_hi: i64,
+    util_known_lo: i64,
+    util_busy_hi: i64,
+    util_busy_lo: i64,
+    wasted_hi: i64,
+    wasted_lo: i64,
+    cost_nanos_hi: i64,
+    cost_nanos_lo: i64,
+    idle_cost_nanos_hi: i64,
+    idle_cost_nanos_lo: i64,
+    on_demand_cost_nanos_hi: i64,
+    on_demand_cost_nanos_lo: i64,
+    wasted_cost_nanos_hi: i64,
+    wasted_cost_nanos_lo: i64,
+}
+
+impl Sums {
+    fn usage(&self) -> Usage {
+        let exact = |hi: i64, lo: i64| i128::from(hi) * SPLIT + i128::from(lo);
+        // GPU time is an i64 in the domain too; beyond it, it saturates there.
+        let time = |hi, lo| i64::try_from(exact(hi, lo)).unwrap_or(i64::MAX);
+        let cost = |hi, lo| from_stored(exact(hi, lo), COST_UNITS_PER_NANO_USD);
+        Usage {
+            allocated: time(self.allocated_hi, self.allocated_lo),
+            capacity: time(self.capacity_hi, self.capacity_lo),
+            idle: time(self.idle_hi, self.idle_lo),
+            unpriced: time(self.unpriced_hi, self.unpriced_lo),
+            util_known: time(self.util_known_hi, self.util_known_lo),
+            util_weighted: from_stored(exact(self.util_busy_hi, self.util_busy_lo), UTIL_WEIGHT_PER_BUSY_MS),
+            wasted: time(self.wasted_hi, self.wasted_lo),
+            cost: cost(self.cost_nanos_hi, self.cost_nanos_lo),
+            idle_cost: cost(self.idle_cost_nanos_hi, self.idle_cost_nanos_lo),
+            on_demand_cost: cost(self.on_demand_cost_nanos_hi, self.on_demand_cost_nanos_lo),
+            wasted_cost: cost(self.wasted_cost_nanos_hi, self.wasted_cost_nanos_lo),
+        }
+    }
+}
+
+/// A row of a usage question; the dimensions not asked for are not selected.
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    #[sqlx(default)]
+    bucket: Option<i64>,
+    #[sqlx(default)]
+    cluster: Option<String>,
+    #[sqlx(default)]
+    namespace: Option<String>,
+    #[sqlx(default)]
+    team: Option<String>,
+    #[sqlx(default)]
+    workload: Option<String>,
+    #[sqlx(default)]
+    node: Option<String>,
+    #[sqlx(default)]
+    model: Option<String>,
+    #[sqlx(default)]
+    capacity_type: Option<String>,
+    #[sqlx(default)]
+    idle: i64,
+    row_count: i64,
+    #[sqlx(flatten)]
+    sums: Sums,
+}
+
+impl GroupRow {
+    fn into_group(self) -> UsageGroup {
+        let idle = self.idle != 0;
+        let label = |value: Option<String>| if idle { value.map(|_| IDLE.to_string()) } else { value };
+        UsageGroup {
+            bucket: self.bucket,
+            cluster: self.cluster,
+            namespace: label(self.namespace),
+            team: label(self.team),
+            workload: label(self.workload),
+            node: self.node,
+            model: self.model,
+            capacity_type: self.capacity_type.map(|label| capacity_type(&label)),
+            idle,
+            usage: self.sums.usage(),
+        }
+    }
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Adds a parameter and returns its placeholder.
+fn param(binds: &mut Vec<Bind>, value: Bind) -> String {
+    binds.push(value);
+    format!("${}", binds.len())
+}
+
+/// Writes rows `(keys, values)` of one hour into `table`, several per statement.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    table: &str,
+    keys: &[&str],
+    hour_ms: i64,
+    rows: &[(Vec<&str>, [i64; 11])],
+) -> Result<()> {
+    let width = 1 + keys.len() + VALUE_COLUMNS.len();
+    let columns = format!("hour_ms, {}, {}", keys.join(", "), VALUE_COLUMNS.join(", "));
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let params: Vec<String> = (1..=width).map(|i| format!("${}", row * width + i)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", tuples.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (key, values) in chunk {
+            query = query.bind(hour_ms);
+            // Owned: a borrowed &str bound here makes the future not Send for
+            // every lifetime (a rustc limitation), so it could not be spawned.
+            for value in key {
+                query = query.bind(value.to_string());
+            }
+            for value in values {
+                query = query.bind(*value);
+            }
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A stable 64-bit FNV-1a hash, for PostgreSQL advisory lock keys.
+fn lock_key(text: &str) -> i64 {
+    let hash = text
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// `p202611` for the UTC month that starts at `month_start`.
+fn month_suffix(month_start: i64) -> Result<String> {
+    let time = time::OffsetDateTime::from_unix_timestamp(month_start.div_euclid(1000))
+        .ok()
+        .filter(|time| (1970..=9999).contains(&time.year()))
+        .ok_or_else(|| Error::Config(format!("no monthly partition for the time {month_start}")))?;
+    Ok(format!("p{:04}{:02}", time.year(), u8::from(time.month())))
+}
+
+/// The month a partition named `{table}_pYYYYMM` holds.
+fn partition_month(table: &str, name: &str) -> Option<Span> {
+    let digits = name.strip_prefix(table)?.strip_prefix("_p")?;
+    if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = digits[..4].parse().ok()?;
+    let month = time::Month::try_from(digits[4..].parse::<u8>().ok()?).ok()?;
+    let first = time::Date::from_calendar_date(year, month, 1).ok()?;
+    let start = first.midnight().assume_utc().unix_timestamp() * 1000;
+    let month = usage::month_of(start);
+    (month.start == start).then_some(month)
+}
+
+/// The partitions of a partitioned table (PostgreSQL). Boxed with one named
+/// lifetime: as a plain `async fn` over `&mut AnyConnection`, callers' futures
+/// stop being `Send` for every lifetime (a rustc limitation) and cannot be spawned.
+fn partitions_of<'a>(
+    conn: &'a mut AnyConnection,
+    table: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>>> + Send + 'a>> {
+    Box::pin(async move {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(c.relname AS TEXT) FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent \
+             WHERE CAST(p.relname AS TEXT) = $1 AND pg_catalog.pg_table_is_visible(p.oid) ORDER BY 1",
+        )
+        .bind(table.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(names)
+    })
+}
+
+impl Store {
+    /// Replaces one cluster's rows of one hour with `rows` (the domain's
+    /// [`usage::rollup`] of that hour), in both hourly tables, and
+    /// recomputes that day's rows of the cluster in `usage_daily`, all in
+    /// one transaction. Replacing an hour again with the same rows changes
+    /// nothing, so a rollup can always be retried. Rows must all be of
+    /// `cluster` and `hour_ms` (the start of a UTC hour).
+    pub async fn replace_hour(&self, cluster: &str, hour_ms: i64, rows: &[HourlyRow]) -> Result<()> {
+        if hour_ms.rem_euclid(MS_PER_HOUR) != 0 {
+            return Err(Error::Config(format!("{hour_ms} is not the start of an hour")));
+        }
+        if let Some(row) = rows.iter().find(|r| r.hour != hour_ms || r.key.cluster != cluster) {
+            return Err(Error::Config(format!(
+                "a row of cluster {} at {} in the rollup of cluster {cluster} at {hour_ms}",
+                row.key.cluster, row.hour
+            )));
+        }
+        let mut by_workload: BTreeMap<Vec<&str>, Usage> = BTreeMap::new();
+        let mut by_node: BTreeMap<Vec<&str>, Usage> = BTreeMap::new();
+        for row in rows {
+            let key = &row.key;
+            let team = key.team.as_deref().unwrap_or_default();
+            let capacity = key.capacity_type.label();
+            by_workload
+                .entry(vec![cluster, &key.namespace, team, &key.workload, &key.model, capacity])
+                .or_default()
+                .add(&row.usage);
+            by_node.entry(vec![cluster, &key.node, &key.model, capacity]).or_default().add(&row.usage);
+        }
+        let (by_workload, by_node) = (stored_rows(by_workload), stored_rows(by_node));
+        let day = hour_ms - hour_ms.rem_euclid(MS_PER_DAY);
+
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Two replacements of the same cluster's day at once would each
+            // recompute the day without the other's hour and then collide on
+            // its rows; SQLite has one writer at a time anyway.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key(&format!("gantry rollup {cluster}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for table in PARTITIONED {
+            let sql = format!("DELETE FROM {table} WHERE cluster = $1 AND hour_ms = $2");
+            sqlx::query(&sql).bind(cluster).bind(hour_ms).execute(&mut *tx).await?;
+        }
+        insert_rows(&mut tx, "usage_hourly", &WORKLOAD_KEYS, hour_ms, &by_workload).await?;
+        insert_rows(&mut tx, "usage_hourly_nodes", &NODE_KEYS, hour_ms, &by_node).await?;
+        sqlx::query("DELETE FROM usage_daily WHERE cluster = $1 AND day_ms = $2")
+            .bind(cluster)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        let keys = WORKLOAD_KEYS.join(", ");
+        let values = VALUE_COLUMNS.join(", ");
+        let sums: Vec<String> = VALUE_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
+        let sql = format!(
+            "INSERT INTO usage_daily (day_ms, {keys}, {values}) \
+             SELECT $2, {keys}, {} FROM usage_hourly \
+             WHERE cluster = $1 AND hour_ms >= $2 AND hour_ms < $3 GROUP BY {keys}",
+            sums.join(", ")
+        );
+        sqlx::query(&sql).bind(cluster).bind(day).bind(day + MS_PER_DAY).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The time before which the cluster's hours are final, if any.
+    pub async fn rollup_watermark(&self, cluster: &str) -> Result<Option<i64>> {
+        let watermark = sqlx::query_scalar("SELECT final_ms FROM rollup_watermarks WHERE cluster = $1")
+            .bind(cluster)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(watermark)
+    }
+
+    /// Sets the watermark; it may move back, to have hours rolled up again.
+    pub async fn set_rollup_watermark(&self, cluster: &str, final_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rollup_watermarks (cluster, final_ms) VALUES ($1, $2) \
+             ON CONFLICT (cluster) DO UPDATE SET final_ms = excluded.final_ms",
+        )
+        .bind(cluster)
+        .bind(final_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sums of the rows of `tier` whose hour (or day) starts within `span`,
+    /// grouped by `by` (plus idle or not) and, with `bucket_ms`, by buckets of
+    /// that length aligned to the epoch, all in SQL. Groups come in order of
+    /// bucket, then the dimensions. A dimension or filter the tier does not
+    /// have (node in [`Tier::Hourly`], namespace in [`Tier::HourlyNodes`]) is
+    /// refused.
+    pub async fn usage_totals(
+        &self,
+        tier: Tier,
+        span: Span,
+        by: &[Dimension],
+        bucket_ms: Option<i64>,
+        filter: &UsageFilter,
+    ) -> Result<Vec<UsageGroup>> {
+        let nothing_passes = [filter.clusters.as_ref().map(Vec::len), filter.teams.as_ref().map(Vec::len)]
+            .contains(&Some(0))
+            || filter.namespaces.as_ref().is_some_and(Vec::is_empty);
+        if nothing_passes || span.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unsupported = |what: &str| {
+            Error::Config(format!("the {} rollups have no {what}", tier.table().trim_start_matches("usage_")))
+        };
+        let (table, time) = (tier.table(), tier.time_column());
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        if let Some(bucket) = bucket_ms {
+            if bucket <= 0 {
+                return Err(Error::Config("a bucket must be longer than zero".into()));
+            }
+            let p = param(&mut binds, Bind::Int(bucket));
+            groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
+        }
+        let mut dimensions: Vec<Dimension> = by.to_vec();
+        dimensions.sort_unstable();
+        dimensions.dedup();
+        for dimension in dimensions {
+            let column = tier.column(dimension).ok_or_else(|| unsupported(dimension.name()))?;
+            groups.push(format!("u.{column} AS {column}"));
+        }
+        if tier != Tier::HourlyNodes {
+            // IDLE is a constant without quotes, safe to write into the SQL.
+            groups.push(format!("CAST(CASE WHEN u.workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT) AS idle"));
+        }
+        let start = param(&mut binds, Bind::Int(span.start));
+        let end = param(&mut binds, Bind::Int(span.end));
+        let mut conditions = vec![format!("u.{time} >= {start} AND u.{time} < {end}")];
+        for (column, list) in [("cluster", &filter.clusters), ("team", &filter.teams)] {
+            let Some(list) = list else { continue };
+            if column == "team" && tier == Tier::HourlyNodes {
+                return Err(unsupported("team"));
+            }
+            if list.len() > MAX_LISTED {
+                return Err(Error::Config(format!("at most {MAX_LISTED} {column}s in a usage filter")));
+            }
+            let params: Vec<String> = list.iter().map(|value| param(&mut binds, Bind::Text(value.clone()))).collect();
+            conditions.push(format!("u.{column} IN ({})", params.join(", ")));
+        }
+        if let Some(workload) = &filter.workload {
+            if tier == Tier::HourlyNodes {
+                return Err(unsupported("workload"));
+            }
+            let p = param(&mut binds, Bind::Text(workload.clone()));
+            conditions.push(format!("u.workload = {p}"));
+        }
+        if filter.namespaces.is_some() {
+            if tier == Tier::HourlyNodes {
+                return Err(unsupported("namespace"));
+            }
+            conditions.push(
+                "EXISTS (SELECT 1 FROM gantry_usage_scope s WHERE s.cluster = u.cluster AND s.namespace = u.namespace)"
+                    .into(),
+            );
+        }
+        let sums: Vec<String> = VALUE_COLUMNS
+            .iter()
+            .map(|c| {
+                format!(
+                    "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0) AS {c}_hi, \
+                     COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0) AS {c}_lo"
+                )
+            })
+            .collect();
+        let mut sql = format!(
+            "SELECT {}COUNT(*) AS row_count, {} FROM {table} u WHERE {}",
+            groups.iter().map(|g| format!("{g}, ")).collect::<String>(),
+            sums.join(", "),
+            conditions.join(" AND ")
+        );
+        if !groups.is_empty() {
+            let ordinals: Vec<String> = (1..=groups.len()).map(|i| i.to_string()).collect();
+            sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", ordinals.join(", ")));
+        }
+        let mut query = sqlx::query_as::<_, GroupRow>(&sql);
+        for bind in binds {
+            query = match bind {
+                Bind::Int(value) => query.bind(value),
+                Bind::Text(value) => query.bind(value),
+            };
+        }
+
+        let mut conn = self.pool.acquire().await?;
+        let rows = match &filter.namespaces {
+            None => query.fetch_all(&mut *conn).await?,
+            Some(pairs) => {
+                // A viewer may see thousands of namespaces: too many for an
+                // IN list (parameter limits, one plan per length), so they go
+                // into a temporary table of this connection, inside a
+                // transaction that is rolled back, so the next user of the
+                // connection finds it empty. The table itself stays, so the
+                // catalog is not churned on every question.
+                self.ensure_scope_table(&mut conn).await?;
+                let mut tx = conn.begin().await?;
+                for chunk in pairs.chunks(SCOPE_CHUNK) {
+                    let tuples: Vec<String> =
+                        (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
+                    let sql = format!(
+                        "INSERT INTO gantry_usage_scope (cluster, namespace) VALUES {} ON CONFLICT DO NOTHING",
+                        tuples.join(", ")
+                    );
+                    let mut insert = sqlx::query(&sql);
+                    for (cluster, namespace) in chunk {
+                        insert = insert.bind(cluster).bind(namespace);
+                    }
+                    insert.execute(&mut *tx).await?;
+                }
+                let rows = query.fetch_all(&mut *tx).await?;
+                tx.rollback().await?;
+                rows
+            }
+        };
+        Ok(rows.into_iter().filter(|row| row.row_count > 0).map(GroupRow::into_group).collect())
+    }
+
+    async fn ensure_scope_table(&self, conn: &mut AnyConnection) -> Result<()> {
+        // Asked first rather than CREATE ... IF NOT EXISTS, which PostgreSQL
+        // answers with a notice logged on every question.
+        let exists_sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_temp_master WHERE type = 'table' AND name = 'gantry_usage_scope'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM pg_catalog.pg_class \
+                 WHERE relname = 'gantry_usage_scope' AND relpersistence = 't' AND pg_catalog.pg_table_is_visible(oid)"
+            }
+        };
+        let exists: i64 = sqlx::query_scalar(exists_sql).fetch_one(&mut *conn).await?;
+        if exists == 0 {
+            sqlx::query(
+                "CREATE TEMPORARY TABLE gantry_usage_scope \
+                 (cluster TEXT NOT NULL, namespace TEXT NOT NULL, PRIMARY KEY (cluster, namespace))",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the monthly partitions of the hourly tables for the UTC month
+    /// holding `month_start_ms`, moving in any of its rows that waited in the
+    /// default partition; true when it created them. Idempotent and safe to
+    /// run from several replicas at once; a no-op on SQLite. Run it ahead of
+    /// each month (for this month and the next, say).
+    pub async fn ensure_partitions(&self, month_start_ms: i64) -> Result<bool> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        let month = usage::month_of(month_start_ms);
+        let suffix = month_suffix(month.start)?;
+        let (start, end) = (month.start, month.end);
+        let mut created = false;
+        let mut tx = self.pool.begin().await?;
+        // Self-exclusive, always in this order: a second replica waits here,
+        // then finds the partitions made. Writers are not blocked by it.
+        // One statement per query: `raw_sql` futures are not `Send` for every
+        // lifetime (a rustc limitation), and this runs in the background loop.
+        for table in PARTITIONED {
+            sqlx::query(&format!("LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")).execute(&mut *tx).await?;
+        }
+        for table in PARTITIONED {
+            let name = format!("{table}_{suffix}");
+            if partitions_of(&mut tx, table).await?.contains(&name) {
+                continue;
+            }
+            for statement in [
+                format!("CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"),
+                format!(
+                    "WITH moved AS (DELETE FROM {table}_default WHERE hour_ms >= {start} AND hour_ms < {end} RETURNING *) \
+                     INSERT INTO {name} SELECT * FROM moved"
+                ),
+                format!("ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({start}) TO ({end})"),
+            ] {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            created = true;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Retention: removes rollup rows whose whole hour (or day) lies before
+    /// `cutoff`. On PostgreSQL, monthly partitions wholly before it are
+    /// detached and dropped first, which costs no row-by-row delete.
+    pub async fn delete_rollups_before(&self, cutoff: i64) -> Result<RollupsDeleted> {
+        let mut deleted = RollupsDeleted::default();
+        if self.backend == Backend::Postgres {
+            for table in PARTITIONED {
+                let names = {
+                    let mut conn = self.pool.acquire().await?;
+                    partitions_of(&mut conn, table).await?
+                };
+                for name in names {
+                    if partition_month(table, &name).is_some_and(|month| month.end <= cutoff) {
+                        let mut tx = self.pool.begin().await?;
+                        for statement in
+                            [format!("ALTER TABLE {table} DETACH PARTITION {name}"), format!("DROP TABLE {name}")]
+                        {
+                            sqlx::query(&statement).execute(&mut *tx).await?;
+                        }
+                        tx.commit().await?;
+                        deleted.partitions += 1;
+                    }
+                }
+            }
+        }
+        let last_hour = cutoff.saturating_sub(MS_PER_HOUR);
+        for (table, count) in
+            [("usage_hourly", &mut deleted.hourly_rows), ("usage_hourly_nodes", &mut deleted.node_rows)]
+        {
+            let sql = format!("DELETE FROM {table} WHERE hour_ms <= $1");
+            *count = sqlx::query(&sql).bind(last_hour).execute(&self.pool).await?.rows_affected();
+        }
+        deleted.daily_rows = sqlx::query("DELETE FROM usage_daily WHERE day_ms <= $1")
+            .bind(cutoff.saturating_sub(MS_PER_DAY))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gantry_domain::cost::Usd;
+    use gantry_domain::gpu::CapacityType::{self, OnDemand, Spot};
+    use gantry_domain::usage::{
+        AllocationInterval, CapacityInterval, MS_PER_MINUTE, PriceBook, PricePoint, Totals, UsageKey, Utilisation,
+        aggregate, rollup,
+    };
+
+    use super::*;
+
+    const H: i64 = MS_PER_HOUR;
+    const DAY: i64 = MS_PER_DAY;
+    /// 2026-11-02T10:00:00Z.
+    const T: i64 = 1_793_613_600_000;
+    /// Cost units of one dollar.
+    const DOLLAR: i128 = 3_600_000_000 * 1_000_000;
+
+    fn key(cluster: &str, namespace: &str, team: Option<&str>, workload: &str, node: &str) -> UsageKey {
+        UsageKey {
+            cluster: cluster.into(),
+            namespace: namespace.into(),
+            team: team.map(Into::into),
+            workload: workload.into(),
+            node: node.into(),
+            model: "H100".into(),
+            capacity_type: OnDemand,
+        }
+    }
+
+    /// `gpus` held for the hour at `dollars` per GPU-hour.
+    fn held(hour: i64, key: UsageKey, gpus: i64, dollars: i128) -> HourlyRow {
+        let time = gpus * 1000 * H;
+        let cost = i128::from(gpus) * dollars * DOLLAR;
+        let usage = Usage { allocated: time, cost, on_demand_cost: cost, ..Usage::default() };
+        HourlyRow { hour, key, usage }
+    }
+
+    /// A node's `offered` GPUs of which `idle` were idle, at `dollars`.
+    fn idle(hour: i64, cluster: &str, node: &str, offered: i64, idle: i64, dollars: i128) -> HourlyRow {
+        let cost = i128::from(idle) * dollars * DOLLAR;
+        let usage = Usage {
+            capacity: offered * 1000 * H,
+            idle: idle * 1000 * H,
+            cost,
+            idle_cost: cost,
+            on_demand_cost: cost,
+            ..Usage::default()
+        };
+        HourlyRow { hour, key: key(cluster, "", None, IDLE, node), usage }
+    }
+
+    fn totals(groups: &[UsageGroup]) -> Usage {
+        let mut sum = Usage::default();
+        groups.iter().for_each(|g| sum.add(&g.usage));
+        sum
+    }
+
+    fn everything() -> UsageFilter {
+        UsageFilter::default()
+    }
+
+    #[test]
+    fn stored_units_round_half_away_from_zero() {
+        let nano = COST_UNITS_PER_NANO_USD;
+        let cases = [
+            (0, 0),
+            (nano, 1),
+            (nano / 2, 1),
+            (nano / 2 - 1, 0),
+            (-nano / 2, -1),
+            (-(nano / 2 - 1), 0),
+            (7 * nano + nano / 2, 8),
+            (7 * nano + nano / 2 - 1, 7),
+            (DOLLAR, 1_000_000_000),
+            (i128::MAX, i64::MAX),
+            (i128::MIN, i64::MIN),
+        ];
+        for (units, nanos) in cases {
+            assert_eq!(to_stored(units, nano), nanos, "{units} cost units");
+        }
+        assert_eq!(from_stored(1_000_000_000, nano), DOLLAR, "a dollar back exactly");
+        for stored in [0, 1, -1, 123_456_789, i64::MAX, i64::MIN] {
+            assert_eq!(to_stored(from_stored(i128::from(stored), nano), nano), stored, "whole units round-trip");
+        }
+        // Utilisation: 50 % of one GPU for an hour is half an hour busy.
+        let weighted = 5_000 * 1_000 * i128::from(H);
+        assert_eq!(to_stored(weighted, UTIL_WEIGHT_PER_BUSY_MS), 1_000 * H / 2);
+        assert_eq!(to_stored(15_000, UTIL_WEIGHT_PER_BUSY_MS), 2);
+        assert_eq!(to_stored(14_999, UTIL_WEIGHT_PER_BUSY_MS), 1);
+    }
+
+    crate::store_test!(an_hour_is_replaced_whole_and_its_day_follows, |store| {
+        let llm = |node| key("prod", "ml", Some("vision"), "Deployment/llm", node);
+        let hour = [held(T, llm("n1"), 2, 4), held(T, llm("n2"), 1, 4), idle(T, "prod", "n1", 8, 5, 4)];
+        store.replace_hour("prod", T, &hour).await.unwrap();
+        let lab = [held(T, key("lab", "ml", Some("vision"), "Job/nb", "l1"), 1, 2)];
+        store.replace_hour("lab", T, &lab).await.unwrap();
+        let prod = UsageFilter { clusters: Some(vec!["prod".into()]), ..everything() };
+        let one_hour = Span::new(T, T + H);
+
+        let workloads = store.usage_totals(Tier::Hourly, one_hour, &[Dimension::Workload], None, &prod).await.unwrap();
+        let lines: Vec<(Option<&str>, bool, i128)> =
+            workloads.iter().map(|g| (g.workload.as_deref(), g.idle, g.usage.cost / DOLLAR)).collect();
+        assert_eq!(lines, [(Some("Deployment/llm"), false, 12), (Some(IDLE), true, 20)], "nodes summed away");
+        let nodes = store.usage_totals(Tier::HourlyNodes, one_hour, &[Dimension::Node], None, &prod).await.unwrap();
+        let lines: Vec<(Option<&str>, i64, i64, i128)> = nodes
+            .iter()
+            .map(|g| {
+                (g.node.as_deref(), g.usage.allocated / (1000 * H), g.usage.idle / (1000 * H), g.usage.cost / DOLLAR)
+            })
+            .collect();
+        assert_eq!(lines, [(Some("n1"), 2, 5, 28), (Some("n2"), 1, 0, 4)], "a node's pods and idle in one row");
+
+        // The day is the sum of its hours.
+        let later = [held(T + H, llm("n1"), 3, 4)];
+        store.replace_hour("prod", T + H, &later).await.unwrap();
+        let day = Span::new(T - T % DAY, T - T % DAY + DAY);
+        let daily = store.usage_totals(Tier::Daily, day, &[], None, &prod).await.unwrap();
+        let hourly = store.usage_totals(Tier::Hourly, day, &[], None, &prod).await.unwrap();
+        assert_eq!(daily, hourly);
+        assert_eq!(totals(&daily).cost, (12 + 20 + 12) * DOLLAR);
+
+        // Replacing an hour again replaces it, in every table.
+        let again = [held(T, llm("n1"), 1, 4)];
+        store.replace_hour("prod", T, &again).await.unwrap();
+        store.replace_hour("prod", T, &again).await.unwrap();
+        for tier in [Tier::Hourly, Tier::HourlyNodes, Tier::Daily] {
+            let groups = store.usage_totals(tier, day, &[], None, &prod).await.unwrap();
+            assert_eq!(totals(&groups).cost, (4 + 12) * DOLLAR, "{tier:?}");
+        }
+        // An hour with nothing in it empties the hour.
+        store.replace_hour("prod", T, &[]).await.unwrap();
+        let daily = store.usage_totals(Tier::Daily, day, &[], None, &prod).await.unwrap();
+        assert_eq!(totals(&daily).cost, 12 * DOLLAR);
+        let lab_only = UsageFilter { clusters: Some(vec!["lab".into()]), ..everything() };
+        let lab_day = store.usage_totals(Tier::Daily, day, &[], None, &lab_only).await.unwrap();
+        assert_eq!(totals(&lab_day).cost, 2 * DOLLAR, "another cluster's rows are not touched");
+
+        for (cluster, hour, rows) in [
+            ("prod", T + 1, vec![]),
+            ("prod", T, vec![held(T + H, llm("n1"), 1, 4)]),
+            ("lab", T, vec![held(T, llm("n1"), 1, 4)]),
+        ] {
+            let refused = store.replace_hour(cluster, hour, &rows).await;
+            assert!(matches!(refused, Err(Error::Config(_))), "{cluster} {hour}: {refused:?}");
+        }
+    });
+
+    crate::store_test!(rollups_answer_exactly_what_the_domain_computes, |store| {
+        let q = 15 * MS_PER_MINUTE;
+        let pod =
+            |namespace: &str, team: Option<&str>, workload: &str, node: &str, capacity_type, milli_gpus, start, end| {
+                AllocationInterval {
+                    cluster: "prod".into(),
+                    namespace: namespace.into(),
+                    team: team.map(Into::into),
+                    workload: workload.into(),
+                    pod: format!("{}-0", workload.to_lowercase().replace('/', "-")),
+                    node: node.into(),
+                    model: "H100".into(),
+                    capacity_type,
+                    milli_gpus,
+                    start,
+                    end,
+                }
+            };
+        let allocations = [
+            pod("ml", Some("vision"), "Deployment/llm", "n1", OnDemand, 2000, T - 2 * q, None),
+            pod("ml", Some("vision"), "Deployment/llm", "n2", Spot, 1000, T + q, Some(T + 2 * H + 3 * q)),
+            pod("research", None, "Job/train", "n2", Spot, 500, T + 2 * q, Some(T + H + q)),
+        ];
+        let node = |name: &str, capacity_type, milli_gpus| CapacityInterval {
+            cluster: "prod".into(),
+            node: name.into(),
+            model: "H100".into(),
+            capacity_type,
+            milli_gpus,
+            start: T - H,
+            end: None,
+        };
+        let capacity = [node("n1", OnDemand, 8000), node("n2", Spot, 4000)];
+        let price = |capacity_type: CapacityType, dollars: f64, effective_from| PricePoint {
+            cluster: None,
+            model: "H100".into(),
+            capacity_type,
+            usd_per_gpu_hour: Some(Usd::from_dollars("price", dollars).unwrap()),
+            effective_from,
+        };
+        let book = PriceBook::new([price(OnDemand, 4.0, 0), price(Spot, 1.5, 0), price(OnDemand, 5.0, T + H + q)]);
+        let mut utilisation = Utilisation::default();
+        utilisation.add("prod", "ml", "deployment-llm-0", Span::new(T, T + H), 50.0);
+        utilisation.add("prod", "research", "job-train-0", Span::new(T + 2 * q, T + H), 5.0);
+        let now = T + 3 * H;
+        let mut all = Vec::new();
+        for hour in [T, T + H, T + 2 * H] {
+            let rows = rollup(hour, &allocations, &capacity, &[], &book, &utilisation, now);
+            store.replace_hour("prod", hour, &rows).await.unwrap();
+            all.extend(rows);
+        }
+        let window = Span::new(T, T + 3 * H);
+        let expected = |by: &[Dimension], step: Option<i64>| -> BTreeMap<String, Usage> {
+            let rows = aggregate(&all, by, false, step.map(|step| (window, step)));
+            rows.into_iter()
+                .map(|r| {
+                    let label = format!(
+                        "{:?} {:?} {:?} {:?} {:?} {:?} {}",
+                        r.bucket, r.cluster, r.namespace, r.team, r.workload, r.capacity_type, r.idle
+                    );
+                    (label, r.totals.usage)
+                })
+                .collect()
+        };
+        let got = |groups: Vec<UsageGroup>| -> BTreeMap<String, Usage> {
+            groups
+                .into_iter()
+                .map(|g| {
+                    let label = format!(
+                        "{:?} {:?} {:?} {:?} {:?} {:?} {}",
+                        g.bucket, g.cluster, g.namespace, g.team, g.workload, g.capacity_type, g.idle
+                    );
+                    (label, g.usage)
+                })
+                .collect()
+        };
+        use Dimension::{Cluster, Namespace, Node, Team, Workload};
+        let by_capacity = Dimension::CapacityType;
+        let questions: [&[Dimension]; 5] =
+            [&[], &[Team], &[Namespace, Workload], &[Cluster, by_capacity], &[Workload, Team, Namespace]];
+        for by in questions {
+            for step in [None, Some(H), Some(2 * H)] {
+                let groups = store.usage_totals(Tier::Hourly, window, by, step, &everything()).await.unwrap();
+                assert_eq!(got(groups), expected(by, step), "by {by:?} step {step:?}");
+            }
+        }
+        let sum = totals(&store.usage_totals(Tier::Hourly, window, &[], None, &everything()).await.unwrap());
+        assert!(sum.cost > 0 && sum.wasted > 0 && sum.util_weighted > 0 && sum.on_demand_cost > sum.cost, "{sum:?}");
+        // The day holds the same, and each node's row its pods and its idle capacity.
+        let day = Span::new(T - T % DAY, T - T % DAY + DAY);
+        let daily = store.usage_totals(Tier::Daily, day, &[Team], None, &everything()).await.unwrap();
+        assert_eq!(got(daily.into_iter().map(|g| UsageGroup { bucket: None, ..g }).collect()), expected(&[Team], None));
+        let nodes = store.usage_totals(Tier::HourlyNodes, window, &[Node], None, &everything()).await.unwrap();
+        for group in nodes {
+            let mut want = Usage::default();
+            for row in aggregate(&all, &[Node], false, None).iter().filter(|r| r.node == group.node) {
+                want.add(&row.totals.usage);
+            }
+            assert_eq!(group.usage, want, "{:?}", group.node);
+        }
+    });
+
+    crate::store_test!(filters_keep_to_what_a_viewer_may_see, |store| {
+        let prod = [
+            held(T, key("prod", "ml", Some("vision"), "Deployment/llm", "n1"), 2, 4),
+            held(T, key("prod", "research", None, "Job/train", "n1"), 1, 4),
+            idle(T, "prod", "n1", 8, 5, 4),
+        ];
+        store.replace_hour("prod", T, &prod).await.unwrap();
+        store.replace_hour("lab", T, &[held(T, key("lab", "ml", Some("vision"), "Job/nb", "l1"), 1, 2)]).await.unwrap();
+        let hour = Span::new(T, T + H);
+        let by = [Dimension::Cluster, Dimension::Namespace];
+        let ask = |tier, filter: UsageFilter| {
+            let store = store.clone();
+            async move { store.usage_totals(tier, hour, &by, None, &filter).await }
+        };
+        let seen = |groups: Vec<UsageGroup>| -> Vec<(String, String)> {
+            groups.into_iter().map(|g| (g.cluster.unwrap_or_default(), g.namespace.unwrap_or_default())).collect()
+        };
+        let pair = |cluster: &str, namespace: &str| (cluster.to_string(), namespace.to_string());
+        assert_eq!(
+            seen(ask(Tier::Hourly, everything()).await.unwrap()),
+            [pair("lab", "ml"), pair("prod", IDLE), pair("prod", "ml"), pair("prod", "research")]
+        );
+
+        // Thousands of visible namespaces, most of them empty.
+        let mut visible: Vec<(String, String)> = (0..1_500).map(|i| pair("prod", &format!("ns-{i}"))).collect();
+        visible.push(pair("prod", "ml"));
+        let mine = UsageFilter { namespaces: Some(visible.clone()), ..everything() };
+        for _ in 0..3 {
+            assert_eq!(seen(ask(Tier::Hourly, mine.clone()).await.unwrap()), [pair("prod", "ml")]);
+        }
+        // The next question, maybe on the same connection, sees none of them.
+        let theirs = UsageFilter { namespaces: Some(vec![pair("lab", "ml"), pair("lab", "ml")]), ..everything() };
+        assert_eq!(seen(ask(Tier::Hourly, theirs).await.unwrap()), [pair("lab", "ml")]);
+        let day = Span::new(T - T % DAY, T - T % DAY + DAY);
+        assert_eq!(seen(store.usage_totals(Tier::Daily, day, &by, None, &mine).await.unwrap()), [pair("prod", "ml")]);
+        let nobody = UsageFilter { namespaces: Some(vec![]), ..everything() };
+        assert!(ask(Tier::Hourly, nobody).await.unwrap().is_empty());
+
+        let teams =
+            |teams: &[&str]| UsageFilter { teams: Some(teams.iter().map(|t| t.to_string()).collect()), ..everything() };
+        assert_eq!(seen(ask(Tier::Hourly, teams(&["vision"])).await.unwrap()), [pair("lab", "ml"), pair("prod", "ml")]);
+        assert_eq!(
+            seen(ask(Tier::Hourly, teams(&[""])).await.unwrap()),
+            [pair("prod", IDLE), pair("prod", "research")],
+            "\"\" is no team, idle capacity included"
+        );
+        let vision_in_lab = UsageFilter { clusters: Some(vec!["lab".into()]), ..teams(&["vision"]) };
+        assert_eq!(seen(ask(Tier::Hourly, vision_in_lab).await.unwrap()), [pair("lab", "ml")]);
+        let one_workload = UsageFilter { workload: Some("Job/train".into()), ..everything() };
+        assert_eq!(seen(ask(Tier::Hourly, one_workload).await.unwrap()), [pair("prod", "research")]);
+        let no_clusters = UsageFilter { clusters: Some(vec![]), ..everything() };
+        assert!(ask(Tier::Hourly, no_clusters).await.unwrap().is_empty());
+
+        // What a tier does not have is refused, not ignored.
+        let by_node = store.usage_totals(Tier::Hourly, hour, &[Dimension::Node], None, &everything()).await;
+        assert!(matches!(by_node, Err(Error::Config(_))));
+        let nodes_by_namespace =
+            store.usage_totals(Tier::HourlyNodes, hour, &[Dimension::Namespace], None, &everything()).await;
+        assert!(matches!(nodes_by_namespace, Err(Error::Config(_))));
+        let nodes_of_mine = UsageFilter { namespaces: Some(visible), ..everything() };
+        assert!(matches!(
+            store.usage_totals(Tier::HourlyNodes, hour, &[], None, &nodes_of_mine).await,
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            store.usage_totals(Tier::Hourly, hour, &[], Some(0), &everything()).await,
+            Err(Error::Config(_))
+        ));
+
+        // With nothing to group by, one total, or none where there are no rows.
+        let fleet = store.usage_totals(Tier::HourlyNodes, hour, &[], None, &everything()).await.unwrap();
+        assert_eq!((fleet.len(), fleet[0].usage.cost), (1, (8 + 4 + 20 + 2) * DOLLAR));
+        let before = Span::new(T - 2 * H, T);
+        assert!(store.usage_totals(Tier::HourlyNodes, before, &[], None, &everything()).await.unwrap().is_empty());
+        assert!(store.usage_totals(Tier::Hourly, Span::new(T, T), &[], None, &everything()).await.unwrap().is_empty());
+    });
+
+    crate::store_test!(the_largest_sums_stay_exact_on_both_backends, |store| {
+        // 8,000 GPUs held for 400 days at the highest price Gantry accepts
+        // ($10,000 per GPU-hour), fully used: one row a day, each a day's sums.
+        let first_day = T - T % DAY - 400 * DAY;
+        let day_time: i64 = 8_000 * 1_000 * DAY;
+        let day_cost = i128::from(day_time) * i128::from(Usd::MAX_GPU_HOUR.micros());
+        let usage = Usage {
+            allocated: day_time,
+            cost: day_cost,
+            on_demand_cost: day_cost,
+            util_known: day_time,
+            util_weighted: 10_000 * i128::from(day_time),
+            ..Usage::default()
+        };
+        for day in 0..400 {
+            let hour = first_day + day * DAY;
+            let row = HourlyRow { hour, key: key("prod", "ml", Some("vision"), "Job/train", "n1"), usage };
+            store.replace_hour("prod", hour, &[row]).await.unwrap();
+        }
+        let span = Span::new(first_day, first_day + 400 * DAY);
+        let mut want = Usage::default();
+        (0..400).for_each(|_| want.add(&usage));
+        assert!(want.cost / COST_UNITS_PER_NANO_USD > i128::from(i64::MAX), "the cost in nano-dollars passes an i64");
+        assert!(want.util_weighted > i128::from(i64::MAX));
+        for tier in [Tier::Hourly, Tier::HourlyNodes, Tier::Daily] {
+            let groups = store.usage_totals(tier, span, &[], None, &everything()).await.unwrap();
+            assert_eq!(totals(&groups), want, "{tier:?}");
+            let months =
+                store.usage_totals(tier, span, &[Dimension::Cluster], Some(30 * DAY), &everything()).await.unwrap();
+            assert_eq!(months.len() as u64, usage::point_count(span, 30 * DAY), "{tier:?}");
+            assert_eq!(totals(&months), want, "{tier:?} in 30-day buckets");
+        }
+        let utilisation = Totals::of(want).utilisation_percent;
+        assert_eq!(utilisation, Some(100.0));
+    });
+
+    crate::store_test!(watermarks_are_per_cluster, |store| {
+        assert_eq!(store.rollup_watermark("prod").await.unwrap(), None);
+        store.set_rollup_watermark("prod", T).await.unwrap();
+        store.set_rollup_watermark("lab", T - H).await.unwrap();
+        store.set_rollup_watermark("prod", T + H).await.unwrap();
+        assert_eq!(store.rollup_watermark("prod").await.unwrap(), Some(T + H));
+        assert_eq!(store.rollup_watermark("lab").await.unwrap(), Some(T - H));
+        store.set_rollup_watermark("prod", T - 5 * H).await.unwrap();
+        assert_eq!(store.rollup_watermark("prod").await.unwrap(), Some(T - 5 * H), "it may move back, to redo hours");
+    });
+
+    crate::store_test!(retention_drops_whole_months_and_deletes_the_rest, |store| {
+        let at = |text: &str| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp()
+                * 1000
+        };
+        let hours = [
+            at("2026-10-15T10:00:00Z"),
+            at("2026-10-31T23:00:00Z"),
+            at("2026-11-02T10:00:00Z"),
+            at("2026-12-01T00:00:00Z"),
+            at("2026-12-02T05:00:00Z"),
+        ];
+        for hour in hours {
+            let rows =
+                [held(hour, key("prod", "ml", Some("vision"), "Job/a", "n1"), 1, 1), idle(hour, "prod", "n1", 2, 1, 1)];
+            store.replace_hour("prod", hour, &rows).await.unwrap();
+        }
+        let all = Span::new(hours[0] - DAY, hours[4] + DAY);
+        let cost = |tier| {
+            let store = store.clone();
+            async move { totals(&store.usage_totals(tier, all, &[], None, &everything()).await.unwrap()).cost / DOLLAR }
+        };
+        assert_eq!(cost(Tier::Hourly).await, 10);
+
+        let postgres = store.backend() == crate::Backend::Postgres;
+        let november = at("2026-11-01T00:00:00Z");
+        assert_eq!(store.ensure_partitions(november + 5 * DAY).await.unwrap(), postgres);
+        assert!(!store.ensure_partitions(november).await.unwrap(), "idempotent");
+        let (a, b) = tokio::join!(
+            store.ensure_partitions(at("2026-10-01T00:00:00Z")),
+            store.ensure_partitions(at("2026-10-20T00:00:00Z"))
+        );
+        assert_eq!(a.unwrap() ^ b.unwrap(), postgres, "two at once make it once");
+        if postgres {
+            let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool());
+            assert_eq!(
+                count("SELECT COUNT(*) FROM usage_hourly_p202611").await.unwrap(),
+                2,
+                "November's rows moved in"
+            );
+            assert_eq!(count("SELECT COUNT(*) FROM usage_hourly_nodes_p202610").await.unwrap(), 2);
+            assert_eq!(
+                count("SELECT COUNT(*) FROM usage_hourly_default").await.unwrap(),
+                4,
+                "December waits in the default"
+            );
+        }
+        assert_eq!(cost(Tier::Hourly).await, 10, "moving rows changes no sum");
+        assert_eq!(cost(Tier::HourlyNodes).await, 10);
+
+        let deleted = store.delete_rollups_before(at("2026-12-01T01:00:00Z")).await.unwrap();
+        if postgres {
+            assert_eq!(deleted.partitions, 4, "October and November, of both tables");
+            assert_eq!((deleted.hourly_rows, deleted.node_rows), (2, 1), "what is left before the cutoff");
+            let left: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(relname AS TEXT) FROM pg_catalog.pg_class WHERE CAST(relname AS TEXT) LIKE 'usage_hourly%_p2026%'",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            assert!(left.is_empty(), "{left:?}");
+        } else {
+            assert_eq!((deleted.partitions, deleted.hourly_rows, deleted.node_rows), (0, 8, 4));
+        }
+        assert_eq!(deleted.daily_rows, 6, "the days of October and November; December 1st is not over");
+        assert_eq!(cost(Tier::Hourly).await, 2, "December 2nd's hour");
+        assert_eq!(cost(Tier::Daily).await, 4, "December 1st and 2nd");
+        // A month created after its rows were deleted is simply empty.
+        assert_eq!(store.ensure_partitions(november).await.unwrap(), postgres);
+    });
+}
+
+#[cfg(test)]
+mod spawnable {
+    use super::*;
+
+    fn send<T: Send>(_: T) {}
+
+    /// The background loop spawns these; a future that is not `Send` (easy
+    /// to make by accident with sqlx's generic executors) fails to compile.
+    /// A Tokio test because a lazy pool starts its maintenance task at once.
+    #[tokio::test]
+    async fn the_maintenance_futures_are_send() {
+        sqlx::any::install_default_drivers();
+        if let Ok(pool) = sqlx::AnyPool::connect_lazy("sqlite::memory:") {
+            let store = Store { pool, backend: Backend::Sqlite };
+            send(store.delete_raw_before(0));
+            send(store.delete_rollups_before(0));
+            send(store.ensure_partitions(0));
+            send(store.replace_hour("a", 0, &[]));
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// Measures for BENCHMARKS.md (## Charts and page weight); server/benches/charts.rs
+// runs this and reads what it writes to $GANTRY_BENCH_OUT.
+import { Browser, expect, test } from '@playwright/test';
+import * as fs from 'node:fs';
+import { password } from '../tests/helpers';
+
+const SERIES = 50;
+const POINTS = 2880;
+
+/** HTML + CSS + JS + wasm of one page load in a fresh context, as transferred. */
+async function firstLoad(browser: Browser, path: string, user?: string) {
+  const context = await browser.newContext();
+  if (user) {
+    const response = await context.request.post('/api/v1/login', { data: { username: user, password: password() } });
+    expect(response.ok()).toBeTruthy();
+  }
+  const page = await context.newPage();
+  await page.goto(path);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  // Charts on the page load uPlot once they draw: wait for them.
+  for (const chart of await page.locator('figure.chart').all()) {
+    if ((await chart.getByTestId('chart-empty').count()) === 0) await expect(chart).toHaveClass(/\blive\b/, { timeout: 60_000 });
+  }
+  await page.waitForLoadState('networkidle');
+  const files = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+    const entries = [nav as PerformanceResourceTiming, ...(performance.getEntriesByType('resource') as PerformanceResourceTiming[])];
+    return entries
+      .filter((e) => e === (nav as any) || /\.(css|js|wasm)(\?|$)/.test(new URL(e.name).pathname))
+      .map((e) => ({ name: new URL(e.name).pathname, bytes: e.encodedBodySize, decoded: e.decodedBodySize }));
+  });
+  await context.close();
+  return { path, files, total: files.reduce((sum, f) => sum + f.bytes, 0) };
+}
+
+test('charts and page weight', async ({ browser }) => {
+  const routes = [
+    { ...(await firstLoad(browser, '/login')), goal: true },
+    { ...(await firstLoad(browser, '/', 'admin')), goal: true },
+    { ...(await firstLoad(browser, '/costs?window=24h', 'admin')), goal: false },
+  ];
+
+  // Draw time: 50 series × 2,880 points through the same module the app uses.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.request.post('/api/v1/login', { data: { username: 'admin', password: password() } });
+  const page = await context.newPage();
+  await page.goto('/');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  const measured = await page.evaluate(
+    async ({ series, points }) => {
+      const url = performance
+        .getEntriesByType('resource')
+        .map((e) => e.name)
+        .find((n) => /\/snippets\/.*\/js\/chart\.js$/.test(n));
+      if (!url) throw new Error('the chart module was not loaded');
+      const chart: any = await import(url);
+      const host = document.createElement('div');
+      host.style.cssText = 'width:1200px;position:relative';
+      document.body.prepend(host);
+      const start = Date.now() - points * 30_000;
+      const times = new Float64Array(points).map((_, i) => start + i * 30_000);
+      const column = (s: number) =>
+        new Float64Array(points).map((_, i) => 50 + 40 * Math.sin(i / (40 + s)) + s + ((i * 7919 + s * 104729) % 13));
+      const columns = Array.from({ length: series }, (_, s) => column(s));
+      const spec = (n: number) =>
+        JSON.stringify({
+          key: `bench-${n}`,
+          unit: 'gpus',
+          names: columns.map((_, s) => `series ${s}`),
+          colors: columns.map((_, s) => s),
+          dashes: columns.map(() => 'solid'),
+          shown: columns.map(() => true),
+          stacked: false,
+          markers: [],
+          height: 300,
+          sync: `bench-${n}`,
+          start,
+          end: start + points * 30_000,
+        });
+      const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      const noop = () => {};
+      const draws: number[] = [];
+      let state: any = null;
+      for (let n = 0; n < 6; n++) {
+        if (state) chart.destroyChart(state);
+        const t0 = performance.now();
+        state = await chart.mountChart(host, spec(n), times, columns, columns, noop, noop, noop);
+        await frames();
+        draws.push(performance.now() - t0);
+      }
+      // Hover: sweep the crosshair and count frames.
+      const over = host.querySelector('.u-over') as HTMLElement;
+      const box = over.getBoundingClientRect();
+      const watch = (ms: number) =>
+        new Promise<number[]>((resolve) => {
+          const gaps: number[] = [];
+          let last = performance.now();
+          const end = last + ms;
+          const tick = (t: number) => {
+            gaps.push(t - last);
+            last = t;
+            if (t < end) requestAnimationFrame(tick);
+            else resolve(gaps);
+          };
+          requestAnimationFrame(tick);
+        });
+      const hovering = watch(2000);
+      const sweep = async () => {
+        for (let i = 0; i < 120; i++) {
+          const x = box.left + (box.width * (i % 60)) / 60;
+          over.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: box.top + box.height / 2, bubbles: true }));
+          await new Promise((r) => requestAnimationFrame(r));
+        }
+      };
+      await sweep();
+      const hoverGaps = await hovering;
+      // Zoom: 20 range changes, one per frame.
+      const zooming = watch(1200);
+      for (let i = 0; i < 20; i++) {
+        const from = start + i * 30_000 * 50;
+        state.plot.setScale('x', { min: from, max: from + points * 30_000 * 0.5 });
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      const zoomGaps = await zooming;
+      chart.destroyChart(state);
+      host.remove();
+      const sorted = draws.slice(1).sort((a, b) => a - b);
+      const summary = (gaps: number[]) => ({
+        frames: gaps.length,
+        long: gaps.slice(1).filter((g) => g > 20).length,
+        longest: Math.max(...gaps.slice(1)),
+      });
+      return {
+        draw: { first: draws[0], runs: sorted.length, median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1] },
+        hover: summary(hoverGaps),
+        zoom: summary(zoomGaps),
+      };
+    },
+    { series: SERIES, points: POINTS },
+  );
+  await context.close();
+  const out = { routes, ...measured };
+  console.log(JSON.stringify(out, null, 2));
+  if (process.env.GANTRY_BENCH_OUT) fs.writeFileSync(process.env.GANTRY_BENCH_OUT, JSON.stringify(out));
+});
