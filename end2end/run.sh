@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the browser tests: starts the demo fleet and a Gantry server on a free
 # port with a fresh database and known demo passwords, then Playwright.
-# Expects `cargo leptos build --release` to have run (scripts/test.sh does).
+# Expects `cargo leptos build $LEPTOS_BUILD_FLAGS` to have run (scripts/test.sh does).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 cd "$GANTRY_ROOT"
@@ -31,16 +31,34 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
 
-# Hydration needs the wasm the server's pages ask for. A gantry binary built by plain
-# cargo (cargo test/bench/build) instead of `cargo leptos build` names another file,
-# and every hydrated test would then time out waiting for data-hydrated.
-for asset in $(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_.-]*\.\(wasm\|js\)' | sort -u); do
-  if [[ ! -f "$GANTRY_ROOT/target/site$asset" ]]; then
-    echo "error: the server's pages load $asset, which target/site lacks: $gantry was not built by" >&2
-    echo "  \`cargo leptos build --release\` (another cargo build may have replaced it); rebuild, or set GANTRY_BIN" >&2
+# Hydration needs the bundle the server's pages link (content-hashed names, which the
+# server maps to target/site/pkg): every linked file must answer, or every hydrated test
+# would time out waiting for data-hydrated.
+assets=$(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_.-]*\.\(wasm\|js\)' | sort -u)
+if [[ -z "$assets" ]]; then
+  echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run \`cargo leptos build --release\`" >&2
+  exit 1
+fi
+for asset in $assets; do
+  if ! curl -sf -o /dev/null "http://127.0.0.1:$port$asset"; then
+    echo "error: the server's pages load $asset, which it does not serve (see $work/gantry.log)" >&2
     exit 1
   fi
 done
+
+# A second Gantry, started as scripts/run.sh starts its dashboard: before its fleet
+# (--kubeconfig names a file that does not exist yet) and with a progress file, both of
+# which the preparation test (preparation.hydrated.spec.ts) writes.
+mkdir -p "$work/late"
+"$gantry" demo-setup --data-dir "$work/late/data" >"$work/late/demo-setup.log"
+late_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$gantry" serve --data-dir "$work/late/data" --listen "127.0.0.1:$late_port" --kubeconfig "$work/late/kubeconfig" \
+  --progress-file "$work/late/progress.json" --site-root "$GANTRY_ROOT/target/site" >"$work/late/gantry.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$late_port/readyz" >/dev/null && break; sleep 0.5; done
+export GANTRY_LATE_URL="http://127.0.0.1:$late_port"
+export GANTRY_LATE_KUBECONFIG="$work/late/kubeconfig"
+export GANTRY_LATE_PROGRESS="$work/late/progress.json"
 
 export GANTRY_URL="http://127.0.0.1:$port"
 export KUBECONFIG="$work/fleet/kubeconfig"

@@ -29,6 +29,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let assets = use_context::<assets::SiteAssets>().unwrap_or_default();
     let mut options = options;
     options.output_name = assets.output_name.clone().into();
+    let hydration = assets.hydrates.then(move || view! { <HydrationScripts options /> });
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -36,7 +37,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="stylesheet" id="gantry" href=assets.stylesheet />
-                <HydrationScripts options />
+                <link rel="icon" href="/favicon.ico" sizes="any" />
+                {hydration}
                 <MetaTags />
             </head>
             <body>

@@ -123,6 +123,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("set_quota", Admin),
     ("overview", SignedIn),
     ("clusters", SignedIn),
+    ("preparation", SignedIn),
     ("cluster_page", Team(Viewer)),
     ("node_page", Team(Viewer)),
     ("pods", SignedIn),

@@ -15,14 +15,21 @@
 //! vendored ones whose names carry their version (`uplot-1.6.32.min.js`), so
 //! they are immutable too.
 //!
+//! The names are re-read when the files change (their sizes and modification
+//! times are looked at on each page and each `/pkg` request: three `stat`
+//! calls), so a bundle built while the server runs (the demo starts its
+//! dashboard before the bundle is built) is linked from the next page on,
+//! with no restart.
+//!
 //! Hashing at start-up, rather than renaming at build time (cargo-leptos's
 //! `hash-files`), keeps one site directory valid for any server binary:
 //! cargo-leptos would leave the hashes in a file beside the binary, which
 //! every copy of the binary (tests, containers) would then have to carry.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -56,8 +63,11 @@ impl HashedFiles {
     pub fn read(pkg: &Path, output_name: &str) -> HashedFiles {
         let read = |ext: &str| std::fs::read(pkg.join(format!("{output_name}.{ext}"))).ok();
         let mut files = HashedFiles { output_name: output_name.to_string(), ..HashedFiles::default() };
-        files.names =
-            SiteAssets { output_name: output_name.to_string(), stylesheet: format!("/pkg/{output_name}.css") };
+        files.names = SiteAssets {
+            output_name: output_name.to_string(),
+            stylesheet: format!("/pkg/{output_name}.css"),
+            hydrates: false,
+        };
         if let (Some(js), Some(wasm)) = (read("js"), read("wasm")) {
             let hash = format!("{:016x}", fnv1a(&[fnv1a(&js).to_le_bytes(), fnv1a(&wasm).to_le_bytes()].concat()));
             let stem = format!("{output_name}.{hash}");
@@ -65,6 +75,7 @@ impl HashedFiles {
                 files.aliases.insert(format!("{stem}.{ext}"), format!("{output_name}.{ext}"));
             }
             files.names.output_name = stem;
+            files.names.hydrates = true;
         }
         if let Some(css) = read("css") {
             let name = format!("{output_name}.{:016x}.css", fnv1a(&css));
@@ -87,12 +98,58 @@ impl HashedFiles {
     }
 }
 
+/// The site's files as they are now: [`HashedFiles`], read again whenever
+/// the files change on disk.
+#[derive(Debug)]
+pub struct SiteFiles {
+    pkg: PathBuf,
+    output_name: String,
+    read: RwLock<(Stamp, Arc<HashedFiles>)>,
+}
+
+/// The size and modification time of each of the hashed files.
+type Stamp = [Option<(u64, SystemTime)>; 3];
+
+impl SiteFiles {
+    pub fn new(pkg: &Path, output_name: &str) -> SiteFiles {
+        let stamp = Self::stamp(pkg, output_name);
+        SiteFiles {
+            pkg: pkg.to_path_buf(),
+            output_name: output_name.to_string(),
+            read: RwLock::new((stamp, Arc::new(HashedFiles::read(pkg, output_name)))),
+        }
+    }
+
+    fn stamp(pkg: &Path, output_name: &str) -> Stamp {
+        ["js", "wasm", "css"].map(|ext| {
+            let meta = std::fs::metadata(pkg.join(format!("{output_name}.{ext}"))).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        })
+    }
+
+    /// The files as they are now (read again if they changed since last asked).
+    pub fn current(&self) -> Arc<HashedFiles> {
+        let stamp = Self::stamp(&self.pkg, &self.output_name);
+        if let Ok(read) = self.read.read()
+            && read.0 == stamp
+        {
+            return read.1.clone();
+        }
+        let files = Arc::new(HashedFiles::read(&self.pkg, &self.output_name));
+        if let Ok(mut read) = self.read.write() {
+            *read = (stamp, files.clone());
+        }
+        files
+    }
+}
+
 /// Serves hashed names from the fixed files and sets how long each answer
 /// under `/pkg` and `/assets` may be kept. Runs before routing, so the file
 /// service sees the fixed name.
-pub async fn cache_control(State(files): State<Arc<HashedFiles>>, mut request: Request, next: Next) -> Response {
+pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let policy = if let Some(name) = path.strip_prefix("/pkg/") {
+        let files = site.current();
         match files.aliases.get(name) {
             Some(real) => {
                 let fixed = format!("/pkg/{real}");

@@ -29,13 +29,6 @@ pub fn state(store: Store, sealer: Sealer, config: ServiceConfig) -> AppState {
     AppState::new(store, Hub::new(), config, sealer)
 }
 
-/// Whether the site root holds the browser bundle (`cargo leptos build` or
-/// scripts/build_site.py writes it).
-fn bundle_present(site_root: &std::path::Path) -> bool {
-    let pkg = site_root.join("pkg");
-    ["gantry.js", "gantry.wasm"].iter().all(|name| pkg.join(name).is_file())
-}
-
 /// The public origins as `scheme://host[:port]`; one line naming the bad one otherwise.
 fn public_origins(urls: &[String]) -> Result<Vec<String>, String> {
     urls.iter()
@@ -109,11 +102,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         public_origins: public_origins(&args.public_url)?,
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
     };
-    if !bundle_present(&args.site_root) {
+    if !crate::assets::HashedFiles::read(&args.site_root.join("pkg"), "gantry").names().hydrates {
         tracing::error!(
             "{} has no browser bundle (pkg/gantry.js and pkg/gantry.wasm): pages are served without JavaScript, \
              so they neither update live nor draw charts, until it appears (no restart needed). Build it with \
-             scripts/build_site.py (or `cargo leptos build --release`) from the repository root, or point \
+             `cargo leptos build --release` from the repository root (scripts/run.sh does), or point \
              --site-root at a built site",
             args.site_root.display()
         );

@@ -17,6 +17,7 @@ use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::assets::SiteFiles;
 use crate::metrics::Metrics;
 use crate::security;
 
@@ -90,12 +91,22 @@ async fn readyz(State(web): State<WebState>) -> Response {
     }
 }
 
+/// The icon browsers ask for on every page (built into the binary, so any
+/// build has it).
+async fn favicon() -> Response {
+    const ICON: &[u8] = include_bytes!("../static/favicon.ico");
+    ([(http::header::CONTENT_TYPE, "image/x-icon"), (http::header::CACHE_CONTROL, "public, max-age=86400")], ICON)
+        .into_response()
+}
+
 /// Context every server function and page render receives: the service
 /// state, the site's hashed file names and this response's CSP nonce.
-fn context(app: AppState, assets: crate::assets::SiteAssets) -> impl Fn() + Clone + Send + Sync + 'static {
+fn context(app: AppState, site: Option<Arc<SiteFiles>>) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         provide_context(app.clone());
-        provide_context(assets.clone());
+        if let Some(site) = &site {
+            provide_context(site.current().names());
+        }
         let parts = leptos::prelude::use_context::<http::request::Parts>();
         if let Some(nonce) = parts.as_ref().and_then(|p| p.extensions.get::<security::CspNonce>()) {
             provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
@@ -104,9 +115,7 @@ fn context(app: AppState, assets: crate::assets::SiteAssets) -> impl Fn() + Clon
 }
 
 async fn server_functions(State(web): State<WebState>, request: Request) -> Response {
-    leptos_axum::handle_server_fns_with_context(context(web.app.clone(), Default::default()), request)
-        .await
-        .into_response()
+    leptos_axum::handle_server_fns_with_context(context(web.app.clone(), None), request).await.into_response()
 }
 
 /// Gantry's own server-function errors set their status (see
@@ -169,11 +178,11 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
     // `cargo leptos build --release --precompress` writes .br and .gz twins.
     let pkg = ServeDir::new(config.site_root.join("pkg")).precompressed_br().precompressed_gzip();
     let vendored = ServeDir::new(config.site_root.join("assets")).precompressed_br().precompressed_gzip();
-    let hashed = Arc::new(crate::assets::HashedFiles::read(&config.site_root.join("pkg"), &leptos.output_name));
-    let assets = hashed.names();
+    let site = Arc::new(SiteFiles::new(&config.site_root.join("pkg"), &leptos.output_name));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/favicon.ico", get(favicon))
         .route("/metrics", get(crate::metrics::endpoint))
         .route(
             "/api/openapi.json",
@@ -181,16 +190,16 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         )
         .merge(api)
         .route("/fn/{*name}", get(server_functions).post(server_functions))
-        .leptos_routes_with_context(&web, routes, context(app.clone(), assets.clone()), move || {
+        .leptos_routes_with_context(&web, routes, context(app.clone(), Some(site.clone())), move || {
             app::shell(shell_options.clone())
         })
         .route_layer(axum::middleware::from_fn_with_state(web.clone(), crate::metrics::record))
         // Cache-Control for both, and hashed names to fixed files: crate::assets.
         .nest_service("/pkg", pkg)
         .nest_service("/assets", vendored)
-        .layer(axum::middleware::from_fn_with_state(hashed, crate::assets::cache_control))
+        .layer(axum::middleware::from_fn_with_state(site.clone(), crate::assets::cache_control))
         .fallback(leptos_axum::file_and_error_handler_with_context::<WebState, _>(
-            context(app.clone(), assets),
+            context(app.clone(), Some(site)),
             app::shell,
         ))
         .layer(axum::middleware::from_fn(server_function_status))

@@ -69,3 +69,41 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     let missing = http.get(app.url("/pkg/nothing.js")).send().await.unwrap();
     assert_eq!((missing.status().as_u16(), header(&missing, "cache-control")), (404, "no-store".to_string()));
 }
+
+/// Issue 13: the demo serves pages before its bundle is built. Until the
+/// bundle is there, pages carry no hydration scripts (no links that 404);
+/// once it is written, the next page links it, with no restart. The icon
+/// browsers ask for is always there.
+#[tokio::test]
+async fn a_bundle_built_while_the_server_runs_is_linked_from_the_next_page() {
+    let site = TempDir::new("gantry-late-site");
+    let pkg = site.path.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let root = site.path.clone();
+    let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
+        gantry_server::web::WebConfig { site_root: root, ..web }
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+
+    let before = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(before.contains("<form"), "the page works without its bundle: {before}");
+    assert!(!before.contains(".wasm"), "no bundle, no link to one: {before}");
+
+    std::fs::write(pkg.join("gantry.js"), "export default function() {}").unwrap();
+    std::fs::write(pkg.join("gantry.wasm"), b"\0asm").unwrap();
+    let after = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let linked = after
+        .match_indices("/pkg/gantry.")
+        .filter_map(|(i, _)| after[i..].split(['"', '\'']).next())
+        .find(|name| name.ends_with(".js"))
+        .unwrap_or_else(|| panic!("the new bundle is not linked: {after}"))
+        .to_string();
+    let response = http.get(app.url(&linked)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{linked} is served");
+
+    let icon = http.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!((icon.status().as_u16(), header(&icon, "content-type")), (200, "image/x-icon".to_string()));
+    assert!(!icon.bytes().await.unwrap().is_empty());
+}

@@ -400,8 +400,8 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
     let d = format!("cluster=a&namespace=vision&name={}", fx.deployment);
     let kubeconfig: String = url_encode(&common::bed().cluster("b").unwrap().kubeconfig_yaml());
     match endpoint {
-        "me" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview" | "clusters" | "quotas"
-        | "launch_options" => String::new(),
+        "me" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview" | "clusters"
+        | "preparation" | "quotas" | "launch_options" => String::new(),
         "login" => format!(
             "username={}&password={}",
             if who == Who::Anonymous { "admin" } else { who.username() },

@@ -47,6 +47,14 @@ pub async fn fleet_overview() -> Result<Overview, AppError> {
     state()?.overview(&caller).await.map_err(service)
 }
 
+/// What the script that started Gantry is still preparing (`--progress-file`), if anything.
+#[server(prefix = "/fn", endpoint = "preparation")]
+pub async fn preparation() -> Result<Option<gantry_domain::view::Preparation>, AppError> {
+    use super::ssr::*;
+    let caller = caller().await?;
+    state()?.preparation(&caller).await.map_err(service)
+}
+
 #[server(prefix = "/fn", endpoint = "clusters")]
 pub async fn clusters() -> Result<(Vec<ClusterSummary>, bool), AppError> {
     use super::ssr::*;

@@ -1,4 +1,5 @@
 pub mod chart;
 pub mod common;
 pub mod layout;
+pub mod preparation;
 pub mod table;

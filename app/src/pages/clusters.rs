@@ -8,6 +8,7 @@ use crate::api::admin::{AddCluster, KubeconfigContexts, RemoveCluster};
 use crate::api::fleet::{ClusterDetail as ClusterData, NodeDetail as NodeData, cluster_page, clusters, node_page};
 use crate::components::chart::{RangeBar, TimeSeries};
 use crate::components::common::{Csrf, GpuBar, StateBadge, loaded, loaded_quietly, outcome};
+use crate::components::preparation::PreparationBanner;
 use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
 use crate::format;
 use crate::live::use_live;
@@ -22,6 +23,7 @@ pub fn ClustersPage() -> impl IntoView {
     view! {
         <Title text="Clusters" />
         <h1>"Clusters"</h1>
+        <PreparationBanner />
         {loaded(data, |(list, admin)| {
             view! {
                 <ClusterTable clusters=list />

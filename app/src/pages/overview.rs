@@ -6,6 +6,7 @@ use leptos_router::components::A;
 use crate::api::fleet::fleet_overview;
 use crate::components::chart::{RangeBar, TimeSeries};
 use crate::components::common::{GpuBar, loaded};
+use crate::components::preparation::PreparationBanner;
 use crate::live::use_live;
 
 /// Live changes that move the fleet's GPU charts.
@@ -32,6 +33,7 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <Title text="Overview" />
         <h1>"Fleet overview"</h1>
+        <PreparationBanner />
         <NoTeamNote />
         {loaded(data, render)}
         <section class="charts" data-testid="overview-charts">
