@@ -6,13 +6,16 @@
 use gantry_domain::view::ResourceKind;
 use leptos::prelude::*;
 
+/// One counter per kind: sized by the list, so a new kind cannot index past it.
+const KINDS: usize = ResourceKind::ALL.len();
+
 fn index(kind: ResourceKind) -> usize {
     ResourceKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
 }
 
 #[derive(Clone, Copy)]
 pub struct Live {
-    counters: RwSignal<[u64; 10]>,
+    counters: RwSignal<[u64; KINDS]>,
     /// True while the stream is connected (shown in the header).
     pub connected: RwSignal<bool>,
 }
@@ -44,7 +47,7 @@ pub struct ChangeMessage {
 }
 
 pub fn provide() {
-    let live = Live { counters: RwSignal::new([0; 10]), connected: RwSignal::new(false) };
+    let live = Live { counters: RwSignal::new([0; KINDS]), connected: RwSignal::new(false) };
     provide_context(live);
     // Only signed-in users have a stream to follow.
     #[cfg(feature = "hydrate")]

@@ -190,7 +190,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gantry-assets-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let none = HashedFiles::read(&dir, "gantry");
-        assert_eq!(none.names(), SiteAssets::default(), "no site: the fixed names");
+        assert_eq!(
+            none.names(),
+            SiteAssets { hydrates: false, ..SiteAssets::default() },
+            "no site: the fixed names, and no hydration scripts"
+        );
         std::fs::write(dir.join("gantry.js"), "js").unwrap();
         std::fs::write(dir.join("gantry.wasm"), "wasm").unwrap();
         std::fs::write(dir.join("gantry.css"), "css").unwrap();
