@@ -25,8 +25,8 @@ test('while the fleet starts, the pages say so, and its clusters appear without 
   // The fleet is up: its kubeconfig appears, and so do its clusters.
   copyFileSync(late('KUBECONFIG'), `${late('GANTRY_LATE_KUBECONFIG')}.tmp`);
   renameSync(`${late('GANTRY_LATE_KUBECONFIG')}.tmp`, late('GANTRY_LATE_KUBECONFIG'));
-  await expect(page.locator('table[data-testid=clusters] tr[data-cluster=a]')).toBeVisible({ timeout: 60_000 });
-  await expect(page.locator('table[data-testid=clusters] tr[data-cluster=a]')).toContainText('live', { timeout: 60_000 });
+  await expect(page.locator('table[data-testid=clusters] tr[data-cluster=dev]')).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('table[data-testid=clusters] tr[data-cluster=dev]')).toContainText('live', { timeout: 60_000 });
 
   // All done: the banner goes.
   writeProgress(
