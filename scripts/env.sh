@@ -10,7 +10,7 @@ BINARYEN_VERSION=132
 CARGO_MACHETE_VERSION=0.9.2
 export PATH="$GANTRY_CACHE/tools/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION/node_modules/.bin:$GANTRY_CACHE/tools/cargo-machete-$CARGO_MACHETE_VERSION/bin:$HOME/.cargo/bin:$PATH"
 # How the site is built, by the demo and the tests alike (so each reuses the other's build).
-export LEPTOS_BUILD_FLAGS="--release --precompress --split"
+export LEPTOS_BUILD_FLAGS="--release --precompress"
 # Colours make logs hard to read in CI.
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

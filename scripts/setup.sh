@@ -43,7 +43,7 @@ if [[ $part == site || $part == all ]]; then
     step "adding the wasm32-unknown-unknown Rust target (seconds)"
     rustup target add wasm32-unknown-unknown
   fi
-  # cargo-leptos builds the browser bundle, split per route (its wasm-split).
+  # cargo-leptos builds the browser bundle.
   # Newer than 0.3.10 needs rustc 1.96+. A build tool need not be fast itself:
   # without LTO, with parallel codegen and light optimisation it builds in
   # about half the time of its own profile.

@@ -33,8 +33,8 @@ test('a viewer sees only their team\'s deployments and cannot change them', asyn
   // Another team's deployment is refused, not shown.
   await page.goto('/clusters/dev/namespaces/nlp-dev/deployments/bert-serve');
   await waitHydrated(page);
-  await expect(page.getByRole('alert')).toBeVisible();
-  await expect(page.getByRole('alert')).toHaveAttribute('data-kind', /^(forbidden|not_found)$/);
+  await expect(page.getByRole('alert').first()).toBeVisible();
+  await expect(page.getByRole('alert').first()).toHaveAttribute('data-kind', /^(forbidden|not_found)$/);
   await expect(page.getByTestId('replicas')).toHaveCount(0);
 
   // Nowhere to launch into.
@@ -47,8 +47,8 @@ test('a viewer sees only their team\'s deployments and cannot change them', asyn
   await expect(page.locator('nav.mainnav a[href="/users"]')).toHaveCount(0);
   await page.goto('/users');
   await waitHydrated(page);
-  await expect(page.getByRole('alert')).toBeVisible();
-  await expect(page.getByRole('alert')).toHaveAttribute('data-kind', 'forbidden');
+  await expect(page.getByRole('alert').first()).toBeVisible();
+  await expect(page.getByRole('alert').first()).toHaveAttribute('data-kind', 'forbidden');
   await expect(page.getByTestId('users')).toHaveCount(0);
 });
 
@@ -63,7 +63,7 @@ test('a deployer gets the scale form on their team\'s deployment', async ({ page
   // ...but not on the other team's.
   await page.goto('/clusters/dev/namespaces/nlp-dev/deployments/bert-serve');
   await waitHydrated(page);
-  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByRole('alert').first()).toBeVisible();
   await expect(page.getByTestId('scale-replicas')).toHaveCount(0);
 });
 

@@ -22,7 +22,7 @@ test('with JavaScript off a viewer\'s deployments page lists only their team\'s 
 
   // A filter for another team's namespace finds nothing rather than leaking it.
   await page.goto('/workloads?namespace=nlp-dev');
-  await expect(page.getByTestId('deployments').locator('tbody tr')).toHaveCount(0);
+  await expect(page.getByTestId('deployments').locator('tbody tr[data-deployment]')).toHaveCount(0);
 });
 
 test('with JavaScript off a viewer\'s deployment page is server-rendered, read-only', async ({ page }) => {
