@@ -890,37 +890,16 @@ fn idle_rates<K: Ord + Clone>(
     prices: &PriceBook,
     now: i64,
 ) {
-    let mut changes: Vec<(i64, i64, i64)> = Vec::new();
-    for offer in offered {
-        if let Some(part) = usage::held_span(offer.start, offer.end, now).intersect(window) {
-            changes.extend([(part.start, offer.milli_gpus, 0), (part.end, -offer.milli_gpus, 0)]);
-        }
-    }
-    for allocation in held {
-        if let Some(part) = usage::held_span(allocation.start, allocation.end, now).intersect(window) {
-            changes.extend([(part.start, 0, allocation.milli_gpus), (part.end, 0, -allocation.milli_gpus)]);
-        }
-    }
-    changes.sort_unstable_by_key(|change| change.0);
-    let (mut offering, mut holding) = (0i64, 0i64);
-    for (i, (at, offer_change, held_change)) in changes.iter().enumerate() {
-        offering = offering.saturating_add(*offer_change);
-        holding = holding.saturating_add(*held_change);
-        let Some((next, _, _)) = changes.get(i + 1) else { break };
-        let stretch = Span::new(*at, *next);
-        if stretch.is_empty() || offering <= 0 {
-            continue;
-        }
+    usage::sweep_node(offered, held, window, now, |stretch, offering, idle| {
         out.add_rate(key, node.cluster, stretch, &Rate { capacity: offering, ..Rate::default() });
-        let idle = offering.saturating_sub(holding.max(0));
         if idle <= 0 {
-            continue;
+            return;
         }
         for (segment, price) in prices.segments(node.cluster, node.model, node.capacity_type, stretch) {
             out.add_rate(key, node.cluster, segment, &Rate { idle, ..Rate::default() });
             charge_rates(out, key, prices, node.cluster, node.model, node.capacity_type, idle, segment, price, true);
         }
-    }
+    });
 }
 
 /// How much of each bucket each cluster was watched: from `since` (when

@@ -930,6 +930,25 @@ fn add_idle(
     prices: &PriceBook,
     now: i64,
 ) {
+    sweep_node(offered, held, window, now, |stretch, offering, idle| {
+        usage.capacity = usage.capacity.saturating_add(gpu_time(offering, stretch.len()));
+        if idle > 0 {
+            add_idle_stretch(usage, node, idle, stretch, prices);
+        }
+    });
+}
+
+/// Sweeps one node's capacity and allocations over `window`: calls `each`
+/// with every stretch in which the node offered GPUs, the milli-GPUs it
+/// offered then and how many of them were idle (offered less held, never
+/// below zero). The ledger's totals and the charts' rates both use it.
+pub fn sweep_node(
+    offered: &[&CapacityInterval],
+    held: &[&AllocationInterval],
+    window: Span,
+    now: i64,
+    mut each: impl FnMut(Span, i64, i64),
+) {
     // (time, change in GPUs offered, change in GPUs held)
     let mut changes: Vec<(i64, i64, i64)> = Vec::new();
     for offer in offered {
@@ -952,11 +971,7 @@ fn add_idle(
         if stretch.is_empty() || offering <= 0 {
             continue;
         }
-        usage.capacity = usage.capacity.saturating_add(gpu_time(offering, stretch.len()));
-        let idle = offering.saturating_sub(holding.max(0));
-        if idle > 0 {
-            add_idle_stretch(usage, node, idle, stretch, prices);
-        }
+        each(stretch, offering, offering.saturating_sub(holding.max(0)));
     }
 }
 
