@@ -59,6 +59,13 @@ impl Session {
     }
 }
 
+/// The session's CSRF token as the server read it before rendering the page
+/// (server side only): what a form's hidden field carries while
+/// [`Session::me`] is still loading, which it may be for any part of a page
+/// rendered outside a Suspense.
+#[derive(Clone, Debug)]
+pub struct PageCsrf(pub String);
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

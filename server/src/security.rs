@@ -138,6 +138,18 @@ fn same_site(origin: Option<&str>, referer: Option<&str>, fetch_site: Option<&st
 /// and, when public origins are configured, requests for any other host
 /// (DNS rebinding). Probes and metrics answer on any host: the kubelet and
 /// Prometheus reach a pod by its address.
+/// Reads the session's CSRF token before a page renders, for the pages'
+/// hidden form fields: a field rendered while the session resource was
+/// still loading would otherwise go out empty (see `app::PageCsrf`).
+pub async fn page_csrf(mut request: Request, next: Next) -> Response {
+    if let Some(session) = request.extensions().get::<tower_sessions::Session>().cloned()
+        && let Ok(Some(token)) = session.get::<String>(gantry_service::SESSION_CSRF).await
+    {
+        request.extensions_mut().insert(app::PageCsrf(token));
+    }
+    next.run(request).await
+}
+
 pub async fn same_origin(State(web): State<WebState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let any_host = matches!(path, "/healthz" | "/readyz" | "/metrics");

@@ -111,6 +111,9 @@ fn context(app: AppState, site: Option<Arc<SiteFiles>>) -> impl Fn() + Clone + S
         if let Some(nonce) = parts.as_ref().and_then(|p| p.extensions.get::<security::CspNonce>()) {
             provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
         }
+        if let Some(csrf) = parts.as_ref().and_then(|p| p.extensions.get::<app::PageCsrf>()) {
+            provide_context(csrf.clone());
+        }
     }
 }
 
@@ -190,9 +193,13 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         )
         .merge(api)
         .route("/fn/{*name}", get(server_functions).post(server_functions))
-        .leptos_routes_with_context(&web, routes, context(app.clone(), Some(site.clone())), move || {
-            app::shell(shell_options.clone())
-        })
+        .merge(
+            Router::new()
+                .leptos_routes_with_context(&web, routes, context(app.clone(), Some(site.clone())), move || {
+                    app::shell(shell_options.clone())
+                })
+                .route_layer(axum::middleware::from_fn(security::page_csrf)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(web.clone(), crate::metrics::record))
         // Cache-Control for both, and hashed names to fixed files: crate::assets.
         .nest_service("/pkg", pkg)

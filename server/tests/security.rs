@@ -631,3 +631,23 @@ async fn risky_kubeconfigs_need_the_risks_accepted() {
         .unwrap();
     assert!(audit.iter().any(|r| r.after.as_deref().is_some_and(|a| a.contains("risks accepted"))), "{audit:?}");
 }
+
+// Every form on a server-rendered page carries the session's CSRF token, including those
+// rendered outside a Suspense while the session was still loading (the users page's
+// "New user" form went out with an empty token, so creating a user failed as stale).
+#[tokio::test]
+async fn every_rendered_form_carries_the_sessions_csrf_token() {
+    let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
+    let (client, csrf) = app.sign_in(Who::Admin).await;
+    for path in ["/users", "/teams", &format!("/teams/{}", app.vision), "/tokens", "/profile", "/prices"] {
+        let page = client.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text().await.unwrap();
+        let tokens: Vec<&str> =
+            html.split(r#"name="csrf" value=""#).skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+        assert!(tokens.len() >= 2, "{path} has forms: {}", tokens.len());
+        for token in tokens {
+            assert_eq!(token, csrf, "a form on {path} carries the session's token");
+        }
+    }
+}

@@ -163,6 +163,18 @@ both_backends!(recent_charts_are_exact_scoped_and_show_gaps_as_gaps, |app| {
     let inside = bucket(&workload, t0 + 10 * MS_PER_MINUTE);
     assert_eq!(series(&workload, "GPUs held").unwrap()[inside].as_f64(), Some(2.0));
     assert_eq!(series(&workload, "pods holding GPUs").unwrap()[inside].as_f64(), Some(1.0));
+    // Its life: from a minute before it first held a GPU, on to now while it holds one.
+    let (status, life) =
+        chart(&app, Who::Viewer, "chart=workload&cluster=a&namespace=vision&workload=Deployment/serve&range=life")
+            .await;
+    assert_eq!(status, 200, "{life}");
+    assert_eq!(life["start"], t0 - MS_PER_MINUTE);
+    assert_eq!(life["end"], life["now"]);
+    let (status, finished) =
+        chart(&app, Who::Admin, "chart=workload&cluster=a&namespace=nlp&workload=Deployment/train&range=life").await;
+    assert_eq!(status, 200, "{finished}");
+    let (start, end) = (t0 - MS_PER_MINUTE, t0 + 21 * MS_PER_MINUTE);
+    assert_eq!((finished["start"].as_i64(), finished["end"].as_i64()), (Some(start), Some(end)));
     // nlp's workload is not the vision viewer's to see.
     let (status, _) =
         chart(&app, Who::Viewer, "chart=workload&cluster=a&namespace=nlp&workload=Deployment/train&range=2h").await;
@@ -198,13 +210,40 @@ both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, 
             .await
             .unwrap();
     }
+    // The ledger first watched the cluster at the start of those hours.
+    let watched = LedgerChanges { confirmed_at: Some(first), ..Default::default() };
+    app.state.store().apply_ledger("a", &watched, now).await.unwrap();
+    // The current hour, rolled up halfway to now: a GPU-hour rate of one GPU until then.
+    let current = now / MS_PER_HOUR * MS_PER_HOUR;
+    let rolled = current + (now - current) / 2;
+    let partial = HourlyRow {
+        hour: current,
+        key: UsageKey {
+            cluster: "a".into(),
+            namespace: "vision".into(),
+            team: Some("vision".into()),
+            workload: "Deployment/vision".into(),
+            node: "gpu-1".into(),
+            model: L4.into(),
+            capacity_type: CapacityType::OnDemand,
+        },
+        // $2 an hour is 2 × 3.6e15 cost units per 3.6e6 ms.
+        usage: Usage {
+            allocated: 1000 * (rolled - current),
+            cost: 2_000_000_000 * i128::from(rolled - current),
+            ..Usage::default()
+        },
+    };
+    app.state.store().replace_hour("a", current, &[partial]).await.unwrap();
+    app.state.store().set_rollup_watermark("a", current - MS_PER_HOUR, rolled).await.unwrap();
     let (status, week) = chart(&app, Who::Viewer, "chart=spend&by=team&range=7d&width=2000").await;
     assert_eq!(status, 200, "{week}");
     assert_eq!(week["resolution"], "hourly");
     assert_eq!(week["step"], MS_PER_HOUR);
     assert_eq!(names(&week), ["vision"]);
     let vision = series(&week, "vision").unwrap();
-    assert!((total(vision) - 96.0).abs() < 1e-6, "48 hours at $2: {}", total(vision));
+    let expected = 96.0 + 2.0 * (rolled - current) as f64 / MS_PER_HOUR as f64;
+    assert!((total(vision) - expected).abs() < 1e-6, "48 hours at $2 and the current hour: {}", total(vision));
     assert!(vision[0].is_null(), "before the first rollup there is no history: a gap, not a zero");
     assert_eq!(vision[bucket(&week, first + MS_PER_HOUR)].as_f64(), Some(2.0));
 
@@ -212,6 +251,14 @@ both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, 
     assert_eq!(admin["step"], 3 * MS_PER_HOUR, "168 hours do not fit 100 points; 56 buckets of 3 h do");
     let nlp = series(&admin, "nlp").unwrap();
     assert_eq!(nlp[bucket(&admin, first + 6 * MS_PER_HOUR)].as_f64(), Some(4.0), "$4 an hour");
+
+    // The current hour's rate is what it was up to the last roll-up, not that spread up to now.
+    if rolled > current {
+        let (_, hourly) = chart(&app, Who::Viewer, "chart=cost_rate&by=team&range=7d&width=2000").await;
+        let vision = series(&hourly, "vision").unwrap();
+        let last = vision[bucket(&hourly, current)].as_f64().unwrap();
+        assert!((last - 2.0).abs() < 1e-6, "$2 an hour in the current hour too: {last}");
+    }
 });
 
 #[tokio::test]
@@ -245,6 +292,7 @@ async fn bad_chart_questions_get_a_4xx_that_names_the_problem() {
         ("chart=pie", "unknown chart"),
         ("chart=budget", "team"),
         ("chart=workload&cluster=a&namespace=vision", "workload"),
+        ("chart=spend&range=life", "one workload"),
     ] {
         let (status, body) = chart(&app, Who::Admin, query).await;
         assert!(matches!(status, 400 | 422), "{query}: {status} {body}");

@@ -47,6 +47,18 @@ pub const PRESETS: [(&str, &str); 7] = [
     ("lastmonth", "last month"),
 ];
 
+/// The question about one workload's chart (`workload` or `workload_cost`),
+/// the workload named as `Deployment/name` or `Job/name`.
+pub fn workload_query(chart: &str, cluster: &str, namespace: &str, workload: String) -> chart::SeriesQuery {
+    chart::SeriesQuery {
+        chart: chart.into(),
+        cluster: cluster.into(),
+        namespace: namespace.into(),
+        workload,
+        ..Default::default()
+    }
+}
+
 /// Auto-refresh choices: (URL value, label, milliseconds).
 pub const REFRESHES: [(&str, &str, u32); 4] =
     [("off", "off", 0), ("30s", "30 s", 30_000), ("1m", "1 min", 60_000), ("5m", "5 min", 300_000)];
@@ -117,6 +129,10 @@ pub fn RangeBar(
     #[prop(default = "range")]
     param: &'static str,
     #[prop(default = "24h".into(), into)] default: String,
+    /// The label of a first choice, `range=life`, for one workload's charts
+    /// (such as "the job's life").
+    #[prop(optional)]
+    life: Option<&'static str>,
 ) -> impl IntoView {
     let params = use_query_map();
     let location = use_location();
@@ -161,6 +177,17 @@ pub fn RangeBar(
     view! {
         <div class="rangebar" data-testid="range-bar">
             <nav class="presets" aria-label="time range">
+                {life.map(|label| {
+                    view! {
+                        <A
+                            href=move || link(vec![(param, Some(chart::LIFE.to_string()))])
+                            attr:class=move || if range.get() == chart::LIFE { "preset current" } else { "preset" }
+                            attr:data-range=chart::LIFE
+                        >
+                            {label}
+                        </A>
+                    }
+                })}
                 {PRESETS
                     .iter()
                     .map(|(value, label)| {
@@ -176,9 +203,12 @@ pub fn RangeBar(
                         }
                     })
                     .collect_view()}
-                <A href=zoom_out attr:class="preset" attr:data-testid="zoom-out" attr:title="Twice the range">
-                    "Zoom out"
-                </A>
+                // A workload's whole life has nothing around it to zoom out to.
+                <Show when=move || range.get() != chart::LIFE>
+                    <A href=zoom_out attr:class="preset" attr:data-testid="zoom-out" attr:title="Twice the range">
+                        "Zoom out"
+                    </A>
+                </Show>
             </nav>
             <form method="get" class="absolute" data-testid="absolute-range" on:submit=submit>
                 {hidden.into_iter().map(|(k, v)| view! { <input type="hidden" name=k value=v /> }).collect_view()}

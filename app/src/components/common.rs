@@ -9,13 +9,20 @@ use crate::Session;
 use crate::error::AppError;
 
 /// The hidden CSRF field every state-changing form carries. It reads the
-/// already-loaded session synchronously: a Suspense here would be created
-/// inside other resolved branches and upset the order in which hydration
-/// matches server-rendered resources.
+/// session synchronously (a Suspense here would be created inside other
+/// resolved branches and upset the order in which hydration matches
+/// server-rendered resources). Where the session is still loading when the
+/// server renders the field, the token the server read for the page
+/// ([`PageCsrf`](crate::PageCsrf)) fills it; in the browser, hydration keeps
+/// the server's value until the session has loaded.
 #[component]
 pub fn Csrf() -> impl IntoView {
     let session = Session::use_context();
-    let token = move || session.me.get().and_then(Result::ok).flatten().map(|me| me.csrf).unwrap_or_default();
+    let page = use_context::<crate::PageCsrf>();
+    let token = move || {
+        let loaded = session.me.get().and_then(Result::ok).flatten().map(|me| me.csrf);
+        loaded.or_else(|| page.as_ref().map(|p| p.0.clone())).unwrap_or_default()
+    };
     view! { <input type="hidden" name="csrf" value=token /> }
 }
 

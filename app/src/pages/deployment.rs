@@ -105,13 +105,7 @@ pub fn DeploymentPage() -> impl IntoView {
 }
 
 fn workload_query(key: &Key, chart: &str) -> gantry_domain::chart::SeriesQuery {
-    gantry_domain::chart::SeriesQuery {
-        chart: chart.into(),
-        cluster: key.cluster.clone(),
-        namespace: key.namespace.clone(),
-        workload: format!("Deployment/{}", key.name),
-        ..Default::default()
-    }
+    crate::components::chart::workload_query(chart, &key.cluster, &key.namespace, format!("Deployment/{}", key.name))
 }
 
 #[derive(Clone, Copy)]

@@ -1,5 +1,6 @@
 //! Training jobs: the list, and one job with its pods, events and logs.
 
+use gantry_domain::chart;
 use gantry_domain::view::{JobRow, ResourceKind};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -93,8 +94,6 @@ pub fn JobPage() -> impl IntoView {
         |((c, n, name), _)| job_page(c, n, name),
     );
     let cancel = ServerAction::<CancelJob>::new();
-    // Read once, not on every live update: the charts cover the job's life.
-    let life = Resource::new(move || key.get(), |(c, n, name)| job_page(c, n, name));
     view! {
         <Title text=move || key.get().2 />
         {loaded(data, move |page: Data| {
@@ -117,39 +116,30 @@ pub fn JobPage() -> impl IntoView {
                 {j.message.clone().map(|m| view! { <p class="muted">{m}</p> })}
             }
         })}
-        {loaded_quietly(life, move |page: Data| {
-            let job = &page.job;
-            let range = life_range(job.started, job.finished);
-            let query = move |chart: &str| gantry_domain::chart::SeriesQuery {
-                chart: chart.into(),
-                cluster: job.cluster.clone(),
-                namespace: job.namespace.clone(),
-                workload: format!("Job/{}", job.name),
-                ..Default::default()
-            };
-            view! {
-                <section class="charts" data-testid="job-charts">
-                    <h2>"Over the job's life"</h2>
-                    <RangeBar default=range.clone() />
-                    <div class="chart-grid">
-                        <TimeSeries
-                            title="GPUs held and pods holding them"
-                            query=Signal::stored(query("workload"))
-                            default_range=range.clone()
-                            live=&[ResourceKind::Job, ResourceKind::Pod]
-                            testid="chart-job-gpus"
-                        />
-                        <TimeSeries
-                            title="Cost per bucket"
-                            query=Signal::stored(query("workload_cost"))
-                            default_range=range.clone()
-                            live=&[ResourceKind::Pod]
-                            testid="chart-job-cost"
-                        />
-                    </div>
-                </section>
-            }
-        })}
+        // The charts stand outside the Suspense of the job's data, so their
+        // own data is read in the same order on the server and in the
+        // browser; their range is the job's life, which the server reads
+        // from the ledger (`range=life`).
+        <section class="charts" data-testid="job-charts">
+            <h2>"Over the job's life"</h2>
+            <RangeBar default=chart::LIFE life="the job's life" />
+            <div class="chart-grid">
+                <TimeSeries
+                    title="GPUs held and pods holding them"
+                    query=Signal::derive(move || chart_query(&key.get(), "workload"))
+                    default_range=chart::LIFE
+                    live=&[ResourceKind::Job, ResourceKind::Pod]
+                    testid="chart-job-gpus"
+                />
+                <TimeSeries
+                    title="Cost per bucket"
+                    query=Signal::derive(move || chart_query(&key.get(), "workload_cost"))
+                    default_range=chart::LIFE
+                    live=&[ResourceKind::Pod]
+                    testid="chart-job-cost"
+                />
+            </div>
+        </section>
         {loaded_quietly(data, move |page: Data| {
             let j = page.job.clone();
             let first_pod = page.pods.first().map(|p| p.name.clone());
@@ -179,16 +169,9 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
-/// A job's life as a chart range: from a little before it started to a
-/// little after it finished, or on to now while it runs (a range ending in
-/// the future ends now). A job that has not started gets the last day.
-fn life_range(started: Option<i64>, finished: Option<i64>) -> String {
-    let Some(started) = started else { return "24h".into() };
-    let length = finished.unwrap_or_else(format::now_ms).saturating_sub(started).max(60_000);
-    let margin = (length / 20).max(60_000);
-    // Unix ms in 2286: parsed as a range that ends now.
-    let end = finished.map_or(9_999_999_999_999, |f| f + margin);
-    format!("{},{}", started - margin, end)
+/// The chart question about one job, by (cluster, namespace, name).
+fn chart_query((cluster, namespace, name): &(String, String, String), chart: &str) -> chart::SeriesQuery {
+    crate::components::chart::workload_query(chart, cluster, namespace, format!("Job/{name}"))
 }
 
 /// Follows a pod's log over Server-Sent Events, keeping the last lines.

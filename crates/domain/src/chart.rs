@@ -139,7 +139,9 @@ pub struct SeriesQuery {
     pub by: String,
     /// `1h`, `6h`, `24h`, `7d`, `30d`, `month`, `lastmonth`, or `start,end`
     /// as RFC 3339 or Unix milliseconds. Default `24h`; a budget is always
-    /// this month.
+    /// this month. `life` (`workload`, `workload_cost`): the workload's life
+    /// in the ledger, from a little before its first GPU was held to a
+    /// little after its last was given back, or on to now.
     pub range: String,
     /// The chart's width in pixels, 1 to 10,000 (default 1000): at most two
     /// points per pixel come back.
@@ -538,6 +540,22 @@ pub fn budget_frame(
     Frame { times, series, unit: Unit::Dollars }
 }
 
+/// The range that means a workload's whole life, `range=life`.
+pub const LIFE: &str = "life";
+
+/// A workload's life as a range: from a little before `first` (when its
+/// first GPU was held) to a little after `last` (when its last was given
+/// back), or on to now while it holds any (`last` None). The margin is a
+/// twentieth of a finished life, at least a minute. Nothing recorded: the
+/// last day.
+pub fn life_range(first: Option<i64>, last: Option<i64>) -> String {
+    let Some(first) = first else { return "24h".into() };
+    let margin = last.map_or(MS_PER_MINUTE, |l| (l.saturating_sub(first) / 20).max(MS_PER_MINUTE));
+    // Unix ms in 2286: parsed as a range that ends now.
+    let end = last.map_or(9_999_999_999_999, |l| l.saturating_add(margin));
+    format!("{},{end}", first.saturating_sub(margin))
+}
+
 /// The range a "zoom out" goes to: a length that ends now (`24h`) doubles
 /// (`48h`); any other range becomes one twice as long around the same
 /// middle, ending no later than `now`, as `start,end` in Unix ms.
@@ -903,18 +921,22 @@ fn idle_rates<K: Ord + Clone>(
 }
 
 /// How much of each bucket each cluster was watched: from `since` (when
-/// its history begins; the span's start if absent) to `now`, less its gaps.
+/// its history begins; the span's start if absent) to `until` (how far its
+/// data reaches, such as the last rollup pass; `now` if absent, and never
+/// past it), less its gaps.
 pub fn known_time(
     buckets: &Buckets,
     clusters: &[String],
     gaps: &[Gap],
     since: &BTreeMap<String, i64>,
+    until: &BTreeMap<String, i64>,
     now: i64,
 ) -> BTreeMap<String, Vec<i64>> {
     let mut out = BTreeMap::new();
     for cluster in clusters {
         let start = since.get(cluster).copied().unwrap_or(buckets.span.start).max(buckets.span.start);
-        let watched = Span::new(start, buckets.span.end.min(now));
+        let end = until.get(cluster).copied().unwrap_or(now).min(now);
+        let watched = Span::new(start, buckets.span.end.min(end).max(start));
         let billable = usage::billable_spans(watched, gaps, std::iter::once(cluster.as_str()));
         let open = billable.get(cluster.as_str()).cloned().unwrap_or_default();
         let known: Vec<i64> = (0..buckets.len())
@@ -1083,6 +1105,14 @@ mod tests {
         );
         assert_eq!(field(&[("chart", "gpus"), ("node", "n1")]), "cluster");
         assert!(parse(&[("width", "10000")]).is_ok());
+    }
+
+    #[test]
+    fn a_life_runs_from_just_before_the_first_gpu_to_just_after_the_last() {
+        assert_eq!(life_range(None, None), "24h");
+        assert_eq!(life_range(Some(T0), None), format!("{},9999999999999", T0 - M));
+        assert_eq!(life_range(Some(T0), Some(T0 + 5 * M)), format!("{},{}", T0 - M, T0 + 6 * M));
+        assert_eq!(life_range(Some(T0), Some(T0 + 200 * M)), format!("{},{}", T0 - 10 * M, T0 + 210 * M));
     }
 
     #[test]
@@ -1306,7 +1336,7 @@ mod tests {
             accrue(buckets, &allocations, &capacity, &gaps, &prices, &Utilisation::default(), T0 + 3 * H, |k| {
                 Some(if k.is_idle() { "idle".to_string() } else { "held".to_string() })
             });
-        let known = known_time(&buckets, &["prod".into()], &gaps, &BTreeMap::new(), T0 + 3 * H);
+        let known = known_time(&buckets, &["prod".into()], &gaps, &BTreeMap::new(), &BTreeMap::new(), T0 + 3 * H);
         assert_eq!(known["prod"], [H, 30 * M, 0]);
         let held = "held".to_string();
         assert_eq!(values(&accruals, &held, Metric::Allocated, &known), [Some(2.0), Some(2.0), None]);
@@ -1316,5 +1346,27 @@ mod tests {
         assert_eq!(values(&accruals, &"idle".to_string(), Metric::Capacity, &known), [Some(8.0), Some(8.0), None]);
         assert_eq!(values(&accruals, &held, Metric::Utilised, &known), [None, None, None], "not measured");
         assert_eq!(values(&accruals, &"nobody".to_string(), Metric::Allocated, &known), [Some(0.0), Some(0.0), None]);
+    }
+
+    #[test]
+    fn levels_count_only_the_time_recorded_before_history_begins_and_past_the_last_rollup() {
+        // The ledger first watched the cluster 40 minutes into the first hour, a node of 8 GPUs on
+        // since; the current hour (the third) was last rolled up 15 minutes into it, 25 minutes ago.
+        let capacity = [node("n1", OnDemand, 8000, T0 + 40 * M, None)];
+        let (now, rolled) = (T0 + 2 * H + 40 * M, T0 + 2 * H + 15 * M);
+        let buckets = Buckets::new(Span::new(T0 - H, T0 + 3 * H), H);
+        let accruals =
+            accrue(buckets, &[], &capacity, &[], &PriceBook::default(), &Utilisation::default(), rolled, |_| {
+                Some("GPUs".to_string())
+            });
+        let since = BTreeMap::from([("prod".to_string(), T0 + 40 * M)]);
+        let until = BTreeMap::from([("prod".to_string(), rolled)]);
+        let known = known_time(&buckets, &["prod".into()], &[], &since, &until, now);
+        assert_eq!(known["prod"], [0, 20 * M, H, 15 * M]);
+        let capacity = values(&accruals, &"GPUs".to_string(), Metric::Capacity, &known);
+        assert_eq!(capacity, [None, Some(8.0), Some(8.0), Some(8.0)], "a gap before, 8 GPUs throughout");
+        // Counting to now instead of to the last pass would read the current hour as 3 GPUs.
+        let to_now = known_time(&buckets, &["prod".into()], &[], &since, &BTreeMap::new(), now);
+        assert_eq!(values(&accruals, &"GPUs".to_string(), Metric::Capacity, &to_now)[3], Some(3.0));
     }
 }

@@ -195,7 +195,7 @@ impl AppState {
                 hour += MS_PER_HOUR;
             }
             // Hours before the previous one are final, unless a restart reopens them.
-            self.store.set_rollup_watermark(&cluster, last.min(current - MS_PER_HOUR).max(from)).await?;
+            self.store.set_rollup_watermark(&cluster, last.min(current - MS_PER_HOUR).max(from), now).await?;
         }
         Ok(())
     }

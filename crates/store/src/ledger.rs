@@ -400,6 +400,21 @@ impl Store {
             .await?;
             applied.allocations_opened += done.rows_affected();
         }
+        // History begins at the first confirmation, or earlier where an
+        // interval does (a pod bound before Gantry watched the cluster).
+        let opened = changes.open_allocations.iter().map(|a| a.interval.start);
+        let opened = opened.chain(changes.open_capacity.iter().map(|c| c.interval.start));
+        if let Some(begins) = opened.chain(changes.confirmed_at).map(at_most_now).min() {
+            sqlx::query(
+                "INSERT INTO ledger_history (cluster, begins_ms) VALUES ($1, $2) \
+                 ON CONFLICT (cluster) DO UPDATE SET begins_ms = excluded.begins_ms \
+                 WHERE excluded.begins_ms < ledger_history.begins_ms",
+            )
+            .bind(cluster)
+            .bind(begins)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(at) = changes.confirmed_at {
             sqlx::query(
                 "INSERT INTO ledger_confirmed (cluster, confirmed_ms) VALUES ($1, $2) \
@@ -571,6 +586,29 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(store.apply_ledger("prod", &foreign, T + H).await, Err(Error::Config(_))));
+    });
+
+    crate::store_test!(history_begins_at_the_earliest_moment_the_ledger_knows, |store| {
+        let clusters = ["prod".to_string(), "lab".to_string()];
+        assert!(store.history_begins(&clusters).await.unwrap().is_empty());
+        let first = LedgerChanges { confirmed_at: Some(T + H), ..LedgerChanges::default() };
+        store.apply_ledger("prod", &first, T + H).await.unwrap();
+        assert_eq!(store.history_begins(&clusters).await.unwrap().get("prod"), Some(&(T + H)));
+        // A node that came up before Gantry first watched moves it back; later batches do not move it on.
+        let earlier = LedgerChanges {
+            open_capacity: vec![node("n1", 8000, T)],
+            confirmed_at: Some(T + 2 * H),
+            ..LedgerChanges::default()
+        };
+        store.apply_ledger("prod", &earlier, T + 2 * H).await.unwrap();
+        let later = LedgerChanges {
+            open_allocations: vec![pod("llm", 1000, T + 3 * H)],
+            confirmed_at: Some(T + 3 * H),
+            ..LedgerChanges::default()
+        };
+        store.apply_ledger("prod", &later, T + 3 * H).await.unwrap();
+        let begins = store.history_begins(&clusters).await.unwrap();
+        assert_eq!(begins.into_iter().collect::<Vec<_>>(), [("prod".to_string(), T)]);
     });
 
     crate::store_test!(a_failing_batch_writes_nothing, |store| {

@@ -497,14 +497,16 @@ impl Store {
         Ok(watermark)
     }
 
-    /// Sets the watermark; it may move back, to have hours rolled up again.
-    pub async fn set_rollup_watermark(&self, cluster: &str, final_ms: i64) -> Result<()> {
+    /// Sets the watermark, after a pass that rolled up the cluster's hours
+    /// as of `rolled_to_ms`; it may move back, to have hours rolled up again.
+    pub async fn set_rollup_watermark(&self, cluster: &str, final_ms: i64, rolled_to_ms: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO rollup_watermarks (cluster, final_ms) VALUES ($1, $2) \
-             ON CONFLICT (cluster) DO UPDATE SET final_ms = excluded.final_ms",
+            "INSERT INTO rollup_watermarks (cluster, final_ms, rolled_to_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (cluster) DO UPDATE SET final_ms = excluded.final_ms, rolled_to_ms = excluded.rolled_to_ms",
         )
         .bind(cluster)
         .bind(final_ms)
+        .bind(rolled_to_ms)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1119,13 +1121,15 @@ mod tests {
 
     crate::store_test!(watermarks_are_per_cluster, |store| {
         assert_eq!(store.rollup_watermark("prod").await.unwrap(), None);
-        store.set_rollup_watermark("prod", T).await.unwrap();
-        store.set_rollup_watermark("lab", T - H).await.unwrap();
-        store.set_rollup_watermark("prod", T + H).await.unwrap();
+        store.set_rollup_watermark("prod", T, T).await.unwrap();
+        store.set_rollup_watermark("lab", T - H, T).await.unwrap();
+        store.set_rollup_watermark("prod", T + H, T + 2 * H).await.unwrap();
         assert_eq!(store.rollup_watermark("prod").await.unwrap(), Some(T + H));
         assert_eq!(store.rollup_watermark("lab").await.unwrap(), Some(T - H));
-        store.set_rollup_watermark("prod", T - 5 * H).await.unwrap();
+        store.set_rollup_watermark("prod", T - 5 * H, T + 3 * H).await.unwrap();
         assert_eq!(store.rollup_watermark("prod").await.unwrap(), Some(T - 5 * H), "it may move back, to redo hours");
+        let reach = store.rollups_reach(&["prod".into(), "lab".into(), "dev".into()]).await.unwrap();
+        assert_eq!(reach.into_iter().collect::<Vec<_>>(), [("lab".to_string(), T), ("prod".to_string(), T + 3 * H)]);
     });
 
     crate::store_test!(retention_drops_whole_months_and_deletes_the_rest, |store| {

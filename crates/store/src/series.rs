@@ -98,21 +98,50 @@ impl Store {
         Ok(rows.into_iter().map(|row| row.into_group(cluster, node)).collect())
     }
 
-    /// The first hour each of `clusters` has rollups for; a cluster without
-    /// any is left out. One index lookup per cluster.
-    pub async fn rollups_begin(&self, clusters: &[String]) -> Result<BTreeMap<String, i64>> {
+    /// When the ledger's history of each of `clusters` begins (see
+    /// [`Store::apply_ledger`]); a cluster it never recorded is left out.
+    pub async fn history_begins(&self, clusters: &[String]) -> Result<BTreeMap<String, i64>> {
+        self.per_cluster("SELECT begins_ms FROM ledger_history WHERE cluster = $1", clusters).await
+    }
+
+    /// The time each of `clusters`' rollups were last computed as of: the
+    /// current hour's rollup holds what happened up to then, and no later.
+    /// A cluster never rolled up is left out.
+    pub async fn rollups_reach(&self, clusters: &[String]) -> Result<BTreeMap<String, i64>> {
+        self.per_cluster("SELECT rolled_to_ms FROM rollup_watermarks WHERE cluster = $1", clusters).await
+    }
+
+    /// One time per cluster from `sql` (which takes the cluster as $1).
+    async fn per_cluster(&self, sql: &str, clusters: &[String]) -> Result<BTreeMap<String, i64>> {
         let mut out = BTreeMap::new();
         for cluster in clusters {
-            let first: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(hour_ms) FROM usage_hourly_nodes WHERE cluster = $1")
-                    .bind(cluster)
-                    .fetch_one(&self.pool)
-                    .await?;
-            if let Some(first) = first {
-                out.insert(cluster.clone(), first);
+            let at: Option<Option<i64>> = sqlx::query_scalar(sql).bind(cluster).fetch_optional(&self.pool).await?;
+            if let Some(Some(at)) = at {
+                out.insert(cluster.clone(), at);
             }
         }
         Ok(out)
+    }
+
+    /// When one workload first held GPUs, in the raw intervals kept, and
+    /// when it last gave them back: None while it still holds some. None
+    /// for both when nothing of it is kept.
+    pub async fn workload_life(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        workload: &str,
+    ) -> Result<(Option<i64>, Option<i64>)> {
+        let (first, last, open): (Option<i64>, Option<i64>, i64) = sqlx::query_as(
+            "SELECT MIN(start_ms), MAX(end_ms), COUNT(*) - COUNT(end_ms) FROM gpu_allocations \
+             WHERE cluster = $1 AND namespace = $2 AND workload = $3",
+        )
+        .bind(cluster)
+        .bind(namespace)
+        .bind(workload)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((first, if open > 0 { None } else { last }))
     }
 
     /// One workload's allocation intervals that overlap `span`, by start.
@@ -163,7 +192,7 @@ mod tests {
     use gantry_domain::usage::{CapacityInterval, HourlyRow, MS_PER_HOUR, UsageKey};
 
     use crate::store_test;
-    use crate::{LedgerChanges, NewAllocation, NewCapacity};
+    use crate::{Closing, LedgerChanges, NewAllocation, NewCapacity};
 
     const HOUR: i64 = 1_795_996_800_000;
 
@@ -208,9 +237,6 @@ mod tests {
         assert!(store.node_hours("prod", "n3", span).await.unwrap().is_empty());
         let short = gantry_domain::usage::Span::new(HOUR + 1, HOUR + 2 * MS_PER_HOUR);
         assert_eq!(store.node_hours("prod", "n1", short).await.unwrap().len(), 1, "hours starting within the span");
-
-        let begin = store.rollups_begin(&["prod".into(), "dev".into()]).await.unwrap();
-        assert_eq!(begin.into_iter().collect::<Vec<_>>(), [("prod".to_string(), HOUR)]);
     });
 
     store_test!(a_workloads_intervals_come_back_and_no_others, |store| {
@@ -261,5 +287,15 @@ mod tests {
         assert_eq!(found.iter().map(|a| a.pod.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);
         assert_eq!((found[0].end, found[1].end), (Some(HOUR - 9 * MS_PER_HOUR), None));
         assert!(store.workload_allocations(all, "dev", "ml", "Deployment/a").await.unwrap().is_empty());
+        assert_eq!(store.workload_life("dev", "ml", "Deployment/a").await.unwrap(), (None, None));
+        let running = store.workload_life("prod", "ml", "Deployment/a").await.unwrap();
+        assert_eq!(running, (Some(HOUR - 10 * MS_PER_HOUR), None), "one pod still holds its GPU");
+        let open = store.open_allocations("prod").await.unwrap();
+        let a1 = open.iter().find(|a| a.interval.pod == "a-1").unwrap().id;
+        let closing =
+            LedgerChanges { close_allocations: vec![Closing { id: a1, end_ms: HOUR + 5 }], ..Default::default() };
+        store.apply_ledger("prod", &closing, HOUR + MS_PER_HOUR).await.unwrap();
+        let ended = store.workload_life("prod", "ml", "Deployment/a").await.unwrap();
+        assert_eq!(ended, (Some(HOUR - 10 * MS_PER_HOUR), Some(HOUR + 5)));
     });
 }

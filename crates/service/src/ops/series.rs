@@ -19,7 +19,7 @@ use gantry_domain::gpu::CapacityType;
 use gantry_domain::policy::{Action, Target, Visibility};
 use gantry_domain::series::{Frame, Series};
 use gantry_domain::usage::{self, Dimension, Gap, MS_PER_DAY, MS_PER_HOUR, PriceBook, Span, UsageKey};
-use gantry_domain::validate::{KubeName, LabelName};
+use gantry_domain::validate::{Invalid, KubeName, LabelName};
 use gantry_store::{Tier, UsageFilter, UsageGroup, now_ms};
 
 use crate::error::{Result, ServiceError};
@@ -78,7 +78,12 @@ impl AppState {
     pub async fn chart(&self, caller: &Caller, query: &SeriesQuery) -> Result<Chart> {
         self.authorize(caller, Action::ViewPrices, &Target::Global, &Audit::default()).await?;
         let now = now_ms();
-        let request = chart::parse_request(query, now, self.config.raw_retention_ms, self.config.rollup_retention_ms)?;
+        let (retention, rollup_retention) = (self.config.raw_retention_ms, self.config.rollup_retention_ms);
+        // A workload's life is read from the ledger once the caller may see the workload.
+        let life = query.range.trim() == chart::LIFE;
+        let placeholder = SeriesQuery { range: String::new(), ..query.clone() };
+        let mut request =
+            chart::parse_request(if life { &placeholder } else { query }, now, retention, rollup_retention)?;
         let ownership = self.ownership().await?;
         match &request.scope {
             Scope::Visible => {}
@@ -96,6 +101,14 @@ impl AppState {
                 let target = ownership.namespace(cluster, namespace);
                 self.authorize(caller, Action::ViewNamespace, &target, &Audit::default()).await?;
             }
+        }
+        if life {
+            let Scope::Workload { cluster, namespace, workload } = &request.scope else {
+                return Err(Invalid::new("range", "life is the range of one workload's chart").into());
+            };
+            let (first, last) = self.store.workload_life(cluster, namespace, workload).await?;
+            let range = chart::life_range(first, last);
+            request = chart::parse_request(&SeriesQuery { range, ..query.clone() }, now, retention, rollup_retention)?;
         }
         let viewer = self.viewer(caller).await?;
         if request.by.contains(&Dimension::Node) && !viewer.visibility.is_everything() {
@@ -115,10 +128,13 @@ impl AppState {
         if let (Visibility::Only(seen), Scope::Visible) = (&viewer.visibility, &request.scope)
             && seen.is_empty()
         {
-            chart.empty = Some(
+            chart.empty = Some(if caller.principal.memberships.is_empty() {
                 "You are not in a team yet, so there is nothing of yours to chart; a global admin can add you to one."
-                    .into(),
-            );
+                    .into()
+            } else {
+                "Your teams have no namespaces yet, so there is nothing of theirs to chart; a global admin maps namespaces to teams on each team's page."
+                    .into()
+            });
         }
         Ok(chart)
     }
@@ -160,13 +176,7 @@ impl AppState {
             }
             gaps.extend(self.store.gaps_overlapping(span, Some(cluster)).await?);
         }
-        // History begins with the first rollup or the first interval, whichever came first.
-        let mut since = self.history_begins(clusters).await?;
-        let starts =
-            allocations.iter().map(|a| (&a.cluster, a.start)).chain(capacity.iter().map(|c| (&c.cluster, c.start)));
-        for (cluster, start) in starts {
-            since.entry(cluster.clone()).and_modify(|s| *s = (*s).min(start)).or_insert(start);
-        }
+        let since = self.history_begins(clusters).await?;
         let utilisation = usage::Utilisation::new(self.config.waste_threshold_percent);
         let mut unpriced: BTreeMap<(String, CapacityType), i64> = BTreeMap::new();
         for a in allocations.iter().filter(|a| group(&key_of(a)).is_some()) {
@@ -179,15 +189,15 @@ impl AppState {
             }
         }
         let accruals = chart::accrue(buckets, &allocations, &capacity, &gaps, &prices, &utilisation, now, group);
-        let known = chart::known_time(&buckets, clusters, &gaps, &since, now);
+        let known = chart::known_time(&buckets, clusters, &gaps, &since, &BTreeMap::new(), now);
         Ok(Computed { accruals, known, unpriced })
     }
 
-    /// When each cluster's history begins: its first rollup hour, or now
-    /// for a cluster with none yet (the current hour is rolled up on every
-    /// pass, so a watched cluster has one within a minute).
+    /// When each cluster's history begins: the earliest moment its ledger
+    /// knows of, or now for a cluster it has not recorded yet. Before it, a
+    /// chart has a gap, not zero GPUs.
     async fn history_begins(&self, clusters: &[String]) -> Result<BTreeMap<String, i64>> {
-        let mut begins = self.store.rollups_begin(clusters).await?;
+        let mut begins = self.store.history_begins(clusters).await?;
         for cluster in clusters {
             begins.entry(cluster.clone()).or_insert_with(now_ms);
         }
@@ -237,7 +247,9 @@ impl AppState {
         }
         let gaps: Vec<Gap> = self.store.gaps_overlapping(request.span, None).await?;
         let since = self.history_begins(clusters).await?;
-        let known = chart::known_time(&buckets, clusters, &gaps, &since, now);
+        // The current hour's rollup counts up to its last pass, not to now.
+        let reach = self.store.rollups_reach(clusters).await?;
+        let known = chart::known_time(&buckets, clusters, &gaps, &since, &reach, now);
         Ok(Computed { accruals, known, unpriced })
     }
 
