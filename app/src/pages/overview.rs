@@ -62,16 +62,22 @@ pub fn OverviewPage() -> impl IntoView {
 #[component]
 pub fn NoTeamNote() -> impl IntoView {
     let session = crate::Session::use_context();
-    move || {
-        let me = session.me.get().and_then(Result::ok).flatten()?;
-        (me.teams.is_empty() && !me.global_admin).then(|| {
-            view! {
-                <p class="panel warn" data-testid="no-team">
-                    "You are not in a team yet, so no namespaces, workloads or costs are yours to see; a global admin can add you to one. "
-                    <A href="/teams">"See the teams"</A>
-                </p>
-            }
-        })
+    // Under a Suspense: read outside one, the session may still be loading
+    // while the server renders, and the note would be missing.
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let me = session.me.await.ok().flatten()?;
+                (me.teams.is_empty() && !me.global_admin).then(|| {
+                    view! {
+                        <p class="panel warn" data-testid="no-team">
+                            "You are not in a team yet, so no namespaces, workloads or costs are yours to see; a global admin can add you to one. "
+                            <A href="/teams">"See the teams"</A>
+                        </p>
+                    }
+                })
+            })}
+        </Transition>
     }
 }
 
