@@ -66,6 +66,7 @@
 //! visibility would avoid even that.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use gantry_domain::usage::{self, Dimension, HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, Span, Usage};
 use sqlx::AnyConnection;
@@ -103,7 +104,7 @@ pub(crate) fn from_stored(stored: i128, per: i128) -> i128 {
     stored.saturating_mul(per)
 }
 
-/// Which rollup table a question reads.
+/// Which rollups a question reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tier {
     /// Per hour, by cluster, namespace, team, workload, model and capacity type.
@@ -111,21 +112,45 @@ pub enum Tier {
     /// Per hour, by cluster, node, model and capacity type: a node's pods and
     /// its idle capacity are one row, with `allocated` and `idle` apart.
     HourlyNodes,
-    /// Per UTC day, with the keys of [`Tier::Hourly`].
+    /// Per UTC day, with the keys of [`Tier::Hourly`]; the hours of a span's
+    /// partial days come from the hourly rollups. Buckets must be whole days.
     Daily,
 }
 
-impl Tier {
-    fn table(self) -> &'static str {
+/// The table a part of a question reads: a [`Tier`], narrowed to the
+/// namespace tables when no workload is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Table {
+    Hourly,
+    HourlyNamespaces,
+    HourlyNodes,
+    Daily,
+    DailyNamespaces,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
         match self {
-            Tier::Hourly => "usage_hourly",
-            Tier::HourlyNodes => "usage_hourly_nodes",
-            Tier::Daily => "usage_daily",
+            Table::Hourly => "usage_hourly",
+            Table::HourlyNamespaces => "usage_hourly_namespaces",
+            Table::HourlyNodes => "usage_hourly_nodes",
+            Table::Daily => "usage_daily",
+            Table::DailyNamespaces => "usage_daily_namespaces",
         }
     }
 
     fn time_column(self) -> &'static str {
-        if self == Tier::Daily { "day_ms" } else { "hour_ms" }
+        if matches!(self, Table::Daily | Table::DailyNamespaces) { "day_ms" } else { "hour_ms" }
+    }
+}
+
+impl Tier {
+    fn name(self) -> &'static str {
+        match self {
+            Tier::Hourly => "hourly",
+            Tier::HourlyNodes => "hourly_nodes",
+            Tier::Daily => "daily",
+        }
     }
 
     fn column(self, dimension: Dimension) -> Option<&'static str> {
@@ -139,6 +164,36 @@ impl Tier {
             Dimension::Team => (!by_node).then_some("team"),
             Dimension::Workload => (!by_node).then_some("workload"),
         }
+    }
+
+    /// The parts of `span` this tier reads, and from which tables: a daily
+    /// question reads its whole UTC days from the daily table and the hours
+    /// at either edge from the hourly one, so a window that starts or ends
+    /// inside a day counts exactly its hours. Without a workload in the
+    /// question (`by_workload` false), the namespace tables, which hold the
+    /// same sums without the workload, answer it from far fewer rows.
+    fn plan(self, span: Span, by_workload: bool) -> Vec<(Table, Span)> {
+        let (hourly, daily) = match (self, by_workload) {
+            (Tier::HourlyNodes, _) => return vec![(Table::HourlyNodes, span)],
+            (_, true) => (Table::Hourly, Table::Daily),
+            (_, false) => (Table::HourlyNamespaces, Table::DailyNamespaces),
+        };
+        if self == Tier::Hourly {
+            return vec![(hourly, span)];
+        }
+        let first_day = usage::bucket_start(span.start + MS_PER_DAY - 1, MS_PER_DAY);
+        let end_day = usage::bucket_start(span.end, MS_PER_DAY);
+        if first_day >= end_day {
+            return vec![(hourly, span)];
+        }
+        [
+            (hourly, Span::new(span.start, first_day)),
+            (daily, Span::new(first_day, end_day)),
+            (hourly, Span::new(end_day, span.end)),
+        ]
+        .into_iter()
+        .filter(|(_, part)| !part.is_empty())
+        .collect()
     }
 }
 
@@ -182,8 +237,10 @@ pub struct UsageGroup {
 /// What [`Store::delete_rollups_before`] removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RollupsDeleted {
+    /// Of `usage_hourly` and `usage_hourly_namespaces`.
     pub hourly_rows: u64,
     pub node_rows: u64,
+    /// Of `usage_daily` and `usage_daily_namespaces`.
     pub daily_rows: u64,
     /// Whole monthly partitions dropped (PostgreSQL); their rows are not
     /// counted above.
@@ -205,8 +262,11 @@ const VALUE_COLUMNS: [&str; 11] = [
     "wasted_cost_nanos",
 ];
 const WORKLOAD_KEYS: [&str; 6] = ["cluster", "namespace", "team", "workload", "model", "capacity_type"];
+/// The `workload` of a row of the namespace tables that sums every workload
+/// of its namespace (the other value there is [`IDLE`]).
+const ALL_WORKLOADS: &str = "";
 const NODE_KEYS: [&str; 4] = ["cluster", "node", "model", "capacity_type"];
-const PARTITIONED: [&str; 2] = ["usage_hourly", "usage_hourly_nodes"];
+const PARTITIONED: [&str; 3] = ["usage_hourly", "usage_hourly_namespaces", "usage_hourly_nodes"];
 
 fn stored_values(usage: &Usage) -> [i64; 11] {
     let cost = |units| to_stored(units, COST_UNITS_PER_NANO_USD);
@@ -421,6 +481,102 @@ fn partitions_of<'a>(
     })
 }
 
+/// A group's identity: its bucket and the values of its dimensions, in the
+/// order groups are returned.
+type GroupKey = (Option<i64>, [Option<String>; 7], bool);
+
+fn group_key(group: &UsageGroup) -> GroupKey {
+    // Idle rows' namespace and team are "" in the tables, so they sort first
+    // here too, as they do in SQL.
+    let stored = |value: &Option<String>| if group.idle { value.as_ref().map(|_| String::new()) } else { value.clone() };
+    let dimensions = [
+        group.cluster.clone(),
+        stored(&group.namespace),
+        stored(&group.team),
+        group.workload.clone(),
+        group.node.clone(),
+        group.model.clone(),
+        group.capacity_type.map(|c| c.label().to_string()),
+    ];
+    (group.bucket, dimensions, group.idle)
+}
+
+/// The SQL of one part of a usage question, with its parameters.
+fn totals_query(
+    table: Table,
+    span: Span,
+    columns: &[&str],
+    bucket_ms: Option<i64>,
+    filter: &UsageFilter,
+) -> (String, Vec<Bind>) {
+    let time = table.time_column();
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    if let Some(bucket) = bucket_ms {
+        let p = param(&mut binds, Bind::Int(bucket));
+        groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
+    }
+    groups.extend(columns.iter().map(|column| format!("u.{column} AS {column}")));
+    if table != Table::HourlyNodes {
+        // IDLE is a constant without quotes, safe to write into the SQL.
+        groups.push(format!("CAST(CASE WHEN u.workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT) AS idle"));
+    }
+    let start = param(&mut binds, Bind::Int(span.start));
+    let end = param(&mut binds, Bind::Int(span.end));
+    let mut conditions = vec![format!("u.{time} >= {start} AND u.{time} < {end}")];
+    for (column, list) in [("cluster", &filter.clusters), ("team", &filter.teams)] {
+        let Some(list) = list else { continue };
+        let params: Vec<String> = list.iter().map(|value| param(&mut binds, Bind::Text(value.clone()))).collect();
+        conditions.push(format!("u.{column} IN ({})", params.join(", ")));
+    }
+    if let Some(workload) = &filter.workload {
+        let p = param(&mut binds, Bind::Text(workload.clone()));
+        conditions.push(format!("u.workload = {p}"));
+    }
+    if filter.namespaces.is_some() {
+        conditions.push(
+            "EXISTS (SELECT 1 FROM gantry_usage_scope s WHERE s.cluster = u.cluster AND s.namespace = u.namespace)"
+                .into(),
+        );
+    }
+    let sums: Vec<String> = VALUE_COLUMNS
+        .iter()
+        .map(|c| {
+            format!(
+                "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0) AS {c}_hi, \
+                 COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0) AS {c}_lo"
+            )
+        })
+        .collect();
+    let mut sql = format!(
+        "SELECT {}COUNT(*) AS row_count, {} FROM {} u WHERE {}",
+        groups.iter().map(|g| format!("{g}, ")).collect::<String>(),
+        sums.join(", "),
+        table.name(),
+        conditions.join(" AND ")
+    );
+    if !groups.is_empty() {
+        let ordinals: Vec<String> = (1..=groups.len()).map(|i| i.to_string()).collect();
+        sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", ordinals.join(", ")));
+    }
+    (sql, binds)
+}
+
+/// `query` with `binds` bound in order.
+fn bound<'q, O>(
+    mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+    for bind in binds {
+        query = match bind {
+            Bind::Int(value) => query.bind(*value),
+            // Owned, for the reason `insert_rows` gives.
+            Bind::Text(value) => query.bind(value.clone()),
+        };
+    }
+    query
+}
+
 impl Store {
     /// Replaces one cluster's rows of one hour with `rows` (the domain's
     /// [`usage::rollup`] of that hour), in both hourly tables, and
@@ -439,6 +595,7 @@ impl Store {
             )));
         }
         let mut by_workload: BTreeMap<Vec<&str>, Usage> = BTreeMap::new();
+        let mut by_namespace: BTreeMap<Vec<&str>, Usage> = BTreeMap::new();
         let mut by_node: BTreeMap<Vec<&str>, Usage> = BTreeMap::new();
         for row in rows {
             let key = &row.key;
@@ -448,9 +605,15 @@ impl Store {
                 .entry(vec![cluster, &key.namespace, team, &key.workload, &key.model, capacity])
                 .or_default()
                 .add(&row.usage);
+            let workloads = if key.is_idle() { IDLE } else { ALL_WORKLOADS };
+            by_namespace
+                .entry(vec![cluster, &key.namespace, team, workloads, &key.model, capacity])
+                .or_default()
+                .add(&row.usage);
             by_node.entry(vec![cluster, &key.node, &key.model, capacity]).or_default().add(&row.usage);
         }
-        let (by_workload, by_node) = (stored_rows(by_workload), stored_rows(by_node));
+        let (by_workload, by_namespace, by_node) =
+            (stored_rows(by_workload), stored_rows(by_namespace), stored_rows(by_node));
         let day = hour_ms - hour_ms.rem_euclid(MS_PER_DAY);
 
         let mut tx = self.pool.begin().await?;
@@ -468,22 +631,22 @@ impl Store {
             sqlx::query(&sql).bind(cluster).bind(hour_ms).execute(&mut *tx).await?;
         }
         insert_rows(&mut tx, "usage_hourly", &WORKLOAD_KEYS, hour_ms, &by_workload).await?;
+        insert_rows(&mut tx, "usage_hourly_namespaces", &WORKLOAD_KEYS, hour_ms, &by_namespace).await?;
         insert_rows(&mut tx, "usage_hourly_nodes", &NODE_KEYS, hour_ms, &by_node).await?;
-        sqlx::query("DELETE FROM usage_daily WHERE cluster = $1 AND day_ms = $2")
-            .bind(cluster)
-            .bind(day)
-            .execute(&mut *tx)
-            .await?;
         let keys = WORKLOAD_KEYS.join(", ");
         let values = VALUE_COLUMNS.join(", ");
         let sums: Vec<String> = VALUE_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
-        let sql = format!(
-            "INSERT INTO usage_daily (day_ms, {keys}, {values}) \
-             SELECT $2, {keys}, {} FROM usage_hourly \
-             WHERE cluster = $1 AND hour_ms >= $2 AND hour_ms < $3 GROUP BY {keys}",
-            sums.join(", ")
-        );
-        sqlx::query(&sql).bind(cluster).bind(day).bind(day + MS_PER_DAY).execute(&mut *tx).await?;
+        for (daily, hourly) in [("usage_daily", "usage_hourly"), ("usage_daily_namespaces", "usage_hourly_namespaces")] {
+            let delete = format!("DELETE FROM {daily} WHERE cluster = $1 AND day_ms = $2");
+            sqlx::query(&delete).bind(cluster).bind(day).execute(&mut *tx).await?;
+            let insert = format!(
+                "INSERT INTO {daily} (day_ms, {keys}, {values}) \
+                 SELECT $2, {keys}, {} FROM {hourly} \
+                 WHERE cluster = $1 AND hour_ms >= $2 AND hour_ms < $3 GROUP BY {keys}",
+                sums.join(", ")
+            );
+            sqlx::query(&insert).bind(cluster).bind(day).bind(day + MS_PER_DAY).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -517,7 +680,7 @@ impl Store {
     /// that length aligned to the epoch, all in SQL. Groups come in order of
     /// bucket, then the dimensions. A dimension or filter the tier does not
     /// have (node in [`Tier::Hourly`], namespace in [`Tier::HourlyNodes`]) is
-    /// refused.
+    /// refused, and so is a [`Tier::Daily`] bucket that is not whole days.
     pub async fn usage_totals(
         &self,
         tier: Tier,
@@ -532,90 +695,47 @@ impl Store {
         if nothing_passes || span.is_empty() {
             return Ok(Vec::new());
         }
-        let unsupported = |what: &str| {
-            Error::Config(format!("the {} rollups have no {what}", tier.table().trim_start_matches("usage_")))
-        };
-        let (table, time) = (tier.table(), tier.time_column());
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut groups: Vec<String> = Vec::new();
-        if let Some(bucket) = bucket_ms {
-            if bucket <= 0 {
-                return Err(Error::Config("a bucket must be longer than zero".into()));
-            }
-            let p = param(&mut binds, Bind::Int(bucket));
-            groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
+        let unsupported = |what: &str| Error::Config(format!("the {} rollups have no {what}", tier.name()));
+        if bucket_ms.is_some_and(|bucket| bucket <= 0) {
+            return Err(Error::Config("a bucket must be longer than zero".into()));
+        }
+        if tier == Tier::Daily && bucket_ms.is_some_and(|bucket| bucket % MS_PER_DAY != 0) {
+            return Err(Error::Config("the daily rollups have buckets of whole days only".into()));
         }
         let mut dimensions: Vec<Dimension> = by.to_vec();
         dimensions.sort_unstable();
         dimensions.dedup();
-        for dimension in dimensions {
-            let column = tier.column(dimension).ok_or_else(|| unsupported(dimension.name()))?;
-            groups.push(format!("u.{column} AS {column}"));
+        let mut columns = Vec::new();
+        for &dimension in &dimensions {
+            columns.push(tier.column(dimension).ok_or_else(|| unsupported(dimension.name()))?);
         }
-        if tier != Tier::HourlyNodes {
-            // IDLE is a constant without quotes, safe to write into the SQL.
-            groups.push(format!("CAST(CASE WHEN u.workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT) AS idle"));
-        }
-        let start = param(&mut binds, Bind::Int(span.start));
-        let end = param(&mut binds, Bind::Int(span.end));
-        let mut conditions = vec![format!("u.{time} >= {start} AND u.{time} < {end}")];
-        for (column, list) in [("cluster", &filter.clusters), ("team", &filter.teams)] {
-            let Some(list) = list else { continue };
-            if column == "team" && tier == Tier::HourlyNodes {
-                return Err(unsupported("team"));
+        if tier == Tier::HourlyNodes {
+            let asked = [("team", filter.teams.is_some()), ("workload", filter.workload.is_some())];
+            if let Some((what, _)) = asked.into_iter().find(|(_, asked)| *asked) {
+                return Err(unsupported(what));
             }
-            if list.len() > MAX_LISTED {
-                return Err(Error::Config(format!("at most {MAX_LISTED} {column}s in a usage filter")));
-            }
-            let params: Vec<String> = list.iter().map(|value| param(&mut binds, Bind::Text(value.clone()))).collect();
-            conditions.push(format!("u.{column} IN ({})", params.join(", ")));
-        }
-        if let Some(workload) = &filter.workload {
-            if tier == Tier::HourlyNodes {
-                return Err(unsupported("workload"));
-            }
-            let p = param(&mut binds, Bind::Text(workload.clone()));
-            conditions.push(format!("u.workload = {p}"));
-        }
-        if filter.namespaces.is_some() {
-            if tier == Tier::HourlyNodes {
+            if filter.namespaces.is_some() {
                 return Err(unsupported("namespace"));
             }
-            conditions.push(
-                "EXISTS (SELECT 1 FROM gantry_usage_scope s WHERE s.cluster = u.cluster AND s.namespace = u.namespace)"
-                    .into(),
-            );
         }
-        let sums: Vec<String> = VALUE_COLUMNS
-            .iter()
-            .map(|c| {
-                format!(
-                    "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0) AS {c}_hi, \
-                     COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0) AS {c}_lo"
-                )
-            })
-            .collect();
-        let mut sql = format!(
-            "SELECT {}COUNT(*) AS row_count, {} FROM {table} u WHERE {}",
-            groups.iter().map(|g| format!("{g}, ")).collect::<String>(),
-            sums.join(", "),
-            conditions.join(" AND ")
-        );
-        if !groups.is_empty() {
-            let ordinals: Vec<String> = (1..=groups.len()).map(|i| i.to_string()).collect();
-            sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", ordinals.join(", ")));
+        for (column, list) in [("cluster", &filter.clusters), ("team", &filter.teams)] {
+            if list.as_ref().is_some_and(|list| list.len() > MAX_LISTED) {
+                return Err(Error::Config(format!("at most {MAX_LISTED} {column}s in a usage filter")));
+            }
         }
-        let mut query = sqlx::query_as::<_, GroupRow>(&sql);
-        for bind in binds {
-            query = match bind {
-                Bind::Int(value) => query.bind(value),
-                Bind::Text(value) => query.bind(value),
-            };
-        }
+        let by_workload = dimensions.contains(&Dimension::Workload) || filter.workload.is_some();
+        let parts = tier.plan(span, by_workload);
+        let queries: Vec<(String, Vec<Bind>)> =
+            parts.iter().map(|&(table, part)| totals_query(table, part, &columns, bucket_ms, filter)).collect();
 
         let mut conn = self.pool.acquire().await?;
-        let rows = match &filter.namespaces {
-            None => query.fetch_all(&mut *conn).await?,
+        let mut rows = Vec::new();
+        match &filter.namespaces {
+            None => {
+                for (sql, binds) in &queries {
+                    rows.push(bound(sqlx::query_as::<_, GroupRow>(sql), binds).fetch_all(&mut *conn).await?);
+                }
+            }
             Some(pairs) => {
                 // A viewer may see thousands of namespaces: too many for an
                 // IN list (parameter limits, one plan per length), so they go
@@ -638,12 +758,28 @@ impl Store {
                     }
                     insert.execute(&mut *tx).await?;
                 }
-                let rows = query.fetch_all(&mut *tx).await?;
+                for (sql, binds) in &queries {
+                    rows.push(bound(sqlx::query_as::<_, GroupRow>(sql), binds).fetch_all(&mut *tx).await?);
+                }
                 tx.rollback().await?;
-                rows
             }
-        };
-        Ok(rows.into_iter().filter(|row| row.row_count > 0).map(GroupRow::into_group).collect())
+        }
+        let groups = rows.into_iter().flatten().filter(|row| row.row_count > 0).map(GroupRow::into_group);
+        if parts.len() == 1 {
+            return Ok(groups.collect());
+        }
+        // The parts of a daily question share no bucket, but without buckets
+        // (or with buckets longer than a day) their groups meet: added here.
+        let mut merged: BTreeMap<GroupKey, UsageGroup> = BTreeMap::new();
+        for group in groups {
+            match merged.entry(group_key(&group)) {
+                Entry::Occupied(mut seen) => seen.get_mut().usage.add(&group.usage),
+                Entry::Vacant(slot) => {
+                    slot.insert(group);
+                }
+            }
+        }
+        Ok(merged.into_values().collect())
     }
 
     async fn ensure_scope_table(&self, conn: &mut AnyConnection) -> Result<()> {
@@ -738,17 +874,16 @@ impl Store {
             }
         }
         let last_hour = cutoff.saturating_sub(MS_PER_HOUR);
-        for (table, count) in
-            [("usage_hourly", &mut deleted.hourly_rows), ("usage_hourly_nodes", &mut deleted.node_rows)]
-        {
+        for table in PARTITIONED {
             let sql = format!("DELETE FROM {table} WHERE hour_ms <= $1");
-            *count = sqlx::query(&sql).bind(last_hour).execute(&self.pool).await?.rows_affected();
+            let count = sqlx::query(&sql).bind(last_hour).execute(&self.pool).await?.rows_affected();
+            *if table == "usage_hourly_nodes" { &mut deleted.node_rows } else { &mut deleted.hourly_rows } += count;
         }
-        deleted.daily_rows = sqlx::query("DELETE FROM usage_daily WHERE day_ms <= $1")
-            .bind(cutoff.saturating_sub(MS_PER_DAY))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        for table in ["usage_daily", "usage_daily_namespaces"] {
+            let sql = format!("DELETE FROM {table} WHERE day_ms <= $1");
+            deleted.daily_rows +=
+                sqlx::query(&sql).bind(cutoff.saturating_sub(MS_PER_DAY)).execute(&self.pool).await?.rows_affected();
+        }
         Ok(deleted)
     }
 }
@@ -846,6 +981,41 @@ mod tests {
         assert_eq!(to_stored(15_000, UTIL_WEIGHT_PER_BUSY_MS), 2);
         assert_eq!(to_stored(14_999, UTIL_WEIGHT_PER_BUSY_MS), 1);
     }
+
+    crate::store_test!(a_daily_question_counts_the_hours_of_its_partial_days, |store| {
+        let day = T - T.rem_euclid(DAY);
+        let hours = [day + 20 * H, day + 22 * H, day + DAY + 3 * H, day + DAY + 10 * H, day + 2 * DAY + H];
+        for (i, hour) in hours.into_iter().enumerate() {
+            let workload = if i % 2 == 0 { "Job/a" } else { "Job/b" };
+            let rows = [
+                held(hour, key("prod", "ml", Some("vision"), workload, "n1"), 1, 1 + i as i128),
+                idle(hour, "prod", "n1", 2, 1, 1),
+            ];
+            store.replace_hour("prod", hour, &rows).await.unwrap();
+        }
+        // From 21:00 of the first day to 02:00 of the third: the first day's
+        // 22:00, all of the second day, the third day's 01:00.
+        let window = Span::new(day + 21 * H, day + 2 * DAY + 2 * H);
+        let costs = |groups: Vec<UsageGroup>| -> Vec<(Option<i64>, Option<String>, bool, i128)> {
+            groups.into_iter().map(|g| (g.bucket, g.workload.or(g.team), g.idle, g.usage.cost / DOLLAR)).collect()
+        };
+        let all = everything();
+        for by in [&[Dimension::Team][..], &[Dimension::Workload], &[]] {
+            for bucket in [None, Some(DAY)] {
+                let ask = |tier| store.usage_totals(tier, window, by, bucket, &all);
+                let (daily, hourly) = (ask(Tier::Daily).await.unwrap(), ask(Tier::Hourly).await.unwrap());
+                assert_eq!(costs(daily), costs(hourly), "by {by:?}, bucket {bucket:?}");
+            }
+        }
+        let by_team = store.usage_totals(Tier::Daily, window, &[Dimension::Team], None, &everything()).await.unwrap();
+        assert_eq!(
+            costs(by_team),
+            [(None, Some(IDLE.into()), true, 4), (None, Some("vision".into()), false, 2 + 3 + 4 + 5)],
+            "the hours at 22:00, 03:00, 10:00 and 01:00, and their idle GPU"
+        );
+        let six_hours = store.usage_totals(Tier::Daily, window, &[], Some(6 * H), &everything()).await;
+        assert!(matches!(six_hours, Err(Error::Config(_))), "{six_hours:?}");
+    });
 
     crate::store_test!(an_hour_is_replaced_whole_and_its_day_follows, |store| {
         let llm = |node| key("prod", "ml", Some("vision"), "Deployment/llm", node);
@@ -1184,8 +1354,8 @@ mod tests {
 
         let deleted = store.delete_rollups_before(at("2026-12-01T01:00:00Z")).await.unwrap();
         if postgres {
-            assert_eq!(deleted.partitions, 4, "October and November, of both tables");
-            assert_eq!((deleted.hourly_rows, deleted.node_rows), (2, 1), "what is left before the cutoff");
+            assert_eq!(deleted.partitions, 6, "October and November, of the three tables");
+            assert_eq!((deleted.hourly_rows, deleted.node_rows), (4, 1), "what is left before the cutoff");
             let left: Vec<String> = sqlx::query_scalar(
                 "SELECT CAST(relname AS TEXT) FROM pg_catalog.pg_class WHERE CAST(relname AS TEXT) LIKE 'usage_hourly%_p2026%'",
             )
@@ -1194,9 +1364,9 @@ mod tests {
             .unwrap();
             assert!(left.is_empty(), "{left:?}");
         } else {
-            assert_eq!((deleted.partitions, deleted.hourly_rows, deleted.node_rows), (0, 8, 4));
+            assert_eq!((deleted.partitions, deleted.hourly_rows, deleted.node_rows), (0, 16, 4));
         }
-        assert_eq!(deleted.daily_rows, 6, "the days of October and November; December 1st is not over");
+        assert_eq!(deleted.daily_rows, 12, "the days of October and November; December 1st is not over");
         assert_eq!(cost(Tier::Hourly).await, 2, "December 2nd's hour");
         assert_eq!(cost(Tier::Daily).await, 4, "December 1st and 2nd");
         // A month created after its rows were deleted is simply empty.
@@ -1225,3 +1395,4 @@ mod spawnable {
         }
     }
 }
+

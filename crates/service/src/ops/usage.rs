@@ -89,9 +89,12 @@ impl AppState {
         Ok(rows)
     }
 
-    /// From the rollups, on whole hours (whole days when a daily answer
-    /// will do), summed in the database by every dimension the breakdown or
-    /// the visibility needs.
+    /// From the rollups, on whole hours (whole days, with the hours at
+    /// either edge, when a daily answer will do), summed in the database by
+    /// the dimensions the breakdown asks for and those the rest of the answer
+    /// needs: model and capacity type (unpriced time), cluster and namespace
+    /// when the caller sees only some (visibility), cluster when idle is
+    /// shared. A question without the workload reads the namespace rollups.
     async fn rolled_up_rows(
         &self,
         window: Span,
@@ -101,7 +104,7 @@ impl AppState {
         share_idle: bool,
     ) -> Result<(Vec<HourlyRow>, Span)> {
         let by_node = by.contains(&Dimension::Node);
-        let daily_will_do = !by_node && step.is_none_or(|s| s % MS_PER_DAY == 0) && window.len() > 2 * MS_PER_DAY;
+        let daily_will_do = !by_node && step.is_none_or(|s| s % MS_PER_DAY == 0);
         let (tier, grain) = match (by_node, daily_will_do) {
             (true, _) => {
                 (Tier::HourlyNodes, if step.is_some_and(|s| s < MS_PER_DAY) { MS_PER_HOUR } else { MS_PER_DAY })
@@ -110,18 +113,16 @@ impl AppState {
             (false, false) => (Tier::Hourly, MS_PER_HOUR),
         };
         let span = Span::new(usage::bucket_start(window.start, MS_PER_HOUR), ceil_to(window.end, MS_PER_HOUR));
-        let dimensions: &[Dimension] = if by_node {
-            &[Dimension::Cluster, Dimension::Node, Dimension::Model, Dimension::CapacityType]
-        } else {
-            &[
-                Dimension::Cluster,
-                Dimension::Namespace,
-                Dimension::Team,
-                Dimension::Workload,
-                Dimension::Model,
-                Dimension::CapacityType,
-            ]
-        };
+        let mut dimensions = by.to_vec();
+        dimensions.extend([Dimension::Model, Dimension::CapacityType]);
+        if share_idle || !visibility.is_everything() {
+            dimensions.push(Dimension::Cluster);
+        }
+        if !visibility.is_everything() {
+            dimensions.push(Dimension::Namespace);
+        }
+        // Buckets only where the answer has them, or idle is shared per one.
+        let bucket = (step.is_some() || share_idle).then_some(grain);
         let mut filter = UsageFilter::default();
         if let Visibility::Only(seen) = visibility {
             // Sharing idle needs every row of the caller's clusters; otherwise
@@ -134,7 +135,7 @@ impl AppState {
                 filter.namespaces = Some(pairs);
             }
         }
-        let groups = self.store.usage_totals(tier, span, dimensions, Some(grain), &filter).await?;
+        let groups = self.store.usage_totals(tier, span, &dimensions, bucket, &filter).await?;
         Ok((groups.into_iter().map(hourly_row).collect(), span))
     }
 
