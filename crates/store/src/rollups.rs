@@ -1,13 +1,21 @@
 //! Hourly and daily rollups of the ledger, so that a question about 30 or
 //! 400 days reads a few thousand pre-summed rows, summed again in SQL.
 //!
-//! Three tables hold the same sums at different grains: `usage_hourly` per
+//! Five tables hold the same sums at different grains: `usage_hourly` per
 //! hour and (cluster, namespace, team, workload, model, capacity type);
 //! `usage_hourly_nodes` per hour and (cluster, node, model, capacity type);
-//! `usage_daily` per UTC day with the keys of `usage_hourly`, recomputed
-//! from it whenever one of the day's hours is replaced. An hour is written
-//! whole by [`Store::replace_hour`], so rolling an hour up again (after a
-//! crash, a late price, a retry) replaces it instead of adding to it.
+//! `usage_hourly_namespaces` per hour with the keys of `usage_hourly` but
+//! every workload of a namespace together (idle capacity kept as its own
+//! row); `usage_daily` and `usage_daily_namespaces` per UTC day with the
+//! keys of their hourly tables, recomputed from them whenever one of the
+//! day's hours is replaced. An hour is written whole by
+//! [`Store::replace_hour`], so rolling an hour up again (after a crash, a
+//! late price, a retry) replaces it instead of adding to it.
+//!
+//! A question reads the smallest table that has its dimensions (no
+//! workload: the namespace tables, dozens of rows a day instead of
+//! thousands), and a daily question reads whole UTC days from the daily
+//! table and its partial first and last days' hours from the hourly one.
 //!
 //! # Units
 //!
@@ -42,7 +50,7 @@
 //!
 //! # PostgreSQL partitions and scaling out
 //!
-//! On PostgreSQL the two hourly tables are partitioned by range of `hour_ms`,
+//! On PostgreSQL the three hourly tables are partitioned by range of `hour_ms`,
 //! one partition per UTC month, created by [`Store::ensure_partitions`] (rows
 //! of a month without one wait in a DEFAULT partition and move when it is
 //! created). Retention then drops whole months instead of deleting millions
@@ -52,7 +60,7 @@
 //!
 //! Beyond one PostgreSQL server the same schema distributes on `cluster`
 //! (Citus: `create_distributed_table('usage_hourly', 'cluster')`, likewise
-//! for `usage_hourly_nodes`, `usage_daily` and the ledger tables): every
+//! for the other rollup tables and the ledger tables): every
 //! write (a ledger batch, an hour's replacement with its day's recompute)
 //! touches one cluster, so it stays on one shard, and a fleet-wide question
 //! is a GROUP BY that each shard answers for its clusters and the
