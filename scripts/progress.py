@@ -140,6 +140,9 @@ class Run:
     states: list = field(default_factory=list)
     failure: dict = None
     finished: bool = False
+    # Why the progress file could not be written (a full disk, say), if it
+    # could not: the run goes on without it.
+    unwritable: str = None
     lock: object = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self):
@@ -214,7 +217,8 @@ class Run:
         if not self.progress_file:
             return
         with self.lock:
-            write_json(self.progress_file, self.as_json(running_since))
+            problem = try_write_json(self.progress_file, self.as_json(running_since))
+            self.unwritable = self.unwritable or problem
 
 
 def write_json(path, value):
@@ -224,6 +228,19 @@ def write_json(path, value):
     with open(tmp, "w") as f:
         json.dump(value, f, indent=1)
     os.replace(tmp, path)
+
+
+def try_write_json(path, value):
+    """write_json, saying why it failed instead of raising (None when written)."""
+    try:
+        write_json(path, value)
+        return None
+    except OSError as e:
+        try:
+            os.remove(f"{path}.tmp{os.getpid()}")
+        except OSError:
+            pass
+        return f"cannot write {path}: {e.strerror or e}"
 
 
 def read_json(path):
@@ -283,7 +300,18 @@ class Runner:
         self.terminal = terminal or Terminal()
         # (step name, process, its output reader, its log) of steps that keep running
         self.services = []
+        self.told_unwritable = False
         os.makedirs(log_dir, exist_ok=True)
+
+    def save_journal(self):
+        problem = try_write_json(self.journal_file, self.run.journal)
+        self.run.unwritable = self.run.unwritable or problem
+
+    def tell_unwritable(self):
+        """Says once that the progress file or journal could not be written."""
+        if self.run.unwritable and not self.told_unwritable:
+            self.told_unwritable = True
+            self.terminal.line(f"  ! {self.run.unwritable}; the run goes on (is the disk full?)")
 
     def total(self):
         return len(self.run.steps)
@@ -323,9 +351,10 @@ class Runner:
         reader.start()
         ok, why = self.wait(step, process, started, number)
         seconds = time.time() - started
+        self.tell_unwritable()
         if ok:
             self.run.succeed(step.name, seconds)
-            write_json(self.journal_file, self.run.journal)
+            self.save_journal()
             if step.ready is not None:
                 self.services.append((step.name, process, reader, log))
             else:
@@ -344,7 +373,7 @@ class Runner:
         process.stdout.close()
         log.close()
         self.run.fail(step.name, seconds, why, step.hint)
-        write_json(self.journal_file, self.run.journal)
+        self.save_journal()
         self.terminal.line(f"  ✗ {number} {step.title} failed after {format_duration(seconds)}: {why}")
         for line in last_lines(state.log, LOG_LINES_ON_FAILURE):
             self.terminal.line(f"      | {line}")

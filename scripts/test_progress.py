@@ -133,6 +133,17 @@ class Running(unittest.TestCase):
         self.assertEqual(progress.read_json(self.progress)["steps"][0]["detail"], "step 49")
         self.assertEqual([f for f in os.listdir(self.dir) if ".tmp" in f], [])
 
+    def test_a_progress_file_that_cannot_be_written_does_not_stop_the_run(self):
+        # A full disk, or the data directory removed under the run: the
+        # steps go on, and the terminal says once why the page's banner is stale.
+        self.progress = os.path.join(self.dir, "missing", "dir", "progress.json")
+        os.makedirs(os.path.join(self.dir, "missing"))
+        open(os.path.join(self.dir, "missing", "dir"), "w").close()  # a file where the directory should be
+        open(self.marker, "w").close()
+        ok, _, out, _ = self.run_once()
+        self.assertTrue(ok, out)
+        self.assertEqual(out.count("cannot write"), 1, out)
+
 
 if __name__ == "__main__":
     unittest.main()
