@@ -110,8 +110,10 @@ class Demo:
             return {}
 
     def stop(self):
+        # SIGTERM, which run.py turns into stopping its services: a process
+        # started in the background ignores SIGINT.
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -148,13 +150,17 @@ def main():
     parser.add_argument("--port", type=int, default=3917)
     parser.add_argument("--limit-minutes", type=float, default=75)
     parser.add_argument(
+        "--again", action="store_true", help="only the second run, in the --dir of an earlier measurement"
+    )
+    parser.add_argument(
         "--bundle", action="store_true", help="wait for the browser bundle too (about 20 minutes more on 2 cores)"
     )
     args = parser.parse_args()
 
     top = os.path.abspath(args.dir)
-    shutil.rmtree(top, ignore_errors=True)
-    os.makedirs(top)
+    if not args.again:
+        shutil.rmtree(top, ignore_errors=True)
+        os.makedirs(top)
     env = dict(os.environ)
     for name in ("CARGO_TARGET_DIR", "GANTRY_ROOT"):
         env.pop(name, None)
@@ -174,16 +180,21 @@ def main():
     clone = os.path.join(top, "clone")
     limit = args.limit_minutes * 60
 
-    started = time.time()
-    subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
+    first_page = fleet = finished = None
+    steps = []
+    if not args.again:
+        started = time.time()
+        subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
+        print(f"cold run in {clone} (caches under {top})", flush=True)
+        demo = Demo(clone, env, args.port, os.path.join(top, "run-1.log"))
+        try:
+            first_page, fleet, finished = watch(demo, started, fleet_clusters(clone), limit, args.bundle)
+            steps = demo.progress().get("steps", [])
+        finally:
+            demo.stop()
     names = fleet_clusters(clone)
-    print(f"cold run in {clone} (caches under {top}); fleet: {', '.join(names)}", flush=True)
-    demo = Demo(clone, env, args.port, os.path.join(top, "run-1.log"))
-    try:
-        first_page, fleet, finished = watch(demo, started, names, limit, until_finished=args.bundle)
-        steps = demo.progress().get("steps", [])
-    finally:
-        demo.stop()
+    if status(f"http://127.0.0.1:{args.port}/login")[0] is not None:
+        sys.exit(f"something still answers on port {args.port}: stop it first")
 
     again = time.time()
     demo = Demo(clone, env, args.port, os.path.join(top, "run-2.log"))

@@ -260,6 +260,25 @@ def last_lines(path, count):
         return []
 
 
+def signal_group(process, number):
+    """Signals a step's whole process group (each step runs in its own session)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, number)
+        except OSError:
+            pass
+
+
+def stop_process(process, grace=20):
+    """SIGTERM to the step's group, SIGKILL after `grace` seconds; reaped either way."""
+    signal_group(process, 15)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        signal_group(process, 9)
+        process.wait()
+
+
 class Terminal:
     """One line per step; on a terminal the running step's line is redrawn
     every second with its detail and the time left."""
@@ -349,7 +368,11 @@ class Runner:
         )
         reader = threading.Thread(target=self.follow, args=(process, log, step.name), daemon=True)
         reader.start()
-        ok, why = self.wait(step, process, started, number)
+        try:
+            ok, why = self.wait(step, process, started, number)
+        except BaseException:  # Ctrl-C or SIGTERM: the step stops with the run
+            stop_process(process)
+            raise
         seconds = time.time() - started
         self.tell_unwritable()
         if ok:
@@ -421,20 +444,9 @@ class Runner:
 
     def stop_services(self):
         for _, process, _, _ in reversed(self.services):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, 15)
-                except OSError:
-                    pass
+            signal_group(process, 15)
         for _, process, reader, log in reversed(self.services):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, 9)
-                except OSError:
-                    pass
-                process.wait()
+            stop_process(process)
             reader.join(timeout=5)
             process.stdout.close()
             log.close()

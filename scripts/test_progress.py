@@ -144,6 +144,33 @@ class Running(unittest.TestCase):
         self.assertTrue(ok, out)
         self.assertEqual(out.count("cannot write"), 1, out)
 
+    def test_stopping_the_run_stops_the_running_step_too(self):
+        # Ctrl-C or SIGTERM (run.py turns both into KeyboardInterrupt) while a
+        # step builds: the build must not go on alone in its own session.
+        pid_file = os.path.join(self.dir, "pid")
+
+        class Interrupted(Run):
+            def write(self, running_since=None):
+                super().write(running_since)
+                if running_since is not None and os.path.exists(pid_file):
+                    raise KeyboardInterrupt
+
+        steps = [Step("build", "Building", f"echo $$ > {pid_file}; exec sleep 60", 20)]
+        runner = Runner(Interrupted("Preparing", steps, {}, self.progress), self.journal,
+                        os.path.join(self.dir, "logs"), terminal=Terminal(io.StringIO()))
+        with self.assertRaises(KeyboardInterrupt):
+            runner.execute()
+        pid = int(open(pid_file).read())
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            self.fail("the step's process outlived the run")
+
 
 if __name__ == "__main__":
     unittest.main()
