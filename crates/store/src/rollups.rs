@@ -496,7 +496,8 @@ type GroupKey = (Option<i64>, [Option<String>; 7], bool);
 fn group_key(group: &UsageGroup) -> GroupKey {
     // Idle rows' namespace and team are "" in the tables, so they sort first
     // here too, as they do in SQL.
-    let stored = |value: &Option<String>| if group.idle { value.as_ref().map(|_| String::new()) } else { value.clone() };
+    let stored =
+        |value: &Option<String>| if group.idle { value.as_ref().map(|_| String::new()) } else { value.clone() };
     let dimensions = [
         group.cluster.clone(),
         stored(&group.namespace),
@@ -644,7 +645,8 @@ impl Store {
         let keys = WORKLOAD_KEYS.join(", ");
         let values = VALUE_COLUMNS.join(", ");
         let sums: Vec<String> = VALUE_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
-        for (daily, hourly) in [("usage_daily", "usage_hourly"), ("usage_daily_namespaces", "usage_hourly_namespaces")] {
+        for (daily, hourly) in [("usage_daily", "usage_hourly"), ("usage_daily_namespaces", "usage_hourly_namespaces")]
+        {
             let delete = format!("DELETE FROM {daily} WHERE cluster = $1 AND day_ms = $2");
             sqlx::query(&delete).bind(cluster).bind(day).execute(&mut *tx).await?;
             let insert = format!(
@@ -1403,4 +1405,3 @@ mod spawnable {
         }
     }
 }
-
