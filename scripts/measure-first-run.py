@@ -192,6 +192,8 @@ def main():
             steps = demo.progress().get("steps", [])
         finally:
             demo.stop()
+    if not os.path.isdir(clone):
+        sys.exit(f"--again: no clone in {top}; run once without --again first")
     names = fleet_clusters(clone)
     if status(f"http://127.0.0.1:{args.port}/login")[0] is not None:
         sys.exit(f"something still answers on port {args.port}: stop it first")

@@ -225,9 +225,16 @@ def write_json(path, value):
     """Writes whole or not at all (a reader never sees half a file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def try_write_json(path, value):
@@ -236,10 +243,6 @@ def try_write_json(path, value):
         write_json(path, value)
         return None
     except OSError as e:
-        try:
-            os.remove(f"{path}.tmp{os.getpid()}")
-        except OSError:
-            pass
         return f"cannot write {path}: {e.strerror or e}"
 
 
@@ -325,6 +328,7 @@ class Runner:
     def save_journal(self):
         problem = try_write_json(self.journal_file, self.run.journal)
         self.run.unwritable = self.run.unwritable or problem
+        self.tell_unwritable()
 
     def tell_unwritable(self):
         """Says once that the progress file or journal could not be written."""
