@@ -13,6 +13,8 @@ use http::StatusCode;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -152,6 +154,18 @@ pub async fn serve(
         .await
 }
 
+/// Which answers are compressed (gzip or brotli, as the client accepts,
+/// when 1 KiB or more): JSON and CSV, such as a month of allocation by
+/// workload (tens of megabytes of JSON). Pages are not: HTML carries the CSRF
+/// token beside reflected input (BREACH). Nor are streams: a followed log is
+/// text/plain and events are text/event-stream, and compressing either would
+/// hold lines back until a compressor's buffer fills. Assets under /pkg and
+/// /assets are served precompressed and already say so.
+fn json_or_csv(_: StatusCode, _: http::Version, headers: &http::HeaderMap, _: &http::Extensions) -> bool {
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.starts_with("application/json") || content_type.starts_with("text/csv")
+}
+
 /// Every route of the app, wrapped in its middleware.
 pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
     let leptos = leptos_options(config);
@@ -215,6 +229,7 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::headers))
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::client_address_layer))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(1024).and(json_or_csv)))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(web)
 }

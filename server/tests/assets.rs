@@ -2,9 +2,12 @@
 //! stylesheet by content-hashed names that browsers may keep for a year;
 //! everything else under /pkg is revalidated; vendored files under /assets,
 //! versioned by name, are kept; a hashed name of another release is a 404.
+//! JSON and CSV answers are compressed for clients that accept it; pages and
+//! streams are not.
 
 mod common;
 
+use common::Who;
 use gantry_store::testing::TempDir;
 
 fn header(response: &reqwest::Response, name: &str) -> String {
@@ -106,4 +109,50 @@ async fn a_bundle_built_while_the_server_runs_is_linked_from_the_next_page() {
     let icon = http.get(app.url("/favicon.ico")).send().await.unwrap();
     assert_eq!((icon.status().as_u16(), header(&icon, "content-type")), (200, "image/x-icon".to_string()));
     assert!(!icon.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn json_and_csv_answers_are_compressed_when_asked_and_pages_and_streams_are_not() {
+    let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
+    let token = app.token(Who::Admin).await.unwrap();
+    let admin = app.state.cli_caller("admin").await.unwrap();
+    for cents in 100..120 {
+        let price = gantry_domain::cost::Amount::Typed(format!("{}.{:02}", cents / 100, cents % 100));
+        app.state.set_gpu_price(&admin, "NVIDIA-H100-80GB-HBM3", "on-demand", &price).await.unwrap();
+    }
+    let http = reqwest::Client::new();
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut request = http.get(app.url(path)).bearer_auth(&token);
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        request.send()
+    };
+
+    let plain = get("/api/openapi.json", None).await.unwrap();
+    assert_eq!(header(&plain, "content-encoding"), "", "nothing compressed for a client that did not ask");
+    let plain = plain.bytes().await.unwrap().len();
+    for encoding in ["gzip", "br"] {
+        let answer = get("/api/openapi.json", Some(encoding)).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(&answer, "content-encoding"), encoding);
+        assert_eq!(header(&answer, "vary"), "accept-encoding");
+        let sent = answer.bytes().await.unwrap().len();
+        assert!(sent * 4 < plain, "{encoding}: {sent} bytes sent for {plain}");
+    }
+    for (path, content_type) in [("/api/v1/audit.csv", "text/csv"), ("/api/v1/audit", "application/json")] {
+        let answer = get(path, Some("gzip")).await.unwrap();
+        assert!(header(&answer, "content-type").starts_with(content_type), "{path}");
+        assert_eq!(header(&answer, "content-encoding"), "gzip", "{path}");
+    }
+
+    let small = get("/api/v1/me", Some("gzip")).await.unwrap();
+    assert_eq!(small.status(), 200);
+    assert_eq!(header(&small, "content-encoding"), "", "an answer under 1 KiB is sent as it is");
+    let page = get("/login", Some("gzip, br")).await.unwrap();
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert_eq!(header(&page, "content-encoding"), "", "pages carry the CSRF token beside reflected input (BREACH)");
+    let events = get("/api/v1/events", Some("gzip, br")).await.unwrap();
+    assert_eq!(header(&events, "content-type"), "text/event-stream");
+    assert_eq!(header(&events, "content-encoding"), "", "a stream's events are not held back in a compressor");
 }

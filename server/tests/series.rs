@@ -184,7 +184,8 @@ both_backends!(recent_charts_are_exact_scoped_and_show_gaps_as_gaps, |app| {
 both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, |app| {
     let now = now_ms();
     let first = (now / MS_PER_HOUR - 48) * MS_PER_HOUR;
-    // Two days of hours: vision holds one GPU for $2 an hour, nlp two for $4.
+    // Two days of hours: vision holds one GPU for $2 an hour, nlp two, one of
+    // them with no price, for $4, on a node of four GPUs (one idle).
     for hour in (first..now / MS_PER_HOUR * MS_PER_HOUR).step_by(MS_PER_HOUR as usize) {
         let row = |namespace: &str, team: &str, gpus: i64, dollars: i128| HourlyRow {
             hour,
@@ -201,12 +202,26 @@ both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, 
                 allocated: gpus * 1000 * MS_PER_HOUR,
                 cost: dollars * 3_600_000_000 * 1_000_000,
                 on_demand_cost: dollars * 3_600_000_000 * 1_000_000,
+                unpriced: if team == "nlp" { 1000 * MS_PER_HOUR } else { 0 },
                 ..Usage::default()
             },
         };
+        let idle = HourlyRow {
+            hour,
+            key: UsageKey {
+                cluster: "a".into(),
+                namespace: String::new(),
+                team: None,
+                workload: gantry_domain::usage::IDLE.into(),
+                node: "gpu-1".into(),
+                model: L4.into(),
+                capacity_type: CapacityType::OnDemand,
+            },
+            usage: Usage { capacity: 4000 * MS_PER_HOUR, idle: 1000 * MS_PER_HOUR, ..Usage::default() },
+        };
         app.state
             .store()
-            .replace_hour("a", hour, &[row("vision", "vision", 1, 2), row("nlp", "nlp", 2, 4)])
+            .replace_hour("a", hour, &[row("vision", "vision", 1, 2), row("nlp", "nlp", 2, 4), idle])
             .await
             .unwrap();
     }
@@ -246,11 +261,25 @@ both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, 
     assert!((total(vision) - expected).abs() < 1e-6, "48 hours at $2 and the current hour: {}", total(vision));
     assert!(vision[0].is_null(), "before the first rollup there is no history: a gap, not a zero");
     assert_eq!(vision[bucket(&week, first + MS_PER_HOUR)].as_f64(), Some(2.0));
+    assert!(week["notes"].as_array().unwrap().is_empty(), "nlp's unpriced time is not vision's: {}", week["notes"]);
 
     let (_, admin) = chart(&app, Who::Admin, "chart=cost_rate&by=team&range=7d&width=50").await;
     assert_eq!(admin["step"], 3 * MS_PER_HOUR, "168 hours do not fit 100 points; 56 buckets of 3 h do");
     let nlp = series(&admin, "nlp").unwrap();
     assert_eq!(nlp[bucket(&admin, first + 6 * MS_PER_HOUR)].as_f64(), Some(4.0), "$4 an hour");
+    let notes = admin["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().starts_with("No prices set for NVIDIA-L4 (on-demand, 48")),
+        "nlp's GPU-hour an hour without a price, over the 48 hours: {notes:?}"
+    );
+
+    // GPUs by model from the rollups: the node's four, three of them held.
+    let (status, gpus) = chart(&app, Who::Admin, "chart=gpus&by=model&range=7d&width=2000").await;
+    assert_eq!(status, 200, "{gpus}");
+    assert_eq!(names(&gpus), [format!("{L4} capacity"), format!("{L4} allocated")]);
+    let hour = bucket(&gpus, first + MS_PER_HOUR);
+    assert_eq!(series(&gpus, &format!("{L4} capacity")).unwrap()[hour].as_f64(), Some(4.0));
+    assert_eq!(series(&gpus, &format!("{L4} allocated")).unwrap()[hour].as_f64(), Some(3.0));
 
     // The current hour's rate is what it was up to the last roll-up, not that spread up to now.
     if rolled > current {

@@ -30,10 +30,15 @@
 //! Sums over many rows need not fit: SQLite's `SUM()` fails on overflow,
 //! PostgreSQL's returns NUMERIC, which the `Any` driver cannot decode, and
 //! cost at the highest price Gantry accepts over 8,000 GPUs and 400 days is
-//! 7.7 × 10²⁰ nano-dollars. So every column is summed in two halves,
-//! `SUM(v / 10⁹)` and `SUM(v % 10⁹)`, each cast to BIGINT: each half fits for
-//! up to ~9 × 10⁹ rows, the same SQL runs on both backends, and Rust joins
-//! them into an exact i128. No float, no NUMERIC, no rounding in the sum.
+//! 7.7 × 10²⁰ nano-dollars. So a question is first summed plainly, each sum
+//! cast to BIGINT, which fits every realistic question (a month of the
+//! 6,400-GPU scale fleet costs ~10¹⁶ nano-dollars); if either backend says a
+//! sum overflowed (SQLite's "integer overflow", PostgreSQL's SQLSTATE 22003),
+//! the question is asked again with every column summed in two halves,
+//! `SUM(v / 10⁹)` and `SUM(v % 10⁹)`: each half fits for up to ~9 × 10⁹ rows,
+//! and Rust joins them into an exact i128. Either way no float, no NUMERIC,
+//! no rounding in the sum; the plain form reads half the columns, which is
+//! most of a large question's time.
 //!
 //! Money and utilisation are kept coarser than the domain's exact i128 sums,
 //! in units that fit a day's row in an i64: cost as nano-dollars (one is
@@ -77,8 +82,9 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use gantry_domain::usage::{self, Dimension, HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, Span, Usage};
-use sqlx::AnyConnection;
 use sqlx::Connection;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::ledger::capacity_type;
 use crate::{Backend, Error, Result, Store};
@@ -297,98 +303,118 @@ fn stored_rows(groups: BTreeMap<Vec<&str>, Usage>) -> Vec<(Vec<&str>, [i64; 11])
     groups.into_iter().map(|(key, usage)| (key, stored_values(&usage))).collect()
 }
 
-/// The two halves of each column's sum, as the query names them.
-#[derive(sqlx::FromRow)]
-struct Sums {
-    allocated_hi: i64,
-    allocated_lo: i64,
-    capacity_hi: i64,
-    capacity_lo: i64,
-    idle_hi: i64,
-    idle_lo: i64,
-    unpriced_hi: i64,
-    unpriced_lo: i64,
-    util_known_hi: i64,
-    util_known_lo: i64,
-    util_busy_hi: i64,
-    util_busy_lo: i64,
-    wasted_hi: i64,
-    wasted_lo: i64,
-    cost_nanos_hi: i64,
-    cost_nanos_lo: i64,
-    idle_cost_nanos_hi: i64,
-    idle_cost_nanos_lo: i64,
-    on_demand_cost_nanos_hi: i64,
-    on_demand_cost_nanos_lo: i64,
-    wasted_cost_nanos_hi: i64,
-    wasted_cost_nanos_lo: i64,
+/// How a question's columns are summed: plainly, or in two halves after a
+/// plain sum overflowed (see the module's notes on units).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Summing {
+    Plain,
+    Halves,
 }
 
-impl Sums {
-    fn usage(&self) -> Usage {
-        let exact = |hi: i64, lo: i64| i128::from(hi) * SPLIT + i128::from(lo);
-        // GPU time is an i64 in the domain too; beyond it, it saturates there.
-        let time = |hi, lo| i64::try_from(exact(hi, lo)).unwrap_or(i64::MAX);
-        let cost = |hi, lo| from_stored(exact(hi, lo), COST_UNITS_PER_NANO_USD);
-        Usage {
-            allocated: time(self.allocated_hi, self.allocated_lo),
-            capacity: time(self.capacity_hi, self.capacity_lo),
-            idle: time(self.idle_hi, self.idle_lo),
-            unpriced: time(self.unpriced_hi, self.unpriced_lo),
-            util_known: time(self.util_known_hi, self.util_known_lo),
-            util_weighted: from_stored(exact(self.util_busy_hi, self.util_busy_lo), UTIL_WEIGHT_PER_BUSY_MS),
-            wasted: time(self.wasted_hi, self.wasted_lo),
-            cost: cost(self.cost_nanos_hi, self.cost_nanos_lo),
-            idle_cost: cost(self.idle_cost_nanos_hi, self.idle_cost_nanos_lo),
-            on_demand_cost: cost(self.on_demand_cost_nanos_hi, self.on_demand_cost_nanos_lo),
-            wasted_cost: cost(self.wasted_cost_nanos_hi, self.wasted_cost_nanos_lo),
+/// The columns of a usage question's rows, in order: the bucket (with a
+/// step), one text column per dimension, the idle flag (all but the node
+/// tables), the row count, then the sums of [`VALUE_COLUMNS`] (two each
+/// when summed in halves). Rows are read by position, not by name: a large
+/// question returns tens of thousands of them.
+struct Layout {
+    bucket: bool,
+    dimensions: Vec<Dimension>,
+    idle: bool,
+    summing: Summing,
+}
+
+impl Layout {
+    /// The group of one row; None for a group of no rows (SQL's sums over
+    /// nothing, which a GROUP BY never returns, but a plain total may).
+    fn group(&self, row: &AnyRow) -> std::result::Result<Option<UsageGroup>, sqlx::Error> {
+        let mut column = 0;
+        let mut next = || {
+            column += 1;
+            column - 1
+        };
+        let bucket = if self.bucket { Some(row.try_get::<i64, _>(next())?) } else { None };
+        let (mut cluster, mut namespace, mut team, mut workload) = (None, None, None, None);
+        let (mut node, mut model, mut capacity) = (None, None, None);
+        for &dimension in &self.dimensions {
+            let slot = match dimension {
+                Dimension::Cluster => &mut cluster,
+                Dimension::Namespace => &mut namespace,
+                Dimension::Team => &mut team,
+                Dimension::Workload => &mut workload,
+                Dimension::Node => &mut node,
+                Dimension::Model => &mut model,
+                Dimension::CapacityType => &mut capacity,
+            };
+            *slot = Some(row.try_get::<String, _>(next())?);
         }
-    }
-}
-
-/// A row of a usage question; the dimensions not asked for are not selected.
-#[derive(sqlx::FromRow)]
-struct GroupRow {
-    #[sqlx(default)]
-    bucket: Option<i64>,
-    #[sqlx(default)]
-    cluster: Option<String>,
-    #[sqlx(default)]
-    namespace: Option<String>,
-    #[sqlx(default)]
-    team: Option<String>,
-    #[sqlx(default)]
-    workload: Option<String>,
-    #[sqlx(default)]
-    node: Option<String>,
-    #[sqlx(default)]
-    model: Option<String>,
-    #[sqlx(default)]
-    capacity_type: Option<String>,
-    #[sqlx(default)]
-    idle: i64,
-    row_count: i64,
-    #[sqlx(flatten)]
-    sums: Sums,
-}
-
-impl GroupRow {
-    fn into_group(self) -> UsageGroup {
-        let idle = self.idle != 0;
+        let idle = self.idle && row.try_get::<i64, _>(next())? != 0;
+        if row.try_get::<i64, _>(next())? == 0 {
+            return Ok(None);
+        }
+        let mut sums = [0i128; VALUE_COLUMNS.len()];
+        for sum in &mut sums {
+            *sum = match self.summing {
+                Summing::Plain => i128::from(row.try_get::<i64, _>(next())?),
+                Summing::Halves => {
+                    let high = row.try_get::<i64, _>(next())?;
+                    i128::from(high) * SPLIT + i128::from(row.try_get::<i64, _>(next())?)
+                }
+            };
+        }
         let label = |value: Option<String>| if idle { value.map(|_| IDLE.to_string()) } else { value };
-        UsageGroup {
-            bucket: self.bucket,
-            cluster: self.cluster,
-            namespace: label(self.namespace),
-            team: label(self.team),
-            workload: label(self.workload),
-            node: self.node,
-            model: self.model,
-            capacity_type: self.capacity_type.map(|label| capacity_type(&label)),
+        Ok(Some(UsageGroup {
+            bucket,
+            cluster,
+            namespace: label(namespace),
+            team: label(team),
+            workload: label(workload),
+            node,
+            model,
+            capacity_type: capacity.map(|label| capacity_type(&label)),
             idle,
-            usage: self.sums.usage(),
-        }
+            usage: usage_of_sums(sums),
+        }))
     }
+}
+
+/// Usage from the exact sums of [`VALUE_COLUMNS`], in their order.
+fn usage_of_sums(sums: [i128; VALUE_COLUMNS.len()]) -> Usage {
+    // GPU time is an i64 in the domain too; beyond it, it saturates there.
+    let time = |sum: i128| i64::try_from(sum).unwrap_or(i64::MAX);
+    let cost = |sum: i128| from_stored(sum, COST_UNITS_PER_NANO_USD);
+    let [
+        allocated,
+        capacity,
+        idle,
+        unpriced,
+        util_known,
+        util_busy,
+        wasted,
+        cost_nanos,
+        idle_cost,
+        on_demand,
+        wasted_cost,
+    ] = sums;
+    Usage {
+        allocated: time(allocated),
+        capacity: time(capacity),
+        idle: time(idle),
+        unpriced: time(unpriced),
+        util_known: time(util_known),
+        util_weighted: from_stored(util_busy, UTIL_WEIGHT_PER_BUSY_MS),
+        wasted: time(wasted),
+        cost: cost(cost_nanos),
+        idle_cost: cost(idle_cost),
+        on_demand_cost: cost(on_demand),
+        wasted_cost: cost(wasted_cost),
+    }
+}
+
+/// Whether the database refused a statement because a sum overflowed a
+/// 64-bit integer.
+fn is_overflow(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else { return false };
+    error.code().as_deref() == Some("22003") || error.message().contains("integer overflow")
 }
 
 enum Bind {
@@ -517,6 +543,7 @@ fn totals_query(
     columns: &[&str],
     bucket_ms: Option<i64>,
     filter: &UsageFilter,
+    summing: Summing,
 ) -> (String, Vec<Bind>) {
     let time = table.time_column();
     let mut binds: Vec<Bind> = Vec::new();
@@ -542,26 +569,30 @@ fn totals_query(
         let p = param(&mut binds, Bind::Text(workload.clone()));
         conditions.push(format!("u.workload = {p}"));
     }
-    if filter.namespaces.is_some() {
-        conditions.push(
-            "EXISTS (SELECT 1 FROM gantry_usage_scope s WHERE s.cluster = u.cluster AND s.namespace = u.namespace)"
-                .into(),
-        );
-    }
+    // A viewer's namespaces are joined first, so each reads its own rows by
+    // the (cluster, namespace, time) index instead of every row of the span
+    // being checked against them. SQLite keeps the order of a CROSS JOIN;
+    // PostgreSQL plans it like any inner join. The scope table's key is
+    // (cluster, namespace), so no row is counted twice.
+    let from = if filter.namespaces.is_some() {
+        conditions.push("u.cluster = s.cluster AND u.namespace = s.namespace".into());
+        format!("gantry_usage_scope s CROSS JOIN {} u", table.name())
+    } else {
+        format!("{} u", table.name())
+    };
     let sums: Vec<String> = VALUE_COLUMNS
         .iter()
-        .map(|c| {
-            format!(
-                "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0) AS {c}_hi, \
-                 COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0) AS {c}_lo"
-            )
+        .map(|c| match summing {
+            Summing::Plain => format!("COALESCE(CAST(SUM(u.{c}) AS BIGINT), 0)"),
+            Summing::Halves => format!(
+                "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0), COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0)"
+            ),
         })
         .collect();
     let mut sql = format!(
-        "SELECT {}COUNT(*) AS row_count, {} FROM {} u WHERE {}",
+        "SELECT {}COUNT(*), {} FROM {from} WHERE {}",
         groups.iter().map(|g| format!("{g}, ")).collect::<String>(),
         sums.join(", "),
-        table.name(),
         conditions.join(" AND ")
     );
     if !groups.is_empty() {
@@ -572,10 +603,10 @@ fn totals_query(
 }
 
 /// `query` with `binds` bound in order.
-fn bound<'q, O>(
-    mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+fn bound<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     binds: &'q [Bind],
-) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for bind in binds {
         query = match bind {
             Bind::Int(value) => query.bind(*value),
@@ -735,15 +766,57 @@ impl Store {
         }
         let by_workload = dimensions.contains(&Dimension::Workload) || filter.workload.is_some();
         let parts = tier.plan(span, by_workload);
-        let queries: Vec<(String, Vec<Bind>)> =
-            parts.iter().map(|&(table, part)| totals_query(table, part, &columns, bucket_ms, filter)).collect();
+        let mut layout = Layout {
+            bucket: bucket_ms.is_some(),
+            dimensions,
+            idle: tier != Tier::HourlyNodes,
+            summing: Summing::Plain,
+        };
+        let groups = loop {
+            let queries: Vec<(String, Vec<Bind>)> = parts
+                .iter()
+                .map(|&(table, part)| totals_query(table, part, &columns, bucket_ms, filter, layout.summing))
+                .collect();
+            match self.fetch_groups(&queries, filter.namespaces.as_deref(), &layout).await {
+                Err(Error::Database(error)) if layout.summing == Summing::Plain && is_overflow(&error) => {
+                    layout.summing = Summing::Halves;
+                }
+                result => break result?,
+            }
+        };
+        // The parts of a daily question are whole days apart, so buckets
+        // that divide a day never span two of them and their groups come in
+        // order already; without buckets (or with buckets longer than a day)
+        // their groups meet: added here.
+        if parts.len() == 1 || bucket_ms.is_some_and(|bucket| MS_PER_DAY % bucket == 0) {
+            return Ok(groups);
+        }
+        let mut merged: BTreeMap<GroupKey, UsageGroup> = BTreeMap::new();
+        for group in groups {
+            match merged.entry(group_key(&group)) {
+                Entry::Occupied(mut seen) => seen.get_mut().usage.add(&group.usage),
+                Entry::Vacant(slot) => {
+                    slot.insert(group);
+                }
+            }
+        }
+        Ok(merged.into_values().collect())
+    }
 
+    /// The groups of every query of a question, in order, decoded as
+    /// `layout` says, within the viewer's `namespaces` if given.
+    async fn fetch_groups(
+        &self,
+        queries: &[(String, Vec<Bind>)],
+        namespaces: Option<&[(String, String)]>,
+        layout: &Layout,
+    ) -> Result<Vec<UsageGroup>> {
         let mut conn = self.pool.acquire().await?;
         let mut rows = Vec::new();
-        match &filter.namespaces {
+        match namespaces {
             None => {
-                for (sql, binds) in &queries {
-                    rows.push(bound(sqlx::query_as::<_, GroupRow>(sql), binds).fetch_all(&mut *conn).await?);
+                for (sql, binds) in queries {
+                    rows.extend(bound(sqlx::query(sql), binds).fetch_all(&mut *conn).await?);
                 }
             }
             Some(pairs) => {
@@ -768,28 +841,17 @@ impl Store {
                     }
                     insert.execute(&mut *tx).await?;
                 }
-                for (sql, binds) in &queries {
-                    rows.push(bound(sqlx::query_as::<_, GroupRow>(sql), binds).fetch_all(&mut *tx).await?);
+                for (sql, binds) in queries {
+                    rows.extend(bound(sqlx::query(sql), binds).fetch_all(&mut *tx).await?);
                 }
                 tx.rollback().await?;
             }
         }
-        let groups = rows.into_iter().flatten().filter(|row| row.row_count > 0).map(GroupRow::into_group);
-        if parts.len() == 1 {
-            return Ok(groups.collect());
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in &rows {
+            groups.extend(layout.group(row)?);
         }
-        // The parts of a daily question share no bucket, but without buckets
-        // (or with buckets longer than a day) their groups meet: added here.
-        let mut merged: BTreeMap<GroupKey, UsageGroup> = BTreeMap::new();
-        for group in groups {
-            match merged.entry(group_key(&group)) {
-                Entry::Occupied(mut seen) => seen.get_mut().usage.add(&group.usage),
-                Entry::Vacant(slot) => {
-                    slot.insert(group);
-                }
-            }
-        }
-        Ok(merged.into_values().collect())
+        Ok(groups)
     }
 
     async fn ensure_scope_table(&self, conn: &mut AnyConnection) -> Result<()> {

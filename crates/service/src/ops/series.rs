@@ -65,6 +65,17 @@ fn sees(visibility: &Visibility, key: &UsageKey) -> bool {
     if key.is_idle() { visibility.is_everything() } else { visibility.namespace(&key.cluster, &key.namespace) }
 }
 
+/// GPU time (milli-GPU-ms) with no price in `groups`, by GPU model and
+/// capacity type; idle capacity is not charged to anyone, so not counted.
+fn unpriced_of(groups: &[UsageGroup]) -> BTreeMap<(String, CapacityType), i64> {
+    let mut unpriced: BTreeMap<(String, CapacityType), i64> = BTreeMap::new();
+    for group in groups.iter().filter(|group| group.usage.unpriced > 0 && !group.idle) {
+        let model = group.model.clone().unwrap_or_default();
+        *unpriced.entry((model, group.capacity_type.unwrap_or_default())).or_default() += group.usage.unpriced;
+    }
+    unpriced
+}
+
 /// What a chart computes: per series key, usage per bucket and cluster.
 struct Computed {
     accruals: Accruals<String>,
@@ -219,9 +230,15 @@ impl AppState {
         let tier = if tier == Tier::Hourly && request.step % MS_PER_DAY == 0 { Tier::Daily } else { tier };
         let span = Span::new(usage::bucket_start(request.span.start, MS_PER_HOUR), request.span.end);
         let mut dimensions = dimensions.to_vec();
-        dimensions.extend([Dimension::Cluster, Dimension::Model, Dimension::CapacityType]);
+        dimensions.push(Dimension::Cluster);
         let groups = self.store.usage_totals(tier, span, &dimensions, Some(request.step), filter).await?;
-        self.usage_of_groups(request, buckets, clusters, groups, label).await
+        // Time without a price is told by GPU model and capacity type: asked
+        // apart, over the whole span, so that the series need not be split
+        // by them (which multiplies the rows read by the models in use).
+        let whole = if tier == Tier::HourlyNodes { tier } else { Tier::Daily };
+        let by_price = [Dimension::Model, Dimension::CapacityType];
+        let unpriced = unpriced_of(&self.store.usage_totals(whole, span, &by_price, None, filter).await?);
+        self.usage_of_groups(request, buckets, clusters, groups, unpriced, label).await
     }
 
     async fn usage_of_groups(
@@ -230,18 +247,14 @@ impl AppState {
         buckets: Buckets,
         clusters: &[String],
         groups: Vec<UsageGroup>,
+        unpriced: BTreeMap<(String, CapacityType), i64>,
         label: impl Fn(&UsageGroup) -> String,
     ) -> Result<Computed> {
         let now = request.now;
         let mut accruals = Accruals::new(buckets);
-        let mut unpriced: BTreeMap<(String, CapacityType), i64> = BTreeMap::new();
         for group in &groups {
             let at = group.bucket.unwrap_or(request.span.start).max(request.span.start);
             let Some(index) = buckets.index(at) else { continue };
-            if group.usage.unpriced > 0 && !group.idle {
-                let model = group.model.clone().unwrap_or_default();
-                *unpriced.entry((model, group.capacity_type.unwrap_or_default())).or_default() += group.usage.unpriced;
-            }
             let cluster = group.cluster.clone().unwrap_or_default();
             accruals.add_bucket(label(group), &cluster, index, &Accrual { usage: group.usage, pod_ms: 0 });
         }
@@ -346,11 +359,16 @@ impl AppState {
                     let buckets = Buckets::new(request.span, request.step);
                     let span = Span::new(usage::bucket_start(request.span.start, MS_PER_HOUR), request.span.end);
                     let rows = self.store.node_hours(&clusters[0], node, span).await?;
-                    self.usage_of_groups(request, buckets, &clusters, rows, to_label).await?
+                    let unpriced = unpriced_of(&rows);
+                    self.usage_of_groups(request, buckets, &clusters, rows, unpriced, to_label).await?
                 }
                 None => {
+                    // Not split by node: the namespace rollups hold the same
+                    // sums per model (idle capacity as rows of its own) in a
+                    // tenth of the rows of the node rollups.
                     let filter = UsageFilter { clusters: Some(clusters.clone()), ..Default::default() };
-                    self.rolled_up_usage(request, Tier::HourlyNodes, &clusters, &by, &filter, to_label).await?
+                    let tier = if by.contains(&Dimension::Node) { Tier::HourlyNodes } else { Tier::Hourly };
+                    self.rolled_up_usage(request, tier, &clusters, &by, &filter, to_label).await?
                 }
             }
         };
