@@ -16,18 +16,28 @@ export function screenshotDir(): string {
  */
 export async function screenshots(page: Page, testInfo: TestInfo, pages: Array<[string, string]>, hydrated: boolean) {
   const dir = screenshotDir();
+  // A panic in the browser (a hydration mismatch, say) leaves the page half
+  // alive: say so, rather than time out waiting for a chart.
+  const panics: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && m.text().includes('panicked')) panics.push(m.text().split('\n').slice(0, 2).join(' '));
+  });
   for (const width of [1400, 390]) {
     await page.setViewportSize({ width, height: 900 });
     for (const [name, url] of pages) {
       await page.goto(url);
       if (hydrated) {
         await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+        expect(panics, `${name} at ${width} px panicked in the browser`).toEqual([]);
         const charts = page.locator('figure.chart');
         const count = await charts.count();
         for (let i = 0; i < count; i++) {
           const chart = charts.nth(i);
           if ((await chart.getByTestId('chart-empty').count()) === 0) {
-            await expect(chart).toHaveClass(/\blive\b/, { timeout: 30_000 });
+            await expect(async () => {
+              expect(panics, `${name} at ${width} px panicked in the browser`).toEqual([]);
+              await expect(chart).toHaveClass(/\blive\b/, { timeout: 1_000 });
+            }).toPass({ timeout: 30_000 });
           }
         }
       }

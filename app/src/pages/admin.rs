@@ -11,9 +11,9 @@ use crate::api::admin::{
     SetEnvironments, SetMember, TeamDetail as TeamData, UnmapNamespace, audit_log, list_teams, list_users, team_page,
 };
 use crate::api::costs::{ClearBudget, SetBudget};
-use crate::components::common::{Csrf, loaded, outcome};
+use crate::components::common::{Csrf, loaded, loaded_quietly, outcome};
 use crate::format;
-use crate::pages::costs::BudgetPanel;
+use crate::pages::costs::{BudgetChart, BudgetMonth, BudgetNow};
 use gantry_domain::records::{AuditRecord, Team, User};
 
 #[component]
@@ -185,8 +185,6 @@ pub fn TeamPage() -> impl IntoView {
                 .join("\n");
             let can_members = page.can_manage_members;
             let can_envs = page.can_manage_environments;
-            let budget = page.budget.clone();
-            let can_budget = page.can_manage_budget;
             let admin = page.can_manage_namespaces;
             view! {
                 <h1>{format!("Team {}", page.team.name)}</h1>
@@ -267,7 +265,6 @@ pub fn TeamPage() -> impl IntoView {
                     </ActionForm>
                     {outcome(map.value(), |_| "Saved".to_string())}
                 </Show>
-                <BudgetPanel budget=budget can_manage=can_budget set=set_budget clear=clear_budget />
                 <h2>"Environments"</h2>
                 <p class="muted">"The promotion path, in order. Deployers promote into plain environments; protected ones need a team admin."</p>
                 <pre data-testid="environments">{if env_text.is_empty() { "none".to_string() } else { env_text.clone() }}</pre>
@@ -280,17 +277,30 @@ pub fn TeamPage() -> impl IntoView {
                     </ActionForm>
                     {outcome(envs.value(), |_| "Saved".to_string())}
                 })}
-                <Show when=move || admin>
-                    <section class="panel danger-zone">
-                        <ActionForm action=delete attr:class="inline">
-                            <Csrf />
-                            <input type="hidden" name="id" value=team_id />
-                            <button type="submit" class="danger">"Delete team"</button>
-                        </ActionForm>
-                        {outcome(delete.value(), |_| "Deleted".to_string())}
-                    </section>
-                </Show>
             }
+        })}
+        // The budget chart is made here, outside the part that waits for
+        // the team (see BudgetChart), and the rest of the panel around it.
+        <section class="panel" data-testid="budget">
+            <h2>"GPU budget"</h2>
+            {loaded_quietly(data, |page: TeamData| view! { <BudgetNow budget=page.budget /> })}
+            <BudgetChart team=Signal::derive(id) />
+            {loaded_quietly(data, move |page: TeamData| view! {
+                <BudgetMonth budget=page.budget can_manage=page.can_manage_budget set=set_budget clear=clear_budget />
+            })}
+        </section>
+        {loaded_quietly(data, move |page: TeamData| {
+            let team_id = page.team.id;
+            page.can_manage_namespaces.then(|| view! {
+                <section class="panel danger-zone">
+                    <ActionForm action=delete attr:class="inline">
+                        <Csrf />
+                        <input type="hidden" name="id" value=team_id />
+                        <button type="submit" class="danger">"Delete team"</button>
+                    </ActionForm>
+                    {outcome(delete.value(), |_| "Deleted".to_string())}
+                </section>
+            })
         })}
     }
 }

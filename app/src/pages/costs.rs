@@ -1,6 +1,6 @@
 //! GPU prices: everyone signed in reads them; global admins set them, with
 //! the fleet's GPU models beside them so a missing price stands out. Team
-//! budgets live on the team page ([`BudgetPanel`]).
+//! budgets live on the team page ([`BudgetNow`], [`BudgetChart`], [`BudgetMonth`]).
 
 use gantry_domain::cost::{BudgetView, GpuPrice, PriceList, price_of};
 use gantry_domain::gpu::CapacityType;
@@ -189,16 +189,15 @@ fn PriceHistory() -> impl IntoView {
     }
 }
 
-/// The month so far: spend from the ledger, the burn, the forecast, the
-/// alerts that fired, and (for the team's admins) where alerts are posted
-/// and which deliveries are failing.
+/// A team's GPU budget now: the alerts this month raised, the budget, and
+/// what the team's GPUs cost at this moment. The first part of the team
+/// page's budget panel; [`BudgetChart`] and [`BudgetMonth`] follow it.
 #[component]
-fn MonthPanel(budget: BudgetView, can_manage: bool) -> impl IntoView {
-    use crate::api::costs::SetWebhook;
-    let webhook = ServerAction::<SetWebhook>::new();
-    let month = budget.month.clone();
-    let team_id = budget.team_id;
-    let percent = |p: Option<f64>| p.map(|p| format!(" ({p:.0}% of the budget)")).unwrap_or_default();
+pub fn BudgetNow(budget: BudgetView) -> impl IntoView {
+    let rate = budget.rate.clone();
+    let over = budget.over_budget();
+    let current = budget.budget_usd_per_month;
+    let percent = budget.percent_of_budget;
     view! {
         {budget.alerts.iter().map(|a| {
             let text = match a.kind.as_str() {
@@ -208,17 +207,62 @@ fn MonthPanel(budget: BudgetView, can_manage: bool) -> impl IntoView {
             let class = if a.percent < 100 { "warn" } else { "error" };
             view! { <p class=class role="alert" data-testid="budget-alert">{text}</p> }
         }).collect_view()}
+        <dl class="facts">
+            <dt>"Monthly budget"</dt>
+            <dd data-testid="budget-amount">{current.map_or_else(|| "none".to_string(), |b| b.label())}</dd>
+            <dt>"Cost now"</dt>
+            <dd data-testid="cost-rate">{format!("{}/hour, {} GPUs", rate.usd_per_hour.label(), rate.gpus)}</dd>
+            <dt>"A month at this rate"</dt>
+            <dd data-testid="cost-month" class:over=over>
+                {rate.usd_per_month.label()}
+                {percent.map(|p| format!(" ({p:.0}% of the budget)"))}
+            </dd>
+        </dl>
+        {over.then(|| view! { <p class="error" role="alert">"At the current rate this team spends more than its monthly budget."</p> })}
+    }
+}
+
+/// The month's burn-up chart for a team. The page creates it outside its
+/// own `loaded` part, from the team id in the URL: a chart (a resource)
+/// created inside another resource's Suspense can be created twice while
+/// the server renders, and the browser then finds another resource's value
+/// under the chart's id, which is a hydration panic (leptos issue 4866).
+#[component]
+pub fn BudgetChart(#[prop(into)] team: Signal<i64>) -> impl IntoView {
+    view! {
         <TimeSeries
             title="This month: spend so far, the budget (dotted), and the forecast at today's rate (dashed)"
-            query=Signal::stored(gantry_domain::chart::SeriesQuery {
+            query=Signal::derive(move || gantry_domain::chart::SeriesQuery {
                 chart: "budget".into(),
-                team: team_id.to_string(),
+                team: team.get().to_string(),
                 ..Default::default()
             })
             range_param="budget_range"
             height=200
             testid="chart-budget"
         />
+    }
+}
+
+/// The month so far (spend from the ledger, the burn, the forecast), the
+/// GPUs behind the cost rate, and for the team's admins the forms that set
+/// the budget and where alerts are posted, with the deliveries that fail.
+/// The page owns the budget actions, so a save reloads it.
+#[component]
+pub fn BudgetMonth(
+    budget: BudgetView,
+    can_manage: bool,
+    set: ServerAction<SetBudget>,
+    clear: ServerAction<ClearBudget>,
+) -> impl IntoView {
+    use crate::api::costs::SetWebhook;
+    let webhook = ServerAction::<SetWebhook>::new();
+    let month = budget.month.clone();
+    let rate = budget.rate.clone();
+    let team_id = budget.team_id;
+    let current = budget.budget_usd_per_month;
+    let percent = |p: Option<f64>| p.map(|p| format!(" ({p:.0}% of the budget)")).unwrap_or_default();
+    view! {
         <dl class="facts" data-testid="month">
             <dt>"Spent this month"</dt>
             <dd data-testid="month-spent">{format!("{}{}", month.spent.label(), percent(month.percent_spent))}</dd>
@@ -227,7 +271,44 @@ fn MonthPanel(budget: BudgetView, can_manage: bool) -> impl IntoView {
             <dt>"Forecast to month end"</dt>
             <dd data-testid="month-forecast">{format!("{}{}", month.forecast.label(), percent(month.percent_forecast))}</dd>
         </dl>
+        {(rate.unpriced_gpus > 0).then(|| view! {
+            <p class="muted" data-testid="unpriced-gpus">
+                {format!("{} GPUs have no price and are left out; see ", rate.unpriced_gpus)}
+                <a href="/prices">"GPU prices"</a>"."
+            </p>
+        })}
+        {(!rate.lines.is_empty()).then(|| view! {
+            <table class="grid small">
+                <thead><tr><th>"GPU model"</th><th>"Capacity"</th><th class="num">"GPUs"</th><th class="num">"Per GPU-hour"</th><th class="num">"Per hour"</th></tr></thead>
+                <tbody>
+                    {rate.lines.iter().map(|l| view! {
+                        <tr>
+                            <td>{l.model.clone()}</td>
+                            <td>{l.capacity_type.label()}</td>
+                            <td class="num">{l.gpus}</td>
+                            <td class="num">{l.usd_per_gpu_hour.map_or_else(|| "no price".to_string(), |p| p.label())}</td>
+                            <td class="num">{l.usd_per_hour.label()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
         {can_manage.then(|| view! {
+            <ActionForm action=set attr:class="inline">
+                <Csrf />
+                <input type="hidden" name="team_id" value=team_id />
+                <input type="text" name="usd_per_month" placeholder="USD per month, e.g. 25,000" inputmode="decimal" required />
+                <button type="submit">"Set budget"</button>
+            </ActionForm>
+            {current.is_some().then(|| view! {
+                <ActionForm action=clear attr:class="inline">
+                    <Csrf />
+                    <input type="hidden" name="team_id" value=team_id />
+                    <button type="submit" class="link">"Remove budget"</button>
+                </ActionForm>
+            })}
+            {outcome(set.value(), |_| "Budget saved".to_string())}
+            {outcome(clear.value(), |_| "Budget removed".to_string())}
             <h3>"Alerts"</h3>
             <p class="muted">
                 "At 80% and 100% of the budget, for the spend so far and for the forecast, once a month each: a banner here, an audit record, and a POST of JSON to this address if set."
@@ -258,79 +339,6 @@ fn MonthPanel(budget: BudgetView, can_manage: bool) -> impl IntoView {
                 </table>
             })}
         })}
-    }
-}
-
-/// A team's budget against what its GPUs cost now, and for its admins the
-/// form that sets it. The page owns the actions, so a save reloads it.
-#[component]
-pub fn BudgetPanel(
-    budget: BudgetView,
-    can_manage: bool,
-    set: ServerAction<SetBudget>,
-    clear: ServerAction<ClearBudget>,
-) -> impl IntoView {
-    let rate = budget.rate.clone();
-    let team_id = budget.team_id;
-    let over = budget.over_budget();
-    let current = budget.budget_usd_per_month;
-    let percent = budget.percent_of_budget;
-    view! {
-        <section class="panel" data-testid="budget">
-            <h2>"GPU budget"</h2>
-            <dl class="facts">
-                <dt>"Monthly budget"</dt>
-                <dd data-testid="budget-amount">{current.map_or_else(|| "none".to_string(), |b| b.label())}</dd>
-                <dt>"Cost now"</dt>
-                <dd data-testid="cost-rate">{format!("{}/hour, {} GPUs", rate.usd_per_hour.label(), rate.gpus)}</dd>
-                <dt>"A month at this rate"</dt>
-                <dd data-testid="cost-month" class:over=over>
-                    {rate.usd_per_month.label()}
-                    {percent.map(|p| format!(" ({p:.0}% of the budget)"))}
-                </dd>
-            </dl>
-            {over.then(|| view! { <p class="error" role="alert">"At the current rate this team spends more than its monthly budget."</p> })}
-            <MonthPanel budget=budget.clone() can_manage />
-            {(rate.unpriced_gpus > 0).then(|| view! {
-                <p class="muted" data-testid="unpriced-gpus">
-                    {format!("{} GPUs have no price and are left out; see ", rate.unpriced_gpus)}
-                    <a href="/prices">"GPU prices"</a>"."
-                </p>
-            })}
-            {(!rate.lines.is_empty()).then(|| view! {
-                <table class="grid small">
-                    <thead><tr><th>"GPU model"</th><th>"Capacity"</th><th class="num">"GPUs"</th><th class="num">"Per GPU-hour"</th><th class="num">"Per hour"</th></tr></thead>
-                    <tbody>
-                        {rate.lines.iter().map(|l| view! {
-                            <tr>
-                                <td>{l.model.clone()}</td>
-                                <td>{l.capacity_type.label()}</td>
-                                <td class="num">{l.gpus}</td>
-                                <td class="num">{l.usd_per_gpu_hour.map_or_else(|| "no price".to_string(), |p| p.label())}</td>
-                                <td class="num">{l.usd_per_hour.label()}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            })}
-            {can_manage.then(|| view! {
-                <ActionForm action=set attr:class="inline">
-                    <Csrf />
-                    <input type="hidden" name="team_id" value=team_id />
-                    <input type="text" name="usd_per_month" placeholder="USD per month, e.g. 25,000" inputmode="decimal" required />
-                    <button type="submit">"Set budget"</button>
-                </ActionForm>
-                {current.is_some().then(|| view! {
-                    <ActionForm action=clear attr:class="inline">
-                        <Csrf />
-                        <input type="hidden" name="team_id" value=team_id />
-                        <button type="submit" class="link">"Remove budget"</button>
-                    </ActionForm>
-                })}
-                {outcome(set.value(), |_| "Budget saved".to_string())}
-                {outcome(clear.value(), |_| "Budget removed".to_string())}
-            })}
-        </section>
     }
 }
 
