@@ -214,7 +214,7 @@ pub fn BudgetNow(budget: BudgetView) -> impl IntoView {
             <dd data-testid="cost-rate">{format!("{}/hour, {} GPUs", rate.usd_per_hour.label(), rate.gpus)}</dd>
             <dt>"A month at this rate"</dt>
             <dd data-testid="cost-month" class:over=over>
-                {rate.usd_per_month.label()}
+                {rate.usd_per_month.cents_label()}
                 {percent.map(|p| format!(" ({p:.0}% of the budget)"))}
             </dd>
         </dl>
@@ -265,11 +265,11 @@ pub fn BudgetMonth(
     view! {
         <dl class="facts" data-testid="month">
             <dt>"Spent this month"</dt>
-            <dd data-testid="month-spent">{format!("{}{}", month.spent.label(), percent(month.percent_spent))}</dd>
+            <dd data-testid="month-spent">{format!("{}{}", month.spent.cents_label(), percent(month.percent_spent))}</dd>
             <dt>"Burn now"</dt>
             <dd>{format!("{}/hour", month.burn_per_hour.label())}</dd>
             <dt>"Forecast to month end"</dt>
-            <dd data-testid="month-forecast">{format!("{}{}", month.forecast.label(), percent(month.percent_forecast))}</dd>
+            <dd data-testid="month-forecast">{format!("{}{}", month.forecast.cents_label(), percent(month.percent_forecast))}</dd>
         </dl>
         {(rate.unpriced_gpus > 0).then(|| view! {
             <p class="muted" data-testid="unpriced-gpus">
@@ -472,11 +472,11 @@ fn render_report(
     view! {
         <p class="muted" data-testid="window">{window}</p>
         <section class="cards">
-            <div class="card"><div class="big" data-testid="total-cost">{totals.cost.label()}</div><div>"cost"</div></div>
+            <div class="card"><div class="big" data-testid="total-cost">{totals.cost.cents_label()}</div><div>"cost"</div></div>
             <div class="card"><div class="big">{format!("{:.1}", totals.gpu_hours)}</div><div>"GPU-hours held"</div></div>
-            <div class="card"><div class="big">{totals.spot_savings.label()}</div><div>"saved by spot"</div></div>
-            <div class="card"><div class="big">{totals.idle_cost.label()}</div><div>{format!("idle ({:.1} GPU-hours)", totals.idle_gpu_hours)}</div></div>
-            <div class="card"><div class="big">{totals.wasted_cost.label()}</div><div>{format!("wasted ({:.1} GPU-hours under 10% busy)", totals.wasted_gpu_hours)}</div></div>
+            <div class="card"><div class="big">{totals.spot_savings.cents_label()}</div><div>"saved by spot"</div></div>
+            <div class="card"><div class="big">{totals.idle_cost.cents_label()}</div><div>{format!("idle ({:.1} GPU-hours)", totals.idle_gpu_hours)}</div></div>
+            <div class="card"><div class="big">{totals.wasted_cost.cents_label()}</div><div>{format!("wasted ({:.1} GPU-hours under 10% busy)", totals.wasted_gpu_hours)}</div></div>
         </section>
         <p class="muted" data-testid="utilisation">{utilisation}</p>
         {(!report.unpriced.is_empty()).then(|| view! {
@@ -514,11 +514,11 @@ fn render_report(
                             <tr class:idle=row.idle>
                                 <td>{label(row)}</td>
                                 <td class="num">{format!("{:.2}", t.gpu_hours)}</td>
-                                <td class="num">{t.cost.label()}</td>
-                                <td class="num">{t.spot_savings.label()}</td>
-                                <td class="num">{if t.idle_gpu_hours > 0.0 { format!("{} ({:.1} h)", t.idle_cost.label(), t.idle_gpu_hours) } else { "—".into() }}</td>
+                                <td class="num">{t.cost.cents_label()}</td>
+                                <td class="num">{t.spot_savings.cents_label()}</td>
+                                <td class="num">{if t.idle_gpu_hours > 0.0 { format!("{} ({:.1} h)", t.idle_cost.cents_label(), t.idle_gpu_hours) } else { "—".into() }}</td>
                                 <td class="num">{t.utilisation_percent.map_or("—".into(), |u| format!("{u:.0}%"))}</td>
-                                <td class="num">{if t.wasted_gpu_hours > 0.0 { t.wasted_cost.label() } else { "—".into() }}</td>
+                                <td class="num">{if t.wasted_gpu_hours > 0.0 { t.wasted_cost.cents_label() } else { "—".into() }}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -120,7 +120,7 @@ fn render(o: Overview) -> impl IntoView {
                     <A href="/prices">{format!("{}/h", o.cost.usd_per_hour.label())}</A>
                 </div>
                 <div>
-                    {format!("GPU cost now · {} a month at this rate", o.cost.usd_per_month.label())}
+                    {format!("GPU cost now · {} a month at this rate", o.cost.usd_per_month.cents_label())}
                     {(o.cost.unpriced_gpus > 0).then(|| format!(" · {} GPUs without a price", o.cost.unpriced_gpus))}
                 </div>
             </div>

@@ -116,6 +116,14 @@ impl Usd {
         }
         format!("${grouped}.{fraction}")
     }
+
+    /// `$26,847.31`: rounded to the nearest cent (half up), for amounts
+    /// that add up over time (spend, forecasts, totals), where the ledger's
+    /// micro-dollars are noise. Prices keep [`Usd::label`].
+    pub fn cents_label(self) -> String {
+        let cent = MICROS_PER_USD / 100;
+        Usd(self.0.saturating_add(cent / 2) / cent * cent).label()
+    }
 }
 
 /// An amount as it arrives, checked only once the caller is known to be
@@ -519,6 +527,16 @@ mod tests {
         assert_eq!(Usd::from_micros(0).label(), "$0.00");
         assert_eq!(Usd::from_micros(123_000_000_000).label(), "$123,000.00");
         assert_eq!(Usd::from_micros(1).label(), "$0.000001");
+    }
+
+    #[test]
+    fn cents_labels_round_to_the_cent() {
+        assert_eq!(Usd::from_micros(26_847_305_565).cents_label(), "$26,847.31");
+        assert_eq!(Usd::from_micros(15_749).cents_label(), "$0.02");
+        assert_eq!(Usd::from_micros(4_999).cents_label(), "$0.00");
+        assert_eq!(Usd::from_micros(5_000).cents_label(), "$0.01");
+        assert_eq!(Usd::from_micros(1_234_560_000).cents_label(), "$1,234.56");
+        assert_eq!(Usd::MAX.cents_label(), "$1,000,000,000.00");
     }
 
     #[test]
