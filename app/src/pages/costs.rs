@@ -215,11 +215,16 @@ pub fn BudgetNow(budget: BudgetView) -> impl IntoView {
             <dt>"A month at this rate"</dt>
             <dd data-testid="cost-month" class:over=over>
                 {rate.usd_per_month.cents_label()}
-                {percent.map(|p| format!(" ({p:.0}% of the budget)"))}
+                {of_budget(percent)}
             </dd>
         </dl>
         {over.then(|| view! { <p class="error" role="alert">"At the current rate this team spends more than its monthly budget."</p> })}
     }
+}
+
+/// ` (143% of the budget)` after an amount, or nothing without a budget.
+fn of_budget(percent: Option<f64>) -> String {
+    percent.map(|p| format!(" ({p:.0}% of the budget)")).unwrap_or_default()
 }
 
 /// The month's burn-up chart for a team. The page creates it outside its
@@ -261,15 +266,14 @@ pub fn BudgetMonth(
     let rate = budget.rate.clone();
     let team_id = budget.team_id;
     let current = budget.budget_usd_per_month;
-    let percent = |p: Option<f64>| p.map(|p| format!(" ({p:.0}% of the budget)")).unwrap_or_default();
     view! {
         <dl class="facts" data-testid="month">
             <dt>"Spent this month"</dt>
-            <dd data-testid="month-spent">{format!("{}{}", month.spent.cents_label(), percent(month.percent_spent))}</dd>
+            <dd data-testid="month-spent">{format!("{}{}", month.spent.cents_label(), of_budget(month.percent_spent))}</dd>
             <dt>"Burn now"</dt>
             <dd>{format!("{}/hour", month.burn_per_hour.label())}</dd>
             <dt>"Forecast to month end"</dt>
-            <dd data-testid="month-forecast">{format!("{}{}", month.forecast.cents_label(), percent(month.percent_forecast))}</dd>
+            <dd data-testid="month-forecast">{format!("{}{}", month.forecast.cents_label(), of_budget(month.percent_forecast))}</dd>
         </dl>
         {(rate.unpriced_gpus > 0).then(|| view! {
             <p class="muted" data-testid="unpriced-gpus">
