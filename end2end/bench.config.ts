@@ -6,6 +6,9 @@ import base from './playwright.config';
 export default defineConfig({
   ...base,
   testDir: './bench',
+  // No Playwright trace while measuring: its screencast encodes every frame,
+  // which is itself most of a frame's time on this machine's two cores.
+  use: { ...base.use, trace: 'off' },
   timeout: 300_000,
   projects: [{ name: 'bench', testMatch: /.*\.bench\.ts/, use: { javaScriptEnabled: true } }],
 });

@@ -41,8 +41,13 @@ const DASHES = { solid: undefined, dashed: [6, 4], dotted: [2, 3] };
 // lines keep 1.75 px (1.25 px dashed), which reads better alone.
 const MANY_SERIES = 10;
 
+// Intl formatters are slow to make and fast to use: one per number of digits.
+const GROUPED = [0, 1, 2].map(
+  (digits) => new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }),
+);
+
 function group(number, digits) {
-  return number.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return GROUPED[digits].format(number);
 }
 
 function plain(v) {
@@ -88,24 +93,96 @@ function css(el, name, fallback) {
   return value || fallback;
 }
 
-// NaN marks a gap in the columns Rust sends; uPlot wants null.
+// NaN marks a gap in the columns Rust sends; uPlot wants null, so a column
+// with a gap is copied into an array with nulls. A column without one is
+// handed over as it is (uPlot reads typed arrays), which saves a copy of
+// every point on each draw.
 function column(values) {
-  const out = new Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    out[i] = Number.isNaN(v) ? null : v;
-  }
+  const gap = values.findIndex(Number.isNaN);
+  if (gap < 0) return values;
+  const out = Array.from(values);
+  for (let i = gap; i < out.length; i++) if (Number.isNaN(out[i])) out[i] = null;
   return out;
 }
 
+const TIME_LABEL = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
 function timeLabel(ms) {
-  return new Date(ms).toLocaleString(undefined, {
-    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
+  return TIME_LABEL.format(ms);
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// The tooltip's rows, made once per chart shape: hovering only rewrites
+// their text and moves the box (a transform), and never reads the page's
+// layout, so a move costs no reflow of a long page.
+function tipRows(state) {
+  if (state.tipFor === state.spec) return state.tipParts;
+  const spec = state.spec;
+  const time = document.createElement("div");
+  time.className = "tip-time";
+  const markers = document.createElement("div");
+  const values = [];
+  const rows = [time, markers];
+  spec.names.forEach((name, i) => {
+    if (!spec.shown[i]) return;
+    const row = document.createElement("div");
+    row.className = "tip-row";
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = color(spec.colors[i]);
+    const label = document.createElement("span");
+    label.className = "tip-name";
+    label.textContent = name;
+    const value = document.createElement("span");
+    value.className = "tip-value";
+    row.append(swatch, label, value);
+    rows.push(row);
+    values.push([i, value]);
+  });
+  state.tip.replaceChildren(...rows);
+  state.tipFor = spec;
+  state.tipParts = { time, markers, values, marked: "" };
+  return state.tipParts;
+}
+
+// Where the plotting area sits in the chart's box: it changes only when the
+// chart is resized, so it is measured then, not at every move.
+function overOffset(u, el, state) {
+  if (!state.offset) {
+    const over = u.over.getBoundingClientRect();
+    const host = el.getBoundingClientRect();
+    state.offset = { left: over.left - host.left, top: over.top - host.top, width: host.width };
+  }
+  return state.offset;
+}
+
+function showTip(u, state) {
+  const idx = u.cursor.idx;
+  const parts = tipRows(state);
+  const tip = state.tip;
+  parts.time.textContent = timeLabel(u.data[0][idx]);
+  const near = state.markers.filter((m) => Math.abs(u.valToPos(m.at, "x") - u.cursor.left) <= 6);
+  const marked = near.map((m) => m.label).join("\n");
+  if (marked !== parts.marked) {
+    parts.marked = marked;
+    parts.markers.replaceChildren(
+      ...near.map((m) => {
+        const div = document.createElement("div");
+        div.className = "tip-marker";
+        div.textContent = m.label;
+        return div;
+      }),
+    );
+  }
+  const unit = state.spec.unit;
+  for (const [i, value] of parts.values) value.textContent = formatValue(unit, state.raw[i][idx]);
+  const offset = overOffset(u, state.el, state);
+  const x = offset.left + u.cursor.left;
+  // Past the middle, the box sits left of the cursor (shifted by its own width).
+  const flip = x > offset.width / 2;
+  tip.style.transform = flip
+    ? `translate(${x - 12}px, ${offset.top + 8}px) translateX(-100%)`
+    : `translate(${x + 12}px, ${offset.top + 8}px)`;
+  tip.style.display = "block";
 }
 
 function buildOptions(uPlot, el, spec, raw, callbacks, state) {
@@ -204,26 +281,7 @@ function buildOptions(uPlot, el, spec, raw, callbacks, state) {
             state.hovered = idx;
             callbacks.cursor(idx);
           }
-          const rows = [];
-          const at = u.data[0][idx];
-          const near = state.markers.filter((m) => Math.abs(u.valToPos(m.at, "x") - u.cursor.left) <= 6);
-          near.forEach((m) => rows.push(`<div class="tip-marker">${escapeHtml(m.label)}</div>`));
-          spec.names.forEach((name, i) => {
-            if (!spec.shown[i]) return;
-            const v = state.raw[i][idx];
-            rows.push(
-              `<div class="tip-row"><span class="swatch" style="background:${color(spec.colors[i])}"></span>` +
-                `<span class="tip-name">${escapeHtml(name)}</span><span class="tip-value">${formatValue(spec.unit, v)}</span></div>`,
-            );
-          });
-          tip.innerHTML = `<div class="tip-time">${timeLabel(at)}</div>${rows.join("")}`;
-          tip.style.display = "block";
-          const over = u.over.getBoundingClientRect();
-          const host = el.getBoundingClientRect();
-          const x = over.left - host.left + u.cursor.left;
-          const flip = x + tip.offsetWidth + 16 > host.width;
-          tip.style.left = `${flip ? x - tip.offsetWidth - 12 : x + 12}px`;
-          tip.style.top = `${over.top - host.top + 8}px`;
+          showTip(u, state);
         },
       ],
       draw: [
@@ -256,7 +314,7 @@ function buildOptions(uPlot, el, spec, raw, callbacks, state) {
 }
 
 function columns(times, drawn) {
-  const data = [Array.from(times)];
+  const data = [times];
   for (let i = 0; i < drawn.length; i++) data.push(column(drawn[i]));
   return data;
 }
@@ -274,14 +332,16 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
   const parsed = JSON.parse(spec);
   const tip = document.createElement("div");
   tip.className = "chart-tip";
-  tip.style.display = "none";
+  tip.style.cssText = "display:none;left:0;top:0";
   const state = {
     spec: parsed,
-    raw: Array.from(raw, column),
+    raw: Array.from(raw),
     markers: parsed.markers,
     hovered: -1,
     tip,
     plot: null,
+    el,
+    offset: null,
     width: el.clientWidth,
   };
   const callbacks = { zoom, cursor, resized };
@@ -294,6 +354,7 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
     const width = el.clientWidth;
     if (!width || Math.abs(width - state.width) < 2) return;
     state.width = width;
+    state.offset = null;
     state.plot.setSize({ width, height: state.spec.height });
     clearTimeout(pending);
     pending = setTimeout(() => resized(width), 300);
@@ -309,11 +370,12 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
 // stacking, which show) is the same, else the chart is built afresh.
 export function updateChart(state, el, spec, times, drawn, raw) {
   const parsed = JSON.parse(spec);
-  state.raw = Array.from(raw, column);
+  state.raw = Array.from(raw);
   state.markers = parsed.markers;
   if (parsed.key !== state.spec.key) {
     state.plot.destroy();
     state.spec = parsed;
+    state.offset = null;
     const tip = state.tip;
     state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.raw, state.callbacks, state), columns(times, drawn), el);
     el.appendChild(tip);

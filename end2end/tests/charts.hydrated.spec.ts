@@ -2,7 +2,8 @@
 // few minutes when these run, so the last hour holds minutes of ledger.
 import { expect, Locator, Page, test } from '@playwright/test';
 import { password, signIn, uniqueName, waitHydrated } from './helpers';
-import { screenshots } from './screenshots';
+import * as path from 'node:path';
+import { screenshotDir, screenshots } from './screenshots';
 
 /** Waits until uPlot has drawn the chart (the figure turns `live`). */
 async function drawn(chart: Locator) {
@@ -104,6 +105,8 @@ test('costs: spend stacked by team, zoomed by dragging, legend isolating, toolti
   const tip = chart.locator('.chart-tip');
   await expect(tip).toBeVisible();
   for (const name of series) await expect(tip.locator('.tip-name', { hasText: new RegExp(`^${name}$`) })).toHaveCount(1);
+  // For people to look at: the crosshair and its tooltip (flipped left of the cursor near the right edge).
+  await page.screenshot({ path: path.join(screenshotDir(), 'costs-tooltip.png') });
 
   // Click isolates a series; a second click shows all again; ctrl-click toggles one.
   const key = (name: string) => chart.locator(`tr[data-series="${name}"] button.legend-key`);

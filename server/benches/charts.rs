@@ -541,7 +541,8 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
          (Performance API, resource timing), in a new browser context; the server sends each file's brotli twin. The draw \
          is timed in the page from the call into `app/js/chart.js` to two animation frames later (uPlot draws in the \
          first), for a chart 1,200 × 300 px; hover and zoom count the frames `requestAnimationFrame` sees while Playwright \
-         moves the mouse or the range changes."
+         moves the mouse or the range changes. Playwright's own tracing is off while it measures \
+         (`end2end/bench.config.ts`): its screencast encodes every frame, which costs most of a frame here."
             .into(),
     );
     lines
