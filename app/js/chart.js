@@ -146,11 +146,11 @@ function tipRows(state) {
 
 // Where the plotting area sits in the chart's box: it changes only when the
 // chart is resized, so it is measured then, not at every move.
-function overOffset(u, el, state) {
+function overOffset(u, state) {
   if (!state.offset) {
     const over = u.over.getBoundingClientRect();
-    const host = el.getBoundingClientRect();
-    state.offset = { left: over.left - host.left, top: over.top - host.top, width: host.width };
+    const host = state.el.getBoundingClientRect();
+    state.offset = { left: over.left - host.left, top: over.top - host.top };
   }
   return state.offset;
 }
@@ -175,17 +175,17 @@ function showTip(u, state) {
   }
   const unit = state.spec.unit;
   for (const [i, value] of parts.values) value.textContent = formatValue(unit, state.raw[i][idx]);
-  const offset = overOffset(u, state.el, state);
+  const offset = overOffset(u, state);
   const x = offset.left + u.cursor.left;
   // Past the middle, the box sits left of the cursor (shifted by its own width).
-  const flip = x > offset.width / 2;
+  const flip = x > state.width / 2;
   tip.style.transform = flip
     ? `translate(${x - 12}px, ${offset.top + 8}px) translateX(-100%)`
     : `translate(${x + 12}px, ${offset.top + 8}px)`;
   tip.style.display = "block";
 }
 
-function buildOptions(uPlot, el, spec, raw, callbacks, state) {
+function buildOptions(uPlot, el, spec, callbacks, state) {
   const muted = css(el, "--muted", "#667085");
   const line = css(el, "--line", "#e3e6ec");
   const width = Math.max(el.clientWidth, 100);
@@ -346,7 +346,7 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
   };
   const callbacks = { zoom, cursor, resized };
   el.replaceChildren();
-  state.plot = new uPlot(buildOptions(uPlot, el, parsed, state.raw, callbacks, state), columns(times, drawn), el);
+  state.plot = new uPlot(buildOptions(uPlot, el, parsed, callbacks, state), columns(times, drawn), el);
   el.appendChild(tip);
   el.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   let pending = null;
@@ -377,7 +377,7 @@ export function updateChart(state, el, spec, times, drawn, raw) {
     state.spec = parsed;
     state.offset = null;
     const tip = state.tip;
-    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.raw, state.callbacks, state), columns(times, drawn), el);
+    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.callbacks, state), columns(times, drawn), el);
     el.appendChild(tip);
     return;
   }
