@@ -15,11 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q --release -p gantry-testbed --bin testbed
-"$CARGO_TARGET_DIR/release/testbed" up --fleet deploy/fleets/demo.yaml --state-dir "$work/fleet" >"$work/testbed.out" 2>"$work/testbed.log" &
-pids+=($!)
-for _ in $(seq 1 180); do [[ -s "$work/fleet/kubeconfig" ]] && break; sleep 1; done
-if [[ ! -s "$work/fleet/kubeconfig" ]]; then tail -n 40 "$work/testbed.log" >&2; echo "error: the fleet did not start" >&2; exit 1; fi
+fleet_pid=""
+start_demo_fleet "$work" || { [[ -n "$fleet_pid" ]] && pids+=("$fleet_pid"); exit 1; }
+pids+=("$fleet_pid")
 
 export GANTRY_DEMO_PASSWORD="e2e-password-$(date +%s)"
 # GANTRY_BIN: a gantry binary to test instead of the release build (for example

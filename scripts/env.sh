@@ -8,7 +8,8 @@ CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$GANTRY_ROOT/Cargo.lock")"
 BINARYEN_VERSION=132
 CARGO_MACHETE_VERSION=0.9.2
-export PATH="$GANTRY_CACHE/tools/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION/node_modules/.bin:$GANTRY_CACHE/tools/cargo-machete-$CARGO_MACHETE_VERSION/bin:$HOME/.cargo/bin:$PATH"
+SCHEMATHESIS_VERSION=4.32.5
+export PATH="$GANTRY_CACHE/tools/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION/node_modules/.bin:$GANTRY_CACHE/tools/cargo-machete-$CARGO_MACHETE_VERSION/bin:$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION/bin:$HOME/.cargo/bin:$PATH"
 # How the site is built, by the demo and the tests alike (so each reuses the other's build).
 export LEPTOS_BUILD_FLAGS="--release --precompress"
 # Colours make logs hard to read in CI.
@@ -16,3 +17,16 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+# Starts the demo fleet in the background, its state under $1/fleet and its
+# logs in $1, and waits for its kubeconfig; the testbed's pid is left in
+# fleet_pid for the caller to stop.
+start_demo_fleet() {
+  cargo build -q --release -p gantry-testbed --bin testbed || return 1
+  "$CARGO_TARGET_DIR/release/testbed" up --fleet "$GANTRY_ROOT/deploy/fleets/demo.yaml" --state-dir "$1/fleet" >"$1/testbed.out" 2>"$1/testbed.log" &
+  fleet_pid=$!
+  for _ in $(seq 1 180); do [[ -s "$1/fleet/kubeconfig" ]] && return 0; sleep 1; done
+  tail -n 40 "$1/testbed.log" >&2
+  echo "error: the fleet did not start" >&2
+  return 1
+}

@@ -83,6 +83,14 @@ fi
 # Lists dependencies a crate declares but never uses (the test command fails on any).
 install_crate cargo-machete "$CARGO_MACHETE_VERSION" "$GANTRY_CACHE/tools/cargo-machete-$CARGO_MACHETE_VERSION" cargo-machete "about 3 minutes" --locked
 
+# Schemathesis (PyPI) fuzzes the REST API from its OpenAPI document (scripts/fuzz-api.sh).
+if [[ ! -x "$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION/bin/schemathesis" ]]; then
+  step "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into a virtual environment (about 20 seconds)"
+  rm -rf "$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION"
+  python3 -m venv "$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION"
+  "$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+fi
+
 if [[ ! -d "$GANTRY_ROOT/end2end/node_modules/@playwright/test" ]]; then
   step "installing the browser-test packages from npm (seconds; no browser download: Debian's Chromium is used)"
   (cd "$GANTRY_ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)

@@ -2,7 +2,8 @@
 # Gantry's whole test suite. Gates first (format, lints, the wasm build),
 # then the unit and integration tests (the store's against SQLite and a
 # PostgreSQL started here; the cluster's against real local control planes),
-# then a release build and the browser tests in Chromium.
+# then a release build, the browser tests in Chromium, and the REST API
+# fuzzed from its OpenAPI document.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 started=$(date +%s)
@@ -47,5 +48,8 @@ cargo leptos build $LEPTOS_BUILD_FLAGS
 
 step "browser tests (Playwright on Debian's Chromium, hydrated and with JavaScript off)"
 "$GANTRY_ROOT/end2end/run.sh"
+
+step "API fuzzing (Schemathesis from the OpenAPI document, bounded; scripts/fuzz-api.sh)"
+"$GANTRY_ROOT/scripts/fuzz-api.sh"
 
 step "all tests passed in $(elapsed "$started")"

@@ -155,12 +155,13 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: i64 =
         number.parse().map_err(|_| format!("--expires: {text:?} is not a duration such as 30d, 12h or 90m"))?;
-    let seconds = match unit {
-        "d" => n * 86_400,
-        "h" => n * 3_600,
-        "m" => n * 60,
+    let per = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
         _ => return Err(format!("--expires: {text:?} needs a unit: d, h or m")),
     };
+    let seconds = n.saturating_mul(per);
     if seconds <= 0 || seconds > 10 * 365 * 86_400 {
         return Err("--expires: must be between 1 minute and 10 years".into());
     }
@@ -179,6 +180,17 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("0d").is_err());
+        // Past i64 seconds: refused, not overflowed.
+        assert!(parse_duration("999999999999999999d").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_duration_text_is_a_value_or_an_error(text in "[0-9]{0,25}[dhmsx]?|\\PC{0,12}") {
+            if let Ok(seconds) = parse_duration(&text) {
+                proptest::prop_assert!((60..=10 * 365 * 86_400).contains(&seconds));
+            }
+        }
     }
 
     #[test]

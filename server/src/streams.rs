@@ -125,7 +125,7 @@ pub struct LogParams {
 
 /// A pod's log, bounded in size; followed when asked.
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/pods/{pod}/logs",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("pod" = String, Path), LogParams),
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("pod" = String, Path), LogParams),
     responses((status = 200, content_type = "text/plain", body = String)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn logs(
     State(web): State<WebState>,

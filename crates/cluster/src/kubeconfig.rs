@@ -210,4 +210,55 @@ current-context: prod
         assert!(single.contains("abc") && !single.contains("secret-of-other"), "{single}");
         assert!(matches!(single_context(&two, "dev"), Err(KubeconfigError::UnknownContext(..))));
     }
+
+    /// A kubeconfig with arbitrary values where a real one has a server URL,
+    /// certificates, a token, a user name, flags and a namespace; or any text.
+    fn kubeconfig() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            "[ -~]{0,40}".prop_map(|v| format!("{v:?}")),
+            "[A-Za-z0-9+/=]{0,64}",
+            Just("https://127.0.0.1:6443".to_string()),
+            Just("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=".to_string()),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            "-?[0-9]{1,20}",
+        ];
+        let document = proptest::collection::vec(value, 9).prop_map(|v| {
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n    insecure-skip-tls-verify: {}\n    proxy-url: {}\n\
+                 users:\n- name: u\n  user:\n    token: {}\n    client-certificate-data: {}\n    client-key-data: {}\n    username: {}\n\
+                 contexts:\n- name: prod\n  context: {{ cluster: c, user: u, namespace: {} }}\ncurrent-context: prod\n",
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]
+            )
+        });
+        prop_oneof![
+            document.clone(),
+            (document, any::<usize>()).prop_map(|(d, cut)| d[..cut % (d.len() + 1)].to_string()),
+            any::<String>()
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever a person uploads, Gantry answers with a client
+        /// configuration or one of its errors, never a panic.
+        #[test]
+        fn any_kubeconfig_text_is_a_client_or_an_error(text in kubeconfig()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let Ok(config) = parse(&text) else { return Ok(()) };
+            let _ = risks(&config, "prod");
+            if check_self_contained(&config, "prod").is_err() {
+                return Ok(());
+            }
+            let _ = single_context(&text, "prod");
+            if let Ok(client_config) = runtime.block_on(config_for(&config, "prod")) {
+                let _guard = runtime.enter();
+                let _ = Client::try_from(client_config);
+            }
+        }
+    }
 }

@@ -25,14 +25,27 @@ pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Err
     })
 }
 
-/// true, "true", "on", "1" and "yes" are true; anything else is false.
+/// true, "true", "on", "1" and "yes" are true; false, "false", "off", "0",
+/// "no", null and no value at all are false (an unchecked checkbox sends
+/// nothing). Anything else, the empty text too, is refused rather than read
+/// as false, so a typo is not silently a no.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    Ok(match Option::<Scalar>::deserialize(deserializer)? {
-        Some(Scalar::Bool(b)) => b,
-        Some(Scalar::Int(n)) => n != 0,
-        Some(Scalar::Text(t)) => matches!(t.trim().to_ascii_lowercase().as_str(), "true" | "on" | "1" | "yes"),
-        _ => false,
-    })
+    let value = match Option::<Scalar>::deserialize(deserializer)? {
+        None => Some(false),
+        Some(Scalar::Bool(b)) => Some(b),
+        Some(Scalar::Int(n)) => match n {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        },
+        Some(Scalar::Float(_)) => None,
+        Some(Scalar::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "1" | "yes" => Some(true),
+            "false" | "off" | "0" | "no" => Some(false),
+            _ => None,
+        },
+    };
+    value.ok_or_else(|| serde::de::Error::custom("a flag must be true or false (on/off, yes/no, 1/0)"))
 }
 
 /// Parses optional integer text for a named field.
@@ -57,6 +70,14 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_that_is_neither_yes_nor_no_is_refused() {
+        for json in [r#"{"on": "AAA"}"#, r#"{"on": ""}"#, r#"{"on": 2}"#, r#"{"on": 1.5}"#, r#"{"on": "truee"}"#] {
+            let error = serde_json::from_str::<Form>(json).err().map(|e| e.to_string());
+            assert!(error.is_some_and(|e| e.contains("must be true or false")), "{json} is refused");
+        }
+    }
+
+    #[test]
     fn accepts_numbers_strings_and_checkboxes() {
         let parse = |json: &str| serde_json::from_str::<Form>(json).unwrap();
         assert_eq!(parse(r#"{"n": 3}"#).n, "3");
@@ -66,6 +87,7 @@ mod tests {
         assert!(parse(r#"{"on": "on"}"#).on);
         assert!(parse(r#"{"on": true}"#).on);
         assert!(!parse(r#"{"on": "off"}"#).on);
+        assert!(!parse(r#"{"on": 0}"#).on);
         assert_eq!(int("replicas", "x").unwrap_err().field, "replicas");
         assert_eq!(int("replicas", " 4 "), Ok(Some(4)));
         assert_eq!(int("replicas", ""), Ok(None));

@@ -938,4 +938,47 @@ clusters:
         assert_eq!(scale.clusters[0].node_count(), 1000);
         assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);
     }
+
+    /// Values a fleet file's fields might hold, valid or not.
+    fn fleet_values() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            "-?[0-9]{1,22}(\\.[0-9]{0,6})?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T)?",
+            "[a-z0-9.-]{0,70}",
+            "[ -~]{0,20}".prop_map(|v| format!("{v:?}")),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            Just("null".to_string()),
+        ];
+        proptest::collection::vec(value, 8)
+    }
+
+    fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prelude::any::<String>()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// A fleet file with any value where GOOD has one (or cut short
+        /// anywhere, or any text at all) is a fleet or an error, never a panic.
+        #[test]
+        fn any_fleet_text_is_a_fleet_or_an_error(values in fleet_values(), cut in 0usize..4096, other in any_text()) {
+            let mut text = GOOD.to_string();
+            for (old, new) in ["\"192\"", "2Ti", "8, memoryMiB", "81559", "\"1g.10gb\": 7", "replicas: 2", "runSeconds: 86400", "count: 30"]
+                .iter()
+                .zip(&values)
+            {
+                let replacement = match old.split_once(':') {
+                    Some((key, _)) => format!("{key}: {new}"),
+                    None if old.ends_with("memoryMiB") => format!("{new}, memoryMiB"),
+                    None => new.clone(),
+                };
+                text = text.replacen(old, &replacement, 1);
+            }
+            let _ = Fleet::from_yaml(&text);
+            let _ = Fleet::from_yaml(&text[..text.floor_char_boundary(cut.min(text.len()))]);
+            let _ = Fleet::from_yaml(&other);
+        }
+    }
 }

@@ -82,7 +82,7 @@ pub async fn create_user(
     Ok(Json(web.app.create_user(&caller, &new.username, &new.password, new.global_admin).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_user(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -111,7 +111,7 @@ pub async fn create_team(
     Ok(Json(web.app.create_team(&caller, &new.name).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_team(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -121,7 +121,7 @@ pub async fn delete_team(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path)), responses((status = 200, body = Vec<Member>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/members", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Vec<Member>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn members(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -137,7 +137,7 @@ pub struct RoleRequest {
     pub role: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), request_body = RoleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path, example = 1), ("username" = String, Path, example = "alice")), request_body = RoleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_member(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -148,7 +148,7 @@ pub async fn set_member(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{username}", params(("id" = i64, Path, example = 1), ("username" = String, Path, example = "alice")), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn remove_member(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -158,7 +158,7 @@ pub async fn remove_member(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), responses((status = 200, body = Vec<Environment>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Vec<Environment>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -167,7 +167,7 @@ pub async fn environments(
     Ok(Json(web.app.environments(&caller, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path)), request_body = Vec<Environment>, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/environments", params(("id" = i64, Path, example = 1)), request_body = Vec<Environment>, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_environments(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -193,7 +193,7 @@ pub async fn map_namespace(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/namespaces/{cluster}/{namespace}", params(("cluster" = String, Path), ("namespace" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(delete, path = "/api/v1/namespaces/{cluster}/{namespace}", params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision")), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn unmap_namespace(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -251,7 +251,7 @@ pub async fn create_token(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("person"))))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("person"))))]
 pub async fn revoke_token(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

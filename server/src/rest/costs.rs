@@ -29,7 +29,7 @@ pub async fn prices(State(web): State<WebState>, ApiCaller(caller): ApiCaller) -
 
 /// Sets the price of one GPU-hour of a model (as its nodes' `nvidia.com/gpu.product` label
 /// says it) on `on-demand` or `spot` capacity.
-#[utoipa::path(put, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path, description = "on-demand or spot")), request_body = PriceRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(put, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path, example = "NVIDIA-L4"), ("capacity_type" = String, Path, description = "on-demand or spot", pattern = "^(on-demand|spot)$", example = "spot")), request_body = PriceRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn set_price(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -40,7 +40,7 @@ pub async fn set_price(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path), ("capacity_type" = String, Path)), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(delete, path = "/api/v1/prices/{model}/{capacity_type}", params(("model" = String, Path, example = "NVIDIA-L4"), ("capacity_type" = String, Path, description = "on-demand or spot", pattern = "^(on-demand|spot)$", example = "spot")), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn delete_price(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -51,7 +51,7 @@ pub async fn delete_price(
 }
 
 /// The team's monthly budget and what its GPUs cost now, at the current prices.
-#[utoipa::path(get, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = BudgetView)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path, example = 1)), responses((status = 200, body = BudgetView)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -60,7 +60,7 @@ pub async fn budget(
     Ok(Json(web.app.team_budget(&caller, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), request_body = BudgetRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path, example = 1)), request_body = BudgetRequest, responses((status = 200, body = Done), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -71,7 +71,7 @@ pub async fn set_budget(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/budget", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Done), (status = 404, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn clear_budget(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

@@ -54,7 +54,7 @@ pub async fn add_cluster(
     Ok(Json(ClusterAdded { name: added.name, context: added.context, version: added.version }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}", params(("cluster" = String, Path, example = "prod")), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn remove_cluster(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -64,7 +64,7 @@ pub async fn remove_cluster(
     Ok(Json(Done { ok: true, message: None }))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path), ListQuery), responses((status = 200, body = Page<NodeRow>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes", params(("cluster" = String, Path, example = "prod"), ListQuery), responses((status = 200, body = Page<NodeRow>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn nodes(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -81,7 +81,7 @@ pub struct NodeOut {
     pub pods: Vec<PodRow>,
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path), ("node" = String, Path)), responses((status = 200, body = NodeOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/nodes/{node}", params(("cluster" = String, Path, example = "prod"), ("node" = String, Path, example = "prod-l4-0")), responses((status = 200, body = NodeOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn node(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -138,7 +138,7 @@ pub struct QuotaRequest {
     pub gpus: i64,
 }
 
-#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = QuotaRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/quota", params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision")), request_body = QuotaRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn set_quota(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

@@ -223,6 +223,8 @@ pub fn api() -> (axum::Router<WebState>, utoipa::openapi::OpenApi) {
         .routes(routes!(usage::set_webhook))
         .routes(routes!(usage::clear_webhook))
         .split_for_parts();
+    let mut openapi = openapi;
+    crate::openapi::document_errors(&mut openapi);
     let router = router
         .route(
             "/api/v1/{*rest}",

@@ -171,7 +171,7 @@ pub struct PrometheusRequest {
     pub save_anyway: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path, example = "prod")),
     responses((status = 200, body = Option<PrometheusSettings>)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn prometheus(
     State(web): State<WebState>,
@@ -183,7 +183,7 @@ pub async fn prometheus(
 
 /// Where the cluster's GPU utilisation comes from. It must answer as a
 /// Prometheus, unless `save_anyway`.
-#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path, example = "prod")),
     request_body = PrometheusRequest, responses((status = 200, body = PrometheusSettings), (status = 422, body = ErrorBody)),
     extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn set_prometheus(
@@ -196,7 +196,7 @@ pub async fn set_prometheus(
     Ok(Json(web.app.set_cluster_prometheus(&caller, &cluster, &request.url, token, request.save_anyway).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/prometheus", params(("cluster" = String, Path, example = "prod")),
     responses((status = 200, body = Done), (status = 404, body = ErrorBody)), extensions(("x-gantry-access" = json!("admin"))))]
 pub async fn remove_prometheus(
     State(web): State<WebState>,
@@ -214,7 +214,7 @@ pub struct WebhookRequest {
 }
 
 /// Where the team's budget alerts are posted (its team admins set it).
-#[utoipa::path(put, path = "/api/v1/teams/{id}/webhook", params(("id" = i64, Path)), request_body = WebhookRequest,
+#[utoipa::path(put, path = "/api/v1/teams/{id}/webhook", params(("id" = i64, Path, example = 1)), request_body = WebhookRequest,
     responses((status = 200, body = Done), (status = 422, body = ErrorBody)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn set_webhook(
     State(web): State<WebState>,
@@ -226,7 +226,7 @@ pub async fn set_webhook(
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/webhook", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/webhook", params(("id" = i64, Path, example = 1)),
     responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:team_admin"))))]
 pub async fn clear_webhook(
     State(web): State<WebState>,

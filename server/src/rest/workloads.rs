@@ -50,7 +50,7 @@ pub struct Launched {
 /// server-side apply (field manager `gantry`). The body's cluster and
 /// namespace come from the path.
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments",
-    params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchDeploymentInput,
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision")), request_body = LaunchDeploymentInput,
     responses((status = 200, body = Launched), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn launch(
     State(web): State<WebState>,
@@ -78,7 +78,7 @@ pub struct DeploymentOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = DeploymentOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), responses((status = 200, body = DeploymentOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn get_deployment(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -92,7 +92,7 @@ pub async fn get_deployment(
 /// Send `version` (the deployment's generation, as GET returns it) to refuse
 /// the change if someone else changed the deployment since you read it.
 #[utoipa::path(patch, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = UpdateDeploymentInput,
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), request_body = UpdateDeploymentInput,
     responses((status = 200, body = Done), (status = 409, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn update(
     State(web): State<WebState>,
@@ -105,7 +105,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DeleteRequest), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve"), DeleteRequest), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn delete_deployment(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -124,7 +124,7 @@ pub struct Scaled {
 
 /// Sets the replica count through the scale subresource.
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/scale",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = ScaleRequest,
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), request_body = ScaleRequest,
     responses((status = 200, body = Scaled), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn scale(
     State(web): State<WebState>,
@@ -137,7 +137,7 @@ pub async fn scale(
 }
 
 #[utoipa::path(put, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/autoscale",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = AutoscaleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), request_body = AutoscaleRequest, responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn autoscale(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -157,7 +157,7 @@ pub struct RolledBack {
 /// `kubectl rollout undo` semantics: the chosen revision's pod template is
 /// copied into the Deployment, which becomes the next revision.
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/rollback",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = RollbackRequest,
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), request_body = RollbackRequest,
     responses((status = 200, body = RolledBack), (status = 404, body = gantry_domain::error::ErrorBody), (status = 409, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn rollback(
     State(web): State<WebState>,
@@ -170,7 +170,7 @@ pub async fn rollback(
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/history",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<Revision>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), responses((status = 200, body = Vec<Revision>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn history(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -187,7 +187,7 @@ pub struct DiffParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/diff",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path), DiffParams), responses((status = 200, body = Vec<DiffLine>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve"), DiffParams), responses((status = 200, body = Vec<DiffLine>)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn diff(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -214,7 +214,7 @@ pub struct Promoted {
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/deployments/{name}/promote",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), request_body = PromoteRequest, responses((status = 200, body = Promoted)), extensions(("x-gantry-access" = json!("team:deployer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "detector-serve")), request_body = PromoteRequest, responses((status = 200, body = Promoted)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn promote(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -234,7 +234,7 @@ pub async fn promote(
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs",
-    params(("cluster" = String, Path), ("namespace" = String, Path)), request_body = LaunchJobInput,
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision")), request_body = LaunchJobInput,
     responses((status = 200, body = Done), (status = 409, body = gantry_domain::error::ErrorBody), (status = 422, body = gantry_domain::error::ErrorBody)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn launch_job(
     State(web): State<WebState>,
@@ -255,7 +255,7 @@ pub struct JobOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = JobOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "train-vit")), responses((status = 200, body = JobOut)), extensions(("x-gantry-access" = json!("team:viewer"))))]
 pub async fn get_job(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,
@@ -267,7 +267,7 @@ pub async fn get_job(
 
 /// Cancels a job: deletes it with foreground propagation, so its pods go too.
 #[utoipa::path(delete, path = "/api/v1/clusters/{cluster}/namespaces/{namespace}/jobs/{name}",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
+    params(("cluster" = String, Path, example = "prod"), ("namespace" = String, Path, example = "vision"), ("name" = String, Path, example = "train-vit")), responses((status = 200, body = Done)), extensions(("x-gantry-access" = json!("team:deployer"))))]
 pub async fn cancel_job(
     State(web): State<WebState>,
     ApiCaller(caller): ApiCaller,

@@ -143,4 +143,16 @@ mod tests {
         assert!(csv.contains("\"'=cmd()\""));
         assert!(csv.contains("\"x,y\nz\""));
     }
+
+    proptest::proptest! {
+        /// A date the audit filter is given is a time or a field error, never a panic.
+        #[test]
+        fn any_audit_date_is_a_time_or_an_error(
+            text in "-?[0-9]{0,22}|[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}|\\PC{0,16}",
+            end_of_day in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = instant("from", &text, end_of_day);
+            let _ = csv_field(&text);
+        }
+    }
 }
