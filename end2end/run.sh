@@ -25,7 +25,7 @@ export GANTRY_DEMO_PASSWORD="e2e-password-$(date +%s)"
 gantry="${GANTRY_BIN:-$CARGO_TARGET_DIR/release/gantry}"
 "$gantry" demo-setup --data-dir "$work/data" --kubeconfig "$work/fleet/kubeconfig" >"$work/demo-setup.log"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --site-root "$GANTRY_ROOT/target/site" >"$work/gantry.log" 2>&1 &
+"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --shutdown-delay-seconds 0 --site-root "$GANTRY_ROOT/target/site" >"$work/gantry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
 
@@ -50,7 +50,7 @@ done
 mkdir -p "$work/late"
 "$gantry" demo-setup --data-dir "$work/late/data" >"$work/late/demo-setup.log"
 late_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gantry" serve --data-dir "$work/late/data" --listen "127.0.0.1:$late_port" --kubeconfig "$work/late/kubeconfig" \
+"$gantry" serve --data-dir "$work/late/data" --listen "127.0.0.1:$late_port" --kubeconfig "$work/late/kubeconfig" --shutdown-delay-seconds 0 \
   --progress-file "$work/late/progress.json" --site-root "$GANTRY_ROOT/target/site" >"$work/late/gantry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$late_port/readyz" >/dev/null && break; sleep 0.5; done

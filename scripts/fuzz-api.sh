@@ -33,7 +33,7 @@ gantry="${GANTRY_BIN:-$CARGO_TARGET_DIR/release/gantry}"
 GANTRY_DEMO_PASSWORD="fuzz-password-$(date +%s)" "$gantry" demo-setup --data-dir "$work/data" --kubeconfig "$work/fleet/kubeconfig" >"$work/demo-setup.log"
 token=$("$gantry" token create --data-dir "$work/data" --username admin --name fuzz)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" >"$work/gantry.log" 2>&1 &
+"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --shutdown-delay-seconds 0 >"$work/gantry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
 

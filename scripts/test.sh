@@ -38,6 +38,8 @@ cargo build -q -p hydrate --target wasm32-unknown-unknown
 step "starting PostgreSQL for the store tests"
 GANTRY_TEST_POSTGRES_URL=$("$GANTRY_ROOT/scripts/postgres.sh" start "$work/pg")
 export GANTRY_TEST_POSTGRES_URL GANTRY_REQUIRE_POSTGRES=1
+# As root (CI), the disk-full fault test mounts a small tmpfs; it must not skip.
+if [[ $(id -u) -eq 0 ]]; then export GANTRY_REQUIRE_FAULTS=1; fi
 echo "PostgreSQL at ${GANTRY_TEST_POSTGRES_URL}" >&2
 
 step "unit and integration tests (store tests run as <name>::sqlite and <name>::postgres)"

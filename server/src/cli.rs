@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "GANTRY_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// On SIGTERM, how long /readyz answers 503 before the listener closes,
+    /// so that load balancers stop sending requests first. Keep it under
+    /// the pod's terminationGracePeriodSeconds. Ctrl-C stops at once.
+    #[arg(long, env = "GANTRY_SHUTDOWN_DELAY_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_delay_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -139,10 +139,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         })
     };
     tracing::info!("Gantry is listening on http://{}", args.listen);
+    let drain = Duration::from_secs(args.shutdown_delay_seconds);
     web::serve(listener, router, async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
+        let drain = if shutdown_signal().await { drain } else { Duration::ZERO };
+        // Unready first (and streams end), so load balancers move away while
+        // the listener still answers; then it closes and open requests finish.
+        tracing::info!("shutting down: unready now, the listener closes in {} s", drain.as_secs());
         let _ = stop.send(true);
+        tokio::time::sleep(drain).await;
     })
     .await
     .map_err(|e| format!("server error: {e}"))?;
@@ -171,7 +175,9 @@ fn hostname() -> String {
         .unwrap_or_else(|| "gantry".into())
 }
 
-async fn shutdown_signal() {
+/// Waits for Ctrl-C or SIGTERM; true for SIGTERM (an orchestrator asking:
+/// drain first), false for Ctrl-C (a person at a terminal: stop now).
+async fn shutdown_signal() -> bool {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -187,7 +193,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        _ = ctrl_c => false,
+        _ = terminate => true,
     }
 }

@@ -86,7 +86,9 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(web): State<WebState>) -> Response {
-    if web.app.ready().await {
+    if *web.shutdown.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    } else if web.app.ready().await {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "the database is unreachable or not migrated").into_response()

@@ -112,3 +112,63 @@ fn admin_create_reads_the_password_from_stdin_and_refuses_a_short_one() {
     assert!(token.status.success());
     assert!(String::from_utf8_lossy(&token.stdout).trim().starts_with("gantry_"));
 }
+
+/// The first line of an HTTP/1.0 GET's answer, or None when nothing listens.
+fn status_line(address: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer.lines().next().unwrap_or_default().to_string())
+}
+
+#[test]
+fn on_sigterm_readiness_goes_unready_before_the_listener_closes() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("drain");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "serve",
+            "--listen",
+            &address,
+            "--data-dir",
+            dir.path.to_str().unwrap(),
+            "--shutdown-delay-seconds",
+            "3",
+        ])
+        .env("RUST_LOG", "error")
+        .env_remove("DATABASE_URL")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status_line(&address, "/readyz").is_none_or(|line| !line.contains(" 200 ")) {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let ready = status_line(&address, "/readyz");
+    assert!(ready.as_deref().is_some_and(|l| l.contains(" 503 ")), "unready while draining: {ready:?}");
+    let live = status_line(&address, "/healthz");
+    assert!(live.as_deref().is_some_and(|l| l.contains(" 200 ")), "still serving while draining: {live:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running 15 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exits cleanly: {status:?}");
+    assert!(status_line(&address, "/healthz").is_none(), "the listener is closed");
+}

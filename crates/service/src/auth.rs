@@ -65,6 +65,22 @@ fn counters(record: Option<ThrottleRecord>) -> Counters {
     })
 }
 
+/// A value of the caller's session. A session whose store (the database)
+/// cannot be reached is a 503, not "signed out"; one that cannot be decoded
+/// counts as no value.
+async fn session_value<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>> {
+    use tower_sessions::session::Error;
+    use tower_sessions::session_store::Error as StoreError;
+    match session.get::<T>(key).await {
+        Ok(value) => Ok(value),
+        Err(Error::Store(StoreError::Backend(why))) => {
+            tracing::warn!("the session store cannot be read: {why}");
+            Err(ServiceError::unavailable("the database cannot be reached; try again in a moment"))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
 fn session_error(error: impl std::fmt::Display) -> ServiceError {
     ServiceError::internal(format!("session store: {error}"))
 }
@@ -225,8 +241,8 @@ impl AppState {
             return self.token_caller(secret, source).await.map(Some);
         }
         let Some(session) = credentials.session else { return Ok(None) };
-        let Some(user_id) = session.get::<i64>(SESSION_USER).await.ok().flatten() else { return Ok(None) };
-        let login_at = session.get::<i64>(SESSION_LOGIN_AT).await.ok().flatten().unwrap_or(0);
+        let Some(user_id) = session_value::<i64>(session, SESSION_USER).await? else { return Ok(None) };
+        let login_at = session_value::<i64>(session, SESSION_LOGIN_AT).await?.unwrap_or(0);
         let principal = if self.within_lifetime(login_at) { self.store.principal(user_id).await? } else { None };
         match principal {
             Some(principal) => Ok(Some(Caller { principal, via: Via::Session { id: session.id() }, source })),
@@ -243,7 +259,7 @@ impl AppState {
     pub async fn acting_caller(&self, credentials: &Credentials<'_>, sent_csrf: Option<&str>) -> Result<Caller> {
         let caller = self.signed_in(credentials).await?;
         if let (Via::Session { .. }, Some(session)) = (&caller.via, credentials.session) {
-            let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten().unwrap_or_default();
+            let expected = session_value::<String>(session, SESSION_CSRF).await?.unwrap_or_default();
             if expected.is_empty() || !same_secret(&expected, sent_csrf.unwrap_or_default()) {
                 return Err(ServiceError::forbidden(
                     "the request's security token (the form's csrf field, or the X-CSRF-Token header) is missing or stale; reload the page and try again",

@@ -104,6 +104,10 @@ impl From<gantry_store::Error> for ServiceError {
             gantry_store::Error::Conflict(message) => ServiceError::conflict(message),
             gantry_store::Error::NotFound => ServiceError::not_found("not found"),
             gantry_store::Error::Config(message) => ServiceError::unavailable(message),
+            other if other.is_disk_full() => {
+                tracing::error!("the database's disk is full: {other}");
+                ServiceError::unavailable("the database's disk is full: nothing can be saved until space is freed")
+            }
             other if other.is_unreachable() => {
                 tracing::warn!("the database is unreachable: {other}");
                 ServiceError::unavailable("the database cannot be reached; try again in a moment")

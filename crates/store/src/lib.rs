@@ -70,12 +70,29 @@ impl Error {
     /// database is down, restarting or out of connections, which a retry
     /// can cure.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Error::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-            )
-        )
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // PostgreSQL shutting down or starting up: admin_shutdown,
+            // crash_shutdown, cannot_connect_now.
+            Error::Database(sqlx::Error::Database(error)) => {
+                matches!(error.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+            }
+            _ => false,
+        }
+    }
+
+    /// The database's disk is full (SQLite's SQLITE_FULL, PostgreSQL's
+    /// disk_full): nothing can be written until space is freed; reads work.
+    pub fn is_disk_full(&self) -> bool {
+        let Error::Database(sqlx::Error::Database(error)) = self else { return false };
+        let code = error.code();
+        // SQLite's codes are numbers under 10,000 (extended codes keep the
+        // primary one in the low byte); PostgreSQL's SQLSTATEs are 5 characters.
+        let sqlite_full =
+            code.as_deref().filter(|c| c.len() < 5).and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 13);
+        sqlite_full || code.as_deref() == Some("53100")
     }
 }
 

@@ -107,6 +107,22 @@ pub async fn spawn_app_configured(
 ) -> Option<TestApp> {
     let dir = TempDir::new("gantry-server-test");
     let store = open_store(backend, &dir).await?;
+    Some(spawn_world(store, backend, dir, config, web_config).await)
+}
+
+/// A server on a store the test opened itself (on a database server of its
+/// own, say), with the same seeded world.
+pub async fn spawn_app_on(store: Store, backend: Backend) -> TestApp {
+    spawn_world(store, backend, TempDir::new("gantry-server-test"), ServiceConfig::default(), |web| web).await
+}
+
+async fn spawn_world(
+    store: Store,
+    backend: Backend,
+    dir: TempDir,
+    config: ServiceConfig,
+    web_config: impl FnOnce(WebConfig) -> WebConfig,
+) -> TestApp {
     let hub = Hub::new();
     for name in ["a", "b"] {
         // As the user `gantry`: the apiservers' audit logs record exactly what Gantry asked.
@@ -160,7 +176,7 @@ pub async fn spawn_app_configured(
     tokio::spawn(web::serve(listener, router, async move {
         let _ = stopped.changed().await;
     }));
-    Some(TestApp { base: format!("http://{address}"), state, backend, vision, nlp, stop, _dir: dir })
+    TestApp { base: format!("http://{address}"), state, backend, vision, nlp, stop, _dir: dir }
 }
 
 impl Drop for TestApp {
