@@ -10,7 +10,14 @@
 //! 3. the server-rendered overview page, and the same two API calls, one at a time;
 //! 4. watch-to-browser latency: a pod label patched in the apiserver until the `change`
 //!    event reaches an SSE client of /api/v1/events;
-//! 5. `kubectl get pods -A` on the same cluster, next to Gantry's paged pod list.
+//! 5. `kubectl get pods -A` on the same cluster, next to Gantry's paged pod list, and the
+//!    same questions asked of both: a raw LIST of 50 pods against Gantry's first page, and a
+//!    raw LIST of every pod against every page of Gantry's list;
+//! 6. load held: 60 s of `wrk` at 64 connections on the overview API, the pod list API and
+//!    the server-rendered overview, while 200 event-stream clients stay connected, with
+//!    Gantry's RSS before and after;
+//! 7. a sign-in storm: 1,000 wrong passwords from 50 connections while a signed-in user
+//!    keeps working.
 //!
 //! Needs `wrk` on PATH (`scripts/bench.sh` installs it).
 
@@ -28,7 +35,7 @@ use gantry_cluster::{Hub, queries};
 use gantry_domain::view::ListQuery;
 use gantry_testbed::{Fleet, Options, Testbed};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 
 /// Counts live heap bytes: as requested by the program, and as glibc hands them out
 /// (`malloc_usable_size`, which includes rounding up to its size classes).
@@ -125,6 +132,15 @@ const WRK_THREADS: u32 = 2;
 const SEQUENTIAL_ROUNDS: usize = 50;
 const WATCH_SAMPLES: usize = 40;
 const KUBECTL_RUNS: usize = 3;
+const HELD_SECONDS: u32 = 60;
+const HELD_CONNECTIONS: u32 = 64;
+const EVENT_CLIENTS: usize = 200;
+/// The most Gantry's RSS may grow over the held load.
+const RSS_GROWTH_BOUND_MIB: f64 = 64.0;
+const RAW_LIST_RUNS: usize = 20;
+const FULL_LIST_RUNS: usize = 3;
+const SIGN_IN_ATTEMPTS: usize = 1_000;
+const SIGN_IN_CONNECTIONS: usize = 50;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -213,13 +229,34 @@ async fn run(fleet_path: &Path) -> anyhow::Result<String> {
     let load_before = load_average();
     let mut loaded = Vec::new();
     for (label, url) in [("GET /api/v1/overview", &overview_url), ("GET /api/v1/pods?per_page=50", &pods_url)] {
-        wrk(&token, url, 3).await?; // warm-up, discarded
-        let result = wrk(&token, url, WRK_SECONDS).await?;
+        wrk(&token, url, 3, WRK_CONNECTIONS).await?; // warm-up, discarded
+        let result = wrk(&token, url, WRK_SECONDS, WRK_CONNECTIONS).await?;
         tracing::info!("{label}: {result:?}");
         loaded.push((label, result));
     }
 
     let load_after = load_average();
+
+    // 6. Load held, with event-stream clients connected throughout.
+    let page_url = server.url("/");
+    let streams = open_event_streams(&server, EVENT_CLIENTS).await?;
+    let rss_before = rss_mib();
+    let mut held = Vec::new();
+    for (label, url) in [
+        ("GET /api/v1/overview", &overview_url),
+        ("GET /api/v1/pods?per_page=50", &pods_url),
+        ("GET / (the server-rendered overview)", &page_url),
+    ] {
+        let result = wrk(&token, url, HELD_SECONDS, HELD_CONNECTIONS).await?;
+        tracing::info!("held, {label}: {result:?}");
+        held.push((label, result));
+    }
+    let rss_after = rss_mib();
+    let streams_open = streams.iter().filter(|s| !s.is_finished()).count();
+    streams.iter().for_each(|s| s.abort());
+
+    // 7. A sign-in storm.
+    let storm = sign_in_storm(&server).await?;
 
     // 3. One request at a time, interleaved.
     let (mut page, mut list, mut summary) = (Vec::new(), Vec::new(), Vec::new());
@@ -270,6 +307,25 @@ async fn run(fleet_path: &Path) -> anyhow::Result<String> {
         let (took, lines) = tokio::task::spawn_blocking(move || time_command(command)).await??;
         kubectl.push(took);
         kubectl_lines = lines;
+    }
+    // The same questions to both: 50 pods, and every pod.
+    let pods_api: Api<Pod> = Api::all(admin_client.clone());
+    let mut raw_page = Vec::new();
+    for _ in 0..RAW_LIST_RUNS {
+        let began = Instant::now();
+        std::hint::black_box(pods_api.list(&ListParams::default().limit(50)).await?);
+        raw_page.push(began.elapsed());
+    }
+    let (mut raw_all, mut gantry_all) = (Vec::new(), Vec::new());
+    let mut gantry_all_rows = 0;
+    for _ in 0..FULL_LIST_RUNS {
+        let began = Instant::now();
+        let all = pods_api.list(&ListParams::default()).await?;
+        raw_all.push(began.elapsed());
+        anyhow::ensure!(all.items.len() == pods, "the raw list holds {} pods, not {pods}", all.items.len());
+        let began = Instant::now();
+        gantry_all_rows = all_pages(&http, &server, &token).await?;
+        gantry_all.push(began.elapsed());
     }
     drop(server);
     drop(hub);
@@ -380,8 +436,65 @@ async fn run(fleet_path: &Path) -> anyhow::Result<String> {
             kubectl.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
         ),
         format!(
-            "| `kubectl get pods -A` ÷ Gantry's pod list (one page of 50, sorted, median above) | **{:.0}×** | | |",
+            "| Raw apiserver LIST of 50 pods (`limit=50`, kube-rs, cluster admin), median of {RAW_LIST_RUNS}, against Gantry's first page of 50 (median above) | {} against {}: Gantry **{:.1}×** faster | | |",
+            ms(median(&raw_page)),
+            ms(list_p50),
+            median(&raw_page).as_secs_f64() / list_p50.as_secs_f64().max(1e-9)
+        ),
+        format!(
+            "| Raw apiserver LIST of every pod ({pods}, one request, kube-rs), median of {FULL_LIST_RUNS}, against every page of Gantry's list ({gantry_all_rows} rows, {} requests of {}) | {} against {}: Gantry **{:.1}×** faster | | |",
+            gantry_all_rows.div_ceil(ListQuery::MAX_PER_PAGE),
+            ListQuery::MAX_PER_PAGE,
+            ms(median(&raw_all)),
+            ms(median(&gantry_all)),
+            median(&raw_all).as_secs_f64() / median(&gantry_all).as_secs_f64().max(1e-9)
+        ),
+        format!(
+            "| `kubectl get pods -A` ÷ Gantry's pod list (one page of 50): **{:.0}×**, but not the same question: kubectl lists all {pods} pods and formats a table in a new process; the two rows above ask both the same thing | | | |",
             kubectl_median.as_secs_f64() / list_p50.as_secs_f64().max(1e-9)
+        ),
+        String::new(),
+        format!(
+            "**Load held** ({HELD_SECONDS} s of `wrk -t{WRK_THREADS} -c{HELD_CONNECTIONS} --timeout 10s` on each, one after another, admin token, while {EVENT_CLIENTS} clients held `/api/v1/events` open throughout: {streams_open} of them were still connected at the end)."
+        ),
+        String::new(),
+        "| Target | Requests | Errors | p50 / p99 | Throughput | Gantry's CPU per request |".to_string(),
+        "|---|---|---|---|---|---|".to_string(),
+    ]);
+    for (label, r) in &held {
+        out.push(format!(
+            "| `{label}` | {} | {} | {} / **{}** | {:.0} req/s | {} |",
+            r.requests,
+            if r.errors.is_empty() { "0".to_string() } else { r.errors.clone() },
+            ms(r.p50),
+            ms(r.p99),
+            r.requests_per_second,
+            ms(r.cpu_per_request)
+        ));
+    }
+    let held_errors = held.iter().any(|(_, r)| !r.errors.is_empty());
+    let rss_growth = rss_after - rss_before;
+    out.extend([
+        String::new(),
+        format!(
+            "Errors: {} ({}). Gantry's RSS (this process: Gantry and the benchmark's clients; the cluster runs in other processes): {rss_before:.0} MiB before, {rss_after:.0} MiB after, growth {rss_growth:+.0} MiB against a bound of {RSS_GROWTH_BOUND_MIB:.0} MiB ({}).",
+            if held_errors { "some" } else { "none" },
+            verdict(!held_errors && streams_open == EVENT_CLIENTS),
+            verdict(rss_growth <= RSS_GROWTH_BOUND_MIB)
+        ),
+        String::new(),
+        format!(
+            "**Sign-in storm**: {SIGN_IN_ATTEMPTS} sign-ins with wrong passwords (for 20 names: the two real users and 18 that do not exist) from {SIGN_IN_CONNECTIONS} connections at once, in {:.1} s, while a signed-in user (a deployer's token) asked for the overview one request after another: {} answers, p50 / p99 **{} / {}**. Failures counted: {} (by status: {}); any other answer: {}. RSS {:.0} MiB before, {:.0} MiB after ({}).",
+            storm.took.as_secs_f64(),
+            storm.user_latencies.len(),
+            ms(median(&storm.user_latencies)),
+            ms(quantile(&storm.user_latencies, 0.99)),
+            storm.refused,
+            storm.by_status,
+            storm.other,
+            storm.rss_before,
+            storm.rss_after,
+            verdict(storm.refused == SIGN_IN_ATTEMPTS && storm.rss_after - storm.rss_before <= RSS_GROWTH_BOUND_MIB)
         ),
         String::new(),
         "Method: the heap figures come from a counting global allocator in the benchmark binary (live bytes the \
@@ -409,12 +522,12 @@ struct WrkResult {
     cpu_per_request: Duration,
 }
 
-async fn wrk(token: &str, url: &str, seconds: u32) -> anyhow::Result<WrkResult> {
+async fn wrk(token: &str, url: &str, seconds: u32, connections: u32) -> anyhow::Result<WrkResult> {
     let cpu_before = cpu_time();
     let output = tokio::process::Command::new("wrk")
         .args([
             format!("-t{WRK_THREADS}"),
-            format!("-c{WRK_CONNECTIONS}"),
+            format!("-c{connections}"),
             format!("-d{seconds}s"),
             "--latency".into(),
             // Slow answers stay in the distribution instead of becoming "timeouts".
@@ -581,4 +694,117 @@ fn time_command(mut command: Command) -> anyhow::Result<(Duration, usize)> {
     let took = began.elapsed();
     anyhow::ensure!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok((took, output.stdout.iter().filter(|b| **b == b'\n').count()))
+}
+
+/// Opens `count` event streams (`/api/v1/events`) as the admin, each read
+/// to the end by its own task; a task that finishes is a stream that closed.
+async fn open_event_streams(server: &Server, count: usize) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let client = reqwest::Client::new();
+    let mut streams = Vec::with_capacity(count);
+    for _ in 0..count {
+        let response = client
+            .get(server.url("/api/v1/events"))
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await?
+            .error_for_status()?;
+        streams.push(tokio::spawn(async move {
+            let mut body = response.bytes_stream();
+            while let Some(Ok(_)) = body.next().await {}
+        }));
+    }
+    Ok(streams)
+}
+
+/// This process's resident memory, in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Reads every page of Gantry's pod list, at the most rows a page holds;
+/// returns the rows read.
+async fn all_pages(http: &reqwest::Client, server: &Server, token: &str) -> anyhow::Result<usize> {
+    let mut rows = 0;
+    for page in 1.. {
+        let url = server.url(&format!("/api/v1/pods?per_page={}&page={page}", ListQuery::MAX_PER_PAGE));
+        let body: serde_json::Value = http.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+        let items = body["items"].as_array().map_or(0, Vec::len);
+        rows += items;
+        let total = body["total"].as_u64().unwrap_or(0) as usize;
+        if items == 0 || rows >= total {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+struct Storm {
+    took: Duration,
+    /// Sign-ins refused (401, 429), all of them wrong passwords.
+    refused: usize,
+    by_status: String,
+    /// Answers that were neither a refusal nor a transport success (5xx, errors).
+    other: usize,
+    user_latencies: Vec<Duration>,
+    rss_before: f64,
+    rss_after: f64,
+}
+
+/// Wrong passwords from many connections at once, while a signed-in user
+/// keeps asking for the overview.
+async fn sign_in_storm(server: &Server) -> anyhow::Result<Storm> {
+    let rss_before = rss_mib();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let user = {
+        let (stop, url, token) = (stop.clone(), server.url("/api/v1/overview"), server.deployer_token.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let began = Instant::now();
+                if client.get(&url).bearer_auth(&token).send().await.is_ok_and(|r| r.status().is_success()) {
+                    latencies.push(began.elapsed());
+                }
+            }
+            latencies
+        })
+    };
+    let names: Vec<String> =
+        ["admin", "deployer"].into_iter().map(str::to_string).chain((0..18).map(|i| format!("nobody-{i}"))).collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(SIGN_IN_CONNECTIONS).build()?;
+    let began = Instant::now();
+    let statuses: Vec<Option<u16>> = futures::stream::iter(0..SIGN_IN_ATTEMPTS)
+        .map(|i| {
+            let (client, url) = (client.clone(), server.url("/api/v1/login"));
+            let body =
+                serde_json::json!({ "username": names[i % names.len()], "password": format!("wrong-password-{i}") });
+            async move { client.post(url).json(&body).send().await.ok().map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(SIGN_IN_CONNECTIONS)
+        .collect()
+        .await;
+    let took = began.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let user_latencies = user.await?;
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for status in &statuses {
+        *counts.entry(status.map_or_else(|| "no answer".to_string(), |s| s.to_string())).or_default() += 1;
+    }
+    let refused = statuses.iter().filter(|s| matches!(s, Some(401 | 429))).count();
+    Ok(Storm {
+        took,
+        refused,
+        by_status: counts.iter().map(|(s, n)| format!("{s}: {n}")).collect::<Vec<_>>().join(", "),
+        other: statuses.len() - refused,
+        user_latencies,
+        rss_before,
+        rss_after: rss_mib(),
+    })
 }

@@ -3,8 +3,8 @@
 //! Each watched kind runs one kube-runtime watcher (paged initial list, then
 //! a watch, with backoff on errors). Events are summarised on arrival into a
 //! [`Cache`], and every change is announced on a broadcast channel that feeds
-//! the live-update streams. A light heartbeat (`GET /version`) tells whether
-//! the cluster answers, and gives its version.
+//! the live-update streams. A light heartbeat (`GET /readyz`, and `/version`
+//! when it is not known) tells whether the cluster answers and is ready.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -230,6 +230,19 @@ impl ClusterCache {
         let _ = self.changes.send(Change { cluster: self.name.clone(), kind, namespace });
     }
 
+    /// Marks the cluster in trouble for `why` (until the next good heartbeat).
+    fn trouble(&self, why: String) {
+        let changed = {
+            let mut health = self.health.write();
+            let changed = health.heartbeat_error.as_deref() != Some(why.as_str());
+            health.heartbeat_error = Some(why);
+            changed
+        };
+        if changed {
+            self.announce(ResourceKind::Cluster, None);
+        }
+    }
+
     fn contact(&self, kind: Option<ResourceKind>) {
         let mut health = self.health.write();
         let before = health.failing_watches.len();
@@ -297,33 +310,54 @@ impl ClusterCache {
 /// How long a request that should answer and end may wait for the apiserver.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often the heartbeat asks the apiserver for its version.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often the heartbeat asks the apiserver whether it is ready.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// An answer slower than this marks the cluster stale at once (so a failed
+/// cluster is stale within HEARTBEAT + SLOW_ANSWER); the heartbeat still
+/// waits for the answer until LAST_ANSWER, for the apiserver's reason.
+const SLOW_ANSWER: Duration = Duration::from_secs(2);
+const LAST_ANSWER: Duration = Duration::from_secs(15);
 /// Initial lists are paged so a 30,000-pod cluster is never one huge response.
 const PAGE_SIZE: u32 = 500;
 
 async fn heartbeat(cluster: Arc<ClusterCache>) {
     loop {
-        let answer = tokio::time::timeout(Duration::from_secs(4), cluster.client.apiserver_version()).await;
+        // The version only when it is not known or the cluster was in trouble
+        // (it may have been upgraded meanwhile); readiness every time.
+        let known = {
+            let health = cluster.health.read();
+            health.version.clone().filter(|_| health.heartbeat_error.is_none())
+        };
+        let mut asking = Box::pin(apiserver_health(&cluster.client, known));
+        let answer = match tokio::time::timeout(SLOW_ANSWER, &mut asking).await {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                // Stale now, but keep listening: an apiserver that lost etcd
+                // takes its own timeouts to say so, and says why.
+                cluster.trouble(format!("the apiserver has not answered for {} s", SLOW_ANSWER.as_secs()));
+                tokio::time::timeout(LAST_ANSWER - SLOW_ANSWER, asking).await
+            }
+        };
         let changed = {
             let mut health = cluster.health.write();
             let was_ok = health.heartbeat_error.is_none() && health.version.is_some();
             match answer {
-                Ok(Ok(info)) => {
-                    health.version = Some(info.git_version);
+                Ok(Ok(version)) => {
+                    health.version = Some(version);
                     health.last_contact = Some(now_ms());
                     health.heartbeat_error = None;
                     let watches_before = health.failing_watches.len();
                     health.failing_watches.retain(|_, f| f.refused);
                     !was_ok || watches_before != health.failing_watches.len()
                 }
-                Ok(Err(e)) => {
-                    health.heartbeat_error = Some(format!("the apiserver does not answer: {}", one_line(&e)));
+                Ok(Err(why)) => {
+                    health.heartbeat_error = Some(why);
                     was_ok || health.version.is_none()
                 }
                 Err(_) => {
-                    health.heartbeat_error = Some("the apiserver did not answer within 4 s".into());
-                    was_ok || health.version.is_none()
+                    health.heartbeat_error =
+                        Some(format!("the apiserver did not answer within {} s", LAST_ANSWER.as_secs()));
+                    true
                 }
             }
         };
@@ -334,10 +368,54 @@ async fn heartbeat(cluster: Arc<ClusterCache>) {
     }
 }
 
+/// The apiserver's version (asked for unless `known`) when it answers and is
+/// ready; else why not, in its own words: `/readyz?verbose` names the checks
+/// that fail (etcd, say), which `/version` alone would not notice.
+async fn apiserver_health(client: &Client, known: Option<String>) -> Result<String, String> {
+    let version = match known {
+        Some(version) => version,
+        None => {
+            let info = client
+                .apiserver_version()
+                .await
+                .map_err(|e| format!("the apiserver does not answer: {}", one_line(&e)))?;
+            info.git_version
+        }
+    };
+    let readyz = http::Request::get("/readyz?verbose").body(Vec::new()).expect("a constant request");
+    match client.request_text(readyz).await {
+        Ok(_) => Ok(version),
+        Err(kube::Error::Api(status)) => {
+            let failing: Vec<&str> = status.message.lines().filter(|l| l.starts_with("[-]")).collect();
+            let why = if failing.is_empty() { one_line(&status.message) } else { failing.join("; ") };
+            Err(format!("the apiserver is not ready: {why}"))
+        }
+        Err(e) => Err(format!("the apiserver does not answer: {}", one_line(&e))),
+    }
+}
+
 pub(crate) fn one_line(error: &dyn std::fmt::Display) -> String {
     let text = error.to_string();
     let line = text.lines().next().unwrap_or_default();
     if line.len() > 300 { format!("{}…", &line[..line.floor_char_boundary(300)]) } else { line.to_string() }
+}
+
+/// How a failed watch retries: from half a second, doubling, to at most 4 s
+/// (with jitter, up to 8 s), back to the start after two quiet minutes.
+/// client-go's reflector waits up to 30 s, kind to a struggling apiserver;
+/// a dashboard must show a cluster that came back within seconds, and its
+/// nine watches a cluster at most every 4 s are still light.
+fn watch_backoff() -> impl kube::runtime::utils::Backoff {
+    let exponential = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(4))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    kube::runtime::utils::ResetTimerBackoff::new(
+        watcher::ExponentialBackoff::from(exponential),
+        Duration::from_secs(120),
+    )
 }
 
 /// Keeps one cache in step with one watched kind.
@@ -351,7 +429,7 @@ async fn watch<K, T, A: Tally<T>>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let config = watcher::Config::default().page_size(PAGE_SIZE);
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, config).backoff(watch_backoff()).boxed();
     let mut buffer: Option<BTreeMap<Key, T>> = None;
     while let Some(event) = stream.next().await {
         match event {

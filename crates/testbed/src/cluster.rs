@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::binaries::Binaries;
 use crate::pki::{Pki, PkiFiles};
-use crate::process::{Process, SpawnSpec, Supervisor, free_port, log_tail, stop_all};
+use crate::process::{Process, SpawnSpec, Supervisor, free_port, kill_all, log_tail, stop_all};
 use crate::progress::{self, Step};
 use crate::{Error, Result, kwok};
 
@@ -59,10 +59,12 @@ pub(crate) struct Running {
     component: Component,
     program: PathBuf,
     args: Vec<String>,
+    probe: Probe,
     pub(crate) process: Process,
 }
 
 /// How to tell that a component is up.
+#[derive(Clone, Copy)]
 enum Probe {
     /// etcd's plain-HTTP `/health`.
     Etcd(u16),
@@ -222,7 +224,7 @@ impl ClusterHandle {
         self.running().iter().filter_map(|r| r.process.pid().map(|pid| (r.component, pid))).collect()
     }
 
-    /// An error if a component exited (one stopped with [`stop_apiserver`](Self::stop_apiserver)
+    /// An error if a component exited (one stopped with [`stop`](Self::stop) or [`kill`](Self::kill)
     /// does not count), naming it and quoting the end of its log.
     pub fn check(&self) -> Result<()> {
         for running in self.running() {
@@ -233,36 +235,43 @@ impl ClusterHandle {
         Ok(())
     }
 
-    /// Stops kube-apiserver (SIGTERM, then SIGKILL). The other components keep running and
-    /// retrying, as they would during an apiserver outage.
-    pub fn stop_apiserver(&self) -> Result<()> {
-        let apiserver = self.find(Component::KubeApiserver)?;
-        stop_all(&[&apiserver.process], STOP_GRACE);
+    /// Stops a component (SIGTERM, then SIGKILL). The others keep running and
+    /// retrying, as they would during its outage; [`start`](Self::start) brings it back.
+    pub fn stop(&self, component: Component) -> Result<()> {
+        let running = self.find(component)?;
+        stop_all(&[&running.process], STOP_GRACE);
         Ok(())
     }
 
-    /// Starts kube-apiserver again on the same port with the same certificates, and waits
-    /// until it is ready.
-    pub async fn start_apiserver(&self) -> Result<()> {
-        let apiserver = self.find(Component::KubeApiserver)?;
-        if apiserver.process.pid().is_some() && apiserver.process.exit_status().is_none() {
+    /// Kills a component with SIGKILL: its connections drop without a
+    /// goodbye, as when its machine dies. [`start`](Self::start) brings it back.
+    pub fn kill(&self, component: Component) -> Result<()> {
+        let running = self.find(component)?;
+        kill_all(&[&running.process]);
+        Ok(())
+    }
+
+    /// Starts a stopped or killed component again, with the same ports,
+    /// certificates and data, and waits until it is ready. A no-op when it runs.
+    pub async fn start(&self, component: Component) -> Result<()> {
+        let running = self.find(component)?;
+        if running.process.pid().is_some() && running.process.exit_status().is_none() {
             return Ok(());
         }
         let child = self
             .supervisor
             .spawn(SpawnSpec {
-                program: apiserver.program.clone(),
-                args: apiserver.args.clone(),
-                log: apiserver.process.log.clone(),
+                program: running.program.clone(),
+                args: running.args.clone(),
+                log: running.process.log.clone(),
                 cwd: self.dir.clone(),
             })
             .await?;
-        apiserver.process.replace(child);
-        let port = *self.apiserver_port.get().expect("the apiserver was started before");
-        match self.wait_ready(&apiserver, &Probe::Apiserver(port), Duration::from_secs(90)).await {
+        running.process.replace(child);
+        match self.wait_ready(&running, &running.probe, Duration::from_secs(90)).await {
             Ok(()) => Ok(()),
             Err(LaunchError::PortInUse) => Err(self
-                .failure(format!("port {port} of kube-apiserver was taken by another process while it was stopped"))),
+                .failure(format!("a port of {} was taken by another process while it was stopped", component.name()))),
             Err(LaunchError::Failed(e)) => Err(e),
         }
     }
@@ -429,11 +438,12 @@ impl ClusterHandle {
                 component,
                 program: program.clone(),
                 args,
+                probe: probe(ports[0]),
                 process: Process::new(child, log.clone()),
             });
             self.running.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&running));
             let timeout = Duration::from_secs(if component == Component::KubeApiserver { 90 } else { 60 });
-            match self.wait_ready(&running, &probe(ports[0]), timeout).await {
+            match self.wait_ready(&running, &running.probe, timeout).await {
                 Ok(()) => return Ok(ports),
                 Err(LaunchError::PortInUse) if attempt < ATTEMPTS => {
                     tracing::warn!(cluster = %self.name, component = component.name(), ?ports, "port taken, retrying on other ports");

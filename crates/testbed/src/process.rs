@@ -172,6 +172,16 @@ pub(crate) fn stop_all(processes: &[&Process], grace: Duration) {
     }
 }
 
+/// Kills `processes` with SIGKILL at once, as a machine's death would, and
+/// reaps them.
+pub(crate) fn kill_all(processes: &[&Process]) {
+    let mut children: Vec<Child> = processes.iter().filter_map(|p| p.take()).collect();
+    for child in &mut children {
+        signal_group(child, libc::SIGKILL);
+        let _ = child.wait();
+    }
+}
+
 fn signal_group(child: &Child, signal: libc::c_int) {
     // SAFETY: plain kill(2); the child has not been reaped, so its pid (= group id) is ours.
     unsafe {

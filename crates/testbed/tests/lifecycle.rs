@@ -21,14 +21,14 @@ async fn stopping_one_apiserver_leaves_the_other_cluster_live_and_restarting_rec
     let (cx, cy) = (x.client().await.unwrap(), y.client().await.unwrap());
     assert_eq!(node_count(cx.clone()).await.unwrap(), 3);
 
-    x.stop_apiserver().unwrap();
+    x.stop(Component::KubeApiserver).unwrap();
     assert!(!x.pids().iter().any(|(c, _)| *c == Component::KubeApiserver));
     let down = tokio::time::timeout(Duration::from_secs(10), node_count(cx.clone())).await;
     assert!(matches!(down, Ok(Err(_))), "x still answers after its apiserver stopped: {down:?}");
     assert_eq!(node_count(cy.clone()).await.unwrap(), 3, "y must stay live");
     bed.check().expect("a deliberately stopped apiserver is not a failure");
 
-    x.start_apiserver().await.unwrap();
+    x.start(Component::KubeApiserver).await.unwrap();
     // Same port and certificates: the old client works again, and the data survived.
     assert_eq!(node_count(cx).await.unwrap(), 3);
     assert_eq!(node_count(cy).await.unwrap(), 3);
