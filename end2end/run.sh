@@ -15,9 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fleet_pid=""
-start_demo_fleet "$work" || { [[ -n "$fleet_pid" ]] && pids+=("$fleet_pid"); exit 1; }
-pids+=("$fleet_pid")
+start_demo_fleet "$work" || exit 1
 
 export GANTRY_DEMO_PASSWORD="e2e-password-$(date +%s)"
 # GANTRY_BIN: a gantry binary to test instead of the release build (for example

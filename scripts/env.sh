@@ -19,12 +19,12 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
 # Starts the demo fleet in the background, its state under $1/fleet and its
-# logs in $1, and waits for its kubeconfig; the testbed's pid is left in
-# fleet_pid for the caller to stop.
+# logs in $1, and waits for its kubeconfig; the testbed's pid is added to the
+# caller's pids array, which its cleanup stops.
 start_demo_fleet() {
   cargo build -q --release -p gantry-testbed --bin testbed || return 1
   "$CARGO_TARGET_DIR/release/testbed" up --fleet "$GANTRY_ROOT/deploy/fleets/demo.yaml" --state-dir "$1/fleet" >"$1/testbed.out" 2>"$1/testbed.log" &
-  fleet_pid=$!
+  pids+=($!)
   for _ in $(seq 1 180); do [[ -s "$1/fleet/kubeconfig" ]] && return 0; sleep 1; done
   tail -n 40 "$1/testbed.log" >&2
   echo "error: the fleet did not start" >&2

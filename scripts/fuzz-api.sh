@@ -25,9 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fleet_pid=""
-start_demo_fleet "$work" || { [[ -n "$fleet_pid" ]] && pids+=("$fleet_pid"); exit 1; }
-pids+=("$fleet_pid")
+start_demo_fleet "$work" || exit 1
 
 gantry="${GANTRY_BIN:-$CARGO_TARGET_DIR/release/gantry}"
 GANTRY_DEMO_PASSWORD="fuzz-password-$(date +%s)" "$gantry" demo-setup --data-dir "$work/data" --kubeconfig "$work/fleet/kubeconfig" >"$work/demo-setup.log"

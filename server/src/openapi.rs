@@ -58,7 +58,9 @@ pub fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
                 .extensions
                 .as_ref()
                 .and_then(|e| e.get(crate::rest::ACCESS_EXTENSION))
-                .is_some_and(|access| access == "public");
+                .and_then(|v| v.as_str())
+                .and_then(app::routes::Access::parse)
+                == Some(app::routes::Access::Public);
             if public {
                 // Callable without credentials: an empty requirement lifts the
                 // document's bearer requirement for this operation.
@@ -68,7 +70,7 @@ pub fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
             let in_path = parameters.iter().any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path);
             let body = operation.request_body.is_some();
             let statuses = [
-                (400, "The path, query or body does not parse", in_path || !parameters.is_empty() || body),
+                (400, "The path, query or body does not parse", !parameters.is_empty() || body),
                 (401, "Not signed in: no session and no valid API token", !public),
                 (403, "Signed in, but the caller's role does not allow this", !public),
                 (404, "What the request names does not exist, or the caller cannot see it", in_path || body),
