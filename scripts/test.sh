@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 started=$(date +%s)
+python3 "$GANTRY_ROOT/scripts/prune-cache.py" "$CARGO_TARGET_DIR"
 "$GANTRY_ROOT/scripts/setup.sh"
 cd "$GANTRY_ROOT"
 

@@ -143,6 +143,8 @@ const SIGN_IN_ATTEMPTS: usize = 1_000;
 const SIGN_IN_CONNECTIONS: usize = 50;
 
 fn main() -> anyhow::Result<()> {
+    // As the gantry binary does: its RSS is what this measures.
+    gantry_server::serve::return_large_blocks_to_the_system();
     let args: Vec<String> = std::env::args().collect();
     if !common::under_cargo_bench(&args) {
         return Ok(());

@@ -8,6 +8,7 @@ use gantry_server::cli::{AdminCommand, Cli, Command, TokenCommand, parse_duratio
 use gantry_server::serve;
 
 fn main() -> ExitCode {
+    serve::return_large_blocks_to_the_system();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -13,6 +13,7 @@ use http::StatusCode;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::services::ServeDir;
@@ -36,6 +37,34 @@ pub struct WebState {
     pub metrics_token: Option<String>,
     /// Flips to true on shutdown, so long-lived streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Requests that change something, still running.
+    changes: TaskTracker,
+}
+
+/// What shutting down needs from the router: the flag that says it has
+/// begun (readiness goes 503, streams end) and the changes still running,
+/// which it waits for before the process ends.
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+    changes: TaskTracker,
+}
+
+impl Lifecycle {
+    pub fn new(stopping: tokio::sync::watch::Receiver<bool>) -> Lifecycle {
+        Lifecycle { stopping, changes: TaskTracker::new() }
+    }
+
+    /// Once the listener has closed: waits up to `limit` for the changes
+    /// still running (their callers may have gone), so each ends done or
+    /// undone, and audited. False when some were still running at `limit`.
+    pub async fn finish_changes(&self, limit: std::time::Duration) -> bool {
+        self.changes.close();
+        if !self.changes.is_empty() {
+            tracing::info!("waiting for {} change(s) still running", self.changes.len());
+        }
+        tokio::time::timeout(limit, self.changes.wait()).await.is_ok()
+    }
 }
 
 impl FromRef<WebState> for LeptosOptions {
@@ -144,6 +173,27 @@ async fn server_function_status(request: Request, next: axum::middleware::Next) 
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// A request that changes something (any method but GET, HEAD, OPTIONS and
+/// TRACE) runs to its end in a task of its own, even when its caller goes
+/// away: a browser tab closed, a client's timeout, a proxy dropping
+/// connections as Gantry shuts down. Dropping it part-way would leave a
+/// change made with no audit record, or a launch half-created with nothing
+/// to undo it.
+async fn run_changes_to_completion(
+    State(web): State<WebState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match web.changes.spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Gantry is shutting down").into_response(),
+    }
+}
+
 /// Serves `router` on `listener` (handlers see the client's address) until
 /// `shutdown` completes, then lets open requests finish.
 pub async fn serve(
@@ -169,7 +219,7 @@ fn json_or_csv(_: StatusCode, _: http::Version, headers: &http::HeaderMap, _: &h
 }
 
 /// Every route of the app, wrapped in its middleware.
-pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Router {
+pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Router {
     let leptos = leptos_options(config);
     let web = WebState {
         app: app.clone(),
@@ -179,7 +229,8 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
         proxy_hops: config.proxy_hops,
         public_origins: config.public_origins.clone(),
         metrics_token: config.metrics_token.clone(),
-        shutdown,
+        shutdown: lifecycle.stopping.clone(),
+        changes: lifecycle.changes.clone(),
     };
     let sessions = SessionManagerLayer::new(app.session_store())
         .with_name(security::SESSION_COOKIE)
@@ -225,6 +276,7 @@ pub fn router(app: AppState, config: &WebConfig, shutdown: tokio::sync::watch::R
             context(app.clone(), Some(site)),
             app::shell,
         ))
+        .layer(axum::middleware::from_fn_with_state(web.clone(), run_changes_to_completion))
         .layer(axum::middleware::from_fn(server_function_status))
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::same_origin))
         .layer(sessions)

@@ -1,5 +1,6 @@
 //! Faults Gantry survives, against real servers: its PostgreSQL stopping and
-//! starting again while Gantry serves.
+//! starting again while Gantry serves, a full disk under SQLite, and a
+//! SIGTERM while changes are under way.
 
 mod common;
 
@@ -254,4 +255,367 @@ async fn on_a_full_disk_sqlite_writes_fail_clearly_reads_work_and_nothing_is_cor
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
     assert_eq!(check, "ok");
+}
+
+/// The gantry binary, serving on a port of its own from a fresh SQLite data
+/// directory, with every context of `kubeconfig` as a cluster, a global
+/// admin `root` (password [`common::PASSWORD`]) and an API token of theirs.
+struct Served {
+    child: std::process::Child,
+    dir: TempDir,
+    base: String,
+    token: String,
+}
+
+impl Served {
+    /// `args` go to `gantry serve` after the listener, data directory and drain delay.
+    async fn start(kubeconfig: Option<&std::path::Path>, args: &[&str]) -> Served {
+        let dir = TempDir::new("gantry-served");
+        Self::command(&["admin", "create", "--username", "root"], &dir.path, &format!("{}\n", common::PASSWORD));
+        let token =
+            Self::command(&["token", "create", "--username", "root", "--name", "t", "--expires", "1h"], &dir.path, "");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--shutdown-delay-seconds", "1", "--data-dir"])
+            .arg(&dir.path)
+            .args(kubeconfig.map(|k| [std::ffi::OsStr::new("--kubeconfig"), k.as_os_str()]).into_iter().flatten())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("KUBECONFIG")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let served = Served { child, dir, base: format!("http://127.0.0.1:{port}"), token };
+        if kubeconfig.is_some() {
+            served
+                .wait_until("every cluster is live", Duration::from_secs(60), |clusters| {
+                    let all = clusters.as_array()?;
+                    (!all.is_empty() && all.iter().all(|c| c["state"] == "live")).then_some(())
+                })
+                .await;
+        } else {
+            served.wait_until("ready", Duration::from_secs(30), |_| Some(())).await;
+        }
+        served
+    }
+
+    /// The server's resident memory, in MiB.
+    fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib / 1024
+    }
+
+    /// Runs the gantry command `args` on `data_dir`, feeding it `stdin`; its output.
+    fn command(args: &[&str], data_dir: &std::path::Path, stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "gantry {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path.join("serve.log")).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/clusters` until `done` says yes; what it said, and when.
+    async fn wait_until<T>(&self, what: &str, within: Duration, done: impl Fn(&Value) -> Option<T>) -> (T, Instant) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + within;
+        let mut last = Value::Null;
+        loop {
+            if let Ok(response) = http.get(self.url("/api/v1/clusters")).bearer_auth(&self.token).send().await
+                && let Ok(clusters) = response.json::<Value>().await
+            {
+                if let Some(answer) = done(&clusters) {
+                    return (answer, Instant::now());
+                }
+                last = clusters;
+            }
+            assert!(Instant::now() < deadline, "not within {within:?}: {what}; last answer {last}\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn sigterm(&self) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits up to `within` for the process to end.
+    async fn exited(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running {within:?} after SIGTERM\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The summary of cluster `name` in a `GET /api/v1/clusters` answer.
+fn summary<'a>(clusters: &'a Value, name: &str) -> Option<&'a Value> {
+    clusters.as_array()?.iter().find(|c| c["name"] == name)
+}
+
+/// With a page open (signed in, holding the live event stream a page
+/// holds), SIGKILL the apiserver of one of two clusters: within 5 s the
+/// stream announces the change and that cluster is stale with its last
+/// data and contact time, on the API and on its server-rendered page,
+/// while the other cluster's changes keep arriving live; when the
+/// apiserver returns, Gantry is live again within 10 s without a restart.
+/// Then the same with etcd under the apiserver, where the cluster shows the
+/// apiserver's own reason. (crates/cluster/tests/stale.rs proves the watches
+/// resume without a relist.)
+#[tokio::test]
+async fn with_a_page_open_a_killed_apiserver_or_etcd_shows_stale_with_last_data_and_recovers_by_itself() {
+    use futures::StreamExt;
+    use gantry_testbed::{Component, Fleet, Options, Testbed};
+    let bed = Testbed::start(&Fleet::small("left").and(Fleet::small("right")), Options::default()).await.unwrap();
+    let gantry = Served::start(Some(&bed.kubeconfig_path()), &[]).await;
+    let page = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let signed_in = page
+        .post(gantry.url("/api/v1/login"))
+        .json(&json!({ "username": "root", "password": common::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let (before, _) = gantry.wait_until("left's nodes", Duration::from_secs(30), |c| summary(c, "left").cloned()).await;
+
+    // The page's live connection: each `change` event names the clusters that changed.
+    let stream = page.get(gantry.url("/api/v1/events")).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let (events, mut announced) = tokio::sync::mpsc::unbounded_channel::<(Instant, Value)>();
+    tokio::spawn(async move {
+        let mut bytes = stream.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = bytes.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:"))
+                    && let Ok(data) = serde_json::from_str::<Value>(data.trim())
+                {
+                    let _ = events.send((Instant::now(), data));
+                }
+            }
+        }
+    });
+    let mut announced_after = async |cluster: &str, since: Instant, within: Duration| {
+        let deadline = since + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, announced.recv()).await {
+                Ok(Some((at, data)))
+                    if at >= since && data["clusters"].as_array().is_some_and(|c| c.contains(&json!(cluster))) =>
+                {
+                    return at - since;
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("no change event for {cluster} within {within:?}"),
+            }
+        }
+    };
+    let left = bed.cluster("left").unwrap();
+    let state_of = |name: &'static str, want: &'static str| {
+        move |c: &Value| summary(c, name).filter(|s| s["state"] == want).cloned()
+    };
+
+    let killed = Instant::now();
+    left.kill(Component::KubeApiserver).unwrap();
+    let (stale, at) = gantry.wait_until("left stale", Duration::from_secs(5), state_of("left", "stale")).await;
+    eprintln!("stale after {:?}", at - killed);
+    announced_after("left", killed, Duration::from_secs(5)).await;
+    let data = |c: &Value| (c["nodes"].clone(), c["gpu_capacity"].clone(), c["version"].clone());
+    assert_eq!(data(&stale), data(&before), "its last data is kept");
+    assert!(stale["last_contact"].as_i64().is_some(), "{stale}");
+    let html = page.get(gantry.url("/clusters/left")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("state-stale") && html.contains("last contact"),
+        "the cluster page says stale, with its last contact"
+    );
+    assert!(html.contains(&format!("{} nodes", before["nodes"])), "and shows its last data");
+
+    // The other cluster keeps updating live.
+    let right = bed.cluster("right").unwrap().client().await.unwrap();
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "while-left-is-down"}})).unwrap();
+    let created = Instant::now();
+    kube::Api::all(right).create(&Default::default(), &namespace).await.unwrap();
+    let took = announced_after("right", created, Duration::from_secs(5)).await;
+    eprintln!("right's change announced after {took:?}");
+    gantry.wait_until("right live", Duration::from_secs(1), state_of("right", "live")).await;
+
+    let restarted = Instant::now();
+    left.start(Component::KubeApiserver).await.unwrap();
+    let (_, at) = gantry.wait_until("left live again", Duration::from_secs(10), state_of("left", "live")).await;
+    eprintln!("live {:?} after the apiserver was back", at - restarted);
+    announced_after("left", restarted, Duration::from_secs(10)).await;
+
+    // etcd dies under a running apiserver: stale, with the apiserver's reason.
+    let killed = Instant::now();
+    left.kill(Component::Etcd).unwrap();
+    gantry.wait_until("left stale", Duration::from_secs(5), state_of("left", "stale")).await;
+    let (reason, at) = gantry
+        .wait_until("the apiserver's reason", Duration::from_secs(20), |c| {
+            summary(c, "left")?["message"].as_str().filter(|m| m.contains("etcd")).map(str::to_string)
+        })
+        .await;
+    eprintln!("reason after {:?}: {reason}", at - killed);
+    let html = page.get(gantry.url("/clusters/left")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("etcd failed"), "the cluster page shows the apiserver's reason, not a blank page");
+    let restarted = Instant::now();
+    left.start(Component::Etcd).await.unwrap();
+    // The apiserver's own etcd client backs off (gRPC: 1 s, growing by 1.6×),
+    // so count Gantry's 10 s from when the apiserver is ready again.
+    let apiserver = left.client().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let request = http::Request::get("/readyz").body(Vec::new()).unwrap();
+        if apiserver.request_text(request).await.is_ok() {
+            break Instant::now();
+        }
+        assert!(Instant::now() < deadline, "the apiserver was not ready 60 s after etcd was back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, at) = gantry.wait_until("left live again", Duration::from_secs(10), state_of("left", "live")).await;
+    eprintln!(
+        "the apiserver ready {:?} after etcd was back; Gantry live {:?} after that",
+        ready - restarted,
+        at.saturating_duration_since(ready)
+    );
+}
+
+/// A launch and a rolling update are under way (their apiserver frozen, so
+/// they cannot finish yet) when their callers give up and Gantry gets
+/// SIGTERM. Gantry waits for both before it exits: the launch's objects all
+/// exist, the update's image is in place, and the audit log says both were
+/// done. Before, a request whose caller left was dropped part-way, so a
+/// change could reach the apiserver with no audit record, or a launch stop
+/// between its Deployment and its Service with nothing to undo it.
+#[tokio::test]
+async fn changes_under_way_at_sigterm_finish_and_are_audited_even_when_their_callers_left() {
+    use gantry_testbed::{Component, Fleet, Options, Testbed};
+    let bed = Testbed::start(&Fleet::small("drain"), Options::default()).await.unwrap();
+    let cluster = bed.cluster("drain").unwrap();
+    let mut gantry = Served::start(Some(&bed.kubeconfig_path()), &[]).await;
+    let http = reqwest::Client::new();
+    let deployments = gantry.url("/api/v1/clusters/drain/namespaces/vision/deployments");
+    let launched = http
+        .post(&deployments)
+        .bearer_auth(&gantry.token)
+        .json(&json!({ "name": "rolling", "image": "example/app:1", "replicas": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), 200, "{}", launched.text().await.unwrap());
+
+    cluster.freeze(Component::KubeApiserver).unwrap();
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(1500)).build().unwrap();
+    let launched = impatient
+        .post(&deployments)
+        .bearer_auth(&gantry.token)
+        .json(&json!({ "name": "launched", "image": "example/app:1", "replicas": 1 }))
+        .send();
+    let updated = impatient
+        .patch(format!("{deployments}/rolling"))
+        .bearer_auth(&gantry.token)
+        .json(&json!({ "image": "example/app:2" }))
+        .send();
+    let (launched, updated) = tokio::join!(launched, updated);
+    assert!(launched.is_err() && updated.is_err(), "the callers gave up while the apiserver was frozen");
+    gantry.sigterm();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.thaw(Component::KubeApiserver).unwrap();
+    let status = gantry.exited(Duration::from_secs(60)).await;
+    let log = gantry.log();
+    assert!(status.success(), "exits cleanly: {status:?}\n{log}");
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let client = cluster.client().await.unwrap();
+    let in_vision = kube::Api::<Deployment>::namespaced(client.clone(), "vision");
+    let rolling = in_vision.get("rolling").await.unwrap();
+    let image = rolling.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("example/app:2"), "the update was made");
+    assert!(in_vision.get_opt("launched").await.unwrap().is_some(), "the launch made its deployment");
+    let services = kube::Api::<Service>::namespaced(client, "vision");
+    assert!(services.get_opt("launched").await.unwrap().is_some(), "and its service");
+
+    let store = Store::open(&StoreConfig { data_dir: gantry.dir.path.clone(), database_url: None, max_connections: 1 })
+        .await
+        .unwrap();
+    let audit = store.audit(&gantry_store::AuditFilter::default()).await.unwrap();
+    let record = |action: &str, object: &str| {
+        audit
+            .iter()
+            .find(|r| r.action == action && r.object.as_deref() == Some(object))
+            .unwrap_or_else(|| panic!("no audit record of {action} {object}: {audit:#?}\n{log}"))
+    };
+    let launch = record("deployment.launch", "deployment/launched");
+    assert_eq!(launch.result, gantry_store::AuditResult::Ok, "{launch:?}");
+    let update = record("deployment.update", "deployment/rolling");
+    assert_eq!(update.result, gantry_store::AuditResult::Ok, "{update:?}");
+    assert!(update.after.as_deref().is_some_and(|a| a.contains("image example/app:2")), "{update:?}");
+}
+
+/// Wrong passwords, checked one after another (each from its own address,
+/// so the sign-in throttle lets every one through to argon2), leave Gantry's
+/// memory where it was. Before, glibc kept each check's 19 MiB buffer: 60
+/// wrong passwords took the server from 28 to 738 MiB, for good.
+#[tokio::test]
+async fn checking_many_wrong_passwords_does_not_grow_memory() {
+    use futures::StreamExt;
+    let gantry = Served::start(None, &["--trusted-proxies", "1"]).await;
+    let http = reqwest::Client::new();
+    let before = gantry.rss_mib();
+    // Eight at a time: the two checks per core and the queue behind them take them all.
+    let statuses: Vec<u16> = futures::stream::iter(0..48)
+        .map(|i| {
+            http.post(gantry.url("/api/v1/login"))
+                .header("x-forwarded-for", format!("10.9.0.{i}"))
+                .json(&json!({ "username": format!("nobody-{i}"), "password": "not-the-password" }))
+                .send()
+        })
+        .buffer_unordered(8)
+        .map(|r| r.map_or(0, |r| r.status().as_u16()))
+        .collect()
+        .await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked >= 40, "most were checked, not refused as busy: {statuses:?}");
+    let after = gantry.rss_mib();
+    assert!(after <= before + 64, "{checked} wrong passwords grew the RSS from {before} to {after} MiB");
 }

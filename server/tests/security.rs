@@ -647,9 +647,26 @@ async fn every_rendered_form_carries_the_sessions_csrf_token() {
             assert_eq!(page.status(), 200, "{path}");
             page.text().await.unwrap()
         };
-        let html = tokio::time::timeout(std::time::Duration::from_secs(60), fetch)
-            .await
-            .unwrap_or_else(|_| panic!("{path} did not render within 60 s"));
+        let html = match tokio::time::timeout(std::time::Duration::from_secs(60), fetch).await {
+            Ok(html) => html,
+            Err(_) => {
+                // Says whether the server as a whole was stuck or only that render.
+                let again = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    client.get(app.url(path)).header("accept", "text/html").send(),
+                )
+                .await;
+                let health =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), client.get(app.url("/healthz")).send())
+                        .await;
+                panic!(
+                    "{path} did not render within 60 s; asked again: {}; /healthz: {}",
+                    again.map_or("hung 30 s more".into(), |r| r
+                        .map_or_else(|e| e.to_string(), |r| r.status().to_string())),
+                    health.map_or("hung".into(), |r| r.map_or_else(|e| e.to_string(), |r| r.status().to_string())),
+                )
+            }
+        };
         let tokens: Vec<&str> =
             html.split(r#"name="csrf" value=""#).skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
         assert!(tokens.len() >= 2, "{path} has forms: {}", tokens.len());

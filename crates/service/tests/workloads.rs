@@ -376,6 +376,14 @@ async fn a_half_failed_launch_is_undone() {
     assert!(error.message.contains("nothing was left behind"), "{error:?}");
     let left = Api::<Deployment>::namespaced(client, "nlp").get_opt("half-done").await.unwrap();
     assert!(left.is_none_or(|d| d.metadata.deletion_timestamp.is_some()), "the Deployment was removed again");
+    let audit = audit_of(&w, "deployment.launch").await;
+    let record =
+        audit.iter().find(|r| r.object.as_deref() == Some("deployment/half-done")).expect("the launch is audited");
+    assert_eq!(record.result, AuditResult::Failed);
+    assert!(
+        record.detail.as_deref().is_some_and(|d| d.contains("nothing was left behind")),
+        "it says it was undone: {record:?}"
+    );
 }
 
 #[tokio::test]

@@ -251,6 +251,20 @@ impl ClusterHandle {
         Ok(())
     }
 
+    /// Freezes a component (SIGSTOP): its connections stay open and nothing
+    /// answers on them, as when its machine hangs or the network drops
+    /// packets. [`thaw`](Self::thaw) lets it carry on where it was.
+    pub fn freeze(&self, component: Component) -> Result<()> {
+        self.find(component)?.process.signal(libc::SIGSTOP);
+        Ok(())
+    }
+
+    /// Lets a frozen component carry on (SIGCONT).
+    pub fn thaw(&self, component: Component) -> Result<()> {
+        self.find(component)?.process.signal(libc::SIGCONT);
+        Ok(())
+    }
+
     /// Starts a stopped or killed component again, with the same ports,
     /// certificates and data, and waits until it is ready. A no-op when it runs.
     pub async fn start(&self, component: Component) -> Result<()> {

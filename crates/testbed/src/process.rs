@@ -143,6 +143,13 @@ impl Process {
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
     }
 
+    /// Sends `signal` to the running child's process group (SIGSTOP, SIGCONT).
+    pub fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            signal_group(child, signal);
+        }
+    }
+
     /// Takes the child out, for stopping; afterwards `exit_status` is `None`.
     fn take(&self) -> Option<Child> {
         self.child.lock().unwrap_or_else(|e| e.into_inner()).take()

@@ -75,7 +75,7 @@ impl Server {
         let address: SocketAddr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let config = WebConfig::local(dir.path.join("site"), address);
-        let router = web::router(state.clone(), &config, stopped.clone());
+        let router = web::router(state.clone(), &config, &web::Lifecycle::new(stopped.clone()));
         let mut stopped = stopped;
         tokio::spawn(web::serve(listener, router, async move {
             let _ = stopped.changed().await;
