@@ -6,7 +6,8 @@
 #
 #   scripts/setup.sh site    # what the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen, binaryen
 #   scripts/setup.sh test    # what the tests need besides: Chromium, PostgreSQL, Prometheus, cargo-machete,
-#                            # Playwright, the Kubernetes binaries (kubectl included)
+#                            # Playwright, the Kubernetes binaries (kubectl included), helm, and for the
+#                            # image: the musl target and musl-gcc, buildah, skopeo, umoci and runc
 #   scripts/setup.sh         # both
 #
 # The demo (scripts/run.sh) installs only the first, after its dashboard is
@@ -69,9 +70,11 @@ fi
 
 # Debian packages: Chromium for the browser tests, PostgreSQL for the store tests,
 # Prometheus (prometheus and promtool) for the utilisation and cost tests, which
-# run a real one scraping the testbed's DCGM exporter (gantry_testbed::prometheus).
+# run a real one scraping the testbed's DCGM exporter (gantry_testbed::prometheus);
+# for the image (scripts/image.sh): musl-gcc (ring and SQLite compile C for the
+# static binary), buildah to build it, skopeo and umoci to unpack it, runc to run it.
 missing=()
-for pkg in chromium chromium-driver postgresql prometheus; do
+for pkg in chromium chromium-driver postgresql prometheus musl-tools buildah skopeo umoci runc; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if (( ${#missing[@]} )); then
@@ -94,6 +97,27 @@ fi
 if [[ ! -d "$GANTRY_ROOT/end2end/node_modules/@playwright/test" ]]; then
   step "installing the browser-test packages from npm (seconds; no browser download: Debian's Chromium is used)"
   (cd "$GANTRY_ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if ! rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$'; then
+  step "adding the x86_64-unknown-linux-musl Rust target, for the image's static binary (seconds)"
+  rustup target add x86_64-unknown-linux-musl
+fi
+
+# helm, for the chart's tests, built from the Go module proxy and kept by version.
+if [[ ! -x "$GANTRY_HELM" ]]; then
+  step "building helm $HELM_VERSION from the Go module proxy (first time: about 5 minutes)"
+  echo "progress: building helm $HELM_VERSION from the Go module proxy (about 5 minutes)"
+  log="$GANTRY_CACHE/logs/install-helm-$HELM_VERSION.log"
+  # As helm's Makefile links it: its version, and the Kubernetes version it
+  # assumes offline (helm template, lint) from its client-go, v0.37 -> 1.37.
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for package in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X helm.sh/helm/v3/$package.k8sVersionMajor=1 -X helm.sh/helm/v3/$package.k8sVersionMinor=37"
+  done
+  if ! GOBIN="$(dirname "$GANTRY_HELM")" go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; echo "error: building helm $HELM_VERSION failed (full log: $log)" >&2; exit 1
+  fi
 fi
 
 step "building or reusing the local Kubernetes binaries (first time: about 10 minutes)"

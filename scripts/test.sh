@@ -2,8 +2,8 @@
 # Gantry's whole test suite. Gates first (format, lints, the wasm build),
 # then the unit and integration tests (the store's against SQLite and a
 # PostgreSQL started here; the cluster's against real local control planes),
-# then a release build, the browser tests in Chromium, and the REST API
-# fuzzed from its OpenAPI document.
+# then a release build, the container image built and run, the browser
+# tests in Chromium, and the REST API fuzzed from its OpenAPI document.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 started=$(date +%s)
@@ -48,6 +48,13 @@ cargo test --workspace --exclude hydrate --no-fail-fast
 
 step "release build of the dashboard (cargo leptos build $LEPTOS_BUILD_FLAGS, as scripts/run.sh builds it)"
 cargo leptos build $LEPTOS_BUILD_FLAGS
+
+step "the image: built FROM scratch with buildah, run with runc as non-root on a read-only root (scripts/image.sh)"
+if [[ $(id -u) -eq 0 ]]; then
+  "$GANTRY_ROOT/scripts/image.sh" check
+else
+  echo "skipped: building and running the image needs root (buildah and runc, daemonless); CI runs as root" >&2
+fi
 
 step "browser tests (Playwright on Debian's Chromium, hydrated and with JavaScript off)"
 "$GANTRY_ROOT/end2end/run.sh"

@@ -7,6 +7,12 @@ use clap::Parser;
 use gantry_server::cli::{AdminCommand, Cli, Command, TokenCommand, parse_duration};
 use gantry_server::serve;
 
+/// The static image is built for musl, whose own allocator is slow under
+/// many threads; mimalloc is what such static builds usually take instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     serve::return_large_blocks_to_the_system();
     tracing_subscriber::fmt()
