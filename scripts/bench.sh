@@ -31,4 +31,9 @@ cargo bench -p gantry --bench workloads
 step "Gantry at scale: cache memory, API latency under load, SSR, watch latency, kubectl (## Fleet at scale)"
 cargo bench -p gantry --bench fleet
 
+if [ "$(id -u)" -eq 0 ]; then
+  step "the image's size (## Image)"
+  scripts/image.sh bench
+fi
+
 step "BENCHMARKS.md updated in $(elapsed "$started")"

@@ -93,7 +93,7 @@ compressed=$(du -sb "$work/oci/blobs" | cut -f1)
 echo "image $image: $((bytes / 1024 / 1024)) MiB uncompressed ($bytes bytes), $((compressed / 1024 / 1024)) MiB as stored" >&2
 
 if [[ $what == bench ]]; then
-  python3 - "$GANTRY_ROOT/BENCHMARKS.md" "$bytes" "$compressed" "$(du -b "$binary" | cut -f1)" "$(du -sb "$site" | cut -f1)" <<'EOF'
+  python3 - "$GANTRY_ROOT/BENCHMARKS.md" "$bytes" "$compressed" "$(du -b "$context/rootfs/usr/local/bin/gantry" | cut -f1)" "$(du -sb "$site" | cut -f1)" <<'EOF'
 import sys, re, datetime
 path, image, stored, binary, site = sys.argv[1], *map(int, sys.argv[2:])
 mb = lambda b: f"{b / 1e6:.1f} MB"
@@ -105,9 +105,9 @@ certificates; a passwd with the non-root user).
 
 | | size | goal |
 |---|---|---|
-| image, uncompressed (its layer as a tar) | {mb(image)} | <= 40 MB: {"met" if image <= 40e6 else "NOT met"} |
+| image, uncompressed (its layer as a tar) | {mb(image)} | <= 40 MB: {"met" if image <= 40e6 else "NOT met: the binary alone is over it"} |
 | image as stored (OCI layout blobs) | {mb(stored)} | |
-| of which the binary (unstripped, before `install -s`) | {mb(binary)} | |
+| of which the binary (stripped; release profile: thin local LTO, 16 codegen units, opt-level 3) | {mb(binary)} | |
 | of which the site (with .gz and .br twins) | {mb(site)} | |
 
 """
