@@ -65,7 +65,8 @@ echo "$image"
 
 # The image as an OCI layout, unpacked into a runtime bundle.
 work=$(mktemp -d /tmp/gantry-image-run.XXXXXX)
-trap 'for c in "${containers[@]}"; do runc kill "$c" KILL 2>/dev/null; runc delete --force "$c" 2>/dev/null; done; rm -rf "$context" "$work"' EXIT
+# (Each step may fail, as when the container has already stopped: the trap must not change the exit status.)
+trap 'for c in "${containers[@]}"; do runc kill "$c" KILL 2>/dev/null || true; runc delete --force "$c" 2>/dev/null || true; done; rm -rf "$context" "$work"' EXIT
 containers=()
 skopeo copy --quiet "$storage_ref$image" "oci:$work/oci:gantry"
 bytes=$(python3 - "$work/oci" <<'EOF'
