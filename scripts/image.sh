@@ -70,16 +70,14 @@ trap 'for c in "${containers[@]}"; do runc kill "$c" KILL 2>/dev/null || true; r
 containers=()
 skopeo copy --quiet "$storage_ref$image" "oci:$work/oci:gantry"
 bytes=$(python3 - "$work/oci" <<'EOF'
-import json, sys, os
+import gzip, json, os, sys
 root = sys.argv[1]
 index = json.load(open(os.path.join(root, "index.json")))
 def blob(digest):
     algo, hexdigest = digest.split(":")
     return os.path.join(root, "blobs", algo, hexdigest)
 manifest = json.load(open(blob(index["manifests"][0]["digest"])))
-config = json.load(open(blob(manifest["config"]["digest"])))
-# Uncompressed: each layer's tar as it unpacks (the diff IDs are of the uncompressed tars).
-import gzip
+# Uncompressed: each layer's tar as it unpacks.
 total = 0
 for layer in manifest["layers"]:
     with open(blob(layer["digest"]), "rb") as f:
