@@ -367,11 +367,10 @@ async fn helm_installs_upgrades_and_uninstalls_on_a_testbed_cluster_leaving_noth
         text(&out.stdout).trim() == "yes"
     };
     for (verb, resource) in [
+        // A sample: `the_charts_role_is_exactly_what_gantrys_features_use` proves each permission.
         ("watch", "pods"),
-        ("get", "pods/log"),
-        ("watch", "nodes"),
+        ("list", "nodes"),
         ("patch", "deployments.apps"),
-        ("update", "deployments.apps/scale"),
         ("create", "jobs.batch"),
         ("patch", "horizontalpodautoscalers.autoscaling"),
         ("patch", "resourcequotas"),
@@ -407,4 +406,586 @@ async fn helm_installs_upgrades_and_uninstalls_on_a_testbed_cluster_leaving_noth
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let _ = bed.kubectl().args(["--context", "a", "delete", "namespace", &namespace, "--wait=false"]).output();
+}
+
+// ---------------------------------------------------------------------------
+// Least privilege, proven: the chart's ClusterRole is exactly what Gantry's
+// features use. Each test has a testbed cluster of its own, the chart's
+// ServiceAccount, ClusterRole and binding applied as `helm template` renders
+// them, and a token for that ServiceAccount from the TokenRequest API.
+
+use futures::StreamExt;
+use gantry_testbed::shared::eventually;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+/// The namespace the chart's objects are rendered into.
+const RELEASE_NAMESPACE: &str = "gantry";
+
+/// The chart's ServiceAccount, ClusterRole and ClusterRoleBinding, as rendered.
+fn chart_rbac() -> (serde_json::Value, ClusterRole, ClusterRoleBinding) {
+    let objects = render(&["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]);
+    let json = |kind: &str| serde_json::to_value(object(&objects, kind)).unwrap();
+    let role = serde_json::from_value(json("ClusterRole")).unwrap();
+    let binding = serde_json::from_value(json("ClusterRoleBinding")).unwrap();
+    (json("ServiceAccount"), role, binding)
+}
+
+/// One thing a ClusterRole allows: a verb on a resource of an API group.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Permission {
+    group: String,
+    resource: String,
+    verb: String,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.group.as_str() {
+            "" => write!(f, "{} {}", self.verb, self.resource),
+            group => write!(f, "{} {}.{group}", self.verb, self.resource),
+        }
+    }
+}
+
+/// Every permission of a role, one by one, in the order the role lists them.
+fn permissions(role: &ClusterRole) -> Vec<Permission> {
+    let mut all = Vec::new();
+    for rule in role.rules.iter().flatten() {
+        assert!(rule.non_resource_urls.is_none() && rule.resource_names.is_none(), "an unexpected rule: {rule:?}");
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    assert!(group != "*" && resource != "*" && verb != "*", "a wildcard in the chart's role: {rule:?}");
+                    let permission =
+                        Permission { group: group.clone(), resource: resource.clone(), verb: verb.clone() };
+                    assert!(!all.contains(&permission), "{permission} is granted twice");
+                    all.push(permission);
+                }
+            }
+        }
+    }
+    all
+}
+
+/// A role of one rule per permission: all of `all` but `without`.
+fn rules_without(all: &[Permission], without: Option<&Permission>) -> Vec<PolicyRule> {
+    all.iter()
+        .filter(|p| Some(*p) != without)
+        .map(|p| PolicyRule {
+            api_groups: Some(vec![p.group.clone()]),
+            resources: Some(vec![p.resource.clone()]),
+            verbs: vec![p.verb.clone()],
+            ..PolicyRule::default()
+        })
+        .collect()
+}
+
+/// A testbed cluster of the test's own, with the release namespace and the
+/// chart's ServiceAccount, ClusterRole and binding in it.
+struct RbacBed {
+    bed: gantry_testbed::Testbed,
+    name: String,
+    admin: kube::Client,
+    role: ClusterRole,
+}
+
+impl RbacBed {
+    async fn start(name: &str) -> RbacBed {
+        use gantry_testbed::{Fleet, Options, Testbed};
+        use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+        let bed = Testbed::start(&Fleet::small(name), Options::default()).await.unwrap();
+        let admin = bed.cluster(name).unwrap().client().await.unwrap();
+        let namespace: Namespace =
+            serde_json::from_value(json!({ "metadata": { "name": RELEASE_NAMESPACE } })).unwrap();
+        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+        let (account, role, binding) = chart_rbac();
+        let account: ServiceAccount = serde_json::from_value(account).unwrap();
+        let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), RELEASE_NAMESPACE);
+        accounts.create(&PostParams::default(), &account).await.unwrap();
+        Api::<ClusterRole>::all(admin.clone()).create(&PostParams::default(), &role).await.unwrap();
+        Api::<ClusterRoleBinding>::all(admin.clone()).create(&PostParams::default(), &binding).await.unwrap();
+        RbacBed { bed, name: name.to_string(), admin, role }
+    }
+
+    fn cluster(&self) -> &gantry_testbed::ClusterHandle {
+        self.bed.cluster(&self.name).unwrap()
+    }
+
+    /// A token of ServiceAccount `account` in the release namespace, from the TokenRequest API.
+    async fn token(&self, account: &str) -> String {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() }),
+            ..Default::default()
+        };
+        let accounts = Api::<ServiceAccount>::namespaced(self.admin.clone(), RELEASE_NAMESPACE);
+        let issued = accounts.create_token_request(account, &PostParams::default(), &request).await.unwrap();
+        issued.status.and_then(|s| s.token).unwrap()
+    }
+
+    /// The chart's ServiceAccount's token.
+    async fn chart_token(&self) -> String {
+        self.token(self.role.metadata.name.as_deref().unwrap()).await
+    }
+
+    /// A ServiceAccount `account` bound to a ClusterRole of the same name with `rules`; its token.
+    async fn identity(&self, account: &str, rules: Vec<PolicyRule>) -> String {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let metadata = |namespace: Option<&str>| kube::api::ObjectMeta {
+            name: Some(account.to_string()),
+            namespace: namespace.map(str::to_string),
+            ..Default::default()
+        };
+        let accounts = Api::<ServiceAccount>::namespaced(self.admin.clone(), RELEASE_NAMESPACE);
+        let created = ServiceAccount { metadata: metadata(Some(RELEASE_NAMESPACE)), ..Default::default() };
+        accounts.create(&PostParams::default(), &created).await.unwrap();
+        let role = ClusterRole { metadata: metadata(None), rules: Some(rules), ..Default::default() };
+        Api::<ClusterRole>::all(self.admin.clone()).create(&PostParams::default(), &role).await.unwrap();
+        let binding: ClusterRoleBinding = serde_json::from_value(json!({
+            "metadata": { "name": account },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": account },
+            "subjects": [ { "kind": "ServiceAccount", "name": account, "namespace": RELEASE_NAMESPACE } ]
+        }))
+        .unwrap();
+        Api::<ClusterRoleBinding>::all(self.admin.clone()).create(&PostParams::default(), &binding).await.unwrap();
+        self.token(account).await
+    }
+
+    /// The cluster's kubeconfig with `token` as its only credential.
+    fn kubeconfig_with(&self, token: &str) -> String {
+        let mut config: Value = serde_yaml::from_str(&self.cluster().kubeconfig_yaml()).unwrap();
+        config["users"][0]["user"] = serde_yaml::to_value(json!({ "token": token })).unwrap();
+        serde_yaml::to_string(&config).unwrap()
+    }
+
+    /// A client acting with `token` only.
+    async fn client_with(&self, token: &str) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_with(token)).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+}
+
+/// Gantry's features that touch a cluster, in the order [`exercise`] runs them.
+const FEATURES: [&str; 14] = [
+    "watch caches",
+    "logs",
+    "launch",
+    "deployment page",
+    "update",
+    "rollback",
+    "scale",
+    "autoscale",
+    "promote",
+    "delete",
+    "run a job",
+    "job page",
+    "cancel a job",
+    "quota",
+];
+
+/// What a user of Gantry's API would see: 2xx, or the status and message.
+async fn call(request: reqwest::RequestBuilder) -> Result<String, String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(body)
+    } else {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        Err(format!("{status}: {message}"))
+    }
+}
+
+/// The objects a round acts on, made by the cluster's admin (not by the
+/// identity under test), so each feature stands on its own: the round's
+/// namespaces (`{round}` for its staging environment, `{round}-prod`), and
+/// in the first, a deployment with two revisions, a deployment with the
+/// Service and autoscaler a launch makes, and a running job. The name of the
+/// job's pod.
+async fn prepare_round(admin: &kube::Client, round: &str) -> String {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+    for name in [round.to_string(), format!("{round}-prod")] {
+        let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+    }
+    let deployments = Api::<Deployment>::namespaced(admin.clone(), round);
+    let managed = json!({ "app.kubernetes.io/name": "x", "app.kubernetes.io/managed-by": "gantry" });
+    let deployment = |name: &str, image: &str| -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": managed },
+            "spec": { "replicas": 1, "selector": { "matchLabels": { "app": name } },
+                "template": { "metadata": { "labels": { "app": name } },
+                    "spec": { "containers": [ { "name": "main", "image": image } ] } } }
+        }))
+        .unwrap()
+    };
+    deployments.create(&PostParams::default(), &deployment("app", "example/app:1")).await.unwrap();
+    eventually("revision 1", 30, || async {
+        let d = deployments.get("app").await.ok()?;
+        (d.metadata.annotations?.get("deployment.kubernetes.io/revision")? == "1").then_some(())
+    })
+    .await;
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [ { "name": "main", "image": "example/app:2" } ] } } } });
+    deployments.patch("app", &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap();
+
+    deployments.create(&PostParams::default(), &deployment("doomed", "example/app:1")).await.unwrap();
+    let service: Service = serde_json::from_value(json!({
+        "metadata": { "name": "doomed", "labels": managed },
+        "spec": { "selector": { "app": "doomed" }, "ports": [ { "port": 80 } ] }
+    }))
+    .unwrap();
+    Api::<Service>::namespaced(admin.clone(), round).create(&PostParams::default(), &service).await.unwrap();
+    let autoscaler: HorizontalPodAutoscaler = serde_json::from_value(json!({
+        "metadata": { "name": "doomed", "labels": managed },
+        "spec": { "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "doomed" },
+            "minReplicas": 1, "maxReplicas": 2 }
+    }))
+    .unwrap();
+    Api::<HorizontalPodAutoscaler>::namespaced(admin.clone(), round)
+        .create(&PostParams::default(), &autoscaler)
+        .await
+        .unwrap();
+
+    let job: Job = serde_json::from_value(json!({
+        "metadata": { "name": "train" },
+        "spec": { "template": { "metadata": { "annotations": {
+                "pod-complete.stage.kwok.x-k8s.io/delay": "3600s", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "3600s" } },
+            "spec": { "restartPolicy": "Never", "containers": [ { "name": "train", "image": "example/trainer:1" } ] } } }
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(admin.clone(), round).create(&PostParams::default(), &job).await.unwrap();
+    let pods = Api::<Pod>::namespaced(admin.clone(), round);
+    let job_pods = kube::api::ListParams::default().labels("batch.kubernetes.io/job-name=train");
+    eventually("the round's job runs", 60, || async {
+        let list = pods.list(&job_pods).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))?
+            .metadata
+            .name
+    })
+    .await
+}
+
+/// Registers the cluster in Gantry as `round` with `kubeconfig` (one
+/// credential: the identity under test) and runs every feature in
+/// [`FEATURES`] through Gantry's API, as a global admin: what each came to.
+/// The cluster is removed from Gantry again at the end.
+async fn exercise(
+    gantry: &common::served::Served,
+    rbac: &RbacBed,
+    round: &str,
+    kubeconfig: &str,
+) -> Vec<(&'static str, Result<(), String>)> {
+    let pod = prepare_round(&rbac.admin, round).await;
+    let http = reqwest::Client::new();
+    let api = |path: &str| gantry.url(&format!("/api/v1{path}"));
+    let as_root = |request: reqwest::RequestBuilder| request.bearer_auth(&gantry.token);
+    call(
+        as_root(http.post(api("/clusters")))
+            .json(&json!({ "name": round, "context": rbac.name, "kubeconfig": kubeconfig })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("registering {round}: {e}"));
+    // A team of the round's own, owning its namespaces, with staging and prod environments (for promote).
+    let team = call(as_root(http.post(api("/teams"))).json(&json!({ "name": round }))).await.unwrap();
+    let team = serde_json::from_str::<serde_json::Value>(&team).unwrap()["id"].as_i64().unwrap();
+    let prod = format!("{round}-prod");
+    for namespace in [round, prod.as_str()] {
+        let mapping = json!({ "cluster": round, "namespace": namespace, "team_id": team });
+        call(as_root(http.post(api("/namespaces"))).json(&mapping)).await.unwrap();
+    }
+    let environments = json!([
+        { "name": "staging", "cluster": round, "namespace": round },
+        { "name": "prod", "cluster": round, "namespace": prod }
+    ]);
+    call(as_root(http.put(api(&format!("/teams/{team}/environments")))).json(&environments)).await.unwrap();
+
+    let in_round = format!("/clusters/{round}/namespaces/{round}");
+    let app = format!("{in_round}/deployments/app");
+    let ok = |result: Result<String, String>| result.map(|_| ());
+    let mut results = Vec::new();
+    for feature in FEATURES {
+        let result = match feature {
+            "watch caches" => {
+                // Live once every watch has listed; a refused watch names itself.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let clusters = call(as_root(http.get(api("/clusters")))).await.unwrap();
+                    let clusters: serde_json::Value = serde_json::from_str(&clusters).unwrap();
+                    let me = clusters.as_array().unwrap().iter().find(|c| c["name"] == round).cloned().unwrap();
+                    if me["state"] == "live" {
+                        break Ok(());
+                    }
+                    let message = me["message"].as_str().unwrap_or_default().to_string();
+                    if message.contains("forbidden") || Instant::now() > deadline {
+                        break Err(format!("{}: {message}", me["state"]));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            "logs" => match call(as_root(http.get(api(&format!("{in_round}/pods/{pod}/logs?follow=false"))))).await {
+                Ok(text) if text.trim().is_empty() => Err("no log lines".to_string()),
+                other => ok(other),
+            },
+            "launch" => ok(call(as_root(http.post(api(&format!("{in_round}/deployments")))).json(&json!({
+                "name": "new", "image": "example/app:1", "replicas": 1,
+                "autoscale": true, "min_replicas": 1, "max_replicas": 2, "target_cpu_percent": 80
+            })))
+            .await),
+            "deployment page" => match call(as_root(http.get(api(&app)))).await {
+                Ok(_) => ok(call(as_root(http.get(api(&format!("{app}/history"))))).await),
+                other => ok(other),
+            },
+            "update" => ok(call(as_root(http.patch(api(&app))).json(&json!({ "image": "example/app:3" }))).await),
+            "rollback" => ok(call(as_root(http.post(api(&format!("{app}/rollback")))).json(&json!({}))).await),
+            "scale" => ok(call(as_root(http.put(api(&format!("{app}/scale")))).json(&json!({ "replicas": 2 }))).await),
+            "autoscale" => {
+                let on = json!({ "enabled": true, "min_replicas": 1, "max_replicas": 3, "target_cpu_percent": 70 });
+                match call(as_root(http.put(api(&format!("{app}/autoscale")))).json(&on)).await {
+                    Ok(_) => {
+                        ok(call(as_root(http.put(api(&format!("{app}/autoscale")))).json(&json!({ "enabled": false })))
+                            .await)
+                    }
+                    other => ok(other),
+                }
+            }
+            "promote" => ok(call(as_root(http.post(api(&format!("{app}/promote"))))).await),
+            "delete" => {
+                match call(as_root(http.delete(api(&format!("{in_round}/deployments/doomed?confirm=doomed"))))).await {
+                    Ok(_) => gone_with_its_service_and_autoscaler(&rbac.admin, round, "doomed").await,
+                    other => ok(other),
+                }
+            }
+            "run a job" => ok(call(
+                as_root(http.post(api(&format!("{in_round}/jobs"))))
+                    .json(&json!({ "name": "run", "image": "example/trainer:1" })),
+            )
+            .await),
+            "job page" => ok(call(as_root(http.get(api(&format!("{in_round}/jobs/train"))))).await),
+            "cancel a job" => ok(call(as_root(http.delete(api(&format!("{in_round}/jobs/train"))))).await),
+            "quota" => {
+                ok(call(as_root(http.put(api(&format!("{in_round}/quota")))).json(&json!({ "gpus": 64 }))).await)
+            }
+            other => unreachable!("{other}"),
+        };
+        results.push((feature, result));
+    }
+    // A watch refused after its first list may show live for a moment: the caches must still be live now.
+    let clusters = call(as_root(http.get(api("/clusters")))).await.unwrap();
+    let clusters: serde_json::Value = serde_json::from_str(&clusters).unwrap();
+    let me = clusters.as_array().unwrap().iter().find(|c| c["name"] == round).cloned().unwrap();
+    if let Some((_, watched @ Ok(()))) = results.iter_mut().find(|(feature, _)| *feature == "watch caches")
+        && me["state"] != "live"
+    {
+        *watched = Err(format!("{} at the end: {}", me["state"], me["message"]));
+    }
+    call(as_root(http.delete(api(&format!("/clusters/{round}"))))).await.unwrap();
+    results
+}
+
+/// After a delete: the deployment is going or gone, and the Service and
+/// autoscaler Gantry made with it are gone.
+async fn gone_with_its_service_and_autoscaler(admin: &kube::Client, namespace: &str, name: &str) -> Result<(), String> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::Service;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let deployment = Api::<Deployment>::namespaced(admin.clone(), namespace).get_opt(name).await.unwrap();
+        let service = Api::<Service>::namespaced(admin.clone(), namespace).get_opt(name).await.unwrap();
+        let autoscaler =
+            Api::<HorizontalPodAutoscaler>::namespaced(admin.clone(), namespace).get_opt(name).await.unwrap();
+        let going = deployment.is_none_or(|d| d.metadata.deletion_timestamp.is_some());
+        if going && service.is_none() && autoscaler.is_none() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let left: Vec<&str> = [
+                (!going, "the deployment"),
+                (service.is_some(), "its service"),
+                (autoscaler.is_some(), "its autoscaler"),
+            ]
+            .into_iter()
+            .filter_map(|(left, what)| left.then_some(what))
+            .collect();
+            return Err(format!("{SILENTLY}: the API said deleted, but {} left behind", left.join(" and ")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How a feature fails when the API says it worked and it did not: never acceptable.
+const SILENTLY: &str = "silently";
+
+/// The features that failed in one [`exercise`], with why.
+fn broken(results: &[(&'static str, Result<(), String>)]) -> Vec<(&'static str, String)> {
+    results.iter().filter_map(|(feature, result)| result.as_ref().err().map(|e| (*feature, e.clone()))).collect()
+}
+
+/// The table in the chart's README between these lines is this test's.
+const TABLE_START: &str = "<!-- permission table: written by server/tests/deploy.rs, checked by it -->";
+const TABLE_END: &str = "<!-- end of permission table -->";
+
+/// With only a token of the chart's ServiceAccount (TokenRequest), Gantry
+/// runs every feature that touches a cluster; that identity is refused what
+/// Gantry never needs; and with each permission of the chart's ClusterRole
+/// taken away in turn, some feature breaks (which, the chart's README lists:
+/// this test checks that table), so no permission is dead weight.
+#[tokio::test]
+async fn the_charts_role_is_exactly_what_gantrys_features_use() {
+    let rbac = RbacBed::start("rbac").await;
+    let gantry = common::served::Served::start(None, &[]).await;
+    let token = rbac.chart_token().await;
+
+    let all = exercise(&gantry, &rbac, "chart", &rbac.kubeconfig_with(&token)).await;
+    assert_eq!(broken(&all), vec![], "with the chart's role, every feature works");
+
+    // What Gantry never needs is refused.
+    let client = rbac.client_with(&token).await;
+    let refused = |result: Result<(), kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {}
+        other => panic!("the chart's service account may {what}: {other:?}"),
+    };
+    use k8s_openapi::api::core::v1::{Node, Secret};
+    let nodes = Api::<Node>::all(rbac.admin.clone()).list(&Default::default()).await.unwrap();
+    let node = nodes.items[0].metadata.name.clone().unwrap();
+    refused(
+        Api::<Node>::all(client.clone()).delete(&node, &DeleteParams::default()).await.map(|_| ()),
+        "delete a node",
+    );
+    refused(
+        Api::<Secret>::namespaced(client.clone(), RELEASE_NAMESPACE).list(&Default::default()).await.map(|_| ()),
+        "list secrets",
+    );
+    refused(Api::<Secret>::namespaced(client.clone(), "vision").get("anything").await.map(|_| ()), "read a secret");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "escalate" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+        "subjects": [ { "kind": "ServiceAccount", "name": "gantry", "namespace": RELEASE_NAMESPACE } ]
+    }))
+    .unwrap();
+    refused(
+        Api::<ClusterRoleBinding>::all(client.clone()).create(&PostParams::default(), &binding).await.map(|_| ()),
+        "create a cluster role binding",
+    );
+    let pod = prepare_round(&rbac.admin, "exec").await;
+    let exec = http::Request::post(format!("/api/v1/namespaces/exec/pods/{pod}/exec?command=true&stdout=true"))
+        .body(Vec::new())
+        .unwrap();
+    refused(client.request_text(exec).await.map(|_| ()), "exec into a pod");
+
+    // Each permission taken away in turn: which features break.
+    let granted = permissions(&rbac.role);
+    let rounds: Vec<_> = granted.iter().enumerate().collect();
+    let outcomes: Vec<(Permission, Vec<(&'static str, String)>)> = futures::stream::iter(rounds)
+        .map(|(i, permission)| {
+            let (rbac, gantry, granted) = (&rbac, &gantry, &granted);
+            async move {
+                let round = format!("without-{i}");
+                let token = rbac.identity(&round, rules_without(granted, Some(permission))).await;
+                let results = exercise(gantry, rbac, &round, &rbac.kubeconfig_with(&token)).await;
+                (permission.clone(), broken(&results))
+            }
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    let mut table = String::from("| Taken away | What breaks |\n|---|---|\n");
+    for (permission, broke) in &outcomes {
+        let features: Vec<&str> = broke.iter().map(|(feature, _)| *feature).collect();
+        table.push_str(&format!("| `{permission}` | {} |\n", features.join(", ")));
+        eprintln!("without {permission}: {broke:?}");
+    }
+    let silent: Vec<String> = outcomes
+        .iter()
+        .flat_map(|(p, broke)| broke.iter().map(move |(feature, why)| (p, feature, why)))
+        .filter(|(_, _, why)| why.starts_with(SILENTLY))
+        .map(|(p, feature, why)| format!("without {p}, {feature}: {why}"))
+        .collect();
+    assert!(silent.is_empty(), "a feature answered success and did not do it:\n{}", silent.join("\n"));
+    let dead: Vec<String> = outcomes.iter().filter(|(_, broke)| broke.is_empty()).map(|(p, _)| p.to_string()).collect();
+    assert!(dead.is_empty(), "no feature needs {dead:?}: take them out of the chart's ClusterRole\n{table}");
+
+    let readme_path = repo().join("deploy/helm/gantry/README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let written = readme
+        .split_once(TABLE_START)
+        .and_then(|(_, rest)| rest.split_once(TABLE_END))
+        .map(|(table, _)| table.trim().to_string())
+        .unwrap_or_default();
+    if std::env::var_os("GANTRY_WRITE_PERMISSION_TABLE").is_some() {
+        let (before, rest) = readme.split_once(TABLE_START).expect("the README has the table's start line");
+        let (_, after) = rest.split_once(TABLE_END).expect("the README has the table's end line");
+        std::fs::write(&readme_path, format!("{before}{TABLE_START}\n{}\n{TABLE_END}{after}", table.trim())).unwrap();
+    } else {
+        assert_eq!(
+            written,
+            table.trim(),
+            "deploy/helm/gantry/README.md's permission table is not what this test found; run it with \
+             GANTRY_WRITE_PERMISSION_TABLE=1 to write it"
+        );
+    }
+}
+
+/// Inside a pod, Gantry registers the cluster it runs in from its service
+/// account. Here: the gantry binary as a local process with a pod's
+/// environment (KUBERNETES_SERVICE_HOST and _PORT) and the chart's
+/// ServiceAccount token, CA and namespace mounted where the kubelet mounts
+/// them (/var/run/secrets/kubernetes.io/serviceaccount, in a mount namespace
+/// of its own, so nothing on this machine changes). It watches the cluster
+/// as `local`, live, with every node. Needs root (for the mount); the test
+/// command runs as root.
+#[tokio::test]
+async fn in_a_pod_gantry_watches_its_own_cluster_with_the_charts_service_account() {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: mounting a service account token needs root");
+        return;
+    }
+    let rbac = RbacBed::start("home").await;
+    let mounted = gantry_store::testing::TempDir::new("gantry-service-account");
+    std::fs::write(mounted.path.join("token"), rbac.chart_token().await).unwrap();
+    std::fs::write(mounted.path.join("ca.crt"), rbac.cluster().ca_pem()).unwrap();
+    std::fs::write(mounted.path.join("namespace"), RELEASE_NAMESPACE).unwrap();
+    let server = rbac.cluster().server();
+    let port = server.rsplit(':').next().unwrap().to_string();
+    let mount = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && \
+         mount --bind {} /run/secrets/kubernetes.io/serviceaccount && exec \"$@\"",
+        mounted.path.display()
+    );
+    let gantry = common::served::Served::spawn(&common::served::Launch {
+        env: &[("KUBERNETES_SERVICE_HOST", "127.0.0.1"), ("KUBERNETES_SERVICE_PORT", &port)],
+        through: &["unshare", "--mount", "--propagation", "private", "sh", "-c", &mount, "sh"],
+        ..Default::default()
+    });
+    gantry
+        .wait_until("the cluster it runs in is live as `local`", Duration::from_secs(60), |clusters| {
+            clusters.as_array()?.iter().find(|c| c["name"] == "local" && c["state"] == "live").map(|_| ())
+        })
+        .await;
+    let nodes: serde_json::Value = reqwest::Client::new()
+        .get(gantry.url("/api/v1/clusters/local/nodes"))
+        .bearer_auth(&gantry.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = nodes["items"].as_array().unwrap().iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names.len(), 3, "the testbed's three nodes: {nodes}");
 }

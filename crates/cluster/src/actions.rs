@@ -493,19 +493,43 @@ pub async fn delete_deployment(
     let managed = |meta: &ObjectMeta| {
         meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY)
     };
+    // What Gantry made with it goes too; one that cannot is named, not left behind in silence.
     let services: Api<Service> = cluster.api(ns);
-    if let Ok(Some(service)) = services.get_opt(name).await
-        && managed(&service.metadata)
-    {
-        let _ = services.delete(name, &DeleteParams::default()).await;
-    }
+    let service = async {
+        match services.get_opt(name).await? {
+            Some(service) if managed(&service.metadata) => {
+                services.delete(name, &DeleteParams::default()).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    };
     let autoscalers: Api<HorizontalPodAutoscaler> = cluster.api(ns);
-    if let Ok(Some(hpa)) = autoscalers.get_opt(name).await
-        && managed(&hpa.metadata)
-    {
-        let _ = autoscalers.delete(name, &DeleteParams::default()).await;
+    let autoscaler = async {
+        match autoscalers.get_opt(name).await? {
+            Some(hpa) if managed(&hpa.metadata) => autoscalers.delete(name, &DeleteParams::default()).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    };
+    let (service, autoscaler) = tokio::join!(service, autoscaler);
+    let left: Vec<ActionError> = [("service", service), ("horizontalpodautoscaler", autoscaler)]
+        .into_iter()
+        .filter_map(|(kind, result)| result.err().map(|e| map_error(e, &describe(kind, ns, name))))
+        .filter(|e| !matches!(e, ActionError::NotFound(_)))
+        .collect();
+    match left.first() {
+        None => Ok(before),
+        Some(first) => {
+            let why: Vec<String> = left.iter().map(ToString::to_string).collect();
+            let message = format!(
+                "{what} was deleted, but not what Gantry made with it ({}); delete that by hand",
+                why.join("; ")
+            );
+            Err(match first {
+                ActionError::Refused(_) => ActionError::Refused(message),
+                _ => ActionError::Unavailable(message),
+            })
+        }
     }
-    Ok(before)
 }
 
 /// The deployment as JSON, for promotion and diffs.

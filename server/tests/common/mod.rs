@@ -3,6 +3,8 @@
 //! seeded world of teams and users. Plus typed request helpers.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
