@@ -68,7 +68,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             "there are no users yet; create the first admin with: gantry admin create --username <name> (add --data-dir/--database-url as for serve)"
         );
     }
-    let stored = app.connect_stored_clusters().await.map_err(|e| e.message.clone())?;
+    let stored = app.sync_stored_clusters().await.map_err(|e| e.message.clone())?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(path) = &args.kubeconfig {
         if path.exists() {
@@ -116,6 +116,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     {
         let (app, stopped) = (app.clone(), stopped.clone());
         tokio::spawn(async move { app.watch_preparation(stopped).await });
+    }
+    // A cluster registered or removed through another replica.
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        tokio::spawn(async move { app.follow_stored_clusters(stopped).await });
     }
     // The work that runs on one replica at a time (the GPU ledger, roll-ups,
     // budget alerts, webhooks): whichever holds the lease in the database.

@@ -117,10 +117,11 @@ async fn healthz() -> &'static str {
 async fn readyz(State(web): State<WebState>) -> Response {
     if *web.shutdown.borrow() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
-    } else if web.app.ready().await {
-        (StatusCode::OK, "ready").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the database is unreachable or not migrated").into_response()
+        match web.app.readiness().await {
+            Ok(()) => (StatusCode::OK, "ready").into_response(),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+        }
     }
 }
 

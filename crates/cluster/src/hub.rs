@@ -471,11 +471,17 @@ async fn watch<K, T, A: Tally<T>>(
 pub struct Hub {
     clusters: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
     changes: broadcast::Sender<Change>,
+    /// When this hub (this process's) was made: its first clusters connect then.
+    born: std::time::Instant,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub { clusters: RwLock::new(BTreeMap::new()), changes: broadcast::channel(4096).0 }
+        Hub {
+            clusters: RwLock::new(BTreeMap::new()),
+            changes: broadcast::channel(4096).0,
+            born: std::time::Instant::now(),
+        }
     }
 }
 
@@ -638,6 +644,13 @@ impl Hub {
     }
 
     /// Waits until every connected cluster has listed everything once.
+    /// True while the clusters connected at start-up are still listing for
+    /// the first time, for at most `patience` after the hub was made (a
+    /// cluster that cannot be reached must not keep the process unready).
+    pub fn warming_up(&self, patience: Duration) -> bool {
+        self.born.elapsed() < patience && !self.clusters().iter().all(|c| c.synced())
+    }
+
     pub async fn wait_synced(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

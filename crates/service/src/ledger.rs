@@ -309,9 +309,14 @@ fn plan(
     // Where an interval that was not open begins: the bind time for a pod
     // bound since the last confirmation (or on the ledger's first run), else
     // now (it was closed on purpose, say its node went away, and is back).
+    // Bind times have whole seconds, so a pod bound in the second of the
+    // last confirmation may have been bound after it: it begins at the
+    // confirmation, when it was last known not to hold GPUs (not at now,
+    // which after a leader's death is up to a lease's time later).
     let start_of = |bound: Option<i64>| match (bound, open.confirmed) {
         (Some(bound), None) => bound,
         (Some(bound), Some(confirmed)) if bound > confirmed => bound,
+        (Some(bound), Some(confirmed)) if bound + 1_000 > confirmed => confirmed,
         _ => now,
     };
     // Where an interval whose holder is gone ends: when it finished, if
@@ -522,6 +527,18 @@ mod tests {
             changes.open_gap,
             Some(NewGap { start_ms: confirmed, end_ms: Some(NOW), reason: GapReason::Downtime })
         );
+    }
+
+    #[test]
+    fn a_pod_bound_in_the_second_of_the_last_confirmation_opens_at_the_confirmation() {
+        // Confirmed at .400 of a second; the pod was bound later in that
+        // second, which the apiserver writes as the second's start. The
+        // next pass (a new leader's, 23 s later) must not start it at now.
+        let second = NOW - 23_000;
+        let confirmed = second + 400;
+        let snapshot = LedgerSnapshot { held: vec![held("llm", 1000, Some(second))], ..Default::default() };
+        let changes = plan("a", &snapshot, &open(vec![], Some(confirmed), false), &teams(), false, NOW);
+        assert_eq!(changes.open_allocations[0].interval.start, confirmed);
     }
 
     #[test]

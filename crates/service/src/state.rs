@@ -61,6 +61,9 @@ impl Default for ServiceConfig {
     }
 }
 
+/// How long a starting replica stays unready while its clusters first list.
+pub const WARM_UP: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The gate every adapter goes through: the store and the clusters are
 /// reachable only through its operations, each of which authorises through
 /// the policy module and audits.
@@ -74,6 +77,10 @@ pub struct AppState {
     /// Why each cluster's Prometheus did not answer at its last use (None:
     /// it did); in memory, as it is only as fresh as the last roll-up.
     prometheus_problems: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Option<String>>>>,
+    /// The clusters this replica connected from the database, with the
+    /// sealed credentials it connected with; held while registering or
+    /// removing one, so the replica's periodic sync never races them.
+    pub(crate) stored_clusters: Arc<tokio::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>>,
 }
 
 impl AppState {
@@ -89,6 +96,7 @@ impl AppState {
             sealer,
             passwords: Arc::new(passwords),
             prometheus_problems: Default::default(),
+            stored_clusters: Default::default(),
         }
     }
 
@@ -364,8 +372,18 @@ pub struct ClusterMetrics {
 /// the session store, the change feed and metrics.
 impl AppState {
     /// The database answers and is migrated.
-    pub async fn ready(&self) -> bool {
-        self.store.ready().await
+    /// Whether this replica should be sent requests: its database answers,
+    /// and the clusters it watches have listed once since it started (for at
+    /// most [`WARM_UP`]), so a restarted replica does not answer with empty
+    /// lists. Why not, otherwise.
+    pub async fn readiness(&self) -> std::result::Result<(), &'static str> {
+        if self.hub.warming_up(WARM_UP) {
+            return Err("the cluster caches are still loading");
+        }
+        if !self.store.ready().await {
+            return Err("the database is unreachable or not migrated");
+        }
+        Ok(())
     }
 
     /// Where tower-sessions keeps sessions: Gantry's own database, so every

@@ -198,18 +198,21 @@ impl AppState {
             let client_config = kubeconfig::config_for(&config, context).await.map_err(kubeconfig_error)?;
             let version = kubeconfig::probe(&client_config, context).await.map_err(kubeconfig_error)?;
             let single = kubeconfig::single_context(text, context).map_err(kubeconfig_error)?;
+            let sealed = self.sealer.seal(single.as_bytes());
+            let mut known = self.stored_clusters.lock().await;
             self.store
                 .put_cluster(
                     &StoredCluster {
                         name: name.to_string(),
                         source: "upload".into(),
                         context: Some(context.to_string()),
-                        sealed_credentials: self.sealer.seal(single.as_bytes()),
+                        sealed_credentials: sealed.clone(),
                         created_at: 0,
                     },
                     false,
                 )
                 .await?;
+            known.insert(name.to_string(), sealed);
             self.hub.connect(name.as_str(), client_config).map_err(ServiceError::internal)?;
             Ok(RegisteredCluster { name: name.to_string(), context: context.to_string(), version })
         }
@@ -228,7 +231,9 @@ impl AppState {
             Audit { action: "cluster.remove", cluster: Some(name.chars().take(64).collect()), ..Default::default() };
         self.authorize(caller, Action::ManageClusters, &Target::Global, &audit).await?;
         let result = async {
+            let mut known = self.stored_clusters.lock().await;
             let stored = self.store.delete_cluster(name).await;
+            known.remove(name);
             let connected = self.hub.disconnect(name);
             match stored {
                 Ok(()) => Ok(()),
@@ -244,30 +249,70 @@ impl AppState {
         result
     }
 
-    /// Connects every cluster stored in the database (at start-up).
-    pub async fn connect_stored_clusters(&self) -> Result<usize> {
+    /// Makes this replica watch exactly the clusters stored in the database:
+    /// connects those it does not watch yet (or whose stored credentials
+    /// changed), and disconnects those it connected from the database that
+    /// are gone from it. At start-up, then every few seconds
+    /// ([`follow_stored_clusters`](Self::follow_stored_clusters)), so a
+    /// cluster registered or removed through one replica is watched or dropped
+    /// by all. A cluster of the same name from a kubeconfig file or the pod's
+    /// own service account is left as it is. How many it connected.
+    pub async fn sync_stored_clusters(&self) -> Result<usize> {
+        let mut known = self.stored_clusters.lock().await;
+        let stored = self.store.clusters().await?;
+        let gone: Vec<String> = known.keys().filter(|name| !stored.iter().any(|c| &c.name == *name)).cloned().collect();
+        for name in gone {
+            known.remove(&name);
+            if self.hub.disconnect(&name) {
+                tracing::info!(cluster = %name, "no longer registered: stopped watching it");
+            }
+        }
         let mut connected = 0;
-        for stored in self.store.clusters().await? {
-            let text = match self.sealer.open(&stored.sealed_credentials) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).to_string(),
-                Err(e) => {
-                    tracing::error!(cluster = %stored.name, "cannot decrypt the stored credentials ({e}); is GANTRY_SECRET_KEY the one used to store them?");
-                    continue;
-                }
-            };
-            let context = stored.context.clone().unwrap_or_default();
-            match kubeconfig::parse(&text) {
-                Ok(config) => match kubeconfig::config_for(&config, &context).await {
-                    Ok(client_config) => match self.hub.connect(&stored.name, client_config) {
-                        Ok(_) => connected += 1,
-                        Err(e) => tracing::error!(cluster = %stored.name, "cannot connect: {e}"),
-                    },
-                    Err(e) => tracing::error!(cluster = %stored.name, "cannot connect: {e}"),
-                },
-                Err(e) => tracing::error!(cluster = %stored.name, "stored kubeconfig is invalid: {e}"),
+        for cluster in stored {
+            let watched_here = self.hub.cluster(&cluster.name).is_some();
+            match known.get(&cluster.name) {
+                Some(sealed) if *sealed == cluster.sealed_credentials => continue,
+                None if watched_here => continue,
+                _ => {}
+            }
+            // Tried once per stored version, so a bad one is logged once, not every few seconds.
+            known.insert(cluster.name.clone(), cluster.sealed_credentials.clone());
+            match self.connect_stored(&cluster).await {
+                Ok(()) => connected += 1,
+                Err(e) => tracing::error!(cluster = %cluster.name, "{e}"),
             }
         }
         Ok(connected)
+    }
+
+    async fn connect_stored(&self, stored: &StoredCluster) -> std::result::Result<(), String> {
+        let bytes = self.sealer.open(&stored.sealed_credentials).map_err(|e| {
+            format!("cannot decrypt the stored credentials ({e}); is GANTRY_SECRET_KEY the one used to store them?")
+        })?;
+        let config = kubeconfig::parse(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| format!("the stored kubeconfig is invalid: {e}"))?;
+        let context = stored.context.clone().unwrap_or_default();
+        let client_config =
+            kubeconfig::config_for(&config, &context).await.map_err(|e| format!("cannot connect: {e}"))?;
+        self.hub.connect(&stored.name, client_config).map_err(|e| format!("cannot connect: {e}"))?;
+        Ok(())
+    }
+
+    /// [`sync_stored_clusters`](Self::sync_stored_clusters) every few seconds until `stopped`.
+    pub async fn follow_stored_clusters(&self, mut stopped: tokio::sync::watch::Receiver<bool>) {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(EVERY) => {}
+                _ = stopped.changed() => return,
+            }
+            if *stopped.borrow() {
+                return;
+            }
+            if let Err(e) = self.sync_stored_clusters().await {
+                tracing::warn!("could not read the registered clusters: {}", e.message);
+            }
+        }
     }
 }
 
