@@ -202,6 +202,8 @@ bad_setting() { # what expected-text env...
 }
 bad_setting "a malformed secret key" "GANTRY_SECRET_KEY: the secret key is not base64" GANTRY_SECRET_KEY=not-base64
 bad_setting "a secret key of the wrong length" "the secret key must be 32 bytes" GANTRY_SECRET_KEY=c2hvcnQ=
+bad_setting "an empty secret key (a Secret without its value)" "GANTRY_SECRET_KEY is set but empty" GANTRY_SECRET_KEY=
+bad_setting "an empty DATABASE_URL" "DATABASE_URL is set but empty" DATABASE_URL=
 bad_setting "an unreachable DATABASE_URL" "DATABASE_URL.*cannot open the database" DATABASE_URL=postgres://gantry:pw@127.0.0.1:1/gantry
 bad_setting "a DATABASE_URL of another database" "DATABASE_URL.*neither a postgres" DATABASE_URL=mysql://gantry@db/gantry
 step "image check passed"

@@ -48,6 +48,28 @@ fn an_unreachable_database_is_one_clear_line() {
     assert!(!stderr.contains("secret"), "the password is not echoed: {stderr}");
 }
 
+/// As in a pod whose Secret has the key but no value: the variable is set
+/// and empty. Gantry stops; before, it fell back to a key (or a SQLite file)
+/// of the pod's own, so each replica sealed credentials with a different
+/// key and lost it at its next restart.
+#[test]
+fn a_secret_key_or_database_url_set_but_empty_is_one_clear_line() {
+    for (variable, setting) in [("GANTRY_SECRET_KEY", "GANTRY_SECRET_KEY"), ("DATABASE_URL", "DATABASE_URL")] {
+        let dir = temp_dir("empty");
+        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.path.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .env_remove("DATABASE_URL")
+            .env(variable, "")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_clear_failure(out.status.code().unwrap_or(-1), &stderr, setting, "set but empty");
+        assert!(!dir.path.join("secret.key").exists(), "no key was generated with {variable} empty");
+    }
+}
+
 #[test]
 fn an_unwritable_data_directory_is_one_clear_line() {
     let dir = temp_dir("file");

@@ -890,14 +890,30 @@ async fn the_charts_role_is_exactly_what_gantrys_features_use() {
     // Each permission taken away in turn: which features break.
     let granted = permissions(&rbac.role);
     let rounds: Vec<_> = granted.iter().enumerate().collect();
+    // What the chart's README says breaks without each permission: a round
+    // that finds otherwise runs once more (a feature can fail once on a
+    // loaded machine), and the second finding stands.
+    let readme = std::fs::read_to_string(repo().join("deploy/helm/gantry/README.md")).unwrap();
+    let expected = |permission: &Permission| {
+        let row = format!("| `{permission}` | ");
+        readme.lines().find_map(|l| l.strip_prefix(row.as_str())).map(|rest| rest.trim_end_matches(" |").to_string())
+    };
+    let features_of = |broke: &[(&'static str, String)]| broke.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ");
     let outcomes: Vec<(Permission, Vec<(&'static str, String)>)> = futures::stream::iter(rounds)
         .map(|(i, permission)| {
-            let (rbac, gantry, granted) = (&rbac, &gantry, &granted);
+            let (rbac, gantry, granted, expected, features_of) = (&rbac, &gantry, &granted, &expected, &features_of);
             async move {
-                let round = format!("without-{i}");
-                let token = rbac.identity(&round, rules_without(granted, Some(permission))).await;
-                let results = exercise(gantry, rbac, &round, &rbac.kubeconfig_with(&token)).await;
-                (permission.clone(), broken(&results))
+                let mut broke = Vec::new();
+                for attempt in 0..2 {
+                    let round = format!("without-{i}-{attempt}");
+                    let token = rbac.identity(&round, rules_without(granted, Some(permission))).await;
+                    broke = broken(&exercise(gantry, rbac, &round, &rbac.kubeconfig_with(&token)).await);
+                    if expected(permission).as_deref() == Some(features_of(&broke).as_str()) {
+                        break;
+                    }
+                    eprintln!("without {permission}, attempt {attempt}: {broke:?}");
+                }
+                (permission.clone(), broke)
             }
         })
         .buffered(4)

@@ -48,7 +48,12 @@ impl Sealer {
         key_file: Option<&Path>,
         data_dir: &Path,
     ) -> Result<(Sealer, KeySource), String> {
-        if let Some(value) = env_value.filter(|v| !v.trim().is_empty()) {
+        if let Some(value) = env_value {
+            // Set but empty, as from a Secret without the value: generating a
+            // key here would give each replica its own, and lose it at restart.
+            if value.trim().is_empty() {
+                return Err("GANTRY_SECRET_KEY is set but empty (a Secret without its value?); set it to base64 of 32 bytes, or unset it to keep a key in the data directory".into());
+            }
             return Ok((Sealer::from_key(decode_key(value, "GANTRY_SECRET_KEY")?), KeySource::Environment));
         }
         if let Some(path) = key_file {
@@ -143,6 +148,7 @@ mod tests {
         assert_eq!(second.open(&first.seal(b"same key")).unwrap(), b"same key");
         assert!(Sealer::load(Some("not base64!"), None, &dir).is_err());
         assert!(Sealer::load(Some("c2hvcnQ="), None, &dir).unwrap_err().contains("32 bytes"));
+        assert!(Sealer::load(Some(""), None, &dir).unwrap_err().contains("set but empty"));
         std::fs::remove_dir_all(dir).ok();
     }
 }

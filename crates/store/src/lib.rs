@@ -147,6 +147,12 @@ impl Store {
                 (url.clone(), Backend::Postgres)
             }
             Some(url) if url.starts_with("sqlite:") => (url.clone(), Backend::Sqlite),
+            // Set but empty, as from a Secret without the value: never fall back to a local file.
+            Some(url) if url.trim().is_empty() => {
+                return Err(Error::Config(
+                    "DATABASE_URL is set but empty (a Secret without its value?); unset it to use the data directory's SQLite".into(),
+                ));
+            }
             Some(url) => {
                 return Err(Error::Config(format!(
                     "DATABASE_URL: {} is neither a postgres:// nor a sqlite: URL",
