@@ -1687,7 +1687,10 @@ fn report(
             "**The allocation API.** `GET /api/v1/allocation` over HTTP (a global admin's bearer token, so every \
              team's rows and the idle rows), on a Gantry running in the benchmark's process, p50 / p95 of {CALLS} \
              calls after {WARM_UP_CALLS} warm-up calls; Prometheus: the same question in PromQL, p50 / p95 of \
-             {PROMETHEUS_CALLS} after one warm-up (with so few calls, p95 is the slowest)."
+             {PROMETHEUS_CALLS} after one warm-up (with so few calls, p95 is the slowest). An answer is a page \
+             of groups, the 100 costliest unless `limit` says, each with all its buckets, ranked, counted and cut \
+             in the database; the rows below are the page's. Prometheus's range query returns every series: it has \
+             no paging (`topk` would rank per step, not over the window)."
         ),
         String::new(),
     ];

@@ -288,6 +288,55 @@ both_backends!(older_ranges_come_from_the_rollups_with_gaps_before_the_history, 
         let last = vision[bucket(&hourly, current)].as_f64().unwrap();
         assert!((last - 2.0).abs() < 1e-6, "$2 an hour in the current hour too: {last}");
     }
+    // The allocation API over the same week, ranked and paged in the database.
+    let allocation = |who: Who, query: &str| {
+        let app = &app;
+        let query = query.to_string();
+        async move {
+            let mut request = reqwest::Client::new().get(app.url(&format!("/api/v1/allocation?window=7d&{query}")));
+            if let Some(token) = app.token(who).await {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{query}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let workloads = |report: &Value| -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for row in report["rows"].as_array().unwrap() {
+            let workload = row["workload"].as_str().unwrap().to_string();
+            if seen.last() != Some(&workload) {
+                seen.push(workload);
+            }
+        }
+        seen
+    };
+    let top = allocation(Who::Admin, "aggregate=workload&step=1d&limit=1").await;
+    assert_eq!((top["groups"].as_u64(), top["limit"].as_u64(), top["offset"].as_u64()), (Some(3), Some(1), Some(0)));
+    assert_eq!(workloads(&top), ["Deployment/nlp"], "$4 an hour is the most; all its days together");
+    assert!(top["rows"].as_array().unwrap().len() >= 2, "the week's days of that one group: {top}");
+    let whole = allocation(Who::Admin, "aggregate=workload").await;
+    assert_eq!(top["totals"], whole["totals"], "the totals are the window's, whatever the page");
+    assert_eq!(workloads(&whole), ["Deployment/nlp", "Deployment/vision", gantry_domain::usage::IDLE]);
+    let second = allocation(Who::Admin, "aggregate=workload&limit=1&offset=1").await;
+    assert_eq!(workloads(&second), ["Deployment/vision"]);
+    let by_name = allocation(Who::Admin, "aggregate=workload&sort=name&order=desc&limit=2").await;
+    assert_eq!(workloads(&by_name), [gantry_domain::usage::IDLE, "Deployment/vision"]);
+    let found = allocation(Who::Admin, "aggregate=workload&q=VISION").await;
+    assert_eq!((workloads(&found), found["groups"].as_u64()), (vec!["Deployment/vision".to_string()], Some(1)));
+    let theirs = allocation(Who::Viewer, "aggregate=workload").await;
+    assert_eq!((workloads(&theirs), theirs["groups"].as_u64()), (vec!["Deployment/vision".to_string()], Some(1)));
+    let csv = reqwest::Client::new()
+        .get(app.url("/api/v1/allocation.csv?window=7d&aggregate=workload"))
+        .bearer_auth(app.token(Who::Admin).await.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3, "a header and every group, not a page: {csv}");
 });
 
 #[tokio::test]

@@ -478,6 +478,11 @@ async fn bad_usage_input_is_refused_and_changes_nothing() {
         ("aggregate=team,colour", "colour"),
         ("step=7x", "step"),
         ("window=7d&step=1m", "whole number of hours"),
+        ("sort=price", "sort"),
+        ("order=up", "order"),
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("offset=-3", "offset"),
     ] {
         let response =
             http.get(app.url(&format!("/api/v1/allocation?{query}"))).bearer_auth(&admin).send().await.unwrap();

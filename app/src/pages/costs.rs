@@ -361,12 +361,13 @@ pub fn CostsPage() -> impl IntoView {
             aggregate: p.get("aggregate").unwrap_or_else(|| "team".into()),
             step: p.get("step").unwrap_or_default(),
             share_idle: p.get("share_idle").is_some_and(|v| v == "true" || v == "on"),
+            sort: p.get("sort").unwrap_or_default(),
+            order: p.get("order").unwrap_or_default(),
+            q: p.get("q").unwrap_or_default(),
+            limit: p.get("limit").unwrap_or_default(),
+            offset: p.get("offset").unwrap_or_default(),
         })
     });
-    let sort = Memo::new(move |_| {
-        params.with(|p| (p.get("sort").unwrap_or_else(|| "cost".into()), p.get("desc").is_none_or(|d| d != "false")))
-    });
-    let filter = Memo::new(move |_| params.with(|p| p.get("q").unwrap_or_default().trim().to_lowercase()));
     let report = Resource::new(move || query.get(), crate::api::costs::allocation);
     view! {
         <Title text="GPU costs" />
@@ -389,7 +390,9 @@ pub fn CostsPage() -> impl IntoView {
                 <input type="checkbox" name="share_idle" value="true" prop:checked=move || query.get().share_idle />
                 " share idle GPUs across teams"
             </label>
-            <input type="text" name="q" placeholder="filter rows" prop:value=move || filter.get() />
+            <input type="hidden" name="sort" value=move || query.get().sort />
+            <input type="hidden" name="order" value=move || query.get().order />
+            <input type="text" name="q" placeholder="filter rows" prop:value=move || query.get().q />
             <button type="submit">"Show"</button>
         </form>
         <TimeSeries
@@ -402,17 +405,15 @@ pub fn CostsPage() -> impl IntoView {
             range_param="window"
             testid="chart-spend"
         />
-        {loaded(report, move |r| render_report(r, sort.get_untracked(), filter.get_untracked(), query.get_untracked()))}
+        {loaded(report, move |r| render_report(r, query.get_untracked()))}
     }
 }
 
 fn render_report(
     report: gantry_domain::allocation::AllocationReport,
-    (sort, desc): (String, bool),
-    filter: String,
     query: gantry_domain::allocation::AllocationQuery,
 ) -> impl IntoView {
-    use gantry_domain::allocation::UtilisationState;
+    use gantry_domain::allocation::{AllocationQuery, UtilisationState};
     use gantry_domain::usage::AllocationRow;
     let label = |row: &AllocationRow| {
         [&row.cluster, &row.team, &row.namespace, &row.workload, &row.node, &row.model]
@@ -431,33 +432,38 @@ fn render_report(
             .collect::<Vec<_>>()
             .join(" · ")
     };
-    let mut rows: Vec<AllocationRow> = report
-        .rows
-        .iter()
-        .filter(|r| filter.is_empty() || label(r).to_lowercase().contains(&filter))
-        .cloned()
-        .collect();
-    let number = |row: &AllocationRow| match sort.as_str() {
-        "gpu_hours" => row.totals.gpu_hours,
-        "idle" => row.totals.idle_cost.dollars(),
-        "waste" => row.totals.wasted_cost.dollars(),
-        "savings" => row.totals.spot_savings.dollars(),
-        _ => row.totals.cost.dollars(),
-    };
-    if sort == "name" {
-        rows.sort_by_key(|r| label(r));
-    } else {
-        rows.sort_by(|a, b| number(a).total_cmp(&number(b)));
-    }
-    if desc {
-        rows.reverse();
-    }
+    // Sorted, filtered and paged by the server, so a month of thousands of
+    // workloads is never sent whole; each group keeps its buckets together.
+    let rows = report.rows.clone();
+    let (sort, descending) =
+        (if query.sort.is_empty() { "cost".to_string() } else { query.sort.clone() }, query.order != "asc");
     let totals = report.totals.clone();
-    let csv = format!("/api/v1/allocation.csv?{}", query.to_query_string());
+    let csv = format!(
+        "/api/v1/allocation.csv?{}",
+        AllocationQuery { limit: String::new(), offset: String::new(), ..query.clone() }.to_query_string()
+    );
+    let link = |changed: AllocationQuery| format!("?{}", changed.to_query_string());
     let sort_link = |column: &'static str| {
-        let flip = sort == column && desc;
-        format!("?{}&sort={column}&desc={}", query.to_query_string(), !flip)
+        let order = if sort == column && descending { "asc" } else { "desc" };
+        link(AllocationQuery { sort: column.into(), order: order.into(), offset: String::new(), ..query.clone() })
     };
+    let first = report.offset;
+    let per_page = report.limit.unwrap_or(report.groups.max(1));
+    let page_link = |offset: usize| link(AllocationQuery { offset: offset.to_string(), ..query.clone() });
+    let previous = (first > 0).then(|| page_link(first.saturating_sub(per_page)));
+    let next = (first + per_page < report.groups).then(|| page_link(first + per_page));
+    let showing = if report.groups == 0 {
+        String::new()
+    } else {
+        format!(
+            "{}–{} of {} {}",
+            (first + 1).min(report.groups),
+            (first + per_page).min(report.groups),
+            report.groups,
+            if report.groups == 1 { "group" } else { "groups" }
+        )
+    };
+
     let utilisation = match &report.utilisation {
         UtilisationState::NotConfigured => {
             "Utilisation not configured (name a Prometheus on a cluster's page).".to_string()
@@ -510,7 +516,13 @@ fn render_report(
                 </thead>
                 <tbody>
                     {rows.is_empty().then(|| view! {
-                        <tr><td colspan="7" class="muted">"No GPU time in this window. Rows appear once pods hold GPUs in namespaces you can see (the ledger records them as they run)."</td></tr>
+                        <tr><td colspan="7" class="muted">{if !query.q.trim().is_empty() {
+                            format!("No group matches \"{}\" in this window.", query.q.trim())
+                        } else if report.groups > 0 {
+                            "No groups on this page: go back to the first.".to_string()
+                        } else {
+                            "No GPU time in this window. Rows appear once pods hold GPUs in namespaces you can see (the ledger records them as they run).".to_string()
+                        }}</td></tr>
                     })}
                     {rows.iter().map(|row| {
                         let t = &row.totals;
@@ -529,6 +541,11 @@ fn render_report(
                 </tbody>
             </table>
         </div>
-        <p><a href=csv data-testid="costs-csv" rel="external">"Download as CSV"</a></p>
+        <p class="pager" data-testid="costs-pager">
+            {previous.map(|href| view! { <a href=href data-testid="costs-previous">"← Previous"</a>" " })}
+            <span class="muted" data-testid="costs-showing">{showing}</span>
+            {next.map(|href| view! { " "<a href=href data-testid="costs-next">"Next →"</a> })}
+        </p>
+        <p><a href=csv data-testid="costs-csv" rel="external">"Download as CSV (every group)"</a></p>
     }
 }

@@ -81,6 +81,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use gantry_domain::allocation::{GroupOrder, GroupPage};
 use gantry_domain::usage::{self, Dimension, HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, Span, Usage};
 use sqlx::Connection;
 use sqlx::any::AnyRow;
@@ -209,6 +210,17 @@ impl Tier {
         .filter(|(_, part)| !part.is_empty())
         .collect()
     }
+}
+
+/// A usage question: which rollups, over what span, grouped by what, in
+/// buckets of what length (None: one row per group), seen by whom.
+#[derive(Clone, Copy, Debug)]
+pub struct UsageQuestion<'a> {
+    pub tier: Tier,
+    pub span: Span,
+    pub by: &'a [Dimension],
+    pub bucket_ms: Option<i64>,
+    pub filter: &'a UsageFilter,
 }
 
 /// What a usage question may see. None is no restriction; an empty list
@@ -377,6 +389,55 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The groups of `rows`, in their order.
+    fn groups(&self, rows: &[AnyRow]) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            groups.extend(self.group(row)?);
+        }
+        Ok(groups)
+    }
+}
+
+/// What every part of a question's SQL shares: the dimensions' columns,
+/// the bucket, the filter and how sums are taken.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    columns: &'a [&'static str],
+    bucket_ms: Option<i64>,
+    filter: &'a UsageFilter,
+    summing: Summing,
+}
+
+/// A usage question, checked: the tables and spans it reads, the columns
+/// of its dimensions, and how its rows are laid out.
+struct Prepared {
+    parts: Vec<(Table, Span)>,
+    columns: Vec<&'static str>,
+    layout: Layout,
+}
+
+/// The groups of a question's parts as one answer. The parts of a daily
+/// question are whole days apart, so buckets that divide a day never span
+/// two of them and their groups are apart already; without buckets (or
+/// with buckets longer than a day) their groups meet: added here, in order.
+fn merge_parts(groups: Vec<UsageGroup>, parts: usize, bucket_ms: Option<i64>) -> Vec<UsageGroup> {
+    if parts == 1 || bucket_ms.is_some_and(|bucket| MS_PER_DAY % bucket == 0) {
+        return groups;
+    }
+    let mut merged: BTreeMap<GroupKey, UsageGroup> = BTreeMap::new();
+    for group in groups {
+        match merged.entry(group_key(&group)) {
+            Entry::Occupied(mut seen) => seen.get_mut().usage.add(&group.usage),
+            Entry::Vacant(slot) => {
+                slot.insert(group);
+            }
+        }
+    }
+    merged.into_values().collect()
+}
+
 /// Usage from the exact sums of [`VALUE_COLUMNS`], in their order.
 fn usage_of_sums(sums: [i128; VALUE_COLUMNS.len()]) -> Usage {
     // GPU time is an i64 in the domain too; beyond it, it saturates there.
@@ -537,19 +598,16 @@ fn group_key(group: &UsageGroup) -> GroupKey {
 }
 
 /// The SQL of one part of a usage question, with its parameters.
-fn totals_query(
-    table: Table,
-    span: Span,
-    columns: &[&str],
-    bucket_ms: Option<i64>,
-    filter: &UsageFilter,
-    summing: Summing,
-) -> (String, Vec<Bind>) {
+/// Its columns are named (`bucket`, the dimensions' columns, `idle`, `n`,
+/// then `v0`… or `v0h`, `v0l`… for the sums), so a paged question can read
+/// them from a common table expression; `ordered` adds an ORDER BY for a
+/// question asked on its own. Parameters are numbered on from `binds`.
+fn totals_query(table: Table, span: Span, shape: &Shape, binds: &mut Vec<Bind>, ordered: bool) -> String {
+    let Shape { columns, bucket_ms, filter, summing } = *shape;
     let time = table.time_column();
-    let mut binds: Vec<Bind> = Vec::new();
     let mut groups: Vec<String> = Vec::new();
     if let Some(bucket) = bucket_ms {
-        let p = param(&mut binds, Bind::Int(bucket));
+        let p = param(binds, Bind::Int(bucket));
         groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
     }
     groups.extend(columns.iter().map(|column| format!("u.{column} AS {column}")));
@@ -557,16 +615,16 @@ fn totals_query(
         // IDLE is a constant without quotes, safe to write into the SQL.
         groups.push(format!("CAST(CASE WHEN u.workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT) AS idle"));
     }
-    let start = param(&mut binds, Bind::Int(span.start));
-    let end = param(&mut binds, Bind::Int(span.end));
+    let start = param(binds, Bind::Int(span.start));
+    let end = param(binds, Bind::Int(span.end));
     let mut conditions = vec![format!("u.{time} >= {start} AND u.{time} < {end}")];
     for (column, list) in [("cluster", &filter.clusters), ("team", &filter.teams)] {
         let Some(list) = list else { continue };
-        let params: Vec<String> = list.iter().map(|value| param(&mut binds, Bind::Text(value.clone()))).collect();
+        let params: Vec<String> = list.iter().map(|value| param(binds, Bind::Text(value.clone()))).collect();
         conditions.push(format!("u.{column} IN ({})", params.join(", ")));
     }
     if let Some(workload) = &filter.workload {
-        let p = param(&mut binds, Bind::Text(workload.clone()));
+        let p = param(binds, Bind::Text(workload.clone()));
         conditions.push(format!("u.workload = {p}"));
     }
     // A viewer's namespaces are joined first, so each reads its own rows by
@@ -582,24 +640,118 @@ fn totals_query(
     };
     let sums: Vec<String> = VALUE_COLUMNS
         .iter()
-        .map(|c| match summing {
-            Summing::Plain => format!("COALESCE(CAST(SUM(u.{c}) AS BIGINT), 0)"),
+        .enumerate()
+        .map(|(i, c)| match summing {
+            Summing::Plain => format!("COALESCE(CAST(SUM(u.{c}) AS BIGINT), 0) AS v{i}"),
             Summing::Halves => format!(
-                "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0), COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0)"
+                "COALESCE(CAST(SUM(u.{c} / {SPLIT}) AS BIGINT), 0) AS v{i}h, \
+                 COALESCE(CAST(SUM(u.{c} % {SPLIT}) AS BIGINT), 0) AS v{i}l"
             ),
         })
         .collect();
     let mut sql = format!(
-        "SELECT {}COUNT(*), {} FROM {from} WHERE {}",
+        "SELECT {}COUNT(*) AS n, {} FROM {from} WHERE {}",
         groups.iter().map(|g| format!("{g}, ")).collect::<String>(),
         sums.join(", "),
         conditions.join(" AND ")
     );
     if !groups.is_empty() {
         let ordinals: Vec<String> = (1..=groups.len()).map(|i| i.to_string()).collect();
-        sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", ordinals.join(", ")));
+        sql.push_str(&format!(" GROUP BY {}", ordinals.join(", ")));
+        if ordered {
+            sql.push_str(&format!(" ORDER BY {}", ordinals.join(", ")));
+        }
     }
-    (sql, binds)
+    sql
+}
+
+/// The SQL of one page of a question's groups (see [`Store::usage_page`]):
+/// its parts, as one common table expression, grouped again by the page's
+/// columns (and idle) to rank the groups, and the rows of the page's groups.
+/// The last column is the number of matching groups. `count_only` asks for
+/// that number alone (for a page past the end, which has no rows to carry it).
+fn page_query(
+    parts: &[String],
+    layout: &Layout,
+    page_columns: &[&str],
+    page: &GroupPage,
+    backend: Backend,
+    binds: &mut Vec<Bind>,
+    count_only: bool,
+) -> String {
+    let mut keys: Vec<String> = page_columns.iter().map(|c| format!("p.{c}")).collect();
+    if layout.idle {
+        keys.push("p.idle".into());
+    }
+    let mut matching: Vec<String> = Vec::new();
+    if !page.needle.is_empty() {
+        let escaped = page.needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        for column in page_columns {
+            let p = param(binds, Bind::Text(pattern.clone()));
+            matching.push(format!("LOWER(p.{column}) LIKE {p} ESCAPE '\\'"));
+        }
+        if layout.idle && "idle".contains(&page.needle) {
+            matching.push("p.idle = 1".into());
+        }
+        if matching.is_empty() {
+            matching.push("1 = 0".into());
+        }
+    }
+    let filter = if matching.is_empty() { String::new() } else { format!(" WHERE ({})", matching.join(" OR ")) };
+    let parts = parts.join(" UNION ALL ");
+    let grouping = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", keys.join(", ")) };
+    if count_only {
+        return format!(
+            "WITH parts AS ({parts}) SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM parts p{filter}{grouping}) g"
+        );
+    }
+    // Summed as floats (SQLite) or NUMERIC (PostgreSQL) only to order by:
+    // neither overflows, and the sums returned stay exact.
+    let value = |i: usize| match layout.summing {
+        Summing::Plain => format!("p.v{i} * 1.0"),
+        Summing::Halves => format!("(p.v{i}h * {SPLIT}.0 + p.v{i}l)"),
+    };
+    let column = |name: &str| VALUE_COLUMNS.iter().position(|c| *c == name).unwrap_or_default();
+    let measure = match page.order {
+        GroupOrder::Cost => Some(format!("SUM({})", value(column("cost_nanos")))),
+        GroupOrder::GpuHours => Some(format!("SUM({})", value(column("allocated")))),
+        GroupOrder::Savings => {
+            Some(format!("SUM({}) - SUM({})", value(column("on_demand_cost_nanos")), value(column("cost_nanos"))))
+        }
+        GroupOrder::Idle => Some(format!("SUM({})", value(column("idle_cost_nanos")))),
+        GroupOrder::Waste => Some(format!("SUM({})", value(column("wasted_cost_nanos")))),
+        GroupOrder::Name => None,
+    };
+    let direction = if page.descending { "DESC" } else { "ASC" };
+    let mut order: Vec<String> = measure.iter().map(|m| format!("{m} {direction}")).collect();
+    let by_values = if page.order == GroupOrder::Name { direction } else { "ASC" };
+    // Names in the order of their bytes (code points), as Rust orders them,
+    // whatever the database's own collation.
+    let collate = match backend {
+        Backend::Postgres => " COLLATE \"C\"",
+        Backend::Sqlite => "",
+    };
+    order.extend(
+        keys.iter().map(
+            |k| {
+                if k == "p.idle" { format!("{k} {by_values}") } else { format!("{k}{collate} {by_values}") }
+            },
+        ),
+    );
+    let limit = param(binds, Bind::Int(page.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))));
+    let offset = param(binds, Bind::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)));
+    let ranked_keys: Vec<String> = keys.iter().map(|k| format!("{k} AS {}", &k[2..])).collect();
+    let joined: Vec<String> = keys.iter().map(|k| format!("{k} = r.{}", &k[2..])).collect();
+    let on = if joined.is_empty() { "1 = 1".to_string() } else { joined.join(" AND ") };
+    format!(
+        "WITH parts AS MATERIALIZED ({parts}), \
+         ranked AS (SELECT {}CAST(COUNT(*) OVER () AS BIGINT) AS total_groups FROM parts p{filter}{grouping} \
+         ORDER BY {} LIMIT {limit} OFFSET {offset}) \
+         SELECT p.*, r.total_groups FROM parts p JOIN ranked r ON {on}",
+        ranked_keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
+        if order.is_empty() { "1".to_string() } else { order.join(", ") },
+    )
 }
 
 /// `query` with `binds` bound in order.
@@ -730,11 +882,103 @@ impl Store {
         bucket_ms: Option<i64>,
         filter: &UsageFilter,
     ) -> Result<Vec<UsageGroup>> {
+        let Some(Prepared { parts, columns, mut layout }) = self.prepare(tier, span, by, bucket_ms, filter)? else {
+            return Ok(Vec::new());
+        };
+        let rows = loop {
+            let queries: Vec<(String, Vec<Bind>)> = parts
+                .iter()
+                .map(|&(table, part)| {
+                    let mut binds = Vec::new();
+                    let shape = Shape { columns: &columns, bucket_ms, filter, summing: layout.summing };
+                    let sql = totals_query(table, part, &shape, &mut binds, true);
+                    (sql, binds)
+                })
+                .collect();
+            match self.fetch_rows(&queries, filter.namespaces.as_deref()).await {
+                Err(Error::Database(error)) if layout.summing == Summing::Plain && is_overflow(&error) => {
+                    layout.summing = Summing::Halves;
+                }
+                result => break result?,
+            }
+        };
+        let groups = layout.groups(&rows)?;
+        Ok(merge_parts(groups, parts.len(), bucket_ms))
+    }
+
+    /// One page of the groups of [`Store::usage_totals`]'s question, ranked
+    /// by `page.by` (a subset of `by`) and idle: the groups that match
+    /// `page.needle` in one of those columns, in `page.order`, `page.offset`
+    /// skipped, at most `page.limit`; and how many match in all. The rows
+    /// of a page's group are all its rows of the finer grain `by` asks
+    /// for, in every bucket, so the caller can sum them up to the page's
+    /// grain. Ranking, paging and counting happen in the database, which
+    /// returns only the page's rows: a month of 80,000 workloads' days is
+    /// not read out to show a hundred of them.
+    pub async fn usage_page(
+        &self,
+        question: UsageQuestion<'_>,
+        page_by: &[Dimension],
+        page: &GroupPage,
+    ) -> Result<(Vec<UsageGroup>, usize)> {
+        let UsageQuestion { tier, span, by, bucket_ms, filter } = question;
+        let Some(prepared) = self.prepare(tier, span, by, bucket_ms, filter)? else { return Ok((Vec::new(), 0)) };
+        let mut page_by: Vec<Dimension> = page_by.to_vec();
+        page_by.sort_unstable();
+        page_by.dedup();
+        if let Some(outside) = page_by.iter().find(|d| !prepared.layout.dimensions.contains(d)) {
+            return Err(Error::Config(format!("a page by {} in a question without it", outside.name())));
+        }
+        let page_columns: Vec<&str> = page_by.iter().filter_map(|&d| tier.column(d)).collect();
+        let mut layout = prepared.layout;
+        let ask = |layout: &Layout, count_only: bool| {
+            let mut binds = Vec::new();
+            let shape = Shape { columns: &prepared.columns, bucket_ms, filter, summing: layout.summing };
+            let parts: Vec<String> = prepared
+                .parts
+                .iter()
+                .map(|&(table, part)| totals_query(table, part, &shape, &mut binds, false))
+                .collect();
+            let sql = page_query(&parts, layout, &page_columns, page, self.backend, &mut binds, count_only);
+            vec![(sql, binds)]
+        };
+        let rows = loop {
+            match self.fetch_rows(&ask(&layout, false), filter.namespaces.as_deref()).await {
+                Err(Error::Database(error)) if layout.summing == Summing::Plain && is_overflow(&error) => {
+                    layout.summing = Summing::Halves;
+                }
+                result => break result?,
+            }
+        };
+        let matching = match rows.first() {
+            Some(row) => row.try_get::<i64, _>(row.len() - 1)?,
+            None if page.offset == 0 => 0,
+            None => {
+                let counted = self.fetch_rows(&ask(&layout, true), filter.namespaces.as_deref()).await?;
+                counted.first().map(|row| row.try_get::<i64, _>(0)).transpose()?.unwrap_or_default()
+            }
+        };
+        let groups = layout.groups(&rows)?;
+        let mut groups = merge_parts(groups, prepared.parts.len(), bucket_ms);
+        groups.sort_by_cached_key(group_key);
+        Ok((groups, usize::try_from(matching).unwrap_or_default()))
+    }
+
+    /// The parts, columns and layout of a usage question, checked; None
+    /// when nothing can pass its filter.
+    fn prepare(
+        &self,
+        tier: Tier,
+        span: Span,
+        by: &[Dimension],
+        bucket_ms: Option<i64>,
+        filter: &UsageFilter,
+    ) -> Result<Option<Prepared>> {
         let nothing_passes = [filter.clusters.as_ref().map(Vec::len), filter.teams.as_ref().map(Vec::len)]
             .contains(&Some(0))
             || filter.namespaces.as_ref().is_some_and(Vec::is_empty);
         if nothing_passes || span.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let unsupported = |what: &str| Error::Config(format!("the {} rollups have no {what}", tier.name()));
         if bucket_ms.is_some_and(|bucket| bucket <= 0) {
@@ -766,51 +1010,22 @@ impl Store {
         }
         let by_workload = dimensions.contains(&Dimension::Workload) || filter.workload.is_some();
         let parts = tier.plan(span, by_workload);
-        let mut layout = Layout {
+        let layout = Layout {
             bucket: bucket_ms.is_some(),
             dimensions,
             idle: tier != Tier::HourlyNodes,
             summing: Summing::Plain,
         };
-        let groups = loop {
-            let queries: Vec<(String, Vec<Bind>)> = parts
-                .iter()
-                .map(|&(table, part)| totals_query(table, part, &columns, bucket_ms, filter, layout.summing))
-                .collect();
-            match self.fetch_groups(&queries, filter.namespaces.as_deref(), &layout).await {
-                Err(Error::Database(error)) if layout.summing == Summing::Plain && is_overflow(&error) => {
-                    layout.summing = Summing::Halves;
-                }
-                result => break result?,
-            }
-        };
-        // The parts of a daily question are whole days apart, so buckets
-        // that divide a day never span two of them and their groups come in
-        // order already; without buckets (or with buckets longer than a day)
-        // their groups meet: added here.
-        if parts.len() == 1 || bucket_ms.is_some_and(|bucket| MS_PER_DAY % bucket == 0) {
-            return Ok(groups);
-        }
-        let mut merged: BTreeMap<GroupKey, UsageGroup> = BTreeMap::new();
-        for group in groups {
-            match merged.entry(group_key(&group)) {
-                Entry::Occupied(mut seen) => seen.get_mut().usage.add(&group.usage),
-                Entry::Vacant(slot) => {
-                    slot.insert(group);
-                }
-            }
-        }
-        Ok(merged.into_values().collect())
+        Ok(Some(Prepared { parts, columns, layout }))
     }
 
-    /// The groups of every query of a question, in order, decoded as
-    /// `layout` says, within the viewer's `namespaces` if given.
-    async fn fetch_groups(
+    /// The rows of every query of a question, in order, within the
+    /// viewer's `namespaces` if given.
+    async fn fetch_rows(
         &self,
         queries: &[(String, Vec<Bind>)],
         namespaces: Option<&[(String, String)]>,
-        layout: &Layout,
-    ) -> Result<Vec<UsageGroup>> {
+    ) -> Result<Vec<AnyRow>> {
         let mut conn = self.pool.acquire().await?;
         let mut rows = Vec::new();
         match namespaces {
@@ -847,11 +1062,7 @@ impl Store {
                 tx.rollback().await?;
             }
         }
-        let mut groups = Vec::with_capacity(rows.len());
-        for row in &rows {
-            groups.extend(layout.group(row)?);
-        }
-        Ok(groups)
+        Ok(rows)
     }
 
     async fn ensure_scope_table(&self, conn: &mut AnyConnection) -> Result<()> {
@@ -1323,6 +1534,119 @@ mod tests {
         let before = Span::new(T - 2 * H, T);
         assert!(store.usage_totals(Tier::HourlyNodes, before, &[], None, &everything()).await.unwrap().is_empty());
         assert!(store.usage_totals(Tier::Hourly, Span::new(T, T), &[], None, &everything()).await.unwrap().is_empty());
+    });
+
+    crate::store_test!(a_page_holds_the_groups_the_whole_answer_ranks_there, |store| {
+        // Ten workloads over three days (partial first and last days, so a
+        // daily question has three parts), in two namespaces, half on spot
+        // (saving a varying share), some partly wasted, with idle GPUs.
+        let day = T - T.rem_euclid(DAY);
+        let hours = [day + 20 * H, day + 23 * H, day + DAY + 5 * H, day + DAY + 17 * H, day + 2 * DAY + H];
+        for (h, &hour) in hours.iter().enumerate() {
+            let mut rows = vec![idle(hour, "prod", "n1", 40, 3 + h as i64, 2)];
+            for i in 0..10i64 {
+                if (i + h as i64) % 4 == 3 {
+                    continue; // not every workload every hour
+                }
+                let namespace = if i % 2 == 0 { "ml" } else { "research" };
+                let mut key = key("prod", namespace, Some("vision"), &format!("Job/w{i}"), "n1");
+                if i % 2 == 1 {
+                    key.capacity_type = Spot;
+                }
+                let mut row = held(hour, key, 1 + i, i128::from(1 + (i * 7) % 5));
+                row.usage.on_demand_cost = row.usage.cost * i128::from(1 + i % 3);
+                row.usage.wasted_cost = row.usage.cost * i128::from(i % 4) / 4;
+                rows.push(row);
+            }
+            store.replace_hour("prod", hour, &rows).await.unwrap();
+        }
+        let window = Span::new(day + 21 * H, day + 2 * DAY + 2 * H);
+        let by = [Dimension::Workload, Dimension::Model, Dimension::CapacityType];
+        let orders = [
+            GroupOrder::Cost,
+            GroupOrder::GpuHours,
+            GroupOrder::Savings,
+            GroupOrder::Idle,
+            GroupOrder::Waste,
+            GroupOrder::Name,
+        ];
+        type Key = (Option<String>, bool);
+        for (tier, bucket) in [(Tier::Daily, Some(DAY)), (Tier::Daily, None), (Tier::Hourly, Some(6 * H))] {
+            let all = everything();
+            let whole = store.usage_totals(tier, window, &by, bucket, &all).await.unwrap();
+            let mut per_group: BTreeMap<Key, Usage> = BTreeMap::new();
+            for group in &whole {
+                per_group.entry((group.workload.clone(), group.idle)).or_default().add(&group.usage);
+            }
+            for order in orders {
+                for descending in [true, false] {
+                    for needle in ["", "w1", "idle", "RESEARCH-none", "job/w_"] {
+                        let needle = needle.to_lowercase();
+                        let mut ranked: Vec<(&Key, &Usage)> = per_group
+                            .iter()
+                            .filter(|((workload, idle), _)| {
+                                needle.is_empty()
+                                    || (*idle && "idle".contains(&needle))
+                                    || workload.as_deref().is_some_and(|w| w.to_lowercase().contains(&needle))
+                            })
+                            .collect();
+                        ranked.sort_by(|(a_key, a), (b_key, b)| {
+                            let by_measure = order.measure(a).cmp(&order.measure(b));
+                            let by_measure = if descending { by_measure.reverse() } else { by_measure };
+                            let by_key = a_key.cmp(b_key);
+                            let by_key =
+                                if descending && order == GroupOrder::Name { by_key.reverse() } else { by_key };
+                            by_measure.then(by_key)
+                        });
+                        let mut paged: Vec<Key> = Vec::new();
+                        for offset in (0..=ranked.len()).step_by(3) {
+                            let page = GroupPage { order, descending, needle: needle.clone(), limit: Some(3), offset };
+                            let question =
+                                UsageQuestion { tier, span: window, by: &by, bucket_ms: bucket, filter: &all };
+                            let (groups, matching) =
+                                store.usage_page(question, &[Dimension::Workload], &page).await.unwrap();
+                            let context =
+                                format!("{tier:?} {bucket:?} {order:?} desc {descending} {needle:?} @{offset}");
+                            assert_eq!(matching, ranked.len(), "{context}");
+                            let mut sums: BTreeMap<Key, Usage> = BTreeMap::new();
+                            for group in &groups {
+                                sums.entry((group.workload.clone(), group.idle)).or_default().add(&group.usage);
+                            }
+                            let want: Vec<&Key> = ranked.iter().skip(offset).take(3).map(|(k, _)| *k).collect();
+                            let mut want_sorted = want.clone();
+                            want_sorted.sort();
+                            assert_eq!(sums.keys().collect::<Vec<_>>(), want_sorted, "{context}");
+                            for (key, usage) in &sums {
+                                assert_eq!(usage, &per_group[key], "{context}: every row of {key:?}");
+                            }
+                            paged.extend(want.into_iter().cloned());
+                        }
+                        let every: Vec<Key> = ranked.iter().map(|(k, _)| (*k).clone()).collect();
+                        assert_eq!(paged, every, "pages in turn are the whole answer");
+                    }
+                }
+            }
+        }
+        // A page past the end still says how many groups there are.
+        let all = everything();
+        let question = UsageQuestion { tier: Tier::Daily, span: window, by: &by, bucket_ms: None, filter: &all };
+        let far = GroupPage { limit: Some(5), offset: 50, ..GroupPage::everything() };
+        let (groups, matching) = store.usage_page(question, &[Dimension::Workload], &far).await.unwrap();
+        assert_eq!((groups.len(), matching), (0, 11), "ten workloads and idle");
+        // A team viewer's page: only their namespaces, never the idle row.
+        let mine = UsageFilter { namespaces: Some(vec![("prod".into(), "ml".into())]), ..everything() };
+        let question = UsageQuestion { filter: &mine, ..question };
+        let (groups, matching) =
+            store.usage_page(question, &[Dimension::Workload], &GroupPage::everything()).await.unwrap();
+        assert_eq!(matching, 5);
+        assert!(
+            groups
+                .iter()
+                .all(|g| !g.idle && g.workload.as_deref().is_some_and(|w| w.ends_with(['0', '2', '4', '6', '8'])))
+        );
+        // Paging by a dimension the question does not have is refused.
+        let by_team = store.usage_page(question, &[Dimension::Team], &GroupPage::everything()).await;
+        assert!(matches!(by_team, Err(Error::Config(_))), "{by_team:?}");
     });
 
     crate::store_test!(the_largest_sums_stay_exact_on_both_backends, |store| {

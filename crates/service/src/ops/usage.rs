@@ -8,13 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use gantry_domain::allocation::{AllocationQuery, AllocationReport, UnpricedTime, UtilisationState};
+use gantry_domain::allocation::{
+    AllocationQuery, AllocationReport, DEFAULT_PAGE, GroupPage, UnpricedTime, UtilisationState,
+};
 use gantry_domain::gpu::CapacityType;
 use gantry_domain::policy::{Action, Target, Visibility};
 use gantry_domain::usage::{
     self, AllocationRow, Dimension, HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, PriceBook, Span, UsageKey,
 };
-use gantry_store::{Tier, UsageFilter, UsageGroup, now_ms};
+use gantry_store::{Tier, UsageFilter, UsageGroup, UsageQuestion, now_ms};
 
 use crate::error::{Result, ServiceError};
 use crate::state::{AppState, Audit, Caller};
@@ -23,7 +25,17 @@ use crate::state::{AppState, Audit, Caller};
 const EXACT_UP_TO_MS: i64 = MS_PER_DAY;
 
 impl AppState {
+    /// One page of the answer: 100 groups unless the question says.
     pub async fn allocation(&self, caller: &Caller, query: &AllocationQuery) -> Result<AllocationReport> {
+        self.allocation_page(caller, query, Some(DEFAULT_PAGE)).await
+    }
+
+    async fn allocation_page(
+        &self,
+        caller: &Caller,
+        query: &AllocationQuery,
+        default_limit: Option<usize>,
+    ) -> Result<AllocationReport> {
         self.authorize(caller, Action::ViewPrices, &Target::Global, &Audit::default()).await?;
         let now = now_ms();
         let text = |value: &str, default: &'static str| {
@@ -35,6 +47,7 @@ impl AppState {
             "" => None,
             step => Some(usage::parse_step(step)?),
         };
+        let page = query.page(default_limit)?;
         let exact = window.len() <= EXACT_UP_TO_MS;
         let retention = if exact { self.config.raw_retention_ms } else { self.config.rollup_retention_ms };
         usage::check_retention(window, now, retention)?;
@@ -48,29 +61,48 @@ impl AppState {
                 "a breakdown by node shows every team's pods on each node; it needs a global admin",
             ));
         }
-        // Rows at the finest grain, with idle shared first if asked (it needs
-        // every row of a cluster to share), then cut to what the caller sees.
-        let (rows, window) = if exact {
-            (self.raw_rows(window, &viewer.visibility).await?, window)
+        let visibility = &viewer.visibility;
+        let (rows, groups, totals, window) = if exact || query.share_idle {
+            // Every row at the finest grain, with idle shared first if asked
+            // (it needs every row of a cluster to share), then cut to what
+            // the caller sees, summed up and paged here.
+            let (rows, window) = if exact {
+                (self.raw_rows(window, visibility).await?, window)
+            } else {
+                self.rolled_up_rows(window, &by, step, visibility, true).await?
+            };
+            let rows = if query.share_idle { share_idle(&rows) } else { rows };
+            let rows: Vec<HourlyRow> = rows.into_iter().filter(|r| visible(r, visibility)).collect();
+            let breakdown = usage::aggregate(&rows, &by, false, step.map(|s| (window, s)));
+            let (page_rows, groups) = page.cut(breakdown);
+            (page_rows, groups, rows, window)
         } else {
-            self.rolled_up_rows(window, &by, step, &viewer.visibility, query.share_idle).await?
+            // Ranked and paged in the database; the totals from the
+            // rollups without the breakdown's finer keys.
+            let (rows, groups, span) = self.rolled_up_page(window, &by, step, visibility, &page).await?;
+            let (totals, _) = self.rolled_up_rows(window, &[], None, visibility, false).await?;
+            let totals: Vec<HourlyRow> = totals.into_iter().filter(|r| visible(r, visibility)).collect();
+            let rows: Vec<HourlyRow> = rows.into_iter().filter(|r| visible(r, visibility)).collect();
+            let breakdown = usage::aggregate(&rows, &by, false, step.map(|s| (span, s)));
+            // The page's groups, in the page's order (the database chose them).
+            let (page_rows, _) = GroupPage { limit: None, offset: 0, ..page.clone() }.cut(breakdown);
+            (page_rows, groups, totals, span)
         };
-        let rows = if query.share_idle { share_idle(&rows) } else { rows };
-        let rows: Vec<HourlyRow> = rows.into_iter().filter(|r| visible(r, &viewer.visibility)).collect();
-        let step = step.map(|s| (window, s));
-        let breakdown = usage::aggregate(&rows, &by, false, step);
         Ok(AllocationReport {
             start: window.start,
             end: window.end,
             aggregate: by,
-            step: step.map(|(_, s)| s),
+            step,
             share_idle: query.share_idle,
             resolution: if exact { "exact" } else { "hourly" }.into(),
-            totals: usage::totals(&rows),
-            unpriced: unpriced(&rows),
+            totals: usage::totals(&totals),
+            unpriced: unpriced(&totals),
             utilisation: self.utilisation_state().await?,
             idle_shown: everything || query.share_idle,
-            rows: breakdown,
+            rows,
+            groups,
+            offset: page.offset,
+            limit: page.limit,
         })
     }
 
@@ -89,20 +121,22 @@ impl AppState {
         Ok(rows)
     }
 
-    /// From the rollups, on whole hours (whole days, with the hours at
-    /// either edge, when a daily answer will do), summed in the database by
-    /// the dimensions the breakdown asks for and those the rest of the answer
-    /// needs: model and capacity type (unpriced time), cluster and namespace
-    /// when the caller sees only some (visibility), cluster when idle is
-    /// shared. A question without the workload reads the namespace rollups.
-    async fn rolled_up_rows(
-        &self,
+    /// The rollups' question for a window: the tier and grain that answer
+    /// it (whole days, with the hours at either edge, when a daily answer
+    /// will do), the window on whole hours, and the dimensions to sum by in
+    /// the database: those the breakdown asks for and those the rest of the
+    /// answer needs: model and capacity type (unpriced time), cluster and
+    /// namespace when the caller sees only some (visibility), cluster when
+    /// idle is shared. A question without the workload reads the namespace
+    /// rollups. Returns the tier, the span, the dimensions, the bucket and
+    /// the filter.
+    fn rollup_question(
         window: Span,
         by: &[Dimension],
         step: Option<i64>,
         visibility: &Visibility,
         share_idle: bool,
-    ) -> Result<(Vec<HourlyRow>, Span)> {
+    ) -> (Tier, Span, Vec<Dimension>, Option<i64>, UsageFilter) {
         let by_node = by.contains(&Dimension::Node);
         let daily_will_do = !by_node && step.is_none_or(|s| s % MS_PER_DAY == 0);
         let (tier, grain) = match (by_node, daily_will_do) {
@@ -135,8 +169,38 @@ impl AppState {
                 filter.namespaces = Some(pairs);
             }
         }
+        (tier, span, dimensions, bucket, filter)
+    }
+
+    /// Every group of the rollups' answer, at the grain of
+    /// [`AppState::rollup_question`], as hourly rows (bucket as the hour).
+    async fn rolled_up_rows(
+        &self,
+        window: Span,
+        by: &[Dimension],
+        step: Option<i64>,
+        visibility: &Visibility,
+        share_idle: bool,
+    ) -> Result<(Vec<HourlyRow>, Span)> {
+        let (tier, span, dimensions, bucket, filter) = Self::rollup_question(window, by, step, visibility, share_idle);
         let groups = self.store.usage_totals(tier, span, &dimensions, bucket, &filter).await?;
         Ok((groups.into_iter().map(hourly_row).collect(), span))
+    }
+
+    /// One page of the rollups' answer, ranked by `by` in the database: the
+    /// rows of the page's groups and how many groups match in all.
+    async fn rolled_up_page(
+        &self,
+        window: Span,
+        by: &[Dimension],
+        step: Option<i64>,
+        visibility: &Visibility,
+        page: &GroupPage,
+    ) -> Result<(Vec<HourlyRow>, usize, Span)> {
+        let (tier, span, dimensions, bucket_ms, filter) = Self::rollup_question(window, by, step, visibility, false);
+        let question = UsageQuestion { tier, span, by: &dimensions, bucket_ms, filter: &filter };
+        let (groups, matching) = self.store.usage_page(question, by, page).await?;
+        Ok((groups.into_iter().map(hourly_row).collect(), matching, span))
     }
 
     /// Whether any cluster names a Prometheus, and whether they answered at
@@ -159,7 +223,7 @@ impl AppState {
 
     /// The answer as CSV, one line per row (for a spreadsheet).
     pub async fn allocation_csv(&self, caller: &Caller, query: &AllocationQuery) -> Result<String> {
-        let report = self.allocation(caller, query).await?;
+        let report = self.allocation_page(caller, query, None).await?;
         Ok(to_csv(&report))
     }
 }
