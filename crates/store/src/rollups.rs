@@ -597,24 +597,10 @@ fn group_key(group: &UsageGroup) -> GroupKey {
     (group.bucket, dimensions, group.idle)
 }
 
-/// The SQL of one part of a usage question, with its parameters.
-/// Its columns are named (`bucket`, the dimensions' columns, `idle`, `n`,
-/// then `v0`… or `v0h`, `v0l`… for the sums), so a paged question can read
-/// them from a common table expression; `ordered` adds an ORDER BY for a
-/// question asked on its own. Parameters are numbered on from `binds`.
-fn totals_query(table: Table, span: Span, shape: &Shape, binds: &mut Vec<Bind>, ordered: bool) -> String {
-    let Shape { columns, bucket_ms, filter, summing } = *shape;
+/// The FROM and WHERE conditions of one part of a usage question: its
+/// table over its span, within the filter.
+fn part_source(table: Table, span: Span, filter: &UsageFilter, binds: &mut Vec<Bind>) -> (String, Vec<String>) {
     let time = table.time_column();
-    let mut groups: Vec<String> = Vec::new();
-    if let Some(bucket) = bucket_ms {
-        let p = param(binds, Bind::Int(bucket));
-        groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
-    }
-    groups.extend(columns.iter().map(|column| format!("u.{column} AS {column}")));
-    if table != Table::HourlyNodes {
-        // IDLE is a constant without quotes, safe to write into the SQL.
-        groups.push(format!("CAST(CASE WHEN u.workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT) AS idle"));
-    }
     let start = param(binds, Bind::Int(span.start));
     let end = param(binds, Bind::Int(span.end));
     let mut conditions = vec![format!("u.{time} >= {start} AND u.{time} < {end}")];
@@ -638,6 +624,41 @@ fn totals_query(table: Table, span: Span, shape: &Shape, binds: &mut Vec<Bind>, 
     } else {
         format!("{} u", table.name())
     };
+    (from, conditions)
+}
+
+/// The SQL expression of a row's idle flag (all but the node tables).
+fn idle_flag(column_prefix: &str) -> String {
+    // IDLE is a constant without quotes, safe to write into the SQL.
+    format!("CAST(CASE WHEN {column_prefix}workload = '{IDLE}' THEN 1 ELSE 0 END AS BIGINT)")
+}
+
+/// The SQL of one part of a usage question, with its parameters.
+/// Its columns are named (`bucket`, the dimensions' columns, `idle`, `n`,
+/// then `v0`… or `v0h`, `v0l`… for the sums), so a paged question can read
+/// them from a common table expression; `ordered` adds an ORDER BY for a
+/// question asked on its own. Parameters are numbered on from `binds`.
+fn totals_query(
+    table: Table,
+    span: Span,
+    shape: &Shape,
+    binds: &mut Vec<Bind>,
+    ordered: bool,
+    extra_condition: Option<&str>,
+) -> String {
+    let Shape { columns, bucket_ms, filter, summing } = *shape;
+    let time = table.time_column();
+    let mut groups: Vec<String> = Vec::new();
+    if let Some(bucket) = bucket_ms {
+        let p = param(binds, Bind::Int(bucket));
+        groups.push(format!("CAST(u.{time} - (u.{time} % {p}) AS BIGINT) AS bucket"));
+    }
+    groups.extend(columns.iter().map(|column| format!("u.{column} AS {column}")));
+    if table != Table::HourlyNodes {
+        groups.push(format!("{} AS idle", idle_flag("u.")));
+    }
+    let (from, mut conditions) = part_source(table, span, filter, binds);
+    conditions.extend(extra_condition.map(str::to_string));
     let sums: Vec<String> = VALUE_COLUMNS
         .iter()
         .enumerate()
@@ -665,92 +686,113 @@ fn totals_query(table: Table, span: Span, shape: &Shape, binds: &mut Vec<Bind>, 
     sql
 }
 
-/// The SQL of one page of a question's groups (see [`Store::usage_page`]):
-/// its parts, as one common table expression, grouped again by the page's
-/// columns (and idle) to rank the groups, and the rows of the page's groups.
-/// The last column is the number of matching groups. `count_only` asks for
-/// that number alone (for a page past the end, which has no rows to carry it).
-fn page_query(
-    parts: &[String],
-    layout: &Layout,
-    page_columns: &[&str],
-    page: &GroupPage,
+/// A page of a usage question, ready to be written as SQL.
+struct PagePlan<'a> {
+    parts: &'a [(Table, Span)],
+    shape: Shape<'a>,
+    /// The columns groups are ranked by (idle too, where the tables have it).
+    page_columns: &'a [&'static str],
+    idle: bool,
+    page: &'a GroupPage,
     backend: Backend,
-    binds: &mut Vec<Bind>,
-    count_only: bool,
-) -> String {
-    let mut keys: Vec<String> = page_columns.iter().map(|c| format!("p.{c}")).collect();
-    if layout.idle {
-        keys.push("p.idle".into());
+}
+
+/// The SQL of one page of a question's groups (see [`Store::usage_page`]).
+/// First the groups are ranked from the rollup rows themselves (only the
+/// page's columns and the figure ordered by, summed as floats (SQLite) or
+/// NUMERIC (PostgreSQL), which never overflow, and only to order by), and
+/// the page's keys kept; then each part of the question is summed as
+/// [`totals_query`] would, for those keys alone. The last column is the
+/// number of matching groups. `count_only` asks for that number alone (for
+/// a page past the end, which has no rows to carry it).
+fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> String {
+    let page = plan.page;
+    let mut keys: Vec<&str> = plan.page_columns.to_vec();
+    if plan.idle {
+        keys.push("idle");
     }
+    let measured: &[&str] = match page.order {
+        GroupOrder::Cost => &["cost_nanos"],
+        GroupOrder::GpuHours => &["allocated"],
+        GroupOrder::Savings => &["on_demand_cost_nanos", "cost_nanos"],
+        GroupOrder::Idle => &["idle_cost_nanos"],
+        GroupOrder::Waste => &["wasted_cost_nanos"],
+        GroupOrder::Name => &[],
+    };
+    let sources: Vec<String> = plan
+        .parts
+        .iter()
+        .map(|&(table, span)| {
+            let (from, conditions) = part_source(table, span, plan.shape.filter, binds);
+            let mut columns: Vec<String> = plan.page_columns.iter().map(|c| format!("u.{c} AS {c}")).collect();
+            if plan.idle {
+                columns.push(format!("{} AS idle", idle_flag("u.")));
+            }
+            columns.extend(measured.iter().map(|m| format!("u.{m} AS {m}")));
+            format!("SELECT {} FROM {from} WHERE {}", columns.join(", "), conditions.join(" AND "))
+        })
+        .collect();
     let mut matching: Vec<String> = Vec::new();
     if !page.needle.is_empty() {
         let escaped = page.needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let pattern = format!("%{escaped}%");
-        for column in page_columns {
+        for column in plan.page_columns {
             let p = param(binds, Bind::Text(pattern.clone()));
-            matching.push(format!("LOWER(p.{column}) LIKE {p} ESCAPE '\\'"));
+            matching.push(format!("LOWER(r.{column}) LIKE {p} ESCAPE '\\'"));
         }
-        if layout.idle && "idle".contains(&page.needle) {
-            matching.push("p.idle = 1".into());
+        if plan.idle && "idle".contains(&page.needle) {
+            matching.push("r.idle = 1".into());
         }
         if matching.is_empty() {
             matching.push("1 = 0".into());
         }
     }
     let filter = if matching.is_empty() { String::new() } else { format!(" WHERE ({})", matching.join(" OR ")) };
-    let parts = parts.join(" UNION ALL ");
-    let grouping = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", keys.join(", ")) };
+    let rows = format!("({}) r", sources.join(" UNION ALL "));
+    let key_list = keys.iter().map(|k| format!("r.{k}")).collect::<Vec<_>>().join(", ");
+    let grouping = if keys.is_empty() { String::new() } else { format!(" GROUP BY {key_list}") };
     if count_only {
-        return format!(
-            "WITH parts AS ({parts}) SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM parts p{filter}{grouping}) g"
-        );
+        return format!("SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM {rows}{filter}{grouping}) g");
     }
-    // Summed as floats (SQLite) or NUMERIC (PostgreSQL) only to order by:
-    // neither overflows, and the sums returned stay exact.
-    let value = |i: usize| match layout.summing {
-        Summing::Plain => format!("p.v{i} * 1.0"),
-        Summing::Halves => format!("(p.v{i}h * {SPLIT}.0 + p.v{i}l)"),
-    };
-    let column = |name: &str| VALUE_COLUMNS.iter().position(|c| *c == name).unwrap_or_default();
-    let measure = match page.order {
-        GroupOrder::Cost => Some(format!("SUM({})", value(column("cost_nanos")))),
-        GroupOrder::GpuHours => Some(format!("SUM({})", value(column("allocated")))),
-        GroupOrder::Savings => {
-            Some(format!("SUM({}) - SUM({})", value(column("on_demand_cost_nanos")), value(column("cost_nanos"))))
-        }
-        GroupOrder::Idle => Some(format!("SUM({})", value(column("idle_cost_nanos")))),
-        GroupOrder::Waste => Some(format!("SUM({})", value(column("wasted_cost_nanos")))),
-        GroupOrder::Name => None,
+    let measure = match measured {
+        [] => None,
+        [one] => Some(format!("SUM(r.{one} * 1.0)")),
+        [minuend, subtrahend, ..] => Some(format!("SUM(r.{minuend} * 1.0) - SUM(r.{subtrahend} * 1.0)")),
     };
     let direction = if page.descending { "DESC" } else { "ASC" };
-    let mut order: Vec<String> = measure.iter().map(|m| format!("{m} {direction}")).collect();
     let by_values = if page.order == GroupOrder::Name { direction } else { "ASC" };
     // Names in the order of their bytes (code points), as Rust orders them,
     // whatever the database's own collation.
-    let collate = match backend {
+    let collate = match plan.backend {
         Backend::Postgres => " COLLATE \"C\"",
         Backend::Sqlite => "",
     };
+    let mut order: Vec<String> = measure.iter().map(|m| format!("{m} {direction}")).collect();
     order.extend(
-        keys.iter().map(
-            |k| {
-                if k == "p.idle" { format!("{k} {by_values}") } else { format!("{k}{collate} {by_values}") }
-            },
-        ),
+        keys.iter()
+            .map(|k| if *k == "idle" { format!("r.{k} {by_values}") } else { format!("r.{k}{collate} {by_values}") }),
     );
     let limit = param(binds, Bind::Int(page.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))));
     let offset = param(binds, Bind::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)));
-    let ranked_keys: Vec<String> = keys.iter().map(|k| format!("{k} AS {}", &k[2..])).collect();
-    let joined: Vec<String> = keys.iter().map(|k| format!("{k} = r.{}", &k[2..])).collect();
-    let on = if joined.is_empty() { "1 = 1".to_string() } else { joined.join(" AND ") };
+    // Each part keeps to the page's keys: an IN list the database builds
+    // once from the ranked page (a hundred keys, not a join per row).
+    let mut own_keys: Vec<String> = plan.page_columns.iter().map(|c| format!("u.{c}")).collect();
+    if plan.idle {
+        own_keys.push(idle_flag("u."));
+    }
+    let on_page = format!("({}) IN (SELECT {} FROM ranked)", own_keys.join(", "), keys.join(", "));
+    let parts: Vec<String> = plan
+        .parts
+        .iter()
+        .map(|&(table, span)| totals_query(table, span, &plan.shape, binds, false, Some(&on_page)))
+        .collect();
     format!(
-        "WITH parts AS MATERIALIZED ({parts}), \
-         ranked AS (SELECT {}CAST(COUNT(*) OVER () AS BIGINT) AS total_groups FROM parts p{filter}{grouping} \
-         ORDER BY {} LIMIT {limit} OFFSET {offset}) \
-         SELECT p.*, r.total_groups FROM parts p JOIN ranked r ON {on}",
-        ranked_keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
-        if order.is_empty() { "1".to_string() } else { order.join(", ") },
+        "WITH ranked AS MATERIALIZED (SELECT {}, CAST(COUNT(*) OVER () AS BIGINT) AS total_groups \
+         FROM {rows}{filter}{grouping} ORDER BY {} LIMIT {limit} OFFSET {offset}) \
+         SELECT paged.*, (SELECT MAX(total_groups) FROM ranked) AS total_groups FROM ({}) paged",
+        keys.iter().map(|k| format!("r.{k} AS {k}")).collect::<Vec<_>>().join(", "),
+        order.join(", "),
+        parts.join(" UNION ALL "),
     )
 }
 
@@ -891,7 +933,7 @@ impl Store {
                 .map(|&(table, part)| {
                     let mut binds = Vec::new();
                     let shape = Shape { columns: &columns, bucket_ms, filter, summing: layout.summing };
-                    let sql = totals_query(table, part, &shape, &mut binds, true);
+                    let sql = totals_query(table, part, &shape, &mut binds, true, None);
                     (sql, binds)
                 })
                 .collect();
@@ -933,13 +975,15 @@ impl Store {
         let mut layout = prepared.layout;
         let ask = |layout: &Layout, count_only: bool| {
             let mut binds = Vec::new();
-            let shape = Shape { columns: &prepared.columns, bucket_ms, filter, summing: layout.summing };
-            let parts: Vec<String> = prepared
-                .parts
-                .iter()
-                .map(|&(table, part)| totals_query(table, part, &shape, &mut binds, false))
-                .collect();
-            let sql = page_query(&parts, layout, &page_columns, page, self.backend, &mut binds, count_only);
+            let plan = PagePlan {
+                parts: &prepared.parts,
+                shape: Shape { columns: &prepared.columns, bucket_ms, filter, summing: layout.summing },
+                page_columns: &page_columns,
+                idle: layout.idle,
+                page,
+                backend: self.backend,
+            };
+            let sql = page_query(&plan, &mut binds, count_only);
             vec![(sql, binds)]
         };
         let rows = loop {
