@@ -12,7 +12,7 @@ use gantry_service::AppState;
 use http::StatusCode;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
@@ -220,6 +220,16 @@ fn json_or_csv(_: StatusCode, _: http::Version, headers: &http::HeaderMap, _: &h
 }
 
 /// Every route of the app, wrapped in its middleware.
+/// The app's routes, listed once per process. Listing runs the app with
+/// every resource in the process held back (leptos_router sets a
+/// process-wide flag while it runs), so a page rendering meanwhile, for
+/// another router in the same process, would wait for its data forever.
+/// Tests list the routes through this too.
+pub fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Router {
     let leptos = leptos_options(config);
     let web = WebState {
@@ -244,7 +254,7 @@ pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Route
         ));
     let (api, openapi) = crate::rest::api();
     let openapi = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let shell_options = leptos.clone();
     // `cargo leptos build --release --precompress` writes .br and .gz twins.
     let pkg = ServeDir::new(config.site_root.join("pkg")).precompressed_br().precompressed_gzip();

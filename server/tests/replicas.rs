@@ -396,7 +396,11 @@ async fn background_work_runs_on_one_replica_and_the_other_takes_over_within_30s
         (mine.len() == 1).then_some(mine)
     })
     .await;
-    assert_eq!((opened[0].pod.as_str(), opened[0].start), (first[0].0.as_str(), first[0].1), "{opened:?}");
+    // Bound within the second of one of the leader's passes, it begins at
+    // that pass (the ledger's rule for whole-second bind times), else at the
+    // bind time.
+    assert_eq!(opened[0].pod, first[0].0, "{opened:?}");
+    assert!((first[0].1..first[0].1 + 1_000).contains(&opened[0].start), "{opened:?} bound at {}", first[0].1);
 
     // The leader dies without a word just after one of its passes, and a
     // pod is bound while nobody leads, most likely within the same second

@@ -632,6 +632,57 @@ async fn risky_kubeconfigs_need_the_risks_accepted() {
     assert!(audit.iter().any(|r| r.after.as_deref().is_some_and(|a| a.contains("risks accepted"))), "{audit:?}");
 }
 
+// Building a router makes Leptos's route list by running the app once, and
+// while it runs leptos_router stops every resource in the process from
+// loading (a process-wide flag): a page whose first resource was polled in
+// that moment waited forever (seen as a page hanging in CI, where tests build
+// routers beside each other's renders). Routers are built here, on another
+// thread, while pages render.
+#[tokio::test]
+async fn pages_render_while_another_router_is_being_built() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
+    let (client, _) = app.sign_in(Who::Admin).await;
+    let building = Arc::new(AtomicBool::new(true));
+    let builder = {
+        let (state, building) = (app.state.clone(), building.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _inside = runtime.enter();
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            let config = gantry_server::web::WebConfig::local("site".into(), "127.0.0.1:0".parse().unwrap());
+            let mut built = 0;
+            while building.load(Ordering::Relaxed) {
+                let _ = gantry_server::web::router(
+                    state.clone(),
+                    &config,
+                    &gantry_server::web::Lifecycle::new(stopped.clone()),
+                );
+                built += 1;
+            }
+            built
+        })
+    };
+    let team = format!("/teams/{}", app.vision);
+    for round in 0..60 {
+        for path in ["/", "/teams", team.as_str(), "/prices"] {
+            let fetch = async {
+                let page = client.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+                assert_eq!(page.status(), 200, "{path}");
+                page.text().await.unwrap()
+            };
+            if tokio::time::timeout(Duration::from_secs(20), fetch).await.is_err() {
+                building.store(false, Ordering::Relaxed);
+                panic!("{path} did not render within 20 s (round {round}) while routers were being built");
+            }
+        }
+    }
+    building.store(false, Ordering::Relaxed);
+    let built = builder.join().unwrap();
+    assert!(built > 10, "routers were built beside the renders: {built}");
+}
+
 // Every form on a server-rendered page carries the session's CSRF token, including those
 // rendered outside a Suspense while the session was still loading (the users page's
 // "New user" form went out with an empty token, so creating a user failed as stale).
@@ -640,8 +691,9 @@ async fn every_rendered_form_carries_the_sessions_csrf_token() {
     let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
     let (client, csrf) = app.sign_in(Who::Admin).await;
     for path in ["/users", "/teams", &format!("/teams/{}", app.vision), "/tokens", "/profile", "/prices"] {
-        // Bounded: this once hung in CI (2026-12-03, not reproduced in 7 runs
-        // since); a hang should name its page rather than stall the suite.
+        // Bounded: this hung in CI three times, while other tests built their
+        // routers (see pages_render_while_another_router_is_being_built); a
+        // hang should name its page rather than stall the suite.
         let fetch = async {
             let page = client.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
             assert_eq!(page.status(), 200, "{path}");
