@@ -754,10 +754,13 @@ fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> Strin
     if count_only {
         return format!("SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM {rows}{filter}{grouping}) g");
     }
+    // Ranked as floating point on both backends: it cannot overflow, and on
+    // PostgreSQL it is not `numeric` (`* 1.0` was: a third slower to sum).
+    let float = |column: &str| format!("SUM(CAST(r.{column} AS DOUBLE PRECISION))");
     let measure = match measured {
         [] => None,
-        [one] => Some(format!("SUM(r.{one} * 1.0)")),
-        [minuend, subtrahend, ..] => Some(format!("SUM(r.{minuend} * 1.0) - SUM(r.{subtrahend} * 1.0)")),
+        [one] => Some(float(one)),
+        [minuend, subtrahend, ..] => Some(format!("{} - {}", float(minuend), float(subtrahend))),
     };
     let direction = if page.descending { "DESC" } else { "ASC" };
     let by_values = if page.order == GroupOrder::Name { direction } else { "ASC" };
