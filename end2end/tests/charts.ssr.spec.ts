@@ -36,6 +36,52 @@ test('without JavaScript a chart is a frame, a static line and a value table', a
   expect(span).toBeGreaterThan(25 * 60_000);
 });
 
+test('without JavaScript the cost table is sorted, paged and filtered by the server', async ({ page }) => {
+  await signIn(page, 'admin', false);
+  await page.goto('/costs?window=1h&aggregate=workload&limit=2');
+  const table = page.getByTestId('allocation');
+  const rows = table.locator('tbody tr');
+  await expect(rows).toHaveCount(2);
+  await expect(table.locator('th[aria-sort="descending"]')).toHaveText('Cost ▼');
+  const showing = page.getByTestId('costs-showing');
+  await expect(showing).toHaveText(/^1–2 of \d+ groups$/);
+  const groups = Number((await showing.innerText()).match(/of (\d+)/)![1]);
+  expect(groups).toBeGreaterThan(2);
+  const costs = async () =>
+    (await rows.locator('td:nth-child(3)').allInnerTexts()).map((t) => Number(t.replace(/[$,]/g, '')));
+  const [costliest, second] = await costs();
+  expect(costliest).toBeGreaterThanOrEqual(second);
+  await expect(page.getByTestId('costs-previous')).toHaveCount(0);
+
+  // The next page carries on where the first ended.
+  await page.getByTestId('costs-next').click();
+  await expect(page).toHaveURL(/offset=2/);
+  await expect(showing).toHaveText(new RegExp(`^3–4 of ${groups} groups$`));
+  expect((await costs())[0]).toBeLessThanOrEqual(second);
+  await expect(page.getByTestId('costs-previous')).toHaveCount(1);
+
+  // A header sorts by its column (from the first page), and again the other way.
+  await table.locator('thead th a', { hasText: 'GPU-hours' }).click();
+  await expect(page).toHaveURL(/sort=gpu_hours&order=desc/);
+  await expect(page).not.toHaveURL(/offset=/);
+  await expect(table.locator('th[aria-sort="descending"]')).toHaveText('GPU-hours ▼');
+  await table.locator('thead th a', { hasText: 'GPU-hours' }).click();
+  await expect(page).toHaveURL(/sort=gpu_hours&order=asc/);
+  await expect(table.locator('th[aria-sort="ascending"]')).toHaveText('GPU-hours ▲');
+  const hours = (await rows.locator('td:nth-child(2)').allInnerTexts()).map(Number);
+  expect(hours[0]).toBeLessThanOrEqual(hours[1]);
+
+  // The filter keeps only groups whose name contains the text.
+  await page.locator('input[name=q]').fill('serve');
+  await page.locator('input[name=q]').press('Enter');
+  await expect(page).toHaveURL(/q=serve/);
+  for (const name of await rows.locator('td:first-child').allInnerTexts()) {
+    expect(name).toContain('serve');
+  }
+  await page.goto('/costs?window=1h&aggregate=workload&q=zzz');
+  await expect(table).toContainText('No group matches "zzz" in this window.');
+});
+
 test('without JavaScript the overview charts have their legends and values', async ({ page }) => {
   await signIn(page, 'admin', false);
   const gpus = page.getByTestId('chart-gpus');

@@ -447,6 +447,17 @@ fn render_report(
         let order = if sort == column && descending { "asc" } else { "desc" };
         link(AllocationQuery { sort: column.into(), order: order.into(), offset: String::new(), ..query.clone() })
     };
+    // Which column orders the table, for the arrow and for screen readers.
+    let arrow = |column: &str| match (sort == column, descending) {
+        (false, _) => "",
+        (true, true) => " ▼",
+        (true, false) => " ▲",
+    };
+    let aria_sort = |column: &str| match (sort == column, descending) {
+        (false, _) => "none",
+        (true, true) => "descending",
+        (true, false) => "ascending",
+    };
     let first = report.offset;
     let per_page = report.limit.unwrap_or(report.groups.max(1));
     let page_link = |offset: usize| link(AllocationQuery { offset: offset.to_string(), ..query.clone() });
@@ -505,13 +516,13 @@ fn render_report(
             <table class="grid" data-testid="allocation">
                 <thead>
                     <tr>
-                        <th><a href=sort_link("name")>{report.aggregate.iter().map(|d| d.name().replace('_', " ")).collect::<Vec<_>>().join(" · ")}</a></th>
-                        <th class="num"><a href=sort_link("gpu_hours")>"GPU-hours"</a></th>
-                        <th class="num"><a href=sort_link("cost")>"Cost"</a></th>
-                        <th class="num"><a href=sort_link("savings")>"Spot savings"</a></th>
-                        <th class="num"><a href=sort_link("idle")>"Idle"</a></th>
+                        <th aria-sort=aria_sort("name")><a href=sort_link("name")>{report.aggregate.iter().map(|d| d.name().replace('_', " ")).collect::<Vec<_>>().join(" · ")}{arrow("name")}</a></th>
+                        <th class="num" aria-sort=aria_sort("gpu_hours")><a href=sort_link("gpu_hours")>"GPU-hours"{arrow("gpu_hours")}</a></th>
+                        <th class="num" aria-sort=aria_sort("cost")><a href=sort_link("cost")>"Cost"{arrow("cost")}</a></th>
+                        <th class="num" aria-sort=aria_sort("savings")><a href=sort_link("savings")>"Spot savings"{arrow("savings")}</a></th>
+                        <th class="num" aria-sort=aria_sort("idle")><a href=sort_link("idle")>"Idle"{arrow("idle")}</a></th>
                         <th class="num">"Utilisation"</th>
-                        <th class="num"><a href=sort_link("waste")>"Wasted"</a></th>
+                        <th class="num" aria-sort=aria_sort("waste")><a href=sort_link("waste")>"Wasted"{arrow("waste")}</a></th>
                     </tr>
                 </thead>
                 <tbody>
