@@ -47,9 +47,8 @@ pub struct AllocationQuery {
 impl AllocationQuery {
     /// The query as URL parameters, for links and the address bar.
     pub fn to_query_string(&self) -> String {
-        let mut parts = Vec::new();
-        let fields = [
-            ("window", &self.window),
+        crate::view::query_string([
+            ("window", self.window.as_str()),
             ("aggregate", &self.aggregate),
             ("step", &self.step),
             ("sort", &self.sort),
@@ -57,16 +56,8 @@ impl AllocationQuery {
             ("q", &self.q),
             ("limit", &self.limit),
             ("offset", &self.offset),
-        ];
-        for (key, value) in fields {
-            if !value.is_empty() {
-                parts.push(format!("{key}={}", crate::view::encode(value)));
-            }
-        }
-        if self.share_idle {
-            parts.push("share_idle=true".into());
-        }
-        parts.join("&")
+            ("share_idle", if self.share_idle { "true" } else { "" }),
+        ])
     }
 
     /// Which groups of the answer to return and in what order; `limit`

@@ -163,8 +163,8 @@ pub struct SeriesQuery {
 impl SeriesQuery {
     /// The query as URL parameters (empty ones left out).
     pub fn to_query_string(&self) -> String {
-        [
-            ("chart", &self.chart),
+        crate::view::query_string([
+            ("chart", self.chart.as_str()),
             ("by", &self.by),
             ("range", &self.range),
             ("width", &self.width),
@@ -173,12 +173,7 @@ impl SeriesQuery {
             ("workload", &self.workload),
             ("node", &self.node),
             ("team", &self.team),
-        ]
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| format!("{key}={}", crate::view::encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 

@@ -147,20 +147,17 @@ impl AuditQuery {
     /// The query as URL parameters, for links (the CSV export) and the address bar.
     pub fn to_query_string(&self) -> String {
         let limit = self.limit.map(|l| l.to_string());
-        let mut parts = Vec::new();
-        for (key, value) in [
-            ("actor", &self.actor),
-            ("team", &self.team),
-            ("action", &self.action),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("limit", &limit),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{key}={}", crate::view::encode(v)));
-            }
+        fn text(value: &Option<String>) -> &str {
+            value.as_deref().unwrap_or_default()
         }
-        parts.join("&")
+        crate::view::query_string([
+            ("actor", text(&self.actor)),
+            ("team", text(&self.team)),
+            ("action", text(&self.action)),
+            ("from", text(&self.from)),
+            ("to", text(&self.to)),
+            ("limit", text(&limit)),
+        ])
     }
 }
 

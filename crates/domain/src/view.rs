@@ -500,6 +500,16 @@ impl ListQuery {
     }
 }
 
+/// URL parameters from pairs of name and value, leaving out empty values.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}={}", encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Percent-encodes a URL query value.
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());

@@ -79,8 +79,10 @@ impl AppState {
         } else {
             // Ranked and paged in the database; the totals from the
             // rollups without the breakdown's finer keys.
-            let (rows, groups, span) = self.rolled_up_page(window, &by, step, visibility, &page).await?;
-            let (totals, _) = self.rolled_up_rows(window, &[], None, visibility, false).await?;
+            let ((rows, groups, span), (totals, _)) = futures::try_join!(
+                self.rolled_up_page(window, &by, step, visibility, &page),
+                self.rolled_up_rows(window, &[], None, visibility, false),
+            )?;
             let totals: Vec<HourlyRow> = totals.into_iter().filter(|r| visible(r, visibility)).collect();
             let rows: Vec<HourlyRow> = rows.into_iter().filter(|r| visible(r, visibility)).collect();
             let breakdown = usage::aggregate(&rows, &by, false, step.map(|s| (span, s)));
