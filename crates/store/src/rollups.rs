@@ -698,10 +698,10 @@ struct PagePlan<'a> {
 }
 
 /// The SQL of one page of a question's groups (see [`Store::usage_page`]).
-/// First the groups are ranked from the rollup rows themselves (only the
-/// page's columns and the figure ordered by, summed as floats (SQLite) or
-/// NUMERIC (PostgreSQL), which never overflow, and only to order by), and
-/// the page's keys kept; then each part of the question is summed as
+/// First the matching groups are formed from the rollup rows themselves
+/// (only the page's columns and the figure ordered by, summed as floats,
+/// which never overflow, and only to order by), ranked, and the page's
+/// keys kept; then each part of the question is summed as
 /// [`totals_query`] would, for those keys alone. The last column is the
 /// number of matching groups. `count_only` asks for that number alone (for
 /// a page past the end, which has no rows to carry it).
@@ -770,15 +770,16 @@ fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> Strin
         Backend::Postgres => " COLLATE \"C\"",
         Backend::Sqlite => "",
     };
-    let mut order: Vec<String> = measure.iter().map(|m| format!("{m} {direction}")).collect();
+    let mut order: Vec<String> = measure.iter().map(|_| format!("measure {direction}")).collect();
     order.extend(
         keys.iter()
-            .map(|k| if *k == "idle" { format!("r.{k} {by_values}") } else { format!("r.{k}{collate} {by_values}") }),
+            .map(|k| if *k == "idle" { format!("{k} {by_values}") } else { format!("{k}{collate} {by_values}") }),
     );
     let limit = param(binds, Bind::Int(page.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))));
     let offset = param(binds, Bind::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)));
     // Each part keeps to the page's keys: an IN list the database builds
-    // once from the ranked page (a hundred keys, not a join per row).
+    // once from the ranked page (a hundred keys, not a join per row), read
+    // by the (workload, time) indexes when the page is of workloads.
     let mut own_keys: Vec<String> = plan.page_columns.iter().map(|c| format!("u.{c}")).collect();
     if plan.idle {
         own_keys.push(idle_flag("u."));
@@ -789,11 +790,17 @@ fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> Strin
         .iter()
         .map(|&(table, span)| totals_query(table, span, &plan.shape, binds, false, Some(&on_page)))
         .collect();
+    // The matching groups are kept (`grouped`), then ranked and counted
+    // from there: a window function counting them as they are ranked made
+    // the database carry every group through one more step (a third of the
+    // ranking's time on SQLite, a fifth on PostgreSQL).
+    let measured_column = measure.map(|m| format!(", {m} AS measure")).unwrap_or_default();
     format!(
-        "WITH ranked AS MATERIALIZED (SELECT {}, CAST(COUNT(*) OVER () AS BIGINT) AS total_groups \
-         FROM {rows}{filter}{grouping} ORDER BY {} LIMIT {limit} OFFSET {offset}) \
-         SELECT paged.*, (SELECT MAX(total_groups) FROM ranked) AS total_groups FROM ({}) paged",
+        "WITH grouped AS MATERIALIZED (SELECT {}{measured_column} FROM {rows}{filter}{grouping}), \
+         ranked AS MATERIALIZED (SELECT {} FROM grouped ORDER BY {} LIMIT {limit} OFFSET {offset}) \
+         SELECT paged.*, (SELECT CAST(COUNT(*) AS BIGINT) FROM grouped) AS total_groups FROM ({}) paged",
         keys.iter().map(|k| format!("r.{k} AS {k}")).collect::<Vec<_>>().join(", "),
+        keys.join(", "),
         order.join(", "),
         parts.join(" UNION ALL "),
     )
