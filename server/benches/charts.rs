@@ -4,6 +4,8 @@
 //!   cargo bench -p gantry --bench charts                  # everything below
 //!   cargo bench -p gantry --bench charts -- --no-browser  # only the queries and the built sizes
 //!
+//! GANTRY_BENCH_KEEP_DB=1 keeps the SQLite database as /tmp/gantry-chart-bench.sqlite.
+//!
 //! 1. Chart queries on 30 days of synthetic history for the scale fleet (one cluster, 1,000
 //!    nodes with 8 GPUs each, eight teams with 120 serving deployments and training jobs that
 //!    come and go), written through the store's rollup path (`Store::replace_hour`, one hour at
@@ -317,6 +319,12 @@ async fn backend(name: &str, url: Option<String>) -> anyhow::Result<(Written, Ve
     let viewer = store.create_user(&Username::parse("viewer")?, &hash, false).await?;
     store.set_membership(1, viewer.id, Role::Viewer).await?;
     store.create_user(&Username::parse("admin")?, &hash, true).await?;
+    if std::env::var_os("GANTRY_BENCH_KEEP_DB").is_some() && store.backend() == gantry_store::Backend::Sqlite {
+        let copy = "/tmp/gantry-chart-bench.sqlite";
+        let _ = std::fs::remove_file(copy);
+        sqlx::query(&format!("VACUUM INTO '{copy}'")).execute(store.pool()).await?;
+        eprintln!("kept the SQLite database as {copy}");
+    }
     // The cluster is registered, as a global admin's charts cover the registered clusters; its
     // apiserver is never reached (nothing listens on port 9), which no question here needs.
     let hub = Hub::new();
