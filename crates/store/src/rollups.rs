@@ -326,8 +326,8 @@ enum Summing {
 /// The columns of a usage question's rows, in order: the bucket (with a
 /// step), one text column per dimension, the idle flag (all but the node
 /// tables), the row count, then the sums of [`VALUE_COLUMNS`] (two each
-/// when summed in halves). Rows are read by position, not by name: a large
-/// question returns tens of thousands of them.
+/// when summed in halves). The rows come back as one JSON array of arrays
+/// (see [`one_row`]) and are read by position.
 struct Layout {
     bucket: bool,
     dimensions: Vec<Dimension>,
@@ -336,15 +336,35 @@ struct Layout {
 }
 
 impl Layout {
+    /// The names of the columns, in order, as [`totals_query`] writes them
+    /// for the dimensions' `columns`.
+    fn names(&self, columns: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if self.bucket {
+            names.push("bucket".into());
+        }
+        names.extend(columns.iter().map(|c| (*c).to_string()));
+        if self.idle {
+            names.push("idle".into());
+        }
+        names.push("n".into());
+        for i in 0..VALUE_COLUMNS.len() {
+            match self.summing {
+                Summing::Plain => names.push(format!("v{i}")),
+                Summing::Halves => names.extend([format!("v{i}h"), format!("v{i}l")]),
+            }
+        }
+        names
+    }
+
     /// The group of one row; None for a group of no rows (SQL's sums over
     /// nothing, which a GROUP BY never returns, but a plain total may).
-    fn group(&self, row: &AnyRow) -> std::result::Result<Option<UsageGroup>, sqlx::Error> {
-        let mut column = 0;
-        let mut next = || {
-            column += 1;
-            column - 1
+    fn group(&self, row: &[serde_json::Value]) -> std::result::Result<Option<UsageGroup>, sqlx::Error> {
+        let mut values = row.iter();
+        let int = |values: &mut std::slice::Iter<serde_json::Value>| {
+            values.next().and_then(serde_json::Value::as_i64).ok_or_else(|| malformed(row))
         };
-        let bucket = if self.bucket { Some(row.try_get::<i64, _>(next())?) } else { None };
+        let bucket = if self.bucket { Some(int(&mut values)?) } else { None };
         let (mut cluster, mut namespace, mut team, mut workload) = (None, None, None, None);
         let (mut node, mut model, mut capacity) = (None, None, None);
         for &dimension in &self.dimensions {
@@ -357,19 +377,20 @@ impl Layout {
                 Dimension::Model => &mut model,
                 Dimension::CapacityType => &mut capacity,
             };
-            *slot = Some(row.try_get::<String, _>(next())?);
+            let text = values.next().and_then(serde_json::Value::as_str).ok_or_else(|| malformed(row))?;
+            *slot = Some(text.to_string());
         }
-        let idle = self.idle && row.try_get::<i64, _>(next())? != 0;
-        if row.try_get::<i64, _>(next())? == 0 {
+        let idle = self.idle && int(&mut values)? != 0;
+        if int(&mut values)? == 0 {
             return Ok(None);
         }
         let mut sums = [0i128; VALUE_COLUMNS.len()];
         for sum in &mut sums {
             *sum = match self.summing {
-                Summing::Plain => i128::from(row.try_get::<i64, _>(next())?),
+                Summing::Plain => i128::from(int(&mut values)?),
                 Summing::Halves => {
-                    let high = row.try_get::<i64, _>(next())?;
-                    i128::from(high) * SPLIT + i128::from(row.try_get::<i64, _>(next())?)
+                    let high = int(&mut values)?;
+                    i128::from(high) * SPLIT + i128::from(int(&mut values)?)
                 }
             };
         }
@@ -387,16 +408,37 @@ impl Layout {
             usage: usage_of_sums(sums),
         }))
     }
-}
 
-impl Layout {
     /// The groups of `rows`, in their order.
-    fn groups(&self, rows: &[AnyRow]) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
+    fn groups(&self, rows: &[Vec<serde_json::Value>]) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
         let mut groups = Vec::with_capacity(rows.len());
         for row in rows {
             groups.extend(self.group(row)?);
         }
         Ok(groups)
+    }
+}
+
+fn malformed(row: &[serde_json::Value]) -> sqlx::Error {
+    sqlx::Error::Decode(format!("a usage row not as its question laid it out: {row:?}").into())
+}
+
+/// `sql`'s rows as one row of one column: a JSON array of arrays, each the
+/// values of `names` in a row, ordered by `order`. SQLite hands rows to
+/// the caller one at a time across a thread (a wake-up each); a chart's
+/// ten thousand rows cost more that way than the query itself.
+fn one_row(sql: &str, names: &[String], order: &[String], backend: Backend) -> String {
+    let values = names.iter().map(|n| format!("q.{n}")).collect::<Vec<_>>().join(", ");
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.iter().map(|n| format!("q.{n}")).collect::<Vec<_>>().join(", "))
+    };
+    match backend {
+        Backend::Sqlite => format!("SELECT json_group_array(json_array({values}){order}) FROM ({sql}) q"),
+        Backend::Postgres => {
+            format!("SELECT CAST(COALESCE(json_agg(json_build_array({values}){order}), '[]') AS TEXT) FROM ({sql}) q")
+        }
     }
 }
 
@@ -636,14 +678,13 @@ fn idle_flag(column_prefix: &str) -> String {
 /// The SQL of one part of a usage question, with its parameters.
 /// Its columns are named (`bucket`, the dimensions' columns, `idle`, `n`,
 /// then `v0`… or `v0h`, `v0l`… for the sums), so a paged question can read
-/// them from a common table expression; `ordered` adds an ORDER BY for a
-/// question asked on its own. Parameters are numbered on from `binds`.
+/// them from a common table expression and [`one_row`] by name.
+/// Parameters are numbered on from `binds`.
 fn totals_query(
     table: Table,
     span: Span,
     shape: &Shape,
     binds: &mut Vec<Bind>,
-    ordered: bool,
     extra_condition: Option<&str>,
 ) -> String {
     let Shape { columns, bucket_ms, filter, summing } = *shape;
@@ -679,9 +720,6 @@ fn totals_query(
     if !groups.is_empty() {
         let ordinals: Vec<String> = (1..=groups.len()).map(|i| i.to_string()).collect();
         sql.push_str(&format!(" GROUP BY {}", ordinals.join(", ")));
-        if ordered {
-            sql.push_str(&format!(" ORDER BY {}", ordinals.join(", ")));
-        }
     }
     sql
 }
@@ -752,7 +790,9 @@ fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> Strin
     let key_list = keys.iter().map(|k| format!("r.{k}")).collect::<Vec<_>>().join(", ");
     let grouping = if keys.is_empty() { String::new() } else { format!(" GROUP BY {key_list}") };
     if count_only {
-        return format!("SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM {rows}{filter}{grouping}) g");
+        return format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS total_groups FROM (SELECT 1 AS one FROM {rows}{filter}{grouping}) g"
+        );
     }
     // Ranked as floating point on both backends: it cannot overflow, and on
     // PostgreSQL it is not `numeric` (`* 1.0` was: a third slower to sum).
@@ -785,11 +825,8 @@ fn page_query(plan: &PagePlan, binds: &mut Vec<Bind>, count_only: bool) -> Strin
         own_keys.push(idle_flag("u."));
     }
     let on_page = format!("({}) IN (SELECT {} FROM ranked)", own_keys.join(", "), keys.join(", "));
-    let parts: Vec<String> = plan
-        .parts
-        .iter()
-        .map(|&(table, span)| totals_query(table, span, &plan.shape, binds, false, Some(&on_page)))
-        .collect();
+    let parts: Vec<String> =
+        plan.parts.iter().map(|&(table, span)| totals_query(table, span, &plan.shape, binds, Some(&on_page))).collect();
     // The matching groups are kept (`grouped`), then ranked and counted
     // from there: a window function counting them as they are ranked made
     // the database carry every group through one more step (a third of the
@@ -938,13 +975,15 @@ impl Store {
             return Ok(Vec::new());
         };
         let rows = loop {
+            let names = layout.names(&columns);
+            let grouped_by = &names[..usize::from(layout.bucket) + columns.len() + usize::from(layout.idle)];
             let queries: Vec<(String, Vec<Bind>)> = parts
                 .iter()
                 .map(|&(table, part)| {
                     let mut binds = Vec::new();
                     let shape = Shape { columns: &columns, bucket_ms, filter, summing: layout.summing };
-                    let sql = totals_query(table, part, &shape, &mut binds, true, None);
-                    (sql, binds)
+                    let sql = totals_query(table, part, &shape, &mut binds, None);
+                    (one_row(&sql, &names, grouped_by, self.backend), binds)
                 })
                 .collect();
             match self.fetch_rows(&queries, filter.namespaces.as_deref()).await {
@@ -994,7 +1033,9 @@ impl Store {
                 backend: self.backend,
             };
             let sql = page_query(&plan, &mut binds, count_only);
-            vec![(sql, binds)]
+            let mut names = if count_only { Vec::new() } else { layout.names(&prepared.columns) };
+            names.push("total_groups".into());
+            vec![(one_row(&sql, &names, &[], self.backend), binds)]
         };
         let rows = loop {
             match self.fetch_rows(&ask(&layout, false), filter.namespaces.as_deref()).await {
@@ -1004,12 +1045,14 @@ impl Store {
                 result => break result?,
             }
         };
+        let count =
+            |row: &[serde_json::Value]| row.last().and_then(serde_json::Value::as_i64).ok_or_else(|| malformed(row));
         let matching = match rows.first() {
-            Some(row) => row.try_get::<i64, _>(row.len() - 1)?,
+            Some(row) => count(row)?,
             None if page.offset == 0 => 0,
             None => {
                 let counted = self.fetch_rows(&ask(&layout, true), filter.namespaces.as_deref()).await?;
-                counted.first().map(|row| row.try_get::<i64, _>(0)).transpose()?.unwrap_or_default()
+                counted.first().map(|row| count(row)).transpose()?.unwrap_or_default()
             }
         };
         let groups = layout.groups(&rows)?;
@@ -1073,19 +1116,26 @@ impl Store {
         Ok(Some(Prepared { parts, columns, layout }))
     }
 
-    /// The rows of every query of a question, in order, within the
-    /// viewer's `namespaces` if given.
+    /// The rows of every query of a question (each written by [`one_row`]),
+    /// in order, within the viewer's `namespaces` if given.
     async fn fetch_rows(
         &self,
         queries: &[(String, Vec<Bind>)],
         namespaces: Option<&[(String, String)]>,
-    ) -> Result<Vec<AnyRow>> {
+    ) -> Result<Vec<Vec<serde_json::Value>>> {
         let mut conn = self.pool.acquire().await?;
         let mut rows = Vec::new();
+        let mut add = |row: AnyRow| -> Result<()> {
+            let text: String = row.try_get(0)?;
+            let parsed: Vec<Vec<serde_json::Value>> =
+                serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            rows.extend(parsed);
+            Ok(())
+        };
         match namespaces {
             None => {
                 for (sql, binds) in queries {
-                    rows.extend(bound(sqlx::query(sql), binds).fetch_all(&mut *conn).await?);
+                    add(bound(sqlx::query(sql), binds).fetch_one(&mut *conn).await?)?;
                 }
             }
             Some(pairs) => {
@@ -1111,7 +1161,7 @@ impl Store {
                     insert.execute(&mut *tx).await?;
                 }
                 for (sql, binds) in queries {
-                    rows.extend(bound(sqlx::query(sql), binds).fetch_all(&mut *tx).await?);
+                    add(bound(sqlx::query(sql), binds).fetch_one(&mut *tx).await?)?;
                 }
                 tx.rollback().await?;
             }
