@@ -319,12 +319,7 @@ async fn backend(name: &str, url: Option<String>) -> anyhow::Result<(Written, Ve
     let viewer = store.create_user(&Username::parse("viewer")?, &hash, false).await?;
     store.set_membership(1, viewer.id, Role::Viewer).await?;
     store.create_user(&Username::parse("admin")?, &hash, true).await?;
-    if std::env::var_os("GANTRY_BENCH_KEEP_DB").is_some() && store.backend() == gantry_store::Backend::Sqlite {
-        let copy = "/tmp/gantry-chart-bench.sqlite";
-        let _ = std::fs::remove_file(copy);
-        sqlx::query(&format!("VACUUM INTO '{copy}'")).execute(store.pool()).await?;
-        eprintln!("kept the SQLite database as {copy}");
-    }
+    common::keep_sqlite_copy(&store, "/tmp/gantry-chart-bench.sqlite").await?;
     // The cluster is registered, as a global admin's charts cover the registered clusters; its
     // apiserver is never reached (nothing listens on port 9), which no question here needs.
     let hub = Hub::new();

@@ -1179,12 +1179,7 @@ async fn on_backend(sim: &Sim, database_url: Option<String>) -> anyhow::Result<B
     let bytes = database_bytes(&store, server.dir()).await?;
 
     if std::env::var_os("GANTRY_BENCH_KEEP_DB").is_some() {
-        if store.backend() == Backend::Sqlite {
-            let copy = "/tmp/gantry-usage-bench.sqlite";
-            let _ = std::fs::remove_file(copy);
-            sqlx::query(&format!("VACUUM INTO '{copy}'")).execute(store.pool()).await?;
-            eprintln!("kept the SQLite database as {copy}");
-        } else {
+        if !common::keep_sqlite_copy(&store, "/tmp/gantry-usage-bench.sqlite").await? {
             eprintln!("kept the PostgreSQL database {}", database_url.as_deref().unwrap_or_default());
         }
     } else if let Some(url) = &database_url {

@@ -144,6 +144,18 @@ pub fn write_section(heading: &str, section: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Logs to stderr: the benchmark's progress, and warnings from Gantry.
+/// With GANTRY_BENCH_KEEP_DB set, a compacted copy of a SQLite store at
+/// `copy`, for a look at its queries afterwards; whether one was made.
+pub async fn keep_sqlite_copy(store: &Store, copy: &str) -> anyhow::Result<bool> {
+    if std::env::var_os("GANTRY_BENCH_KEEP_DB").is_none() || store.backend() != gantry_store::Backend::Sqlite {
+        return Ok(false);
+    }
+    let _ = std::fs::remove_file(copy);
+    sqlx::query(&format!("VACUUM INTO '{copy}'")).execute(store.pool()).await?;
+    eprintln!("kept the SQLite database as {copy}");
+    Ok(true)
+}
+
 pub fn init_logging(bench: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
