@@ -326,8 +326,8 @@ enum Summing {
 /// The columns of a usage question's rows, in order: the bucket (with a
 /// step), one text column per dimension, the idle flag (all but the node
 /// tables), the row count, then the sums of [`VALUE_COLUMNS`] (two each
-/// when summed in halves). The rows come back as one JSON array of arrays
-/// (see [`one_row`]) and are read by position.
+/// when summed in halves). The rows are read by position, as [`Rows`]
+/// hands them over.
 struct Layout {
     bucket: bool,
     dimensions: Vec<Dimension>,
@@ -359,12 +359,13 @@ impl Layout {
 
     /// The group of one row; None for a group of no rows (SQL's sums over
     /// nothing, which a GROUP BY never returns, but a plain total may).
-    fn group(&self, row: &[serde_json::Value]) -> std::result::Result<Option<UsageGroup>, sqlx::Error> {
-        let mut values = row.iter();
-        let int = |values: &mut std::slice::Iter<serde_json::Value>| {
-            values.next().and_then(serde_json::Value::as_i64).ok_or_else(|| malformed(row))
+    fn group<R: GroupRow + ?Sized>(&self, row: &R) -> std::result::Result<Option<UsageGroup>, sqlx::Error> {
+        let mut column = 0;
+        let mut next = || {
+            column += 1;
+            column - 1
         };
-        let bucket = if self.bucket { Some(int(&mut values)?) } else { None };
+        let bucket = if self.bucket { Some(row.int(next())?) } else { None };
         let (mut cluster, mut namespace, mut team, mut workload) = (None, None, None, None);
         let (mut node, mut model, mut capacity) = (None, None, None);
         for &dimension in &self.dimensions {
@@ -377,20 +378,19 @@ impl Layout {
                 Dimension::Model => &mut model,
                 Dimension::CapacityType => &mut capacity,
             };
-            let text = values.next().and_then(serde_json::Value::as_str).ok_or_else(|| malformed(row))?;
-            *slot = Some(text.to_string());
+            *slot = Some(row.text(next())?);
         }
-        let idle = self.idle && int(&mut values)? != 0;
-        if int(&mut values)? == 0 {
+        let idle = self.idle && row.int(next())? != 0;
+        if row.int(next())? == 0 {
             return Ok(None);
         }
         let mut sums = [0i128; VALUE_COLUMNS.len()];
         for sum in &mut sums {
             *sum = match self.summing {
-                Summing::Plain => i128::from(int(&mut values)?),
+                Summing::Plain => i128::from(row.int(next())?),
                 Summing::Halves => {
-                    let high = int(&mut values)?;
-                    i128::from(high) * SPLIT + i128::from(int(&mut values)?)
+                    let high = row.int(next())?;
+                    i128::from(high) * SPLIT + i128::from(row.int(next())?)
                 }
             };
         }
@@ -410,7 +410,18 @@ impl Layout {
     }
 
     /// The groups of `rows`, in their order.
-    fn groups(&self, rows: &[Vec<serde_json::Value>]) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
+    fn groups(&self, rows: &Rows) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
+        match rows {
+            Rows::Json(rows) => self.groups_of(rows.iter().map(Vec::as_slice)),
+            Rows::Database(rows) => self.groups_of(rows.iter()),
+        }
+    }
+
+    /// The groups of `rows`, in their order, whichever form they have.
+    fn groups_of<'r, R: GroupRow + ?Sized + 'r>(
+        &self,
+        rows: impl ExactSizeIterator<Item = &'r R>,
+    ) -> std::result::Result<Vec<UsageGroup>, sqlx::Error> {
         let mut groups = Vec::with_capacity(rows.len());
         for row in rows {
             groups.extend(self.group(row)?);
@@ -419,25 +430,90 @@ impl Layout {
     }
 }
 
+/// The rows of a usage question, in the form [`asked`] chose for the
+/// backend: on SQLite parsed from one JSON array of arrays per query, on
+/// PostgreSQL the database's rows themselves.
+enum Rows {
+    Json(Vec<Vec<serde_json::Value>>),
+    Database(Vec<AnyRow>),
+}
+
+impl Rows {
+    /// The last column of the first row (a page's count of matching
+    /// groups), or None when there are no rows.
+    fn first_row_last_int(&self) -> std::result::Result<Option<i64>, sqlx::Error> {
+        fn last<R: GroupRow + ?Sized>(row: &R) -> std::result::Result<i64, sqlx::Error> {
+            row.int(row.columns().saturating_sub(1))
+        }
+        match self {
+            Rows::Json(rows) => rows.first().map(|row| last(row.as_slice())).transpose(),
+            Rows::Database(rows) => rows.first().map(last).transpose(),
+        }
+    }
+}
+
+/// One row of a usage question, its columns read by position: so that a
+/// group is read the same way whichever form [`Rows`] has.
+trait GroupRow {
+    fn columns(&self) -> usize;
+    fn int(&self, column: usize) -> std::result::Result<i64, sqlx::Error>;
+    fn text(&self, column: usize) -> std::result::Result<String, sqlx::Error>;
+}
+
+impl GroupRow for AnyRow {
+    fn columns(&self) -> usize {
+        self.len()
+    }
+
+    fn int(&self, column: usize) -> std::result::Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn text(&self, column: usize) -> std::result::Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+impl GroupRow for [serde_json::Value] {
+    fn columns(&self) -> usize {
+        self.len()
+    }
+
+    fn int(&self, column: usize) -> std::result::Result<i64, sqlx::Error> {
+        self.get(column).and_then(serde_json::Value::as_i64).ok_or_else(|| malformed(self))
+    }
+
+    fn text(&self, column: usize) -> std::result::Result<String, sqlx::Error> {
+        let text = self.get(column).and_then(serde_json::Value::as_str).ok_or_else(|| malformed(self))?;
+        Ok(text.to_string())
+    }
+}
+
 fn malformed(row: &[serde_json::Value]) -> sqlx::Error {
     sqlx::Error::Decode(format!("a usage row not as its question laid it out: {row:?}").into())
 }
 
-/// `sql`'s rows as one row of one column: a JSON array of arrays, each the
-/// values of `names` in a row, ordered by `order`. SQLite hands rows to
-/// the caller one at a time across a thread (a wake-up each); a chart's
-/// ten thousand rows cost more that way than the query itself.
-fn one_row(sql: &str, names: &[String], order: &[String], backend: Backend) -> String {
-    let values = names.iter().map(|n| format!("q.{n}")).collect::<Vec<_>>().join(", ");
-    let order = if order.is_empty() {
-        String::new()
-    } else {
-        format!(" ORDER BY {}", order.iter().map(|n| format!("q.{n}")).collect::<Vec<_>>().join(", "))
-    };
+/// `sql` as it is asked of `backend`, its rows ordered by their first
+/// `ordered_by` columns (the columns a question groups by). On SQLite the
+/// rows come back as one row of one column, a JSON array of arrays of the
+/// values of `names`: SQLite hands rows to the caller one at a time across
+/// a thread (a wake-up each), and a chart's ten thousand rows cost more
+/// that way than the query itself. PostgreSQL streams its rows over the
+/// connection, and building and parsing the JSON made its largest answer
+/// (every group of a month, as the CSV export asks) take half as long
+/// again, so its rows are asked for plainly.
+fn asked(sql: &str, names: &[String], ordered_by: usize, backend: Backend) -> String {
     match backend {
-        Backend::Sqlite => format!("SELECT json_group_array(json_array({values}){order}) FROM ({sql}) q"),
+        Backend::Sqlite => {
+            let listed = |names: &[String]| names.iter().map(|n| format!("q.{n}")).collect::<Vec<_>>().join(", ");
+            let order =
+                if ordered_by == 0 { String::new() } else { format!(" ORDER BY {}", listed(&names[..ordered_by])) };
+            format!("SELECT json_group_array(json_array({}){order}) FROM ({sql}) q", listed(names))
+        }
+        Backend::Postgres if ordered_by == 0 => sql.to_string(),
         Backend::Postgres => {
-            format!("SELECT CAST(COALESCE(json_agg(json_build_array({values}){order}), '[]') AS TEXT) FROM ({sql}) q")
+            let ordinals: Vec<String> = (1..=ordered_by).map(|i| i.to_string()).collect();
+            format!("{sql} ORDER BY {}", ordinals.join(", "))
         }
     }
 }
@@ -976,14 +1052,14 @@ impl Store {
         };
         let rows = loop {
             let names = layout.names(&columns);
-            let grouped_by = &names[..usize::from(layout.bucket) + columns.len() + usize::from(layout.idle)];
+            let grouped_by = usize::from(layout.bucket) + columns.len() + usize::from(layout.idle);
             let queries: Vec<(String, Vec<Bind>)> = parts
                 .iter()
                 .map(|&(table, part)| {
                     let mut binds = Vec::new();
                     let shape = Shape { columns: &columns, bucket_ms, filter, summing: layout.summing };
                     let sql = totals_query(table, part, &shape, &mut binds, None);
-                    (one_row(&sql, &names, grouped_by, self.backend), binds)
+                    (asked(&sql, &names, grouped_by, self.backend), binds)
                 })
                 .collect();
             match self.fetch_rows(&queries, filter.namespaces.as_deref()).await {
@@ -1035,7 +1111,7 @@ impl Store {
             let sql = page_query(&plan, &mut binds, count_only);
             let mut names = if count_only { Vec::new() } else { layout.names(&prepared.columns) };
             names.push("total_groups".into());
-            vec![(one_row(&sql, &names, &[], self.backend), binds)]
+            vec![(asked(&sql, &names, 0, self.backend), binds)]
         };
         let rows = loop {
             match self.fetch_rows(&ask(&layout, false), filter.namespaces.as_deref()).await {
@@ -1045,14 +1121,12 @@ impl Store {
                 result => break result?,
             }
         };
-        let count =
-            |row: &[serde_json::Value]| row.last().and_then(serde_json::Value::as_i64).ok_or_else(|| malformed(row));
-        let matching = match rows.first() {
-            Some(row) => count(row)?,
+        let matching = match rows.first_row_last_int()? {
+            Some(count) => count,
             None if page.offset == 0 => 0,
             None => {
                 let counted = self.fetch_rows(&ask(&layout, true), filter.namespaces.as_deref()).await?;
-                counted.first().map(|row| count(row)).transpose()?.unwrap_or_default()
+                counted.first_row_last_int()?.unwrap_or_default()
             }
         };
         let groups = layout.groups(&rows)?;
@@ -1116,28 +1190,16 @@ impl Store {
         Ok(Some(Prepared { parts, columns, layout }))
     }
 
-    /// The rows of every query of a question (each written by [`one_row`]),
+    /// The rows of every query of a question (each written by [`asked`]),
     /// in order, within the viewer's `namespaces` if given.
     async fn fetch_rows(
         &self,
         queries: &[(String, Vec<Bind>)],
         namespaces: Option<&[(String, String)]>,
-    ) -> Result<Vec<Vec<serde_json::Value>>> {
+    ) -> Result<Rows> {
         let mut conn = self.pool.acquire().await?;
-        let mut rows = Vec::new();
-        let mut add = |row: AnyRow| -> Result<()> {
-            let text: String = row.try_get(0)?;
-            let parsed: Vec<Vec<serde_json::Value>> =
-                serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(e.into()))?;
-            rows.extend(parsed);
-            Ok(())
-        };
         match namespaces {
-            None => {
-                for (sql, binds) in queries {
-                    add(bound(sqlx::query(sql), binds).fetch_one(&mut *conn).await?)?;
-                }
-            }
+            None => self.rows_of(&mut conn, queries).await,
             Some(pairs) => {
                 // A viewer may see thousands of namespaces: too many for an
                 // IN list (parameter limits, one plan per length), so they go
@@ -1160,13 +1222,35 @@ impl Store {
                     }
                     insert.execute(&mut *tx).await?;
                 }
-                for (sql, binds) in queries {
-                    add(bound(sqlx::query(sql), binds).fetch_one(&mut *tx).await?)?;
-                }
+                let rows = self.rows_of(&mut tx, queries).await?;
                 tx.rollback().await?;
+                Ok(rows)
             }
         }
-        Ok(rows)
+    }
+
+    /// The rows of `queries` on `conn`, in order, read as [`asked`] wrote
+    /// them for this backend.
+    async fn rows_of(&self, conn: &mut AnyConnection, queries: &[(String, Vec<Bind>)]) -> Result<Rows> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut rows = Vec::new();
+                for (sql, binds) in queries {
+                    let json: String = bound(sqlx::query(sql), binds).fetch_one(&mut *conn).await?.try_get(0)?;
+                    let parsed: Vec<Vec<serde_json::Value>> =
+                        serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                    rows.extend(parsed);
+                }
+                Ok(Rows::Json(rows))
+            }
+            Backend::Postgres => {
+                let mut rows = Vec::new();
+                for (sql, binds) in queries {
+                    rows.extend(bound(sqlx::query(sql), binds).fetch_all(&mut *conn).await?);
+                }
+                Ok(Rows::Database(rows))
+            }
+        }
     }
 
     async fn ensure_scope_table(&self, conn: &mut AnyConnection) -> Result<()> {
