@@ -30,7 +30,7 @@ for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && 
 # Hydration needs the bundle the server's pages link (content-hashed names, which the
 # server maps to target/site/pkg): every linked file must answer, or every hydrated test
 # would time out waiting for data-hydrated.
-assets=$(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_.-]*\.\(wasm\|js\)' | sort -u)
+assets=$(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_./-]*\.\(wasm\|js\)' | sort -u)
 if [[ -z "$assets" ]]; then
   echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run \`cargo leptos build --release\`" >&2
   exit 1

@@ -1,24 +1,39 @@
-//! The names pages link the site's wasm, its JS glue and its stylesheet by.
-//! The server hashes the files' contents at start-up (`gantry_server::assets`)
-//! and provides these names as context, so every release gets new names and
-//! browsers may keep each one forever; a bundle built while the server runs
-//! is picked up by the next page. Without that context (a server built
-//! for tests, with no site), the fixed names cargo-leptos writes are used.
+//! Where pages find the site's bundle: its wasm, the JS glue, the chunks
+//! split off per page, and the stylesheet. The server hashes the bundle's
+//! contents at start-up (`gantry_server::assets`) and provides these names
+//! as context: everything is linked under `/pkg/<hash>/`, so every release
+//! gets new names, browsers may keep each file forever, and a bundle built
+//! while the server runs is picked up by the next page. Without that
+//! context (a server built for tests, with no site), the fixed names
+//! cargo-leptos writes are used.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteAssets {
-    /// `gantry.<hash>`: the JS glue is `/pkg/<this>.js`, the wasm `/pkg/<this>.wasm`.
-    pub output_name: String,
-    /// `/pkg/gantry.<hash>.css`
+    /// The bundle's folder as the page links it, without the leading slash:
+    /// `pkg/<hash>` (or `pkg`). Relative imports inside the bundle (the
+    /// per-page chunks import `./gantry.js`) resolve in the same folder, so
+    /// one release's files only ever load each other.
+    pub pkg_dir: String,
+    /// `/<pkg_dir>/gantry.css`
     pub stylesheet: String,
     /// Whether the site holds the wasm and its JS glue. While it does not
     /// (the demo serves pages before its bundle is built), pages are sent
     /// without the hydration scripts rather than with links that 404.
     pub hydrates: bool,
+    /// The bundle's split manifest, when it was built with `--split`: for
+    /// each lazy page, the chunks it needs, which the page preloads.
+    pub chunks: Option<Arc<HashMap<String, Vec<String>>>>,
 }
 
 impl Default for SiteAssets {
     fn default() -> SiteAssets {
-        SiteAssets { output_name: "gantry".into(), stylesheet: "/pkg/gantry.css".into(), hydrates: true }
+        SiteAssets { pkg_dir: "pkg".into(), stylesheet: "/pkg/gantry.css".into(), hydrates: true, chunks: None }
     }
 }
+
+/// The name cargo-leptos gives the split runtime's JS (fixed, beside the
+/// chunks).
+pub const SPLIT_LOADER: &str = "__wasm_split.______________________.js";

@@ -17,6 +17,7 @@ use gantry_domain::view::Me;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{Lazy, LazyRoute, lazy_route};
 use leptos_router::{SsrMode, path};
 
 use crate::error::AppError;
@@ -27,7 +28,17 @@ use crate::error::AppError;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let assets = use_context::<assets::SiteAssets>().unwrap_or_default();
     let mut options = options;
-    options.output_name = assets.output_name.clone().into();
+    options.site_pkg_dir = assets.pkg_dir.clone().into();
+    // Leptos reads the split manifest once per process from a fixed path;
+    // the server reads it again with each new bundle, and the page preloads
+    // the chunks of the page it renders from under the bundle's own folder.
+    if let Some(chunks) = &assets.chunks {
+        provide_context(leptos::WasmSplitManifest(ArcStoredValue::new((
+            format!("/{}", assets.pkg_dir),
+            (**chunks).clone(),
+            assets::SPLIT_LOADER.to_string(),
+        ))));
+    }
     let hydration = assets.hydrates.then(move || view! { <HydrationScripts options /> });
     view! {
         <!DOCTYPE html>
@@ -66,6 +77,58 @@ impl Session {
 #[derive(Clone, Debug)]
 pub struct PageCsrf(pub String);
 
+/// Every page is a lazy route. Built with `cargo leptos build --split`, each
+/// page's code (its view, its server-function calls, the decoding of what they
+/// return) is a wasm chunk of its own, fetched when the page is first shown
+/// (or preloaded with the page that the server renders), so the first page
+/// loads the framework and itself, not all twenty-odd pages. Built without
+/// `--split` it is all one wasm, as before.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:path),* $(,)?) => {
+        $(
+            #[derive(Debug)]
+            pub struct $route;
+
+            #[lazy_route]
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    $route
+                }
+
+                fn view(this: Self) -> AnyView {
+                    let _ = this;
+                    $page().into_any()
+                }
+            }
+        )*
+    };
+}
+
+lazy_pages! {
+    LoginRoute => pages::login::LoginPage,
+    OverviewRoute => pages::overview::OverviewPage,
+    ClustersRoute => pages::clusters::ClustersPage,
+    ClusterRoute => pages::clusters::ClusterPage,
+    NodeRoute => pages::clusters::NodePage,
+    WorkloadsRoute => pages::workloads::WorkloadsPage,
+    DeploymentRoute => pages::deployment::DeploymentPage,
+    PodsRoute => pages::workloads::PodsPage,
+    JobsRoute => pages::jobs::JobsPage,
+    JobRoute => pages::jobs::JobPage,
+    PendingRoute => pages::pending::PendingPage,
+    QuotasRoute => pages::quotas::QuotasPage,
+    LaunchDeploymentRoute => pages::launch::LaunchDeploymentPage,
+    LaunchJobRoute => pages::launch::LaunchJobPage,
+    ProfileRoute => pages::account::ProfilePage,
+    TokensRoute => pages::account::TokensPage,
+    UsersRoute => pages::admin::UsersPage,
+    TeamsRoute => pages::admin::TeamsPage,
+    TeamRoute => pages::admin::TeamPage,
+    AuditRoute => pages::admin::AuditPage,
+    PricesRoute => pages::costs::PricesPage,
+    CostsRoute => pages::costs::CostsPage,
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -85,36 +148,36 @@ pub fn App() -> impl IntoView {
         <Router>
             <components::layout::Layout>
                 <Routes fallback=|| view! { <pages::NotFound /> }>
-                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/") view=pages::overview::OverviewPage ssr=SsrMode::Async />
-                    <Route path=path!("/clusters") view=pages::clusters::ClustersPage ssr=SsrMode::Async />
-                    <Route path=path!("/clusters/:cluster") view=pages::clusters::ClusterPage ssr=SsrMode::Async />
-                    <Route path=path!("/clusters/:cluster/nodes/:node") view=pages::clusters::NodePage ssr=SsrMode::Async />
-                    <Route path=path!("/workloads") view=pages::workloads::WorkloadsPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/clusters/:cluster") view={Lazy::<ClusterRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/clusters/:cluster/nodes/:node") view={Lazy::<NodeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/workloads") view={Lazy::<WorkloadsRoute>::new()} ssr=SsrMode::Async />
                     <Route
                         path=path!("/clusters/:cluster/namespaces/:namespace/deployments/:name")
-                        view=pages::deployment::DeploymentPage
+                        view={Lazy::<DeploymentRoute>::new()}
                         ssr=SsrMode::Async
                     />
-                    <Route path=path!("/pods") view=pages::workloads::PodsPage ssr=SsrMode::Async />
-                    <Route path=path!("/jobs") view=pages::jobs::JobsPage ssr=SsrMode::Async />
+                    <Route path=path!("/pods") view={Lazy::<PodsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/jobs") view={Lazy::<JobsRoute>::new()} ssr=SsrMode::Async />
                     <Route
                         path=path!("/clusters/:cluster/namespaces/:namespace/jobs/:name")
-                        view=pages::jobs::JobPage
+                        view={Lazy::<JobRoute>::new()}
                         ssr=SsrMode::Async
                     />
-                    <Route path=path!("/pending") view=pages::pending::PendingPage ssr=SsrMode::Async />
-                    <Route path=path!("/quotas") view=pages::quotas::QuotasPage ssr=SsrMode::Async />
-                    <Route path=path!("/launch/deployment") view=pages::launch::LaunchDeploymentPage ssr=SsrMode::Async />
-                    <Route path=path!("/launch/job") view=pages::launch::LaunchJobPage ssr=SsrMode::Async />
-                    <Route path=path!("/profile") view=pages::account::ProfilePage ssr=SsrMode::Async />
-                    <Route path=path!("/tokens") view=pages::account::TokensPage ssr=SsrMode::Async />
-                    <Route path=path!("/users") view=pages::admin::UsersPage ssr=SsrMode::Async />
-                    <Route path=path!("/teams") view=pages::admin::TeamsPage ssr=SsrMode::Async />
-                    <Route path=path!("/teams/:id") view=pages::admin::TeamPage ssr=SsrMode::Async />
-                    <Route path=path!("/audit") view=pages::admin::AuditPage ssr=SsrMode::Async />
-                    <Route path=path!("/prices") view=pages::costs::PricesPage ssr=SsrMode::Async />
-                    <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async />
+                    <Route path=path!("/pending") view={Lazy::<PendingRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/quotas") view={Lazy::<QuotasRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/launch/deployment") view={Lazy::<LaunchDeploymentRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/launch/job") view={Lazy::<LaunchJobRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/profile") view={Lazy::<ProfileRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/tokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/teams") view={Lazy::<TeamsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/teams/:id") view={Lazy::<TeamRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/prices") view={Lazy::<PricesRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/costs") view={Lazy::<CostsRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </components::layout::Layout>
         </Router>

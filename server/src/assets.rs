@@ -1,32 +1,35 @@
 //! The site's static files: content-hashed names, and how long browsers
 //! may keep them.
 //!
-//! `cargo leptos build` writes the wasm, its JS glue and the stylesheet
-//! under fixed names (`gantry.wasm`, `gantry.js`, `gantry.css`). At start-up
-//! the server hashes their contents; pages link `gantry.<hash>.js`,
-//! `gantry.<hash>.wasm` and `gantry.<hash>.css` ([`app::assets::SiteAssets`]),
-//! and requests for those names are answered from the fixed files with
-//! `Cache-Control: public, max-age=31536000, immutable`: a browser fetches
-//! each once per release and never asks again. A name with another hash (a
-//! page from before a restart) is a 404, never today's file under
-//! yesterday's immutable name. Every other file under `/pkg` (wasm-bindgen's
-//! snippets, whose names do not follow their content) is `no-cache`:
-//! revalidated each time, 304 when unchanged. Files under `/assets` are
-//! vendored ones whose names carry their version (`uplot-1.6.32.min.js`), so
-//! they are immutable too.
+//! `cargo leptos build` writes the bundle under fixed names in `pkg/`: the
+//! wasm, its JS glue (`gantry.wasm`, `gantry.js`), the stylesheet
+//! (`gantry.css`), wasm-bindgen's snippets, and with `--split` the chunks
+//! split off per page with their loader and manifest. At start-up the server
+//! hashes the whole bundle; pages link it under `/pkg/<hash>/`
+//! ([`app::assets::SiteAssets`]), and requests under that folder are answered
+//! from `pkg/` with `Cache-Control: public, max-age=31536000, immutable`: a
+//! browser fetches each file once per release and never asks again. One hash
+//! for the whole folder, rather than one per file, because the files import
+//! each other by relative names (a chunk imports `./gantry.js`, the glue its
+//! snippets): under one folder, one release's files only ever load each
+//! other. A folder with another hash (a page from before a restart) is a
+//! 404, never today's file under yesterday's immutable name. The fixed names
+//! themselves stay reachable, `no-cache` (revalidated, 304 when unchanged).
+//! Files under `/assets` are vendored ones whose names carry their version
+//! (`uplot-1.6.32.min.js`), so they are immutable too.
 //!
-//! The names are re-read when the files change (their sizes and modification
-//! times are looked at on each page and each `/pkg` request: three `stat`
-//! calls), so a bundle built while the server runs (the demo starts its
-//! dashboard before the bundle is built) is linked from the next page on,
-//! with no restart.
+//! The bundle is read again when it changes (the sizes and modification
+//! times of the glue, the wasm, the stylesheet and the split manifest are
+//! looked at on each page and each `/pkg` request: four `stat` calls), so a
+//! bundle built while the server runs (the demo starts its dashboard before
+//! the bundle is built) is linked from the next page on, with no restart.
 //!
 //! Hashing at start-up, rather than renaming at build time (cargo-leptos's
 //! `hash-files`), keeps one site directory valid for any server binary:
 //! cargo-leptos would leave the hashes in a file beside the binary, which
 //! every copy of the binary (tests, containers) would then have to carry.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -40,48 +43,77 @@ pub use app::assets::SiteAssets;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
+/// cargo-leptos's manifest of the chunks each lazy page needs (`--split`).
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
 
-/// The hashed names of the site's files, and what each stands for.
+/// The bundle's hash and the names pages link it by.
 #[derive(Clone, Debug, Default)]
 pub struct HashedFiles {
     names: SiteAssets,
-    /// `gantry.<hash>.js` → `gantry.js`, and so on.
-    aliases: BTreeMap<String, String>,
-    output_name: String,
+    /// The folder name under `/pkg` that stands for `pkg/` itself.
+    hash: Option<String>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, and plenty to
-/// tell one release's file from another's.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+/// tell one release's bundle from another's.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Every file of the bundle under `dir`, by path relative to it, in a fixed
+/// order. The `.br` and `.gz` twins follow their originals and are left out.
+fn bundle_files(dir: &Path, relative: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir.join(relative)) else { return };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let path = relative.join(entry.file_name());
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => bundle_files(dir, &path, files),
+            Ok(kind) if kind.is_file() && !matches!(path.extension().and_then(|e| e.to_str()), Some("br" | "gz")) => {
+                files.push(path)
+            }
+            _ => {}
+        }
+    }
 }
 
 impl HashedFiles {
-    /// Hashes `<pkg>/<output>.js`, `.wasm` and `.css`. The JS glue and the
-    /// wasm share one hash of both (the hydration script names them by one
-    /// stem). Files that are missing keep their fixed names.
+    /// Hashes every file of the bundle in `pkg` (names and contents). While
+    /// the wasm or its JS glue is missing, pages link the fixed names and
+    /// carry no hydration scripts.
     pub fn read(pkg: &Path, output_name: &str) -> HashedFiles {
-        let read = |ext: &str| std::fs::read(pkg.join(format!("{output_name}.{ext}"))).ok();
-        let mut files = HashedFiles { output_name: output_name.to_string(), ..HashedFiles::default() };
-        files.names = SiteAssets {
-            output_name: output_name.to_string(),
-            stylesheet: format!("/pkg/{output_name}.css"),
-            hydrates: false,
+        let exists = |ext: &str| pkg.join(format!("{output_name}.{ext}")).is_file();
+        let mut files = HashedFiles {
+            names: SiteAssets {
+                hydrates: false,
+                stylesheet: format!("/pkg/{output_name}.css"),
+                ..SiteAssets::default()
+            },
+            hash: None,
         };
-        if let (Some(js), Some(wasm)) = (read("js"), read("wasm")) {
-            let hash = format!("{:016x}", fnv1a(&[fnv1a(&js).to_le_bytes(), fnv1a(&wasm).to_le_bytes()].concat()));
-            let stem = format!("{output_name}.{hash}");
-            for ext in ["js", "wasm"] {
-                files.aliases.insert(format!("{stem}.{ext}"), format!("{output_name}.{ext}"));
-            }
-            files.names.output_name = stem;
-            files.names.hydrates = true;
+        if !(exists("js") && exists("wasm")) {
+            return files;
         }
-        if let Some(css) = read("css") {
-            let name = format!("{output_name}.{:016x}.css", fnv1a(&css));
-            files.names.stylesheet = format!("/pkg/{name}");
-            files.aliases.insert(name, format!("{output_name}.css"));
-        }
+        let mut paths = Vec::new();
+        bundle_files(pkg, Path::new(""), &mut paths);
+        let hash = paths.iter().fold(FNV_OFFSET, |hash, path| {
+            let hash = fnv1a(hash, path.to_string_lossy().as_bytes());
+            fnv1a(hash, &std::fs::read(pkg.join(path)).unwrap_or_default())
+        });
+        let hash = format!("{hash:016x}");
+        let chunks = std::fs::read(pkg.join(SPLIT_MANIFEST))
+            .ok()
+            .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok());
+        files.names = SiteAssets {
+            pkg_dir: format!("pkg/{hash}"),
+            stylesheet: format!("/pkg/{hash}/{output_name}.css"),
+            hydrates: true,
+            chunks: chunks.map(Arc::new),
+        };
+        files.hash = Some(hash);
         files
     }
 
@@ -89,17 +121,15 @@ impl HashedFiles {
     pub fn names(&self) -> SiteAssets {
         self.names.clone()
     }
+}
 
-    /// Whether `name` has the shape of a hashed name of one of the files.
-    fn looks_hashed(&self, name: &str) -> bool {
-        let Some(rest) = name.strip_prefix(&format!("{}.", self.output_name)) else { return false };
-        let Some((hash, ext)) = rest.split_once('.') else { return false };
-        hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && ["js", "wasm", "css"].contains(&ext)
-    }
+/// Whether `folder` has the shape of a bundle's hash.
+fn looks_hashed(folder: &str) -> bool {
+    folder.len() == 16 && folder.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The site's files as they are now: [`HashedFiles`], read again whenever
-/// the files change on disk.
+/// the bundle changes on disk.
 #[derive(Debug)]
 pub struct SiteFiles {
     pkg: PathBuf,
@@ -107,8 +137,8 @@ pub struct SiteFiles {
     read: RwLock<(Stamp, Arc<HashedFiles>)>,
 }
 
-/// The size and modification time of each of the hashed files.
-type Stamp = [Option<(u64, SystemTime)>; 3];
+/// The size and modification time of the files a new build rewrites.
+type Stamp = [Option<(u64, SystemTime)>; 4];
 
 impl SiteFiles {
     pub fn new(pkg: &Path, output_name: &str) -> SiteFiles {
@@ -121,8 +151,14 @@ impl SiteFiles {
     }
 
     fn stamp(pkg: &Path, output_name: &str) -> Stamp {
-        ["js", "wasm", "css"].map(|ext| {
-            let meta = std::fs::metadata(pkg.join(format!("{output_name}.{ext}"))).ok()?;
+        [
+            format!("{output_name}.js"),
+            format!("{output_name}.wasm"),
+            format!("{output_name}.css"),
+            SPLIT_MANIFEST.into(),
+        ]
+        .map(|name| {
+            let meta = std::fs::metadata(pkg.join(name)).ok()?;
             Some((meta.len(), meta.modified().ok()?))
         })
     }
@@ -143,28 +179,28 @@ impl SiteFiles {
     }
 }
 
-/// Serves hashed names from the fixed files and sets how long each answer
-/// under `/pkg` and `/assets` may be kept. Runs before routing, so the file
-/// service sees the fixed name.
+/// Serves the bundle's hashed folder from the fixed files and sets how long
+/// each answer under `/pkg` and `/assets` may be kept. Runs before routing,
+/// so the file service sees the fixed name.
 pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let policy = if let Some(name) = path.strip_prefix("/pkg/") {
         let files = site.current();
-        match files.aliases.get(name) {
-            Some(real) => {
-                let fixed = format!("/pkg/{real}");
+        match name.split_once('/') {
+            Some((folder, rest)) if files.hash.as_deref() == Some(folder) => {
+                let fixed = format!("/pkg/{rest}");
                 let Ok(uri) = fixed.parse() else { return StatusCode::NOT_FOUND.into_response() };
                 *request.uri_mut() = uri;
                 IMMUTABLE
             }
-            None if files.looks_hashed(name) => {
+            Some((folder, _)) if looks_hashed(folder) => {
                 let mut gone =
                     (StatusCode::NOT_FOUND, "this file belongs to another release of Gantry; reload the page")
                         .into_response();
                 gone.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 return gone;
             }
-            None => REVALIDATE,
+            _ => REVALIDATE,
         }
     } else if path.starts_with("/assets/") {
         IMMUTABLE
@@ -186,9 +222,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_the_contents() {
+    fn the_folder_name_follows_every_file_of_the_bundle() {
         let dir = std::env::temp_dir().join(format!("gantry-assets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("snippets/app-1")).unwrap();
         let none = HashedFiles::read(&dir, "gantry");
         assert_eq!(
             none.names(),
@@ -198,17 +234,23 @@ mod tests {
         std::fs::write(dir.join("gantry.js"), "js").unwrap();
         std::fs::write(dir.join("gantry.wasm"), "wasm").unwrap();
         std::fs::write(dir.join("gantry.css"), "css").unwrap();
+        std::fs::write(dir.join("snippets/app-1/chart.js"), "chart").unwrap();
         let first = HashedFiles::read(&dir, "gantry");
-        assert!(first.names().output_name.starts_with("gantry.") && first.names().output_name.len() == 23);
-        let alias = format!("{}.wasm", first.names().output_name);
-        assert_eq!(first.aliases.get(&alias).map(String::as_str), Some("gantry.wasm"));
-        assert!(first.names().stylesheet.starts_with("/pkg/gantry.") && first.names().stylesheet.ends_with(".css"));
-        std::fs::write(dir.join("gantry.wasm"), "other wasm").unwrap();
+        let hash = first.hash.clone().unwrap();
+        assert!(looks_hashed(&hash), "{hash}");
+        assert_eq!(first.names().pkg_dir, format!("pkg/{hash}"));
+        assert_eq!(first.names().stylesheet, format!("/pkg/{hash}/gantry.css"));
+        assert_eq!(first.names().chunks, None, "not split: nothing to preload");
+
+        std::fs::write(dir.join("gantry.wasm.br"), "compressed twin").unwrap();
+        assert_eq!(HashedFiles::read(&dir, "gantry").hash, first.hash, "the twins follow their originals");
+        std::fs::write(dir.join("snippets/app-1/chart.js"), "another chart").unwrap();
         let second = HashedFiles::read(&dir, "gantry");
-        assert_ne!(first.names().output_name, second.names().output_name, "a new wasm, a new name");
-        assert_eq!(first.names().stylesheet, second.names().stylesheet, "the same stylesheet, the same name");
-        assert!(second.looks_hashed(&alias), "the old name still looks like one, so it is refused");
-        assert!(!second.looks_hashed("snippets/app-0123/js/chart.js"));
+        assert_ne!(second.hash, first.hash, "any file of the bundle changed, a new folder");
+
+        std::fs::write(dir.join(SPLIT_MANIFEST), r#"{"login_route": ["chunk_1", "shared_2"]}"#).unwrap();
+        let split = HashedFiles::read(&dir, "gantry");
+        assert_eq!(split.names().chunks.unwrap()["login_route"], ["chunk_1", "shared_2"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,8 @@
-//! The site's files (issue 18): pages link the wasm, its JS and the
-//! stylesheet by content-hashed names that browsers may keep for a year;
-//! everything else under /pkg is revalidated; vendored files under /assets,
-//! versioned by name, are kept; a hashed name of another release is a 404.
+//! The site's files (issue 18): pages link the bundle (the wasm, its JS,
+//! its per-page chunks and the stylesheet) under a folder named by its
+//! content hash, which browsers may keep for a year; the fixed names under
+//! /pkg are revalidated; vendored files under /assets, versioned by name,
+//! are kept; another release's folder is a 404.
 //! JSON and CSV answers are compressed for clients that accept it; pages and
 //! streams are not.
 
@@ -24,6 +25,9 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     std::fs::write(pkg.join("gantry.wasm"), b"\0asm").unwrap();
     std::fs::write(pkg.join("gantry.css"), "body {}").unwrap();
     std::fs::write(pkg.join("snippets/app-1/js/chart.js"), "export {}").unwrap();
+    std::fs::write(pkg.join("__wasm_split.______________________.js"), "export {}").unwrap();
+    std::fs::write(pkg.join("login_route_1.wasm"), b"\0asm chunk").unwrap();
+    std::fs::write(pkg.join("__wasm_split_manifest.json"), r#"{"__LoginRoute_view": ["login_route_1"]}"#).unwrap();
     std::fs::write(site.path.join("assets/uplot/uplot-1.6.32.min.js"), "export default 1").unwrap();
     let root = site.path.clone();
     let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
@@ -34,28 +38,44 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     let http = reqwest::Client::new();
 
     let page = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
-    let named = |ext: &str| -> String {
-        page.match_indices("/pkg/gantry.")
+    let linked = |file: &str| -> String {
+        page.match_indices("/pkg/")
             .find_map(|(i, _)| {
                 let rest = &page[i..];
                 let name = &rest[..rest.find(['"', '\'', ' ', '\\'])?];
-                name.ends_with(&format!(".{ext}")).then(|| name.to_string())
+                name.ends_with(&format!("/{file}")).then(|| name.to_string())
             })
-            .unwrap_or_else(|| panic!("the page links no hashed .{ext}: {page}"))
+            .unwrap_or_else(|| panic!("the page links no {file}: {page}"))
     };
-    let (js, wasm, css) = (named("js"), named("wasm"), named("css"));
-    assert_eq!(js.len(), "/pkg/gantry.".len() + 16 + ".js".len(), "{js}");
-    assert_eq!(js.trim_end_matches(".js"), wasm.trim_end_matches(".wasm"), "one stem for the JS and its wasm");
-    assert_ne!(css, "/pkg/gantry.css");
+    let css = linked("gantry.css");
+    let folder = css.trim_end_matches("gantry.css").to_string();
+    assert_eq!(folder.len(), "/pkg/".len() + 16 + 1, "{css}");
+    assert_eq!(linked("gantry.js"), format!("{folder}gantry.js"), "the JS glue is in the same folder");
+    let pkg_dir = &folder[1..folder.len() - 1];
+    assert!(page.contains(&format!("\"{pkg_dir}\"")), "the hydration script loads the bundle from {pkg_dir}: {page}");
+    assert_eq!(
+        linked("__wasm_split.______________________.js"),
+        format!("{folder}__wasm_split.______________________.js"),
+        "a split bundle's loader is preloaded from the same folder (and with it the page's chunks, by the ids \
+         the lazy routes register, which only a real build has)"
+    );
 
-    for (path, body) in [(&js, "export default function() {}"), (&css, "body {}")] {
-        let response = http.get(app.url(path)).send().await.unwrap();
+    for (file, body) in [
+        ("gantry.js", "export default function() {}"),
+        ("gantry.css", "body {}"),
+        ("snippets/app-1/js/chart.js", "export {}"),
+        ("__wasm_split.______________________.js", "export {}"),
+    ] {
+        let path = format!("{folder}{file}");
+        let response = http.get(app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(header(&response, "cache-control"), "public, max-age=31536000, immutable", "{path}");
         assert_eq!(response.text().await.unwrap(), body);
     }
-    let response = http.get(app.url(&wasm)).send().await.unwrap();
-    assert_eq!((response.status().as_u16(), header(&response, "cache-control").contains("immutable")), (200, true));
+    for file in ["gantry.wasm", "login_route_1.wasm"] {
+        let response = http.get(app.url(&format!("{folder}{file}"))).send().await.unwrap();
+        assert_eq!((response.status().as_u16(), header(&response, "cache-control").contains("immutable")), (200, true));
+    }
 
     for path in ["/pkg/gantry.js", "/pkg/snippets/app-1/js/chart.js"] {
         let response = http.get(app.url(path)).send().await.unwrap();
@@ -66,9 +86,11 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "cache-control"), "public, max-age=31536000, immutable");
 
-    let stale = http.get(app.url("/pkg/gantry.0123456789abcdef.js")).send().await.unwrap();
-    assert_eq!(stale.status(), 404, "another release's name is never today's file");
+    let stale = http.get(app.url("/pkg/0123456789abcdef/gantry.js")).send().await.unwrap();
+    assert_eq!(stale.status(), 404, "another release's folder is never today's file");
     assert_eq!(header(&stale, "cache-control"), "no-store");
+    let missing = http.get(app.url(&format!("{folder}nothing.js"))).send().await.unwrap();
+    assert_eq!((missing.status().as_u16(), header(&missing, "cache-control")), (404, "no-store".to_string()));
     let missing = http.get(app.url("/pkg/nothing.js")).send().await.unwrap();
     assert_eq!((missing.status().as_u16(), header(&missing, "cache-control")), (404, "no-store".to_string()));
 }
@@ -98,9 +120,9 @@ async fn a_bundle_built_while_the_server_runs_is_linked_from_the_next_page() {
     std::fs::write(pkg.join("gantry.wasm"), b"\0asm").unwrap();
     let after = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let linked = after
-        .match_indices("/pkg/gantry.")
+        .match_indices("/pkg/")
         .filter_map(|(i, _)| after[i..].split(['"', '\'']).next())
-        .find(|name| name.ends_with(".js"))
+        .find(|name| name.ends_with("/gantry.js"))
         .unwrap_or_else(|| panic!("the new bundle is not linked: {after}"))
         .to_string();
     let response = http.get(app.url(&linked)).send().await.unwrap();
