@@ -185,6 +185,18 @@ function showTip(u, state) {
   tip.style.display = "block";
 }
 
+// A value with no neighbour (the one bucket of a fleet started a minute ago,
+// or a point between two gaps) has no line to draw: it gets a dot instead.
+function lonePoints(u, seriesIdx, show) {
+  if (show) return null;
+  const ys = u.data[seriesIdx];
+  const lone = [];
+  for (let i = 0; i < ys.length; i++) {
+    if (ys[i] != null && (i === 0 || ys[i - 1] == null) && (i === ys.length - 1 || ys[i + 1] == null)) lone.push(i);
+  }
+  return lone.length > 0 ? lone : null;
+}
+
 function buildOptions(uPlot, el, spec, callbacks, state) {
   const muted = css(el, "--muted", "#667085");
   const line = css(el, "--line", "#e3e6ec");
@@ -201,7 +213,7 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
       fill: spec.stacked ? withAlpha(stroke, 0.35) : undefined,
       show: spec.shown[i],
       spanGaps: false,
-      points: { show: false },
+      points: { show: false, filter: lonePoints },
     });
   });
   // Stacked bands: each visible series fills down to the visible one under it.
