@@ -7,7 +7,7 @@
 #   scripts/image.sh bench   # build, then write the image's size into BENCHMARKS.md (## Image)
 #
 # Needs root (buildah and runc, daemonless), the site built first
-# (cargo leptos build --release --precompress) and scripts/setup.sh test.
+# (cargo leptos build $LEPTOS_BUILD_FLAGS) and scripts/setup.sh test.
 # The image is rebuilt only when the binary, the site or the Containerfile
 # changed: its tag is a hash of them. Why runc and not podman: see
 # ARCHITECTURE.md (podman and crun cannot set rlimits or cgroups on these

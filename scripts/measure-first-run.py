@@ -8,7 +8,7 @@ download. Instead of emptying this machine's caches (which its other work
 needs), the measurement points every cache at an empty directory under
 --dir, which is removed first:
 
-  GANTRY_CACHE      tools (cargo-leptos, wasm-bindgen, binaryen), the Cargo
+  GANTRY_CACHE      tools (cargo-leptos, wasm-bindgen, wasm-opt), the Cargo
                     target directory, the Kubernetes binaries, logs, journal
   CARGO_HOME        Cargo's registry index, downloaded crates and git checkouts
   GOPATH, GOMODCACHE, GOCACHE   Go's module and build caches

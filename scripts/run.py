@@ -121,7 +121,7 @@ def main():
             f'"{ROOT}/scripts/setup.sh" site',
             estimate=840,
             lasts=True,
-            key=" ".join(env.get(v, "") for v in ("CARGO_LEPTOS_VERSION", "WASM_BINDGEN_VERSION", "BINARYEN_VERSION")),
+            key=" ".join(env.get(v, "") for v in ("CARGO_LEPTOS_VERSION", "WASM_BINDGEN_VERSION", "WASM_OPT_VERSION")),
             hint="crates.io and npm must be reachable; the log names the package that failed",
         ),
         Step(

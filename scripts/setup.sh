@@ -4,7 +4,7 @@
 # with Rust (rustup), Go and Node.js, and no internet beyond the package
 # registries.
 #
-#   scripts/setup.sh site    # what the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen, binaryen
+#   scripts/setup.sh site    # what the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen, wasm-opt
 #   scripts/setup.sh test    # what the tests need besides: Chromium, PostgreSQL, Prometheus, cargo-machete,
 #                            # Playwright, the Kubernetes binaries (kubectl included), helm, and for the
 #                            # image: the musl target and musl-gcc, buildah, skopeo, umoci and runc
@@ -53,14 +53,14 @@ if [[ $part == site || $part == all ]]; then
   # wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly; with
   # --locked it fails on a yanked dependency, so it resolves afresh.
   install_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION" "$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION" wasm-bindgen "about 3 minutes"
-  # Binaryen from npm (prebuilt wasm-opt, seconds). Debian's binaryen 108
-  # corrupts the externref table rustc 1.95 and wasm-bindgen emit, and the page
-  # then fails to hydrate; 132 does not (the browser tests check hydration).
-  if [[ ! -x "$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION/node_modules/.bin/wasm-opt" ]]; then
-    step "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm (seconds)"
-    mkdir -p "$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION"
-    npm install --prefix "$GANTRY_CACHE/tools/binaryen-$BINARYEN_VERSION" --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION" >&2
-  fi
+  # wasm-opt, native: the crates.io crate builds Binaryen 116 from its C++
+  # sources once (about 10 minutes here), then optimises the split bundle's
+  # ~450 wasm files in 25 s; npm's Binaryen (JavaScript, a node process per
+  # file) took 7 minutes of every bundle build. Debian's binaryen 108
+  # corrupts the externref table rustc 1.95 and wasm-bindgen emit, and the
+  # page then fails to hydrate; 116 does not (the browser tests check
+  # hydration).
+  install_crate wasm-opt "$WASM_OPT_VERSION" "$GANTRY_CACHE/tools/wasm-opt-$WASM_OPT_VERSION" wasm-opt "about 10 minutes, C++"
 fi
 
 if [[ $part == site ]]; then

@@ -14,7 +14,7 @@
 //!    `AppState::chart` in process, as the REST handler and the server function do: three
 //!    warm-up calls, then 30 timed ones.
 //! 2. The size of what a browser downloads, from the release build in `target/site`
-//!    (`cargo leptos build --release --precompress` must have run): each file's
+//!    (`cargo leptos build --release --precompress --split` must have run): each file's
 //!    brotli twin, as the server sends it.
 //! 3. In Chromium (Playwright, through `end2end/run.sh` with `end2end/bench.config.ts`, which
 //!    starts the demo fleet and a server): the first route's transfer with an empty cache,
@@ -356,6 +356,27 @@ fn built_sizes(site: &Path) -> Vec<(String, u64, u64)> {
     out
 }
 
+/// For each lazy page of the split manifest (`LoginRoute` is `login`): its chunks, and the
+/// brotli bytes of the first wasm, its JS glue, the split loader and those chunks.
+fn per_page(pkg: &Path, sizes: &[(String, u64, u64)]) -> Vec<(String, usize, u64)> {
+    let Ok(text) = std::fs::read_to_string(pkg.join("__wasm_split_manifest.json")) else { return Vec::new() };
+    let Ok(manifest) = serde_json::from_str::<std::collections::BTreeMap<String, Vec<String>>>(&text) else {
+        return Vec::new();
+    };
+    let brotli = |file: &str| sizes.iter().find(|(name, _, _)| name == &format!("pkg/{file}")).map_or(0, |s| s.2);
+    let first = brotli("gantry.wasm") + brotli("gantry.js") + brotli("__wasm_split.______________________.js");
+    let mut pages: Vec<_> = manifest
+        .iter()
+        .map(|(id, chunks)| {
+            // `__login_route_view_<hash>` → `login`
+            let page = id.trim_start_matches("__").split("_route_view").next().unwrap_or(id).to_string();
+            (page, chunks.len(), first + chunks.iter().map(|c| brotli(&format!("{c}.wasm"))).sum::<u64>())
+        })
+        .collect();
+    pages.sort_by_key(|(_, _, br)| *br);
+    pages
+}
+
 fn kib(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1000.0)
 }
@@ -437,26 +458,43 @@ async fn run(browser: bool) -> anyhow::Result<String> {
     let sizes = built_sizes(&site);
     if !sizes.is_empty() {
         lines.push(
-            "**What the browser downloads**, from `target/site` after `cargo leptos build --release --precompress` \
-             (brotli, as served; the server links the wasm, its JS and the stylesheet by content-hashed names):"
+            "**What the browser downloads**, from `target/site` after `cargo leptos build --release --precompress --split` \
+             (brotli, as served; the server links the bundle under a folder named by its content hash):"
                 .into(),
         );
         lines.push(String::new());
         lines.push("| File | Raw | Brotli |".into());
         lines.push("|---|---|---|".into());
-        let (mut wasm_raw, mut wasm_br) = (0, 0);
-        for (name, raw, br) in &sizes {
-            if name.ends_with(".wasm") {
-                wasm_raw += raw;
-                wasm_br += br;
-            }
-            if name.ends_with(".wasm") && *br < 2_000 {
-                continue;
-            }
+        let is_chunk = |name: &str| name.ends_with(".wasm") && !name.ends_with("/gantry.wasm");
+        for (name, raw, br) in sizes.iter().filter(|(name, _, _)| !is_chunk(name)) {
             lines.push(format!("| `{name}` | {} | {} |", kib(*raw), kib(*br)));
         }
-        let chunks = sizes.iter().filter(|(n, _, _)| n.ends_with(".wasm")).count();
-        lines.push(format!("| all {chunks} wasm files together | {} | {} |", kib(wasm_raw), kib(wasm_br)));
+        let chunks: Vec<_> = sizes.iter().filter(|(name, _, _)| is_chunk(name)).collect();
+        let (chunks_raw, chunks_br) = chunks.iter().fold((0, 0), |(raw, br), (_, r, b)| (raw + r, br + b));
+        lines.push(format!(
+            "| {} wasm chunks split off per page (`pkg/chunk_*.wasm`, `pkg/split_*.wasm`) | {} | {} |",
+            chunks.len(),
+            kib(chunks_raw),
+            kib(chunks_br)
+        ));
+        let (wasm_raw, wasm_br) = sizes
+            .iter()
+            .filter(|(name, _, _)| name.ends_with(".wasm"))
+            .fold((0, 0), |(raw, br), (_, r, b)| (raw + r, br + b));
+        lines.push(format!("| all wasm files together | {} | {} |", kib(wasm_raw), kib(wasm_br)));
+        let pages = per_page(&site.join("pkg"), &sizes);
+        if !pages.is_empty() {
+            lines.push(String::new());
+            lines.push(format!(
+                "Per page, the first wasm and its JS (gantry.wasm, gantry.js, the split loader) and the chunks the split \
+                 manifest lists for the page, brotli: {}.",
+                pages
+                    .iter()
+                    .map(|(page, chunks, br)| format!("{page} {} ({chunks} chunks)", kib(*br)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let before: u64 = BEFORE.iter().map(|(_, _, br)| br).sum();
         lines.push(String::new());
         lines.push(format!(
@@ -479,6 +517,21 @@ async fn run(browser: bool) -> anyhow::Result<String> {
         }
     }
     Ok(lines.join("\n"))
+}
+
+/// A wasm chunk split off per page (not the first wasm, `gantry.wasm`).
+fn is_chunk(path: &str) -> bool {
+    path.ends_with(".wasm") && !path.ends_with("/gantry.wasm")
+}
+
+/// The page's chunks as one entry: "N wasm chunks X KB".
+fn chunk_sum(files: &[serde_json::Value]) -> Option<String> {
+    let chunks: Vec<f64> = files
+        .iter()
+        .filter(|f| is_chunk(f["name"].as_str().unwrap_or("")))
+        .map(|f| f["bytes"].as_f64().unwrap_or(0.0))
+        .collect();
+    (!chunks.is_empty()).then(|| format!("{} wasm chunks {}", chunks.len(), kib(chunks.iter().sum::<f64>() as u64)))
 }
 
 fn browser_lines(m: &serde_json::Value) -> Vec<String> {
@@ -504,7 +557,9 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
                 .map(|files| {
                     files
                         .iter()
+                        .filter(|f| !is_chunk(f["name"].as_str().unwrap_or("")))
                         .map(|f| format!("{} {}", f["name"].as_str().unwrap_or("?"), kib(num(&f["bytes"]) as u64)))
+                        .chain(chunk_sum(files))
                         .collect()
                 })
                 .unwrap_or_default();
