@@ -15,8 +15,20 @@ async function firstLoad(browser: Browser, path: string, user?: string) {
     expect(response.ok()).toBeTruthy();
   }
   const page = await context.newPage();
+  // When the page became interactive: the app marks the body once hydrated
+  // (after the first wasm and every chunk of the page have loaded).
+  await page.addInitScript(() => {
+    const seen = new MutationObserver(() => {
+      if (document.body?.getAttribute('data-hydrated') === 'true') {
+        (window as any).__hydratedAt = performance.now();
+        seen.disconnect();
+      }
+    });
+    seen.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-hydrated'] });
+  });
   await page.goto(path);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  const hydratedMs = await page.evaluate(() => (window as any).__hydratedAt as number);
   // Charts on the page load uPlot once they draw: wait for them.
   for (const chart of await page.locator('figure.chart').all()) {
     if ((await chart.getByTestId('chart-empty').count()) === 0) await expect(chart).toHaveClass(/\blive\b/, { timeout: 60_000 });
@@ -30,7 +42,7 @@ async function firstLoad(browser: Browser, path: string, user?: string) {
       .map((e) => ({ name: new URL(e.name).pathname, bytes: e.encodedBodySize, decoded: e.decodedBodySize }));
   });
   await context.close();
-  return { path, files, total: files.reduce((sum, f) => sum + f.bytes, 0) };
+  return { path, files, hydratedMs, total: files.reduce((sum, f) => sum + f.bytes, 0) };
 }
 
 test('charts and page weight', async ({ browser }) => {

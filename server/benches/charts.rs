@@ -564,10 +564,12 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
                 })
                 .unwrap_or_default();
             lines.push(format!(
-                "| First load of `{}` with an empty cache: HTML + CSS + JS + wasm as transferred (compressed bodies) | **{}** ({}) | {goal} |",
+                "| First load of `{}` with an empty cache: HTML + CSS + JS + wasm as transferred (compressed bodies); \
+                 interactive (hydrated) after | **{}** ({}); {:.0} ms | {goal} |",
                 r["path"].as_str().unwrap_or("?"),
                 kib(total as u64),
-                parts.join(", ")
+                parts.join(", "),
+                num(&r["hydratedMs"])
             ));
         }
     }
@@ -596,7 +598,9 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
     lines.push(String::new());
     lines.push(
         "Method: transfer is the sum of `encodedBodySize` over the navigation and every CSS, JS and wasm resource of the page \
-         (Performance API, resource timing), in a new browser context; the server sends each file's brotli twin. The draw \
+         (Performance API, resource timing), in a new browser context; the server sends each file's brotli twin, over \
+         HTTP/1.1 on the loopback (a page's chunks are many small requests: behind a TLS proxy speaking HTTP/2 they share \
+         one connection). Interactive is when the app marks the page hydrated, from the navigation's start. The draw \
          is timed in the page from the call into `app/js/chart.js` to two animation frames later (uPlot draws in the \
          first), for a chart 1,200 × 300 px; hover and zoom count the frames `requestAnimationFrame` sees while Playwright \
          moves the mouse or the range changes. Playwright's own tracing is off while it measures \
