@@ -38,7 +38,7 @@ pub use ledger::{
     StoredCapacity, StoredGap,
 };
 pub use prometheus::ClusterPrometheus;
-pub use rollups::{RollupsDeleted, Tier, UsageFilter, UsageGroup, UsageQuestion};
+pub use rollups::{RollupsDeleted, Sum, Tier, UsageFilter, UsageGroup, UsageQuestion};
 pub use sessions::SESSION_USER;
 pub use teams::{Member, NamespaceMapping, Team};
 pub use throttle::ThrottleRecord;
