@@ -26,6 +26,16 @@ use leptos_router::params::ParamsMap;
 
 use crate::components::common::ErrorNote;
 
+/// The width a chart is first rendered at, before the browser has measured
+/// it: half a wide screen, where the overview's charts sit side by side, and
+/// as wide as a phone's. Its answer is written into the page for hydration,
+/// so it is kept small: a day in 5-minute buckets (289 points), where the
+/// API's default width (1,000 px) gives minutes (1,441 points, five times
+/// the page's bytes). A chart measured wider may fetch again, at a finer
+/// step; one that gets the same buckets at its width keeps what the page
+/// brought (a phone's, or half a wide screen's, over a day or longer).
+const FIRST_WIDTH_PX: u32 = 480;
+
 /// The chart palette; `app/js/chart.js` has the same list.
 pub const PALETTE: [&str; 15] = [
     "#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0", "#508642", "#cca300",
@@ -504,7 +514,7 @@ pub fn TimeSeries(
     #[prop(optional, into)] testid: String,
 ) -> impl IntoView {
     let range = use_range(range_param, default_range);
-    let width = RwSignal::new(chart::DEFAULT_WIDTH_PX);
+    let width = RwSignal::new(FIRST_WIDTH_PX);
     let tick = RwSignal::new(0u64);
     let request = Memo::new(move |_| {
         let mut q = query.get();
