@@ -34,7 +34,7 @@ use gantry_domain::usage::{HourlyRow, IDLE, MS_PER_DAY, MS_PER_HOUR, Usage, Usag
 use gantry_domain::validate::Username;
 use gantry_service::{AppState, Sealer, ServiceConfig};
 use gantry_store::testing::TempDir;
-use gantry_store::{Store, StoreConfig, now_ms};
+use gantry_store::{LedgerChanges, Store, StoreConfig, now_ms};
 
 const HEADING: &str = "## Charts and page weight";
 const CLUSTER: &str = "scale";
@@ -207,6 +207,10 @@ async fn write_history(store: &Store, now: i64) -> anyhow::Result<Written> {
             tracing::info!("{hours} hours written");
         }
     }
+    // The cluster's history begins with the first hour: before what the ledger knows of a
+    // cluster, a chart has gaps (and with no record at all, everything before now is one).
+    let begins = LedgerChanges { confirmed_at: Some(first), ..LedgerChanges::default() };
+    store.apply_ledger(CLUSTER, &begins, now).await?;
     Ok(Written { hours, rows, took: started.elapsed() })
 }
 
@@ -292,6 +296,9 @@ async fn ask(state: &AppState) -> anyhow::Result<Vec<Timed>> {
                 times.push(started.elapsed());
             }
             shape = (chart.frame.series.len(), chart.frame.times.len());
+            // A chart of nothing but gaps takes less work to answer than a drawn one.
+            let drawn = chart.frame.series.iter().any(|s| s.values.iter().any(Option::is_some));
+            anyhow::ensure!(drawn, "{}: the chart has nothing to draw", question.label);
         }
         out.push(Timed {
             label: question.label,
