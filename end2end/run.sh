@@ -32,7 +32,7 @@ for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && 
 # would time out waiting for data-hydrated.
 assets=$(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_./-]*\.\(wasm\|js\)' | sort -u)
 if [[ -z "$assets" ]]; then
-  echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run \`cargo leptos build --release\`" >&2
+  echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run \`cargo leptos build $LEPTOS_BUILD_FLAGS\`" >&2
   exit 1
 fi
 for asset in $assets; do

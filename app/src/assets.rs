@@ -7,9 +7,6 @@
 //! context (a server built for tests, with no site), the fixed names
 //! cargo-leptos writes are used.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteAssets {
     /// The bundle's folder as the page links it, without the leading slash:
@@ -23,17 +20,10 @@ pub struct SiteAssets {
     /// (the demo serves pages before its bundle is built), pages are sent
     /// without the hydration scripts rather than with links that 404.
     pub hydrates: bool,
-    /// The bundle's split manifest, when it was built with `--split`: for
-    /// each lazy page, the chunks it needs, which the page preloads.
-    pub chunks: Option<Arc<HashMap<String, Vec<String>>>>,
 }
 
 impl Default for SiteAssets {
     fn default() -> SiteAssets {
-        SiteAssets { pkg_dir: "pkg".into(), stylesheet: "/pkg/gantry.css".into(), hydrates: true, chunks: None }
+        SiteAssets { pkg_dir: "pkg".into(), stylesheet: "/pkg/gantry.css".into(), hydrates: true }
     }
 }
-
-/// The name cargo-leptos gives the split runtime's JS (fixed, beside the
-/// chunks).
-pub const SPLIT_LOADER: &str = "__wasm_split.______________________.js";

@@ -29,16 +29,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let assets = use_context::<assets::SiteAssets>().unwrap_or_default();
     let mut options = options;
     options.site_pkg_dir = assets.pkg_dir.clone().into();
-    // Leptos reads the split manifest once per process from a fixed path;
-    // the server reads it again with each new bundle, and the page preloads
-    // the chunks of the page it renders from under the bundle's own folder.
-    if let Some(chunks) = &assets.chunks {
-        provide_context(leptos::WasmSplitManifest(ArcStoredValue::new((
-            format!("/{}", assets.pkg_dir),
-            (**chunks).clone(),
-            assets::SPLIT_LOADER.to_string(),
-        ))));
-    }
     let hydration = assets.hydrates.then(move || view! { <HydrationScripts options /> });
     view! {
         <!DOCTYPE html>

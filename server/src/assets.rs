@@ -40,11 +40,16 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 pub use app::assets::SiteAssets;
+use leptos::WasmSplitManifest;
+use leptos::prelude::ArcStoredValue;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 /// cargo-leptos's manifest of the chunks each lazy page needs (`--split`).
 const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+/// The name cargo-leptos gives the split runtime's JS (fixed, beside the
+/// chunks).
+const SPLIT_LOADER: &str = "__wasm_split.______________________.js";
 
 /// The bundle's hash and the names pages link it by.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +57,11 @@ pub struct HashedFiles {
     names: SiteAssets,
     /// The folder name under `/pkg` that stands for `pkg/` itself.
     hash: Option<String>,
+    /// The split manifest under the bundle's folder, when it was built with
+    /// `--split`: for each lazy page, the chunks the page preloads. Leptos
+    /// would read it once per process from a fixed path; read here again
+    /// with each new bundle, and given to each page render as it is.
+    split: Option<WasmSplitManifest>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, and plenty to
@@ -80,12 +90,17 @@ fn bundle_files(dir: &Path, relative: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
+/// Whether `pkg` holds the bundle's wasm and its JS glue, without which
+/// pages carry no hydration scripts.
+pub fn has_bundle(pkg: &Path, output_name: &str) -> bool {
+    ["js", "wasm"].iter().all(|ext| pkg.join(format!("{output_name}.{ext}")).is_file())
+}
+
 impl HashedFiles {
     /// Hashes every file of the bundle in `pkg` (names and contents). While
     /// the wasm or its JS glue is missing, pages link the fixed names and
     /// carry no hydration scripts.
     pub fn read(pkg: &Path, output_name: &str) -> HashedFiles {
-        let exists = |ext: &str| pkg.join(format!("{output_name}.{ext}")).is_file();
         let mut files = HashedFiles {
             names: SiteAssets {
                 hydrates: false,
@@ -93,8 +108,9 @@ impl HashedFiles {
                 ..SiteAssets::default()
             },
             hash: None,
+            split: None,
         };
-        if !(exists("js") && exists("wasm")) {
+        if !has_bundle(pkg, output_name) {
             return files;
         }
         let mut paths = Vec::new();
@@ -104,14 +120,16 @@ impl HashedFiles {
             fnv1a(hash, &std::fs::read(pkg.join(path)).unwrap_or_default())
         });
         let hash = format!("{hash:016x}");
-        let chunks = std::fs::read(pkg.join(SPLIT_MANIFEST))
+        files.split = std::fs::read(pkg.join(SPLIT_MANIFEST))
             .ok()
-            .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok());
+            .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok())
+            .map(|chunks| {
+                WasmSplitManifest(ArcStoredValue::new((format!("/pkg/{hash}"), chunks, SPLIT_LOADER.into())))
+            });
         files.names = SiteAssets {
             pkg_dir: format!("pkg/{hash}"),
             stylesheet: format!("/pkg/{hash}/{output_name}.css"),
             hydrates: true,
-            chunks: chunks.map(Arc::new),
         };
         files.hash = Some(hash);
         files
@@ -120,6 +138,11 @@ impl HashedFiles {
     /// The names pages link.
     pub fn names(&self) -> SiteAssets {
         self.names.clone()
+    }
+
+    /// The chunks of each lazy page, for its preloads; None unless split.
+    pub fn split_manifest(&self) -> Option<WasmSplitManifest> {
+        self.split.clone()
     }
 }
 
@@ -220,6 +243,7 @@ pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Requ
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leptos::prelude::ReadValue;
 
     #[test]
     fn the_folder_name_follows_every_file_of_the_bundle() {
@@ -240,7 +264,7 @@ mod tests {
         assert!(looks_hashed(&hash), "{hash}");
         assert_eq!(first.names().pkg_dir, format!("pkg/{hash}"));
         assert_eq!(first.names().stylesheet, format!("/pkg/{hash}/gantry.css"));
-        assert_eq!(first.names().chunks, None, "not split: nothing to preload");
+        assert!(first.split_manifest().is_none(), "not split: nothing to preload");
 
         std::fs::write(dir.join("gantry.wasm.br"), "compressed twin").unwrap();
         assert_eq!(HashedFiles::read(&dir, "gantry").hash, first.hash, "the twins follow their originals");
@@ -250,7 +274,8 @@ mod tests {
 
         std::fs::write(dir.join(SPLIT_MANIFEST), r#"{"login_route": ["chunk_1", "shared_2"]}"#).unwrap();
         let split = HashedFiles::read(&dir, "gantry");
-        assert_eq!(split.names().chunks.unwrap()["login_route"], ["chunk_1", "shared_2"]);
+        let manifest = split.split_manifest().unwrap().0.read_value().clone();
+        assert_eq!(manifest.1["login_route"], ["chunk_1", "shared_2"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

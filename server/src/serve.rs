@@ -102,11 +102,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         public_origins: public_origins(&args.public_url)?,
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
     };
-    if !crate::assets::HashedFiles::read(&args.site_root.join("pkg"), "gantry").names().hydrates {
+    if !crate::assets::has_bundle(&args.site_root.join("pkg"), "gantry") {
         tracing::error!(
             "{} has no browser bundle (pkg/gantry.js and pkg/gantry.wasm): pages are served without JavaScript, \
              so they neither update live nor draw charts, until it appears (no restart needed). Build it with \
-             `cargo leptos build --release` from the repository root (scripts/run.sh does), or point \
+             `cargo leptos build --release --precompress --split` from the repository root (scripts/run.sh does), or point \
              --site-root at a built site",
             args.site_root.display()
         );

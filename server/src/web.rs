@@ -139,7 +139,11 @@ fn context(app: AppState, site: Option<Arc<SiteFiles>>) -> impl Fn() + Clone + S
     move || {
         provide_context(app.clone());
         if let Some(site) = &site {
-            provide_context(site.current().names());
+            let files = site.current();
+            provide_context(files.names());
+            if let Some(manifest) = files.split_manifest() {
+                provide_context(manifest);
+            }
         }
         let parts = leptos::prelude::use_context::<http::request::Parts>();
         if let Some(nonce) = parts.as_ref().and_then(|p| p.extensions.get::<security::CspNonce>()) {
