@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::fleet::{ClusterSpec, DeploymentSpec, JobSpec, NodePool, Quantity};
-use crate::kwok::{RUN_FOR_ANNOTATION, RUN_FOR_JITTER_ANNOTATION};
+use crate::kwok::{CRASH_LOOP_ANNOTATION, OOM_KILL_ANNOTATION, RUN_FOR_ANNOTATION, RUN_FOR_JITTER_ANNOTATION};
 use crate::progress::ClusterProgress;
 use crate::{Error, Result};
 
@@ -188,7 +188,11 @@ pub fn deployment(spec: &DeploymentSpec) -> (Deployment, Service) {
             replicas: Some(spec.replicas as i32),
             selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations: health_annotations(spec),
+                    ..Default::default()
+                }),
                 spec: Some(PodSpec {
                     containers: vec![main],
                     node_selector: gpu_selector(spec.gpu_model.as_ref()),
@@ -214,6 +218,17 @@ pub fn deployment(spec: &DeploymentSpec) -> (Deployment, Service) {
         status: None,
     };
     (deployment, service)
+}
+
+/// The pod annotations that make KWOK crash-loop or OOM-kill a Deployment's pods.
+fn health_annotations(spec: &DeploymentSpec) -> Option<BTreeMap<String, String>> {
+    let annotations: BTreeMap<String, String> =
+        [(CRASH_LOOP_ANNOTATION, spec.crash_loop), (OOM_KILL_ANNOTATION, spec.oom_kill)]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(key, _)| (key.to_string(), "true".to_string()))
+            .collect();
+    (!annotations.is_empty()).then_some(annotations)
 }
 
 /// A training Job whose pods KWOK keeps Running for `runSeconds`, then marks Succeeded.
@@ -803,5 +818,18 @@ mod tests {
         let annotations = job.spec.unwrap().template.metadata.unwrap().annotations.unwrap();
         assert_eq!(annotations[RUN_FOR_ANNOTATION], "60s");
         assert_eq!(annotations[RUN_FOR_JITTER_ANNOTATION], "60s");
+        assert_eq!(d.spec.unwrap().template.metadata.unwrap().annotations, None, "healthy by default");
+    }
+
+    #[test]
+    fn deployments_can_ask_to_crash_loop_or_be_oom_killed() {
+        let text = "clusters:\n  - name: s\n    deployments:\n      - { name: crash, namespace: nlp, image: img:1, crashLoop: true }\n      - { name: oom, namespace: nlp, image: img:1, oomKill: true }\n";
+        let fleet = Fleet::from_yaml(text).unwrap();
+        let annotations = |i: usize| {
+            let (d, _) = deployment(&fleet.clusters[0].deployments[i]);
+            d.spec.unwrap().template.metadata.unwrap().annotations.unwrap()
+        };
+        assert_eq!(annotations(0), strings([(CRASH_LOOP_ANNOTATION, "true".to_string())]));
+        assert_eq!(annotations(1), strings([(OOM_KILL_ANNOTATION, "true".to_string())]));
     }
 }

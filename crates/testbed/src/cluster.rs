@@ -171,6 +171,15 @@ impl ClusterHandle {
         self.client_for(&self.server()).await
     }
 
+    /// Makes a node NotReady (`ready: false`) or Ready again (`ready: true`) by setting or
+    /// removing [`kwok::NOT_READY_ANNOTATION`]; KWOK plays it within about a second.
+    pub async fn set_node_ready(&self, node: &str, ready: bool) -> Result<()> {
+        let client = self.client().await?;
+        kwok::set_node_ready(&client, node, ready)
+            .await
+            .map_err(Error::kube(&self.name, format!("annotating node {node}")))
+    }
+
     /// The client configuration of the admin.
     pub async fn config(&self) -> Result<kube::Config> {
         self.config_for(self.kubeconfig_entry(&self.server())).await

@@ -244,6 +244,12 @@ pub struct DeploymentSpec {
     pub port: u16,
     #[serde(default)]
     pub labels: BTreeMap<LabelKey, LabelValue>,
+    /// The pods crash-loop (`testbed.gantry.dev/crash-loop`: exit code 1, CrashLoopBackOff).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crash_loop: bool,
+    /// The pods are OOM-killed over and over (`testbed.gantry.dev/oom-kill`: exit code 137).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill: bool,
 }
 
 /// A batch/v1 Job whose pods run for `runSeconds` (simulated by KWOK) and then succeed.

@@ -39,6 +39,22 @@ enum Cmd {
         #[arg(long)]
         fleet: PathBuf,
     },
+    /// Make a node NotReady (`--ready false`) or Ready again (`--ready true`) by setting or
+    /// removing its `testbed.gantry.dev/not-ready` annotation; KWOK plays it within a second.
+    NodeReady {
+        /// The kubeconfig `testbed up` wrote (`<state-dir>/kubeconfig`).
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// The cluster's context (its name in the fleet file); default: the current context.
+        #[arg(long)]
+        context: Option<String>,
+        /// The node's name (`<cluster>-<pool>-<i>`).
+        #[arg(long)]
+        node: String,
+        /// `false`: NotReady; `true`: Ready again.
+        #[arg(long, action = clap::ArgAction::Set)]
+        ready: bool,
+    },
     /// Build (or find) the Kubernetes binaries, kubectl included, and print their directory.
     Binaries {
         /// Only what a testbed runs: kube-apiserver, kube-controller-manager, kube-scheduler
@@ -78,6 +94,28 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::NodeReady { kubeconfig, context, node, ready } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("error: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(node_ready(&kubeconfig, context, &node, ready)) {
+                Ok(()) => {
+                    println!(
+                        "node {node}: {}",
+                        if ready { "Ready (annotation removed)" } else { "NotReady (annotated)" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
             }
@@ -155,4 +193,19 @@ async fn up(fleet: Fleet, options: Options) -> anyhow::Result<()> {
     eprintln!("testbed: shutting down");
     drop(bed);
     Ok(outcome?)
+}
+
+async fn node_ready(
+    kubeconfig: &std::path::Path,
+    context: Option<String>,
+    node: &str,
+    ready: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let file = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let options = kube::config::KubeConfigOptions { context, ..Default::default() };
+    let config = kube::Config::from_custom_kubeconfig(file, &options).await.context("kubeconfig")?;
+    let client = kube::Client::try_from(config).context("building a client")?;
+    gantry_testbed::kwok::set_node_ready(&client, node, ready).await.with_context(|| format!("annotating node {node}"))
 }
