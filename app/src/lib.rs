@@ -87,6 +87,7 @@ macro_rules! lazy_pages {
 
                 fn view(this: Self) -> AnyView {
                     let _ = this;
+                    mark_hydrated();
                     $page().into_any()
                 }
             }
@@ -119,19 +120,31 @@ lazy_pages! {
     CostsRoute => pages::costs::CostsPage,
 }
 
+/// Marks `<body data-hydrated="true">` once the page's own view has hydrated;
+/// the browser tests wait for it before they click. Each page route calls it
+/// (and the not-found page), not `App`: a lazy page hydrates only once its
+/// chunk has arrived, after the layout around it, so a mark set by `App` could
+/// come before the page's forms listened, and a click then posted the form
+/// without JavaScript. The effect runs after the page's view is built, and the
+/// next animation frame after the tasks that hydrate its Suspense blocks from
+/// the server's data.
+pub fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        request_animation_frame(|| {
+            if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        });
+    });
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let me = Resource::new(|| (), |_| api::access::me());
     provide_context(Session { me });
     live::provide();
-    // Marks the page once the browser has hydrated it (tests wait for this).
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <Title formatter=|text: String| if text.is_empty() { "Gantry".to_string() } else { format!("{text} · Gantry") } />

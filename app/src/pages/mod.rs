@@ -20,6 +20,7 @@ pub fn NotFound() -> impl IntoView {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
+    crate::mark_hydrated();
     view! {
         <Title text="Not found" />
         <h1>"Not found"</h1>
