@@ -214,7 +214,7 @@ fn NodesTable(query: Memo<ListQuery>, page: gantry_domain::view::Page<NodeRow>) 
                     <th>"Instance"</th>
                     <th>"Zone"</th>
                     <SortHeader query column="pods" label="Pods" />
-                    <th>"Ready"</th>
+                    <th>"Status"</th>
                 </tr>
             </thead>
             <tbody>
@@ -252,8 +252,27 @@ fn node_row(n: &NodeRow) -> impl IntoView + use<> {
             <td>{n.gpus.instance_type.clone().unwrap_or_else(|| "—".into())}</td>
             <td>{n.gpus.zone.clone().unwrap_or_else(|| "—".into())}</td>
             <td>{n.pods}</td>
-            <td>{if n.ready { "yes" } else { "no" }}</td>
+            <td data-testid="node-status"><NodeStatus node=n.clone() /></td>
         </tr>
+    }
+}
+
+/// Ready or NotReady, cordoned, and the conditions that need attention, as badges.
+#[component]
+fn NodeStatus(node: NodeRow) -> impl IntoView {
+    let pressures: Vec<String> = node.conditions.iter().filter(|c| c.kind != "Ready").map(|c| c.label()).collect();
+    view! {
+        {if node.ready {
+            view! { <span class="badge ok">"Ready"</span> }.into_any()
+        } else {
+            view! { <span class="badge bad">"NotReady"</span> }.into_any()
+        }}
+        {node.unschedulable.then(|| view! { <span class="badge warn">"cordoned"</span> })}
+        {pressures.into_iter().map(|p| view! { <span class="badge bad">{p}</span> }).collect_view()}
+        {(!node.taints.is_empty()).then(|| {
+            let n = node.taints.len();
+            view! { <span class="badge" title=node.taints.join("\n")>{if n == 1 { "1 taint".to_string() } else { format!("{n} taints") }}</span> }
+        })}
     }
 }
 
@@ -300,9 +319,37 @@ pub fn NodePage() -> impl IntoView {
                     <dd>{n.gpus.zone.clone().unwrap_or_else(|| "—".into())}</dd>
                     <dt>"CPU / memory"</dt>
                     <dd>{format!("{} cores · {}", format::cores(n.cpu_millis), format::bytes(n.memory_bytes))}</dd>
-                    <dt>"Ready"</dt>
-                    <dd>{if n.ready { "yes" } else { "no" }}{if n.unschedulable { " (cordoned)" } else { "" }}</dd>
+                    <dt>"Status"</dt>
+                    <dd data-testid="node-status"><NodeStatus node=n.clone() /></dd>
+                    <dt>"Taints"</dt>
+                    <dd data-testid="taints">{if n.taints.is_empty() { "none".to_string() } else { n.taints.join(", ") }}</dd>
                 </dl>
+                {(!n.conditions.is_empty()).then(|| view! {
+                    <h2>"Conditions that need attention"</h2>
+                    <div class="table-scroll">
+                        <table class="grid small" data-testid="node-conditions">
+                            <thead>
+                                <tr><th>"Condition"</th><th>"Status"</th><th>"Reason"</th><th>"Since"</th><th>"Message"</th></tr>
+                            </thead>
+                            <tbody>
+                                {n.conditions.iter().map(|c| view! {
+                                    <tr data-condition=c.kind.clone()>
+                                        <td>{c.kind.clone()}</td>
+                                        <td>{c.status.clone()}</td>
+                                        <td>{c.reason.clone().unwrap_or_default()}</td>
+                                        <td>{format::ago(c.since)}</td>
+                                        <td>{c.message.clone().unwrap_or_default()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                })}
+                {(!n.ready).then(|| view! {
+                    <p class="panel warn" data-testid="not-ready-note">
+                        "This node is not Ready. Kubernetes taints it and, once its pods' toleration runs out (300 s unless they set their own), evicts them so their controllers start them elsewhere: pods being moved off show as Terminating below, and their replacements on the Pods page."
+                    </p>
+                })}
             }
         })}
         <section class="charts">

@@ -16,7 +16,7 @@ use crate::components::chart::{RangeBar, TimeSeries};
 use crate::components::common::{Csrf, ErrorNote, RolloutBadge, browser_fetch, loaded, loaded_quietly, outcome};
 use crate::format;
 use crate::live::use_live;
-use crate::pages::workloads::{EventList, PodTable};
+use crate::pages::workloads::{EventList, HealthLine, PodTable};
 
 #[derive(Clone, PartialEq)]
 struct Key {
@@ -278,6 +278,14 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
                 }
             </section>
         })}
+        <h2>"Health"</h2>
+        <HealthLine
+            pods=page.pods.clone()
+            rollout_failed=match &page.deployment.rollout {
+                gantry_domain::view::RolloutState::Failed(message) => message.clone(),
+                _ => String::new(),
+            }
+        />
         <h2>"Pods"</h2>
         <PodTable pods=page.pods.clone() />
         <h2>"Events"</h2>

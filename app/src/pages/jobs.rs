@@ -14,7 +14,7 @@ use crate::components::common::{Csrf, JobBadge, loaded, loaded_quietly, outcome}
 use crate::components::table::{FilterBar, Pager, SortHeader, use_list_query};
 use crate::format;
 use crate::live::use_live;
-use crate::pages::workloads::{EventList, PodTable};
+use crate::pages::workloads::{EventList, HealthLine, PodTable};
 
 #[component]
 pub fn JobsPage() -> impl IntoView {
@@ -155,6 +155,8 @@ pub fn JobPage() -> impl IntoView {
                     </ActionForm>
                     {outcome(cancel.value(), |_: &()| "Cancelled".to_string())}
                 })}
+                <h2>"Health"</h2>
+                <HealthLine pods=page.pods.clone() />
                 <h2>"Pods"</h2>
                 <PodTable pods=page.pods.clone() />
                 <h2>"Logs"</h2>

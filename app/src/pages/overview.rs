@@ -1,3 +1,4 @@
+use gantry_domain::health::{UnhealthyWorkload, WorkloadKind};
 use gantry_domain::view::{Overview, ResourceKind};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -81,6 +82,63 @@ pub fn NoTeamNote() -> impl IntoView {
     }
 }
 
+/// Workloads that need a person: crash-looping, OOM-killed in the last hour,
+/// not available past their progress deadline, or with evicted pods.
+#[component]
+fn UnhealthyPanel(workloads: Vec<UnhealthyWorkload>) -> impl IntoView {
+    let healthy = workloads.is_empty();
+    view! {
+        <section class=if healthy { "panel" } else { "panel warn" } data-testid="unhealthy">
+            <h2>{if healthy { "Unhealthy workloads: none".to_string() } else { format!("Unhealthy workloads: {}", workloads.len()) }}</h2>
+            {if healthy {
+                view! { <p class="muted">"Nothing is crash-looping, OOM-killed in the last hour, short of replicas past its progress deadline or evicted in the namespaces you can see."</p> }.into_any()
+            } else {
+                let rows = workloads
+                    .into_iter()
+                    .map(|w| {
+                        let href = match w.kind {
+                            WorkloadKind::Deployment => Some(format!("/clusters/{}/namespaces/{}/deployments/{}", w.cluster, w.namespace, w.name)),
+                            WorkloadKind::Job => Some(format!("/clusters/{}/namespaces/{}/jobs/{}", w.cluster, w.namespace, w.name)),
+                            WorkloadKind::Pod => None,
+                        };
+                        let href = href.unwrap_or_else(|| format!("/pods?q={}", w.name));
+                        let label = w.name.clone();
+                        let name = view! { <A href=href>{label}</A> };
+                        view! {
+                            <tr data-workload=w.name.clone()>
+                                <td>
+                                    {name}
+                                    <div class="muted small">{format!("{:?} · {}/{}", w.kind, w.cluster, w.namespace)}</div>
+                                </td>
+                                <td>
+                                    {w.troubles.iter().map(|t| view! { <span class="badge trouble" data-trouble=format!("{t:?}")>{t.label()}</span> }).collect_view()}
+                                </td>
+                                <td>{w.restarts}</td>
+                                <td class="small">{w.detail.clone()}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view();
+                view! {
+                    <div class="table-scroll">
+                        <table class="grid">
+                            <thead>
+                                <tr>
+                                    <th>"Workload"</th>
+                                    <th>"Trouble"</th>
+                                    <th>"Restarts"</th>
+                                    <th>"What the kubelet says"</th>
+                                </tr>
+                            </thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
 fn render(o: Overview) -> impl IntoView {
     let free = o.gpu_capacity - o.gpu_allocated;
     view! {
@@ -125,6 +183,7 @@ fn render(o: Overview) -> impl IntoView {
                 </div>
             </div>
         </section>
+        <UnhealthyPanel workloads=o.unhealthy />
         <h2>"GPUs by model"</h2>
         <div class="table-scroll">
         <table class="grid" data-testid="gpu-models">

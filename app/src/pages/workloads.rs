@@ -1,3 +1,4 @@
+use gantry_domain::health;
 use gantry_domain::view::{DeploymentRow, PodRow, ResourceKind};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -134,6 +135,8 @@ fn pod_row(p: &PodRow) -> impl IntoView + use<> {
             </td>
             <td>
                 <span class=format!("badge phase-{}", p.phase.to_lowercase())>{p.phase.clone()}</span>
+                {p.health.waiting.clone().map(|w| view! { <span class="badge trouble" data-testid="waiting">{w}</span> })}
+                {p.health.evicted.clone().map(|m| view! { <div class="muted small">{format!("Evicted: {m}")}</div> })}
                 {p.reason.clone().map(|r| view! { <div class="muted small">{r}</div> })}
             </td>
             <td>
@@ -147,7 +150,14 @@ fn pod_row(p: &PodRow) -> impl IntoView + use<> {
             </td>
             <td>{p.gpus}</td>
             <td>{p.ready.clone()}</td>
-            <td>{p.restarts}</td>
+            <td data-testid="restarts">
+                {p.restarts}
+                {p.health.last_termination.clone().map(|t| view! {
+                    <div class="muted small" data-testid="last-termination">
+                        {format!("last: {} {}", t.label(), format::ago(t.at))}
+                    </div>
+                })}
+            </td>
             <td>{format::ago(p.created)}</td>
         </tr>
     }
@@ -175,6 +185,70 @@ pub fn PodTable(pods: Vec<PodRow>) -> impl IntoView {
             </tbody>
         </table>
     }
+}
+
+/// A workload's health in one line (what the overview's unhealthy panel
+/// would say about it), and its pods' recent restarts with their reasons,
+/// newest first.
+#[component]
+pub fn HealthLine(
+    pods: Vec<PodRow>,
+    /// The Deployment's ProgressDeadlineExceeded message (empty: none).
+    #[prop(optional, into)]
+    rollout_failed: String,
+) -> impl IntoView {
+    let now = format::now_ms();
+    let failed = Some(rollout_failed.as_str()).filter(|m| !m.is_empty());
+    let verdict = health::workload_health(pods.iter().map(|p| (&p.health, p.restarts.max(0) as u32)), failed, now);
+    let restarts: i32 = pods.iter().map(|p| p.restarts.max(0)).sum();
+    let line = match verdict {
+        Some((troubles, _, detail)) => {
+            let what = troubles.iter().map(|t| t.label()).collect::<Vec<_>>().join(", ");
+            view! { <p class="health bad" data-testid="health"><strong>{format!("Unhealthy: {what}")}</strong>{format!(" · {detail}")}</p> }.into_any()
+        }
+        None if restarts > 0 => view! { <p class="health ok" data-testid="health">{format!("Healthy · {restarts} container restarts in total")}</p> }.into_any(),
+        None => view! { <p class="health ok" data-testid="health">"Healthy · no container restarts"</p> }.into_any(),
+    };
+    let mut restarted: Vec<&PodRow> =
+        pods.iter().filter(|p| p.restarts > 0 || p.health.last_termination.is_some()).collect();
+    restarted.sort_by_key(|p| std::cmp::Reverse(p.health.last_termination.as_ref().and_then(|t| t.at)));
+    let list = (!restarted.is_empty()).then(|| {
+        let rows = restarted
+            .into_iter()
+            .take(10)
+            .map(|p| {
+                let last = p.health.last_termination.clone();
+                view! {
+                    <tr data-pod=p.name.clone()>
+                        <td>{p.name.clone()}</td>
+                        <td>{p.restarts}</td>
+                        <td>{last.as_ref().map(|t| t.reason.clone()).unwrap_or_else(|| "—".into())}</td>
+                        <td>{last.as_ref().map(|t| t.exit_code.to_string()).unwrap_or_else(|| "—".into())}</td>
+                        <td>{format::ago(last.as_ref().and_then(|t| t.at))}</td>
+                        <td>{p.health.waiting.clone().unwrap_or_default()}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="table-scroll">
+                <table class="grid small" data-testid="restarts-table">
+                    <thead>
+                        <tr>
+                            <th>"Pod"</th>
+                            <th>"Restarts"</th>
+                            <th>"Last exit"</th>
+                            <th>"Exit code"</th>
+                            <th>"When"</th>
+                            <th>"Now waiting"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+    });
+    view! { {line} {list} }
 }
 
 /// Recent events of an object.

@@ -18,6 +18,7 @@ use gantry_domain::policy::Visibility;
 use crate::hub::{ClusterCache, Hub};
 
 mod fleet;
+mod health;
 mod paging;
 mod pod_lists;
 mod tables;
@@ -27,6 +28,7 @@ pub use fleet::{
     cluster, clusters, free_gpus, gpu_inventory, gpu_models, gpu_uses, gpu_uses_by_namespace, is_live, node, nodes,
     overview, pod_phases, quotas,
 };
+pub use health::unhealthy;
 pub use pod_lists::{pending, pods};
 pub use workloads::{deployment, deployments, job, jobs};
 

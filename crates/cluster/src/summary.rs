@@ -3,10 +3,11 @@
 //! cache holds only the fields Gantry shows (a few hundred bytes a pod
 //! instead of the tens of kilobytes a full Pod takes).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use gantry_domain::gpu::{self, ContainerResources, NodeGpus};
+use gantry_domain::health::{self, NodeCondition, PodHealth, Termination};
 use gantry_domain::manifest::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, TEAM_LABEL};
 use gantry_domain::quantity::Quantity;
 use gantry_domain::rollout::{MODEL_LABEL, MODEL_VERSION_LABEL, REVISION_ANNOTATION, parse_revision};
@@ -14,7 +15,7 @@ use gantry_domain::view::{JobStatus, Millis, RolloutState};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Container, Event, Namespace, Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Event, Namespace, Node, Pod, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use parking_lot::Mutex;
 
@@ -87,6 +88,10 @@ pub struct NodeSummary {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
     pub created: Option<Millis>,
+    /// Conditions that are not as they should be (none for a healthy node).
+    pub conditions: Box<[NodeCondition]>,
+    /// Its taints, as `key=value:Effect`.
+    pub taints: Box<[Box<str>]>,
 }
 
 pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
@@ -94,10 +99,30 @@ pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
     let status = node.status.as_ref();
     let capacity = quantity_map(&status.and_then(|s| s.capacity.clone()));
     let allocatable = quantity_map(&status.and_then(|s| s.allocatable.clone()));
-    let ready = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True");
+    let all_conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let ready = all_conditions.iter().find(|c| c.type_ == "Ready").is_some_and(|c| c.status == "True");
+    let conditions = all_conditions
+        .iter()
+        .filter(|c| NodeCondition::is_problem(&c.type_, &c.status))
+        .map(|c| NodeCondition {
+            kind: c.type_.clone(),
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            since: millis(&c.last_transition_time),
+        })
+        .collect();
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| match t.value.as_deref() {
+            Some(value) if !value.is_empty() => format!("{}={value}:{}", t.key, t.effect).into(),
+            _ => format!("{}:{}", t.key, t.effect).into(),
+        })
+        .collect();
     let parse = |key: &str| allocatable.get(key).and_then(|v| Quantity::parse(v).ok()).unwrap_or_default();
     NodeSummary {
         name: interner.get(node.metadata.name.as_deref().unwrap_or("")),
@@ -107,6 +132,8 @@ pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
         cpu_millis: parse("cpu").milli() as i64,
         memory_bytes: (parse("memory").milli() / 1000) as i64,
         created: millis(&node.metadata.creation_timestamp),
+        conditions,
+        taints,
     }
 }
 
@@ -177,6 +204,10 @@ pub struct PodSummary {
     /// MIG slices it requests, as the ledger names them ("1g.10gb×2"), and
     /// what they come to in milli-GPUs. None for the many pods without.
     pub mig: Option<Box<(Box<str>, u32)>>,
+    /// What the kubelet says when something is wrong with its containers
+    /// (a bad waiting reason, a termination other than Completed, an
+    /// eviction). None for the many pods that are fine.
+    pub health: Option<Box<PodHealth>>,
 }
 
 pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
@@ -221,7 +252,38 @@ pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
             .max()
             .filter(|_| matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))),
         mig: mig_of(&containers, &init),
+        health: pod_health(
+            status.and_then(|s| s.reason.as_deref()),
+            status.and_then(|s| s.message.as_deref()),
+            statuses,
+        ),
     }
+}
+
+/// What is wrong with a pod's containers, if anything: the first bad waiting
+/// reason, the newest termination other than Completed (a restarted
+/// container's last state, or a stopped one's state), and an eviction.
+fn pod_health(reason: Option<&str>, message: Option<&str>, statuses: &[ContainerStatus]) -> Option<Box<PodHealth>> {
+    let waiting = statuses
+        .iter()
+        .filter_map(|s| s.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
+        .find(|r| health::is_bad_waiting(r))
+        .map(str::to_string);
+    let last_termination = statuses
+        .iter()
+        .flat_map(|s| [s.last_state.as_ref(), s.state.as_ref()])
+        .filter_map(|state| state?.terminated.as_ref())
+        .filter(|t| t.reason.as_deref() != Some("Completed"))
+        .map(|t| Termination {
+            reason: t.reason.clone().unwrap_or_else(|| if t.exit_code == 0 { "Completed" } else { "Error" }.into()),
+            exit_code: t.exit_code,
+            at: t.finished_at.as_ref().map(|at| at.0.as_millisecond()),
+        })
+        .filter(|t| t.reason != "Completed")
+        .max_by_key(|t| t.at);
+    let evicted = (reason == Some("Evicted")).then(|| message.unwrap_or("evicted").to_string());
+    let health = PodHealth { waiting, last_termination, evicted };
+    (!health.is_quiet()).then(|| Box::new(health))
 }
 
 fn mig_of(containers: &[ContainerResources], init: &[ContainerResources]) -> Option<Box<(Box<str>, u32)>> {
@@ -258,6 +320,9 @@ pub struct NamespacePods {
 pub struct PodTally {
     pub nodes: HashMap<Arc<str>, NodeLoad>,
     pub namespaces: HashMap<Arc<str>, NamespacePods>,
+    /// The pods whose containers are in trouble (those with `health`), so
+    /// the unhealthy panel reads these few rather than every pod.
+    pub troubled: BTreeSet<Key>,
 }
 
 impl PodTally {
@@ -288,6 +353,13 @@ impl PodTally {
         }
         if namespace.pods == 0 {
             self.namespaces.remove(&key.namespace);
+        }
+        if pod.health.is_some() {
+            if sign > 0 {
+                self.troubled.insert(key.clone());
+            } else {
+                self.troubled.remove(key);
+            }
         }
     }
 }
@@ -586,6 +658,7 @@ pub(crate) fn test_pod(name: &str, phase: PodPhase, node: Option<&str>, gpus: u3
         bound: None,
         finished: None,
         mig: None,
+        health: None,
     }
 }
 
@@ -615,6 +688,88 @@ mod tests {
         assert!(p.is_unscheduled());
         assert_eq!(p.owner_kind, OwnerKind::Job);
         assert_eq!(p.unschedulable.as_deref(), Some("0/3 nodes are available: 3 Insufficient nvidia.com/gpu."));
+    }
+
+    #[test]
+    fn a_crash_looping_pod_keeps_what_the_kubelet_says_and_a_healthy_one_nothing() {
+        let interner = Interner::default();
+        let crashing = pod(
+            &pod_json(json!({
+                "metadata": { "name": "p", "namespace": "n" },
+                "spec": { "nodeName": "gpu-1", "containers": [ { "name": "a" }, { "name": "b" } ] },
+                "status": { "phase": "Running", "containerStatuses": [
+                    { "name": "a", "ready": true, "restartCount": 0, "image": "i", "imageID": "", "state": { "running": {} } },
+                    { "name": "b", "ready": false, "restartCount": 4, "image": "i", "imageID": "",
+                      "state": { "waiting": { "reason": "CrashLoopBackOff", "message": "back-off 40s" } },
+                      "lastState": { "terminated": { "reason": "OOMKilled", "exitCode": 137,
+                          "finishedAt": "2026-12-01T10:00:00Z" } } } ] }
+            })),
+            &interner,
+        );
+        let health = crashing.health.as_deref().expect("trouble is kept");
+        assert_eq!(health.waiting.as_deref(), Some("CrashLoopBackOff"));
+        let last = health.last_termination.as_ref().unwrap();
+        assert_eq!((last.reason.as_str(), last.exit_code, last.at), ("OOMKilled", 137, Some(1_796_119_200_000)));
+        assert_eq!(crashing.restarts, 4);
+        let evicted = pod(
+            &pod_json(json!({
+                "metadata": { "name": "p", "namespace": "n" },
+                "spec": { "containers": [ { "name": "a" } ] },
+                "status": { "phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory." }
+            })),
+            &interner,
+        );
+        assert_eq!(
+            evicted.health.as_deref().and_then(|h| h.evicted.as_deref()),
+            Some("The node was low on resource: memory.")
+        );
+        let fine = pod(
+            &pod_json(json!({
+                "metadata": { "name": "p", "namespace": "n" },
+                "spec": { "containers": [ { "name": "a" } ] },
+                "status": { "phase": "Succeeded", "containerStatuses": [
+                    { "name": "a", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                      "state": { "terminated": { "reason": "Completed", "exitCode": 0 } } } ] }
+            })),
+            &interner,
+        );
+        assert!(fine.health.is_none(), "a pod that completed is not in trouble");
+        let starting = pod(
+            &pod_json(json!({
+                "metadata": { "name": "p", "namespace": "n" },
+                "spec": { "containers": [ { "name": "a" } ] },
+                "status": { "phase": "Pending", "containerStatuses": [
+                    { "name": "a", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                      "state": { "waiting": { "reason": "ContainerCreating" } } } ] }
+            })),
+            &interner,
+        );
+        assert!(starting.health.is_none(), "a container being created is a normal start");
+    }
+
+    #[test]
+    fn a_node_keeps_its_bad_conditions_and_taints() {
+        let interner = Interner::default();
+        let n = node(
+            &serde_json::from_value(json!({
+                "metadata": { "name": "gpu-1" },
+                "spec": { "unschedulable": true, "taints": [
+                    { "key": "node.kubernetes.io/unreachable", "effect": "NoExecute" },
+                    { "key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule" } ] },
+                "status": { "conditions": [
+                    { "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status." },
+                    { "type": "MemoryPressure", "status": "True", "reason": "KubeletHasInsufficientMemory" },
+                    { "type": "DiskPressure", "status": "False" } ] }
+            }))
+            .unwrap(),
+            &interner,
+        );
+        assert!(!n.ready && n.unschedulable);
+        let kinds: Vec<(&str, &str)> = n.conditions.iter().map(|c| (c.kind.as_str(), c.status.as_str())).collect();
+        assert_eq!(kinds, [("Ready", "Unknown"), ("MemoryPressure", "True")]);
+        assert_eq!(n.conditions[0].label(), "NotReady");
+        let taints: Vec<&str> = n.taints.iter().map(|t| &**t).collect();
+        assert_eq!(taints, ["node.kubernetes.io/unreachable:NoExecute", "nvidia.com/gpu=present:NoSchedule"]);
     }
 
     #[test]

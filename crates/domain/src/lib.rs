@@ -8,6 +8,7 @@ pub mod cost;
 pub mod error;
 pub mod fit;
 pub mod gpu;
+pub mod health;
 pub mod lenient;
 pub mod manifest;
 pub mod policy;

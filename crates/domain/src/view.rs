@@ -197,6 +197,13 @@ pub struct NodeRow {
     pub memory_bytes: i64,
     pub pods: usize,
     pub created: Option<Millis>,
+    /// Its conditions that are not as they should be (Ready not True,
+    /// a pressure or NetworkUnavailable True); empty for a healthy node.
+    #[serde(default)]
+    pub conditions: Vec<crate::health::NodeCondition>,
+    /// Its taints, as `key=value:Effect`.
+    #[serde(default)]
+    pub taints: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +221,9 @@ pub struct PodRow {
     pub owner: Option<String>,
     /// Why it is not running yet, when it is not.
     pub reason: Option<String>,
+    /// What the kubelet says about its containers when something is wrong.
+    #[serde(flatten)]
+    pub health: crate::health::PodHealth,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -365,6 +375,10 @@ pub struct Overview {
     /// What those GPUs cost now at the current prices (the service fills it in).
     #[serde(default)]
     pub cost: crate::cost::CostRate,
+    /// Workloads that are crash-looping, OOM-killed in the last hour, not
+    /// available past their progress deadline, or have evicted pods.
+    #[serde(default)]
+    pub unhealthy: Vec<crate::health::UnhealthyWorkload>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,6 +35,8 @@ fn node_rows(cluster: &ClusterCache) -> Vec<NodeRow> {
                         memory_bytes: n.memory_bytes,
                         pods: load.pods,
                         created: n.created,
+                        conditions: n.conditions.to_vec(),
+                        taints: n.taints.iter().map(|t| t.to_string()).collect(),
                     }
                 })
                 .collect()

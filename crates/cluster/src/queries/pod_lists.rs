@@ -27,6 +27,7 @@ pub(super) fn pod_row(cluster: &str, namespace: &str, p: &PodSummary, reason: Op
         created: p.created,
         owner: p.owner.as_deref().map(str::to_string),
         reason: reason.or_else(|| p.unschedulable.as_deref().map(str::to_string)),
+        health: p.health.as_deref().cloned().unwrap_or_default(),
     }
 }
 
@@ -225,6 +226,7 @@ mod tests {
             bound: None,
             finished: None,
             mig: None,
+            health: None,
         };
         let pods = [
             pod("a", PodPhase::Running, Some("gpu-1"), 4, Some(5), false),

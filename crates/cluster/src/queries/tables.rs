@@ -254,6 +254,8 @@ mod tests {
             memory_bytes: 0,
             pods: 0,
             created: None,
+            conditions: Vec::new(),
+            taints: Vec::new(),
         }
     }
 

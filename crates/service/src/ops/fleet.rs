@@ -36,6 +36,7 @@ impl AppState {
         let viewer = self.viewer(caller).await?;
         let mut overview = queries::overview(&self.hub, &viewer);
         overview.cost = gantry_domain::cost::cost_rate(&overview.gpus_in_use, &self.store.gpu_prices().await?);
+        overview.unhealthy = queries::unhealthy(&self.hub, &viewer, gantry_store::now_ms());
         Ok(overview)
     }
 
