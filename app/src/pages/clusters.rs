@@ -263,7 +263,7 @@ fn NodeStatus(node: NodeRow) -> impl IntoView {
     let pressures: Vec<String> = node.conditions.iter().filter(|c| c.kind != "Ready").map(|c| c.label()).collect();
     view! {
         {if node.ready {
-            view! { <span class="badge ok">"Ready"</span> }.into_any()
+            view! { <span class="badge node-ready">"Ready"</span> }.into_any()
         } else {
             view! { <span class="badge bad">"NotReady"</span> }.into_any()
         }}

@@ -215,6 +215,14 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
     });
     let can_change = page.can_change;
     view! {
+        <h2>"Health"</h2>
+        <HealthLine
+            pods=page.pods.clone()
+            rollout_failed=match &page.deployment.rollout {
+                gantry_domain::view::RolloutState::Failed(message) => message.clone(),
+                _ => String::new(),
+            }
+        />
         {(!can_change).then(|| view! {
             <p class="muted" data-testid="read-only">"You can look at this deployment but not change it: that needs the deployer role in its team."</p>
         })}
@@ -278,14 +286,6 @@ fn Body(page: Data, actions: Actions) -> impl IntoView {
                 }
             </section>
         })}
-        <h2>"Health"</h2>
-        <HealthLine
-            pods=page.pods.clone()
-            rollout_failed=match &page.deployment.rollout {
-                gantry_domain::view::RolloutState::Failed(message) => message.clone(),
-                _ => String::new(),
-            }
-        />
         <h2>"Pods"</h2>
         <PodTable pods=page.pods.clone() />
         <h2>"Events"</h2>

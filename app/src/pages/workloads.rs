@@ -204,10 +204,10 @@ pub fn HealthLine(
     let line = match verdict {
         Some((troubles, _, detail)) => {
             let what = troubles.iter().map(|t| t.label()).collect::<Vec<_>>().join(", ");
-            view! { <p class="health bad" data-testid="health"><strong>{format!("Unhealthy: {what}")}</strong>{format!(" · {detail}")}</p> }.into_any()
+            view! { <p class="health trouble" data-testid="health"><strong>{format!("Unhealthy: {what}")}</strong>{format!(" · {detail}")}</p> }.into_any()
         }
-        None if restarts > 0 => view! { <p class="health ok" data-testid="health">{format!("Healthy · {restarts} container restarts in total")}</p> }.into_any(),
-        None => view! { <p class="health ok" data-testid="health">"Healthy · no container restarts"</p> }.into_any(),
+        None if restarts > 0 => view! { <p class="health good" data-testid="health">{format!("Healthy · {restarts} container restarts in total")}</p> }.into_any(),
+        None => view! { <p class="health good" data-testid="health">"Healthy · no container restarts"</p> }.into_any(),
     };
     let mut restarted: Vec<&PodRow> =
         pods.iter().filter(|p| p.restarts > 0 || p.health.last_termination.is_some()).collect();
