@@ -489,6 +489,7 @@ pub(crate) async fn apply(
     create_all(client, cluster, deployments).await?;
     create_all(client, cluster, services).await?;
     create_all(client, cluster, spec.jobs.iter().map(job).collect()).await?;
+    crate::training::create_pytorch_jobs(client, cluster, &spec.pytorch_jobs).await?;
     let all_pods = if how.wait_for_pods { spec.workload_pods() } else { 0 };
     if pod_count > 0 || all_pods > 0 {
         let waits = PodWaits { pod_sets: pod_count, all: all_pods, started };

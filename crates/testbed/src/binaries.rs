@@ -204,8 +204,39 @@ fn check_built(bin: &Path, stamp: &Path, needed: &[&PathBuf]) -> Result<()> {
 /// Runs `go/build-k8s.sh` for `set` under an exclusive lock on the cache, echoing its output
 /// (its `progress:` lines among it) to stderr. The script records the build's seconds.
 fn build(set: BinarySet) -> Result<()> {
+    let what = match set {
+        BinarySet::ControlPlane => format!("the Kubernetes {K8S_VERSION} control plane and kwok {KWOK_VERSION}"),
+        BinarySet::All => format!("Kubernetes {K8S_VERSION} (control plane and kubectl) and kwok {KWOK_VERSION}"),
+    };
     let dir = version_dir();
-    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    run_build_script(BuildScript {
+        dir: &dir,
+        file_name: format!("build-k8s-{K8S_VERSION}.sh"),
+        text: BUILD_SCRIPT,
+        args: vec![K8S_VERSION.into(), KWOK_VERSION.into(), dir.display().to_string(), set.arg().into()],
+        what,
+        ready: &|| set.ready(),
+    })
+}
+
+/// A build script to run under the lock of its cache directory.
+struct BuildScript<'a> {
+    /// The cache directory; the lock and the written-out script live in it.
+    dir: &'a Path,
+    file_name: String,
+    text: &'static str,
+    args: Vec<String>,
+    /// For the message before the build.
+    what: String,
+    /// Whether another process finished the build while this one waited for the lock.
+    ready: &'a dyn Fn() -> bool,
+}
+
+/// Runs a build script under an exclusive lock on its cache directory, echoing its output
+/// (its `progress:` lines among it) to stderr.
+fn run_build_script(build: BuildScript<'_>) -> Result<()> {
+    let dir = build.dir;
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let lock_path = dir.join(".build.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -219,24 +250,17 @@ fn build(set: BinarySet) -> Result<()> {
     }
 
     // Another process may have finished the build while we waited for the lock.
-    if set.ready() {
+    if (build.ready)() {
         return Ok(());
     }
-    let what = match set {
-        BinarySet::ControlPlane => format!("the Kubernetes {K8S_VERSION} control plane and kwok {KWOK_VERSION}"),
-        BinarySet::All => format!("Kubernetes {K8S_VERSION} (control plane and kubectl) and kwok {KWOK_VERSION}"),
-    };
-    eprintln!("testbed: building {what} into {} (what is built already is kept)", dir.display());
+    eprintln!("testbed: building {} into {} (what is built already is kept)", build.what, dir.display());
     // The script is compiled into the binary and written out beside the lock,
     // so a testbed binary works wherever it is, whatever became of the source tree.
-    let script = lock_path.with_file_name(format!("build-k8s-{K8S_VERSION}.sh"));
-    std::fs::write(&script, BUILD_SCRIPT).map_err(Error::io(format!("writing {}", script.display())))?;
+    let script = lock_path.with_file_name(&build.file_name);
+    std::fs::write(&script, build.text).map_err(Error::io(format!("writing {}", script.display())))?;
     let mut child = Command::new("bash")
         .arg(&script)
-        .arg(K8S_VERSION)
-        .arg(KWOK_VERSION)
-        .arg(&dir)
-        .arg(set.arg())
+        .args(&build.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -260,12 +284,12 @@ fn build(set: BinarySet) -> Result<()> {
     };
     let out = echo(Box::new(child.stdout.take().expect("piped")));
     let err = echo(Box::new(child.stderr.take().expect("piped")));
-    let status = child.wait().map_err(Error::io("waiting for build-k8s.sh"))?;
+    let status = child.wait().map_err(Error::io(format!("waiting for {}", build.file_name)))?;
     let _ = out.join();
     let _ = err.join();
     if !status.success() {
         let recent = recent.lock().unwrap_or_else(|e| e.into_inner());
-        // The script prints `error: ...` lines that say what is missing and how to get it.
+        // The scripts print `error: ...` lines that say what is missing and how to get it.
         let errors: Vec<&String> = recent.iter().filter(|l| l.starts_with("error:")).collect();
         let shown = if errors.is_empty() { recent.iter().collect() } else { errors };
         return Err(Error::Binaries(format!(
@@ -275,6 +299,80 @@ fn build(set: BinarySet) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `go/build-training-operator.sh`, which builds the Kubeflow training operator.
+const TRAINING_OPERATOR_SCRIPT: &str = include_str!("../go/build-training-operator.sh");
+
+/// The Kubeflow training operator (`github.com/kubeflow/training-operator`) the testbed runs
+/// for clusters with `trainingOperator: true`.
+pub const TRAINING_OPERATOR_VERSION: &str = "v1.8.1";
+
+/// The recipe number of `go/build-training-operator.sh` (its `RECIPE=`).
+const TRAINING_OPERATOR_RECIPE: &str = "r1";
+
+/// The Kubeflow training operator's manager binary and its CRDs.
+#[derive(Clone, Debug)]
+pub struct TrainingOperator {
+    /// `cmd/training-operator.v1`, built.
+    pub binary: PathBuf,
+    /// The module's `manifests/base/crds/kubeflow.org_*.yaml`.
+    pub crds: PathBuf,
+}
+
+/// The cache directory of the training operator: `bin/`, `crds/`, `src/`, `build-seconds`.
+pub fn training_operator_dir() -> PathBuf {
+    cache_root().join(format!("training-operator-{TRAINING_OPERATOR_VERSION}"))
+}
+
+impl TrainingOperator {
+    /// The operator, built first if it is missing (blocking: a cold build takes minutes, its
+    /// progress lines go to stderr). Safe to call from parallel tests and processes.
+    pub fn ensure() -> Result<TrainingOperator> {
+        static ONCE: Mutex<Option<TrainingOperator>> = Mutex::new(None);
+        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = done.as_ref() {
+            return Ok(found.clone());
+        }
+        let found = match Self::locate() {
+            Ok(found) => found,
+            Err(_) => {
+                let dir = training_operator_dir();
+                run_build_script(BuildScript {
+                    dir: &dir,
+                    file_name: format!("build-training-operator-{TRAINING_OPERATOR_VERSION}.sh"),
+                    text: TRAINING_OPERATOR_SCRIPT,
+                    args: vec![TRAINING_OPERATOR_VERSION.into(), dir.display().to_string()],
+                    what: format!("the Kubeflow training operator {TRAINING_OPERATOR_VERSION}"),
+                    ready: &|| Self::locate().is_ok(),
+                })?;
+                Self::locate()?
+            }
+        };
+        *done = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The operator if it is already built; never builds.
+    pub fn locate() -> Result<TrainingOperator> {
+        let dir = training_operator_dir();
+        let bin = dir.join("bin");
+        let found = TrainingOperator { binary: bin.join("training-operator"), crds: dir.join("crds") };
+        let crd = found.crds.join("kubeflow.org_pytorchjobs.yaml");
+        let stamp =
+            bin.join(format!(".built-{TRAINING_OPERATOR_RECIPE}-training-operator-{TRAINING_OPERATOR_VERSION}"));
+        check_built(&bin, &stamp, &[&found.binary, &crd])?;
+        Ok(found)
+    }
+
+    /// The CRD files, sorted by name.
+    pub fn crd_files(&self) -> Result<Vec<PathBuf>> {
+        let entries = std::fs::read_dir(&self.crds).map_err(Error::io(format!("reading {}", self.crds.display())))?;
+        let mut files: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+        files.sort();
+        Ok(files)
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +499,92 @@ esac
         std::fs::remove_file(bin.join("kwok")).unwrap();
         let run = run_script(&root, Some("control-plane"));
         assert_eq!(run.progress, building(&["kwok"]), "kwok needs no Kubernetes sources");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A `go` that serves the training operator's module source and "installs" its binary.
+    const FAKE_GO_OPERATOR: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >> "$FAKE_GO_ROOT/go.log"
+case "$1" in
+  mod) printf '{\n\t"Path": "github.com/kubeflow/training-operator",\n\t"Dir": "%s",\n\t"GoMod": "/nowhere"\n}\n' "$FAKE_GO_ROOT/module" ;;
+  install) [[ "$GOFLAGS" == *-mod=mod* ]]; printf '#!/bin/sh\n' > "$GOBIN/training-operator.v1"; chmod +x "$GOBIN/training-operator.v1" ;;
+esac
+"#;
+
+    #[test]
+    fn the_training_operator_script_builds_once_and_copies_the_crds() {
+        let root = std::env::temp_dir().join(format!("gantry-build-operator-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fakebin")).unwrap();
+        let go = root.join("fakebin/go");
+        std::fs::write(&go, FAKE_GO_OPERATOR).unwrap();
+        std::fs::set_permissions(&go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let crds = root.join("module/manifests/base/crds");
+        std::fs::create_dir_all(&crds).unwrap();
+        for name in ["kubeflow.org_pytorchjobs.yaml", "kubeflow.org_tfjobs.yaml", "kustomization.yaml"] {
+            std::fs::write(crds.join(name), "kind: CustomResourceDefinition\n").unwrap();
+        }
+        let script = root.join("build-training-operator.sh");
+        std::fs::write(&script, TRAINING_OPERATOR_SCRIPT).unwrap();
+        let out = root.join("out");
+        // Runs without Go see only bash and mkdir (what the script uses before it looks for Go).
+        let on_path = |program: &str| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("no {program} on PATH"))
+        };
+        let bash = on_path("bash");
+        let tools = root.join("tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        std::os::unix::fs::symlink(on_path("mkdir"), tools.join("mkdir")).unwrap();
+        let no_go = tools.display().to_string();
+        let run = |path: String| {
+            let _ = std::fs::remove_file(root.join("go.log"));
+            let output = Command::new(&bash)
+                .arg(&script)
+                .arg(TRAINING_OPERATOR_VERSION)
+                .arg(&out)
+                .env("PATH", path)
+                .env("FAKE_GO_ROOT", &root)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            let progress: Vec<String> =
+                stderr.lines().filter(|l| l.starts_with("progress: ")).map(str::to_string).collect();
+            (output.status.success(), stderr, progress, root.join("go.log").exists())
+        };
+        let path = format!("{}:{}", root.join("fakebin").display(), std::env::var("PATH").unwrap_or_default());
+        let (ok, stderr, progress, _) = run(path.clone());
+        assert!(ok, "{stderr}");
+        assert_eq!(
+            progress,
+            [
+                format!(
+                    "progress: fetching Kubeflow training operator {TRAINING_OPERATOR_VERSION} from the Go module proxy"
+                ),
+                format!("progress: building Kubeflow training operator {TRAINING_OPERATOR_VERSION}"),
+            ]
+        );
+        assert!(out.join("bin/training-operator").exists() && out.join("build-seconds").exists());
+        let mut copied: Vec<String> = std::fs::read_dir(out.join("crds"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        copied.sort();
+        assert_eq!(copied, ["kubeflow.org_pytorchjobs.yaml", "kubeflow.org_tfjobs.yaml"]);
+        let stamp = format!(".built-{TRAINING_OPERATOR_RECIPE}-training-operator-{TRAINING_OPERATOR_VERSION}");
+        assert!(out.join("bin").join(stamp).exists());
+
+        // Built: a no-op, Go or not.
+        let (ok, stderr, progress, called_go) = run(no_go.clone());
+        assert!(ok && progress.is_empty() && !called_go, "{stderr}");
+        // Without Go, a missing binary is an error that says what to install.
+        std::fs::remove_file(out.join("bin/training-operator")).unwrap();
+        let (ok, stderr, _, _) = run(no_go);
+        assert!(!ok && stderr.contains("error: the Go toolchain is missing"), "{stderr}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -11,11 +11,11 @@ use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::binaries::Binaries;
+use crate::binaries::{Binaries, TrainingOperator};
 use crate::pki::{Pki, PkiFiles};
 use crate::process::{Process, SpawnSpec, Supervisor, free_port, kill_all, log_tail, stop_all};
 use crate::progress::{self, Step};
-use crate::{Error, Result, kwok};
+use crate::{Error, Result, kwok, training};
 
 /// Lines of a component's log quoted in errors.
 const TAIL_LINES: usize = 30;
@@ -41,6 +41,8 @@ pub enum Component {
     KubeControllerManager,
     KubeScheduler,
     Kwok,
+    /// The Kubeflow training operator, in clusters with `trainingOperator: true`.
+    TrainingOperator,
 }
 
 impl Component {
@@ -51,6 +53,7 @@ impl Component {
             Component::KubeControllerManager => "kube-controller-manager",
             Component::KubeScheduler => "kube-scheduler",
             Component::Kwok => "kwok",
+            Component::TrainingOperator => "training-operator",
         }
     }
 }
@@ -59,6 +62,7 @@ pub(crate) struct Running {
     component: Component,
     program: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     probe: Probe,
     pub(crate) process: Process,
 }
@@ -72,6 +76,8 @@ enum Probe {
     Apiserver(u16),
     /// `/healthz` over TLS without credentials (controller-manager, scheduler, kwok).
     Healthz(u16),
+    /// Plain-HTTP `/readyz` (the training operator's health probe address).
+    HttpReadyz(u16),
 }
 
 enum LaunchError {
@@ -88,6 +94,7 @@ pub struct ClusterHandle {
     pki: Pki,
     files: PkiFiles,
     pod_log: PathBuf,
+    training_operator: Option<TrainingOperator>,
     apiserver_port: OnceLock<u16>,
     running: Mutex<Vec<Arc<Running>>>,
 }
@@ -99,6 +106,7 @@ impl ClusterHandle {
         binaries: Binaries,
         supervisor: Arc<Supervisor>,
         pod_log: PathBuf,
+        training_operator: Option<TrainingOperator>,
     ) -> Result<ClusterHandle> {
         for sub in ["logs", "etcd", "config"] {
             let path = dir.join(sub);
@@ -114,6 +122,7 @@ impl ClusterHandle {
             pki,
             files,
             pod_log,
+            training_operator,
             apiserver_port: OnceLock::new(),
             running: Mutex::new(Vec::new()),
         })
@@ -288,6 +297,7 @@ impl ClusterHandle {
                 args: running.args.clone(),
                 log: running.process.log.clone(),
                 cwd: self.dir.clone(),
+                env: running.env.clone(),
             })
             .await?;
         running.process.replace(child);
@@ -424,6 +434,46 @@ impl ClusterHandle {
             ]
         });
         futures::try_join!(controller_manager, scheduler, kwok)?;
+        if self.training_operator.is_some() {
+            starting(Component::TrainingOperator.name(), None);
+            self.start_training_operator(&kubeconfig).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether this cluster runs the Kubeflow training operator.
+    pub fn has_training_operator(&self) -> bool {
+        self.training_operator.is_some()
+    }
+
+    /// Applies the training operator's CRDs, creates what its cert rotator needs and starts it
+    /// (PyTorchJob and TFJob controllers only), waiting until its `/readyz` passes.
+    async fn start_training_operator(&self, kubeconfig: &str) -> Result<()> {
+        let operator = self.training_operator.as_ref().expect("checked by the caller");
+        let client = self.client().await?;
+        training::prepare_cluster(&client, &self.name, operator).await?;
+        let tmp = self.dir.join("training-operator");
+        training::write_cert_files(&tmp, &self.files.serving_cert, &self.files.serving_key)?;
+        let env = vec![
+            // Its webhook server reads its certificate from $TMPDIR/k8s-webhook-server/serving-certs.
+            ("TMPDIR".to_string(), tmp.display().to_string()),
+            // The namespace of its cert rotator's Secret.
+            ("MY_POD_NAMESPACE".to_string(), training::OPERATOR_NAMESPACE.to_string()),
+        ];
+        self.launch_with_env(Component::TrainingOperator, 2, Probe::HttpReadyz, env, |p| {
+            let mut args = vec![
+                format!("--kubeconfig={kubeconfig}"),
+                // "0" turns the metrics server off (its default, :8080, would clash).
+                "--metrics-bind-address=0".into(),
+                format!("--health-probe-bind-address=127.0.0.1:{}", p[0]),
+                format!("--webhook-server-port={}", p[1]),
+                "--leader-elect=false".into(),
+                "--zap-log-level=info".into(),
+            ];
+            args.extend(training::ENABLED_SCHEMES.iter().map(|s| format!("--enable-scheme={s}")));
+            args
+        })
+        .await?;
         Ok(())
     }
 
@@ -436,12 +486,28 @@ impl ClusterHandle {
         probe: impl Fn(u16) -> Probe,
         args: impl Fn(&[u16]) -> Vec<String>,
     ) -> Result<Vec<u16>> {
+        self.launch_with_env(component, port_count, probe, Vec::new(), args).await
+    }
+
+    /// [`launch`](Self::launch) with extra environment variables.
+    async fn launch_with_env(
+        &self,
+        component: Component,
+        port_count: usize,
+        probe: impl Fn(u16) -> Probe,
+        env: Vec<(String, String)>,
+        args: impl Fn(&[u16]) -> Vec<String>,
+    ) -> Result<Vec<u16>> {
         let program = match component {
             Component::Etcd => &self.binaries.etcd,
             Component::KubeApiserver => &self.binaries.kube_apiserver,
             Component::KubeControllerManager => &self.binaries.kube_controller_manager,
             Component::KubeScheduler => &self.binaries.kube_scheduler,
             Component::Kwok => &self.binaries.kwok,
+            Component::TrainingOperator => match &self.training_operator {
+                Some(operator) => &operator.binary,
+                None => return Err(self.failure("this cluster has no training operator".into())),
+            },
         };
         let log = self.log_path(component);
         const ATTEMPTS: u32 = 5;
@@ -455,12 +521,14 @@ impl ClusterHandle {
                     args: args.clone(),
                     log: log.clone(),
                     cwd: self.dir.clone(),
+                    env: env.clone(),
                 })
                 .await?;
             let running = Arc::new(Running {
                 component,
                 program: program.clone(),
                 args,
+                env: env.clone(),
                 probe: probe(ports[0]),
                 process: Process::new(child, log.clone()),
             });
@@ -525,6 +593,13 @@ impl ClusterHandle {
                     let client = self.client_for(&format!("https://127.0.0.1:{port}")).await.ok()?;
                     let text = client.request_text(get("/readyz")).await.ok()?;
                     Some(text.trim() == "ok")
+                }
+                Probe::HttpReadyz(port) => {
+                    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.ok()?;
+                    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.ok()?;
+                    let mut body = String::new();
+                    stream.read_to_string(&mut body).await.ok()?;
+                    Some(body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200"))
                 }
                 Probe::Healthz(port) => {
                     let mut config = kube::Config::new(format!("https://127.0.0.1:{port}").parse().ok()?);

@@ -67,6 +67,13 @@ pub struct ClusterSpec {
     pub deployments: Vec<DeploymentSpec>,
     pub jobs: Vec<JobSpec>,
     pub pod_sets: Vec<PodSet>,
+    /// Run the Kubeflow training operator in this cluster (its CRDs applied, its PyTorchJob
+    /// and TFJob controllers on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub training_operator: bool,
+    /// `kubeflow.org/v1` PyTorchJobs (need `trainingOperator: true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pytorch_jobs: Vec<PyTorchJobSpec>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +90,10 @@ struct RawClusterSpec {
     jobs: Vec<JobSpec>,
     #[serde(default)]
     pod_sets: Vec<PodSet>,
+    #[serde(default)]
+    training_operator: bool,
+    #[serde(default)]
+    pytorch_jobs: Vec<PyTorchJobSpec>,
 }
 
 impl<'de> Deserialize<'de> for ClusterSpec {
@@ -102,6 +113,8 @@ impl TryFrom<RawClusterSpec> for ClusterSpec {
             deployments: raw.deployments,
             jobs: raw.jobs,
             pod_sets: raw.pod_sets,
+            training_operator: raw.training_operator,
+            pytorch_jobs: raw.pytorch_jobs,
         };
         spec.check_rules()?;
         Ok(spec)
@@ -277,6 +290,52 @@ pub struct JobSpec {
     pub labels: BTreeMap<LabelKey, LabelValue>,
 }
 
+/// A Kubeflow `PyTorchJob` (`kubeflow.org/v1`): one Master replica and `workers` Worker
+/// replicas, created by the training operator. Its pods run for `runSeconds` (KWOK), then
+/// succeed; with `fail`, the workers exit with code 1 instead and the job fails.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PyTorchJobSpec {
+    pub name: Name,
+    pub namespace: Name,
+    pub image: Image,
+    /// Worker replicas (the Master is one more pod).
+    #[serde(default = "one", deserialize_with = "at_least_one")]
+    pub workers: u32,
+    /// `nvidia.com/gpu` limit of every pod, Master included.
+    #[serde(default)]
+    pub gpus_per_worker: u32,
+    /// Pins the pods to nodes with this `nvidia.com/gpu.product`.
+    #[serde(default)]
+    pub gpu_model: Option<LabelValue>,
+    #[serde(default = "default_run_seconds")]
+    pub run_seconds: u64,
+    /// The workers crash (`testbed.gantry.dev/crash-loop`, restartPolicy Never: exit code 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail: bool,
+}
+
+impl PyTorchJobSpec {
+    /// A job of one Master and `workers` Workers, running for 5 s, no GPUs.
+    pub fn new(name: &str, namespace: &str, workers: u32) -> PyTorchJobSpec {
+        PyTorchJobSpec {
+            name: Name::new(name).expect("a DNS label as job name"),
+            namespace: Name::new(namespace).expect("a DNS label as namespace"),
+            image: Image("docker.io/kubeflowkatib/pytorch-mnist:v1beta1-45c5727".into()),
+            workers: workers.max(1),
+            gpus_per_worker: 0,
+            gpu_model: None,
+            run_seconds: default_run_seconds(),
+            fail: false,
+        }
+    }
+
+    /// Every pod of the job: the Master and the Workers.
+    pub fn pods(&self) -> usize {
+        1 + self.workers as usize
+    }
+}
+
 /// Bulk pods created already bound to nodes (round-robin over nodes with room), so the
 /// scheduler is not the bottleneck of a scale fleet. Named `<name>-<i>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -392,8 +451,23 @@ impl Fleet {
                 deployments: Vec::new(),
                 jobs: Vec::new(),
                 pod_sets: Vec::new(),
+                training_operator: false,
+                pytorch_jobs: Vec::new(),
             }],
         }
+    }
+
+    /// This fleet with the Kubeflow training operator in every cluster (`trainingOperator: true`).
+    pub fn with_training_operator(mut self) -> Fleet {
+        for cluster in &mut self.clusters {
+            cluster.training_operator = true;
+        }
+        self
+    }
+
+    /// Whether any cluster runs the Kubeflow training operator.
+    pub fn needs_training_operator(&self) -> bool {
+        self.clusters.iter().any(|c| c.training_operator)
     }
 
     /// This fleet's clusters followed by `other`'s.
@@ -450,11 +524,18 @@ impl ClusterSpec {
             .iter()
             .map(|d| ("deployment", &d.namespace, &d.name))
             .chain(self.jobs.iter().map(|j| ("job", &j.namespace, &j.name)))
-            .chain(self.pod_sets.iter().map(|p| ("pod set", &p.namespace, &p.name)));
+            .chain(self.pod_sets.iter().map(|p| ("pod set", &p.namespace, &p.name)))
+            .chain(self.pytorch_jobs.iter().map(|j| ("PyTorchJob", &j.namespace, &j.name)));
         for (kind, namespace, name) in named {
             if !workloads.insert((kind, namespace.as_str(), name.as_str())) {
                 return Err(format!("cluster `{}`: {kind} `{namespace}/{name}` is defined twice", self.name));
             }
+        }
+        if !self.pytorch_jobs.is_empty() && !self.training_operator {
+            return Err(format!(
+                "cluster `{}`: `pytorchJobs` need the Kubeflow training operator; add `trainingOperator: true`",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -467,7 +548,8 @@ impl ClusterSpec {
             .iter()
             .chain(self.deployments.iter().map(|d| &d.namespace))
             .chain(self.jobs.iter().map(|j| &j.namespace))
-            .chain(self.pod_sets.iter().map(|p| &p.namespace));
+            .chain(self.pod_sets.iter().map(|p| &p.namespace))
+            .chain(self.pytorch_jobs.iter().map(|j| &j.namespace));
         for ns in used {
             if !out.contains(&ns) {
                 out.push(ns);
@@ -485,11 +567,12 @@ impl ClusterSpec {
     }
 
     /// The pods the workloads ask for at once: every Deployment replica, every Job pod that
-    /// runs in parallel and every pod-set pod.
+    /// runs in parallel, every PyTorchJob pod and every pod-set pod.
     pub fn workload_pods(&self) -> usize {
         let deployments: usize = self.deployments.iter().map(|d| d.replicas as usize).sum();
         let jobs: usize = self.jobs.iter().map(|j| j.parallelism.min(j.completions) as usize).sum();
-        deployments + jobs + self.pod_set_pods()
+        let pytorch_jobs: usize = self.pytorch_jobs.iter().map(PyTorchJobSpec::pods).sum();
+        deployments + jobs + pytorch_jobs + self.pod_set_pods()
     }
 }
 
@@ -943,6 +1026,48 @@ clusters:
         let scale = Fleet::from_file(root.join("scale.yaml")).unwrap();
         assert_eq!(scale.clusters[0].node_count(), 1000);
         assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);
+    }
+
+    #[test]
+    fn pytorch_jobs_and_the_training_operator() {
+        let text = r#"
+clusters:
+  - name: train
+    trainingOperator: true
+    pytorchJobs:
+      - { name: ddp, namespace: nlp, image: ghcr.io/acme/ddp:1, workers: 3, gpusPerWorker: 2,
+          gpuModel: NVIDIA-H100-80GB-HBM3, runSeconds: 60 }
+      - { name: broken, namespace: vision, image: ghcr.io/acme/ddp:1, fail: true }
+"#;
+        let fleet = Fleet::from_yaml(text).unwrap();
+        assert!(fleet.needs_training_operator());
+        let cluster = &fleet.clusters[0];
+        assert!(cluster.training_operator);
+        let ddp = &cluster.pytorch_jobs[0];
+        assert_eq!((ddp.workers, ddp.gpus_per_worker, ddp.run_seconds, ddp.fail), (3, 2, 60, false));
+        assert_eq!(ddp.gpu_model.as_ref().map(LabelValue::as_str), Some("NVIDIA-H100-80GB-HBM3"));
+        let broken = &cluster.pytorch_jobs[1];
+        assert_eq!((broken.workers, broken.gpus_per_worker, broken.run_seconds, broken.fail), (1, 0, 5, true));
+        assert_eq!(cluster.workload_pods(), 4 + 2);
+        let namespaces: Vec<&str> = cluster.all_namespaces().iter().map(|n| n.as_str()).collect();
+        assert_eq!(namespaces, ["nlp", "vision"]);
+        assert_eq!(Fleet::from_yaml(&serde_yaml::to_string(&fleet).unwrap()).unwrap(), fleet);
+
+        let without = text.replace("    trainingOperator: true\n", "");
+        let err = Fleet::from_yaml(&without).unwrap_err().to_string();
+        assert!(err.contains("add `trainingOperator: true`"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("workers: 3", "workers: 0")).unwrap_err().to_string();
+        assert!(err.contains("at least 1"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("fail: true", "fails: true")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `fails`"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("name: broken, namespace: vision", "name: ddp, namespace: nlp"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PyTorchJob `nlp/ddp` is defined twice"), "{err}");
+
+        let small = Fleet::small("a").and(Fleet::small("b")).with_training_operator();
+        assert!(small.clusters.iter().all(|c| c.training_operator));
+        assert!(!Fleet::small("a").needs_training_operator());
     }
 
     /// Values a fleet file's fields might hold, valid or not.

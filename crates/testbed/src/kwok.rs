@@ -57,7 +57,15 @@ fn exclusions(stage: &str) -> Vec<serde_json::Value> {
     }
 }
 
-/// One of KWOK's stage files with the testbed's [`exclusions`] added to its selector.
+/// The owners whose pods KWOK's pod-complete stage completes: KWOK's own `Job`, and the
+/// Kubeflow training operator's jobs (their pods are owned by the job itself, not a batch Job).
+pub const COMPLETED_POD_OWNERS: &[&str] = &["Job", "PyTorchJob", "TFJob"];
+
+/// The requirement of KWOK's pod-complete stage on the pod's owner kind.
+const OWNER_KIND_KEY: &str = ".metadata.ownerReferences.[].kind";
+
+/// One of KWOK's stage files with the testbed's [`exclusions`] added to its selector (and, for
+/// pod-complete, the training operator's job kinds among the owners it completes pods of).
 fn adapt_stage(text: &str, origin: &Path) -> Result<String> {
     let invalid = |message: String| Error::Binaries(format!("KWOK stage {}: {message}", origin.display()));
     let mut stage: serde_json::Value = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
@@ -65,6 +73,20 @@ fn adapt_stage(text: &str, origin: &Path) -> Result<String> {
     let extra = exclusions(&name);
     if extra.is_empty() {
         return Ok(text.trim_end().to_string());
+    }
+    if name == "pod-complete" {
+        let owners = stage
+            .pointer_mut("/spec/selector/matchExpressions")
+            .and_then(|e| e.as_array_mut())
+            .and_then(|exprs| exprs.iter_mut().find(|e| e["key"] == OWNER_KIND_KEY))
+            .and_then(|e| e.get_mut("values"))
+            .and_then(|v| v.as_array_mut())
+            .ok_or_else(|| invalid(format!("no `{OWNER_KIND_KEY}` requirement with values")))?;
+        for kind in COMPLETED_POD_OWNERS {
+            if !owners.iter().any(|v| v == kind) {
+                owners.push(serde_json::Value::from(*kind));
+            }
+        }
     }
     let selector = stage
         .pointer_mut("/spec")
@@ -158,6 +180,15 @@ mod tests {
         assert!(complete.contains(&format!("{} NotIn", crashing_pod_query())), "{complete:?}");
         // KWOK's own requirements are kept, and its template survives the round trip.
         assert!(complete.iter().any(|k| k.starts_with(".metadata.ownerReferences")), "{complete:?}");
+        // ... and pods of the training operator's jobs complete as a Job's do.
+        let owners = stage(&docs, "pod-complete")["spec"]["selector"]["matchExpressions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == OWNER_KIND_KEY)
+            .unwrap()["values"]
+            .clone();
+        assert_eq!(owners, serde_json::json!(["Job", "PyTorchJob", "TFJob"]));
         let template = stage(&docs, "pod-complete")["spec"]["next"]["statusTemplate"].as_str().unwrap();
         assert!(template.contains("phase: Succeeded"), "{template}");
         assert!(!keys(stage(&docs, "pod-ready")).iter().any(|k| k.contains("testbed.gantry.dev")));

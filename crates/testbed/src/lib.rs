@@ -23,9 +23,11 @@ pub mod prometheus;
 pub mod report;
 pub mod shared;
 mod testbed;
+pub mod training;
 
 pub use binaries::{
-    Binaries, K8S_VERSION, KWOK_VERSION, build_seconds_file, cache_root, kubectl_build_seconds_file, version_dir,
+    Binaries, K8S_VERSION, KWOK_VERSION, TRAINING_OPERATOR_VERSION, TrainingOperator, build_seconds_file, cache_root,
+    kubectl_build_seconds_file, training_operator_dir, version_dir,
 };
 pub use cluster::{AuditedRequest, ClusterHandle, Component};
 pub use dcgm::{DcgmExporter, GpuSample, History, MigSlice};

@@ -27,6 +27,8 @@ pub(crate) struct SpawnSpec {
     pub args: Vec<String>,
     pub log: PathBuf,
     pub cwd: PathBuf,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 enum Msg {
@@ -100,7 +102,14 @@ fn spawn_child(spec: &SpawnSpec) -> std::io::Result<Child> {
     let log_err = log.try_clone()?;
     let parent = std::process::id();
     let mut command = Command::new(&spec.program);
-    command.args(&spec.args).current_dir(&spec.cwd).stdin(Stdio::null()).stdout(log).stderr(log_err).process_group(0);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0);
     // SAFETY: only async-signal-safe calls (prctl, getppid) run between fork and exec.
     unsafe {
         command.pre_exec(move || {

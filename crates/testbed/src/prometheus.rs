@@ -181,6 +181,7 @@ impl Prometheus {
                 ],
                 log: log.clone(),
                 cwd: self.dir.clone(),
+                env: Vec::new(),
             })
             .await?;
         let status = tokio::task::spawn_blocking(move || child.wait())
@@ -285,6 +286,7 @@ fn spec(program: &Path, dir: &Path, port: u16) -> SpawnSpec {
         ],
         log: dir.join("prometheus.log"),
         cwd: dir.to_path_buf(),
+        env: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::binaries::Binaries;
+use crate::binaries::{Binaries, TrainingOperator};
 use crate::cluster::{ClusterHandle, STOP_GRACE, kubeconfig_text};
 use crate::process::{Supervisor, stop_all, write_training_log};
 use crate::progress::{self, FleetProgress, Step};
@@ -72,6 +72,14 @@ impl Testbed {
         let binaries = tokio::task::spawn_blocking(Binaries::ensure)
             .await
             .map_err(|e| Error::Binaries(format!("the build task failed: {e}")))??;
+        let training_operator = if fleet.needs_training_operator() {
+            let operator = tokio::task::spawn_blocking(TrainingOperator::ensure)
+                .await
+                .map_err(|e| Error::Binaries(format!("the build task failed: {e}")))??;
+            Some(operator)
+        } else {
+            None
+        };
         let mut phases = vec![("binaries ready".to_string(), begun.elapsed())];
 
         let (state_dir, created_state_dir) = match options.state_dir {
@@ -118,6 +126,7 @@ impl Testbed {
                 bed.binaries.clone(),
                 Arc::clone(&bed.supervisor),
                 pod_log.clone(),
+                training_operator.clone().filter(|_| spec.training_operator),
             )?;
             bed.clusters.push(handle);
         }
