@@ -20,6 +20,12 @@ test('the overview lists crash-looping and OOM-killed workloads, and their pages
   await expect(restarts).toContainText('137');
   await expect(page.getByTestId('pod-table').getByTestId('last-termination')).toContainText('OOMKilled (exit 137)');
 
+  // The deployments list marks them too.
+  await page.goto('/workloads');
+  await waitHydrated(page);
+  await expect(page.locator('tr[data-deployment="rerank-serve"] [data-trouble=CrashLooping]')).toHaveCount(1);
+  await expect(page.locator('tr[data-deployment="llama-serve"] [data-trouble]')).toHaveCount(0);
+
   // A healthy deployment says so.
   await page.goto('/clusters/prod/namespaces/nlp/deployments/llama-serve');
   await waitHydrated(page);

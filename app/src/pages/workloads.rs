@@ -87,6 +87,7 @@ fn deployment_row(d: &DeploymentRow) -> impl IntoView + use<> {
             <td>{d.revision.map(|r| r.to_string()).unwrap_or_else(|| "—".into())}</td>
             <td>
                 <RolloutBadge state=d.rollout.clone() />
+                {d.troubles.iter().map(|t| view! { <span class="badge trouble" data-trouble=format!("{t:?}")>{t.label()}</span> }).collect_view()}
             </td>
         </tr>
     }

@@ -108,6 +108,15 @@ async fn crash_loops_and_oom_kills_show_with_their_reasons_and_leave_the_panel_o
         teams: BTreeMap::new(),
     };
     assert!(unhealthy(&hub, &nlp_only).is_empty(), "another namespace's troubles are not shown");
+    // The deployments list carries the same troubles.
+    eventually("the deployments list marks the crasher", 30, || async {
+        let query = ListQuery { cluster: Some("a".into()), q: Some("crasher".into()), ..Default::default() };
+        let rows = queries::deployments(&hub, &Viewer::everything(), &query).items;
+        rows.iter().any(|d| d.name == "crasher" && d.troubles.contains(&Trouble::CrashLooping)).then_some(())
+    })
+    .await;
+    let query = ListQuery { cluster: Some("a".into()), q: Some("steady".into()), ..Default::default() };
+    assert!(queries::deployments(&hub, &Viewer::everything(), &query).items.iter().all(|d| d.troubles.is_empty()));
     let steady = pods_of(&hub, "steady");
     assert!(steady.iter().all(|p| p.restarts == 0 && p.health == Default::default()), "{steady:?}");
 

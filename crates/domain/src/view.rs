@@ -299,6 +299,10 @@ pub struct DeploymentRow {
     pub autoscaler: Option<AutoscalerView>,
     pub rollout: RolloutState,
     pub created: Option<Millis>,
+    /// What is wrong with its pods now (crash-looping, OOM-killed in the
+    /// last hour…); empty when nothing is.
+    #[serde(default)]
+    pub troubles: Vec<crate::health::Trouble>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

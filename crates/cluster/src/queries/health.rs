@@ -13,7 +13,7 @@ use crate::hub::{ClusterCache, Hub};
 use crate::summary::{Key, OwnerKind};
 
 /// (kind, namespace, name) of a workload in one cluster.
-type Workload = (WorkloadKind, String, String);
+pub(super) type Workload = (WorkloadKind, String, String);
 
 /// A troubled pod as read under the pods' lock: its key, its controller, and
 /// what the kubelet says, with its restarts.
@@ -62,7 +62,7 @@ pub fn unhealthy(hub: &Hub, viewer: &Viewer, now: Millis) -> Vec<UnhealthyWorklo
 
 /// The troubled pods the viewer sees, each with the workload that owns it
 /// (a ReplicaSet's Deployment, a Job, or the pod itself).
-fn troubled_pods(cluster: &ClusterCache, viewer: &Viewer) -> Vec<(Workload, PodHealth, u32)> {
+pub(super) fn troubled_pods(cluster: &ClusterCache, viewer: &Viewer) -> Vec<(Workload, PodHealth, u32)> {
     let pods: Vec<TroubledPod> = cluster.pods.read_tallied(|pods, tally| {
         tally
             .troubled

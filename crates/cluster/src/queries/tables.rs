@@ -644,6 +644,7 @@ mod tests {
                 autoscaler: None,
                 rollout: RolloutState::Complete,
                 created: None,
+                troubles: Vec::new(),
             };
         let rows = [
             row("vision", "big", 4, 2, 1, Some("llama")),

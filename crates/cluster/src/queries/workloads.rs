@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use gantry_domain::view::{AutoscalerView, DeploymentRow, EventRow, JobRow, ListQuery, Page, PodRow, RolloutState};
+use gantry_domain::health::{self, PodHealth, Trouble, WorkloadKind};
+use gantry_domain::view::{
+    AutoscalerView, DeploymentRow, EventRow, JobRow, ListQuery, Page, PodRow, RolloutState, now_ms,
+};
 
 use super::pod_lists::pods_where;
 use super::{Viewer, tables, visible_clusters};
@@ -56,10 +59,16 @@ struct RowContext {
     autoscalers: HashMap<(Arc<str>, Box<str>), AutoscalerView>,
     /// The scheduler's words for a deployment whose new pods cannot be placed.
     unschedulable: HashMap<(Arc<str>, Box<str>), String>,
+    /// What is wrong with its pods (crash-looping, OOM-killed…), for those in trouble.
+    troubles: HashMap<DeploymentId, Vec<Trouble>>,
 }
 
 impl RowContext {
-    fn gather(cluster: &ClusterCache, deployments: &[(Arc<str>, crate::summary::DeploymentSummary)]) -> Self {
+    fn gather(
+        cluster: &ClusterCache,
+        viewer: &Viewer,
+        deployments: &[(Arc<str>, crate::summary::DeploymentSummary)],
+    ) -> Self {
         let wanted: HashSet<(Arc<str>, Box<str>)> =
             deployments.iter().map(|(namespace, d)| (namespace.clone(), d.name.clone())).collect();
         let autoscalers = cluster.autoscalers.read(|hpas| {
@@ -108,8 +117,34 @@ impl RowContext {
                 }
             });
         }
-        RowContext { autoscalers, unschedulable }
+        RowContext { autoscalers, unschedulable, troubles: troubles_of(cluster, viewer, &wanted) }
     }
+}
+
+/// A deployment in one cluster: its namespace and name.
+type DeploymentId = (Arc<str>, Box<str>);
+
+/// The troubles of the wanted deployments' pods, from the few pods in
+/// trouble (the rollout's own state is shown apart).
+fn troubles_of(
+    cluster: &ClusterCache,
+    viewer: &Viewer,
+    wanted: &HashSet<DeploymentId>,
+) -> HashMap<DeploymentId, Vec<Trouble>> {
+    let mut pods: HashMap<DeploymentId, Vec<(PodHealth, u32)>> = HashMap::new();
+    for ((kind, namespace, name), health, restarts) in super::health::troubled_pods(cluster, viewer) {
+        let id: DeploymentId = (namespace.into(), name.into());
+        if kind == WorkloadKind::Deployment && wanted.contains(&id) {
+            pods.entry(id).or_default().push((health, restarts));
+        }
+    }
+    let now = now_ms();
+    pods.into_iter()
+        .filter_map(|(id, pods)| {
+            let (troubles, _, _) = health::workload_health(pods.iter().map(|(h, r)| (h, *r)), None, now)?;
+            Some((id, troubles))
+        })
+        .collect()
 }
 
 fn deployment_row(
@@ -146,6 +181,7 @@ fn deployment_row(
         autoscaler: context.autoscalers.get(&id).cloned(),
         rollout,
         created: d.created,
+        troubles: context.troubles.get(&id).cloned().unwrap_or_default(),
     }
 }
 
@@ -155,7 +191,7 @@ fn deployment_rows(
     viewer: &Viewer,
     deployments: Vec<(Arc<str>, crate::summary::DeploymentSummary)>,
 ) -> Vec<DeploymentRow> {
-    let context = RowContext::gather(cluster, &deployments);
+    let context = RowContext::gather(cluster, viewer, &deployments);
     deployments.iter().map(|(namespace, d)| deployment_row(cluster, namespace, d, viewer, &context)).collect()
 }
 
