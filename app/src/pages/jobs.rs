@@ -20,7 +20,10 @@ use crate::pages::workloads::{EventList, HealthLine, PodTable};
 pub fn JobsPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(move || (query.get(), live.version(&[ResourceKind::Job])), |(query, _)| jobs(query));
+    let data = Resource::new(
+        move || (query.get(), live.version(&[ResourceKind::Job, ResourceKind::TrainingJob])),
+        |(query, _)| jobs(query),
+    );
     view! {
         <Title text="Jobs" />
         <div class="heading">
@@ -34,6 +37,7 @@ pub fn JobsPage() -> impl IntoView {
                     <thead>
                         <tr>
                             <SortHeader query column="name" label="Job" />
+                            <th>"Kind"</th>
                             <th>"Team"</th>
                             <SortHeader query column="status" label="Status" />
                             <SortHeader query column="gpus" label="GPUs" />
@@ -43,7 +47,7 @@ pub fn JobsPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {page.items.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No jobs match. Without a filter, the training jobs in your teams' namespaces are listed here; \"Launch a job\" starts one."</td></tr> })}
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="8" class="muted empty">"No jobs match. Without a filter, the training jobs in your teams' namespaces are listed here; \"Launch a job\" starts one."</td></tr> })}
                         {page.items.iter().map(job_row).collect_view()}
                     </tbody>
                 </table>
@@ -63,17 +67,45 @@ fn job_row(j: &JobRow) -> impl IntoView + use<> {
                 <A href=href>{name}</A>
                 <div class="muted small">{format!("{}/{}", j.cluster, j.namespace)}</div>
             </td>
+            <td data-testid="job-kind">{j.kind.clone()}</td>
             <td>{j.team.clone().unwrap_or_else(|| "—".into())}</td>
             <td>
                 <JobBadge status=j.status />
+                {j.state.clone().filter(|s| s == "Restarting").map(|s| view! { <span class="badge warn">{s}</span> })}
                 {j.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}
             </td>
-            <td>{if j.gpus_per_pod > 0 { format!("{} × {}", j.parallelism, j.gpus_per_pod) } else { "—".into() }}</td>
-            <td>{format!("{} active · {} done · {} failed", j.active, j.succeeded, j.failed)}</td>
+            <td>{job_gpus(j)}</td>
+            <td data-testid="job-pods">{job_pods(j)}</td>
             <td>{format::ago(j.started)}</td>
             <td>{format::run_time(j.started, j.finished)}</td>
         </tr>
     }
+}
+
+/// "3 × 2" for a Job; per role for a training job ("Master 1 × 8 · Worker 2 × 8").
+fn job_gpus(j: &JobRow) -> String {
+    if j.gpus() == 0 {
+        return "—".into();
+    }
+    if j.roles.is_empty() {
+        return format!("{} × {}", j.parallelism, j.gpus_per_pod);
+    }
+    j.roles.iter().map(|r| format!("{} {} × {}", r.role, r.replicas, r.gpus_per_pod)).collect::<Vec<_>>().join(" · ")
+}
+
+/// Pods by state, per role for a training job ("Master 1/1 · Worker 1/2 ready").
+fn job_pods(j: &JobRow) -> String {
+    if j.roles.is_empty() {
+        return format!("{} active · {} done · {} failed", j.active, j.succeeded, j.failed);
+    }
+    j.roles
+        .iter()
+        .map(|r| {
+            let failed = if r.failed > 0 { format!(", {} failed", r.failed) } else { String::new() };
+            format!("{} {}/{} active{failed}", r.role, r.active, r.replicas)
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 #[component]
@@ -90,7 +122,12 @@ pub fn JobPage() -> impl IntoView {
     });
     let live = use_live();
     let data = Resource::new(
-        move || (key.get(), live.version(&[ResourceKind::Job, ResourceKind::Pod, ResourceKind::Event])),
+        move || {
+            (
+                key.get(),
+                live.version(&[ResourceKind::Job, ResourceKind::TrainingJob, ResourceKind::Pod, ResourceKind::Event]),
+            )
+        },
         |((c, n, name), _)| job_page(c, n, name),
     );
     let cancel = ServerAction::<CancelJob>::new();
@@ -100,10 +137,14 @@ pub fn JobPage() -> impl IntoView {
             let j = page.job.clone();
             view! {
                 <h1>{j.name.clone()} " " <JobBadge status=j.status /></h1>
-                <p class="muted">{format!("Job in {}/{}", j.cluster, j.namespace)}</p>
+                <p class="muted">{format!("{} in {}/{}", j.kind, j.cluster, j.namespace)}</p>
                 <dl class="facts" data-testid="job-facts">
                     <dt>"GPUs"</dt>
-                    <dd>{format!("{} per pod × {} in parallel", j.gpus_per_pod, j.parallelism)}</dd>
+                    <dd>{if j.roles.is_empty() { format!("{} per pod × {} in parallel", j.gpus_per_pod, j.parallelism) } else { job_gpus(&j) }}</dd>
+                    {(!j.roles.is_empty()).then(|| view! {
+                        <dt>"Replicas"</dt>
+                        <dd data-testid="job-roles">{job_pods(&j)}</dd>
+                    })}
                     <dt>"Completions"</dt>
                     <dd>{format!("{} of {} succeeded, {} failed, {} active", j.succeeded, j.completions, j.failed, j.active)}</dd>
                     <dt>"Started"</dt>

@@ -185,6 +185,9 @@ pub struct ClusterCache {
     pub quotas: Cache<summary::QuotaSummary>,
     pub events: Cache<summary::EventSummary>,
     pub autoscalers: Cache<summary::HpaSummary>,
+    /// The training operator's jobs, one cache per kind (empty where its CRD
+    /// is not installed), in [`TrainingKind::ALL`]'s order.
+    pub training_jobs: [Cache<crate::training::TrainingJobSummary>; 2],
     health: RwLock<Health>,
     changes: broadcast::Sender<Change>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
@@ -263,6 +266,13 @@ impl ClusterCache {
         health.failing_watches.insert(kind, WatchFailure { message: one_line(error), refused: refused(error) });
         drop(health);
         if first {
+            self.announce(ResourceKind::Cluster, None);
+        }
+    }
+
+    /// Forgets a failing watch of a kind no longer watched.
+    fn forget_failure(&self, kind: ResourceKind) {
+        if self.health.write().failing_watches.remove(&kind).is_some() {
             self.announce(ResourceKind::Cluster, None);
         }
     }
@@ -467,6 +477,72 @@ async fn watch<K, T, A: Tally<T>>(
     }
 }
 
+/// How often a cluster without the training operator's CRDs is asked again.
+const TRAINING_DISCOVERY: Duration = Duration::from_secs(30);
+
+/// Watches the training operator's jobs of every kind whose CRD the cluster
+/// serves, asking again every 30 s for the kinds it does not (an operator
+/// installed later is picked up; a cluster without one is no error). A kind
+/// whose CRD goes away stops being watched, and its cache is emptied.
+async fn watch_training_jobs(cluster: Arc<ClusterCache>, client: Client, streaming: Client) {
+    use crate::training::TrainingKind;
+    /// The kinds' watches end with this task (when the cluster is disconnected).
+    struct Watching([Option<JoinHandle<()>>; 2]);
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            self.0.iter().flatten().for_each(JoinHandle::abort);
+        }
+    }
+    let mut watching = Watching([None, None]);
+    let watching = &mut watching.0;
+    loop {
+        let served = served_training_kinds(&client).await;
+        for (index, kind) in TrainingKind::ALL.into_iter().enumerate() {
+            let wanted = served.as_ref().map(|s| s.contains(&kind));
+            match (&watching[index], wanted) {
+                (None, Some(true)) => {
+                    let resource = kind.api_resource();
+                    let api = Api::<kube::api::DynamicObject>::all_with(streaming.clone(), &resource);
+                    let summarize: fn(&kube::api::DynamicObject, &Interner) -> crate::training::TrainingJobSummary =
+                        match kind {
+                            TrainingKind::PyTorchJob => |o, _| crate::training::of_object(TrainingKind::PyTorchJob, o),
+                            TrainingKind::TfJob => |o, _| crate::training::of_object(TrainingKind::TfJob, o),
+                        };
+                    let cache: fn(&ClusterCache) -> &Cache<crate::training::TrainingJobSummary> = match kind {
+                        TrainingKind::PyTorchJob => |c| &c.training_jobs[0],
+                        TrainingKind::TfJob => |c| &c.training_jobs[1],
+                    };
+                    let task = watch(cluster.clone(), api, ResourceKind::TrainingJob, cache, summarize);
+                    watching[index] = Some(tokio::spawn(task));
+                }
+                (Some(task), Some(false)) => {
+                    task.abort();
+                    watching[index] = None;
+                    cluster.training_jobs[index].replace_all(BTreeMap::new());
+                    cluster.forget_failure(ResourceKind::TrainingJob);
+                    cluster.announce(ResourceKind::TrainingJob, None);
+                }
+                // Still there, still absent, or the apiserver did not answer: as before.
+                _ => {}
+            }
+        }
+        tokio::time::sleep(TRAINING_DISCOVERY).await;
+    }
+}
+
+/// The training kinds the cluster serves now; None when it could not be asked.
+async fn served_training_kinds(client: &Client) -> Option<Vec<crate::training::TrainingKind>> {
+    use crate::training::TrainingKind;
+    let group_version = format!("{}/{}", TrainingKind::GROUP, TrainingKind::VERSION);
+    match client.list_api_group_resources(&group_version).await {
+        Ok(list) => Some(
+            TrainingKind::ALL.into_iter().filter(|k| list.resources.iter().any(|r| r.name == k.plural())).collect(),
+        ),
+        Err(kube::Error::Api(status)) if status.code == 404 => Some(Vec::new()),
+        Err(_) => None,
+    }
+}
+
 /// All connected clusters.
 pub struct Hub {
     clusters: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
@@ -528,6 +604,7 @@ impl Hub {
             quotas: Cache::default(),
             events: Cache::default(),
             autoscalers: Cache::default(),
+            training_jobs: Default::default(),
             health: RwLock::new(Health::default()),
             changes: self.changes.clone(),
             tasks: parking_lot::Mutex::new(Vec::new()),
@@ -593,11 +670,12 @@ impl Hub {
             )),
             tokio::spawn(watch(
                 c.clone(),
-                Api::<HorizontalPodAutoscaler>::all(streaming),
+                Api::<HorizontalPodAutoscaler>::all(streaming.clone()),
                 ResourceKind::Autoscaler,
                 |c| &c.autoscalers,
                 |h, _| summary::hpa(h),
             )),
+            tokio::spawn(watch_training_jobs(c.clone(), client, streaming)),
         ];
         *cluster.tasks.lock() = tasks;
         if let Some(old) = self.clusters.write().insert(name.to_string(), cluster.clone()) {

@@ -94,6 +94,7 @@ pub fn snapshot(cluster: &ClusterCache) -> LedgerSnapshot {
                     None => format!("ReplicaSet/{rs}"),
                 },
                 (OwnerKind::Job, Some(job)) => format!("Job/{job}"),
+                (OwnerKind::TrainingJob(kind), Some(job)) => format!("{}/{job}", kind.kind()),
                 _ => format!("Pod/{}", key.name),
             };
             // A pod whose node is gone holds nothing any more.

@@ -9,6 +9,7 @@ pub mod kubeconfig;
 pub mod ledger;
 pub mod queries;
 pub mod summary;
+pub mod training;
 
 pub use actions::{ActionError, ActionResult};
 pub use hub::{Change, ClusterCache, ClusterStatus, Hub};

@@ -62,7 +62,7 @@ fn quantity_map(
     map.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()).unwrap_or_default()
 }
 
-fn container_resources(containers: &[Container]) -> Vec<ContainerResources> {
+pub(crate) fn container_resources(containers: &[Container]) -> Vec<ContainerResources> {
     containers
         .iter()
         .map(|c| {
@@ -75,7 +75,7 @@ fn container_resources(containers: &[Container]) -> Vec<ContainerResources> {
         .collect()
 }
 
-fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+pub(crate) fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str)
 }
 
@@ -176,6 +176,8 @@ impl PodPhase {
 pub enum OwnerKind {
     ReplicaSet,
     Job,
+    /// The Kubeflow training operator's jobs (PyTorchJob, TFJob).
+    TrainingJob(crate::training::TrainingKind),
     Other,
 }
 
@@ -236,6 +238,8 @@ pub fn pod(pod: &Pod, interner: &Interner) -> PodSummary {
         owner_kind: match owner.map(|o| o.kind.as_str()) {
             Some("ReplicaSet") => OwnerKind::ReplicaSet,
             Some("Job") => OwnerKind::Job,
+            Some("PyTorchJob") => OwnerKind::TrainingJob(crate::training::TrainingKind::PyTorchJob),
+            Some("TFJob") => OwnerKind::TrainingJob(crate::training::TrainingKind::TfJob),
             _ => OwnerKind::Other,
         },
         owner: owner.map(|o| o.name.as_str().into()),

@@ -44,12 +44,14 @@ pub enum ResourceKind {
     Quota,
     Event,
     Autoscaler,
+    /// The Kubeflow training operator's jobs (PyTorchJob, TFJob), where installed.
+    TrainingJob,
     /// Not a Kubernetes kind: the instance's preparation moved on (see [`Preparation`]).
     Preparation,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 11] = [
+    pub const ALL: [ResourceKind; 12] = [
         ResourceKind::Cluster,
         ResourceKind::Node,
         ResourceKind::Pod,
@@ -60,6 +62,7 @@ impl ResourceKind {
         ResourceKind::Quota,
         ResourceKind::Event,
         ResourceKind::Autoscaler,
+        ResourceKind::TrainingJob,
         ResourceKind::Preparation,
     ];
 
@@ -75,6 +78,7 @@ impl ResourceKind {
             ResourceKind::Quota => "resourcequotas",
             ResourceKind::Event => "events",
             ResourceKind::Autoscaler => "horizontalpodautoscalers",
+            ResourceKind::TrainingJob => "training jobs",
             ResourceKind::Preparation => "preparation",
         }
     }
@@ -272,6 +276,45 @@ pub struct JobRow {
     pub started: Option<Millis>,
     pub finished: Option<Millis>,
     pub message: Option<String>,
+    /// `Job`, or the Kubeflow training operator's kind (`PyTorchJob`, `TFJob`).
+    #[serde(default = "JobRow::plain_kind")]
+    pub kind: String,
+    /// The training operator's own state (Created, Running, Restarting,
+    /// Succeeded, Failed); none for a Job.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// A training job's roles (Master, Worker…); empty for a Job.
+    #[serde(default)]
+    pub roles: Vec<ReplicaRole>,
+}
+
+impl JobRow {
+    pub const PLAIN_KIND: &str = "Job";
+
+    fn plain_kind() -> String {
+        Self::PLAIN_KIND.to_string()
+    }
+
+    /// GPUs over all its pods at once.
+    pub fn gpus(&self) -> i64 {
+        if self.roles.is_empty() {
+            self.gpus_per_pod * i64::from(self.parallelism)
+        } else {
+            self.roles.iter().map(|r| r.gpus_per_pod * i64::from(r.replicas)).sum()
+        }
+    }
+}
+
+/// One role of a distributed training job and its pods' counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplicaRole {
+    pub role: String,
+    pub replicas: i32,
+    pub gpus_per_pod: i64,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

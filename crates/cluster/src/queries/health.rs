@@ -87,7 +87,9 @@ pub(super) fn troubled_pods(cluster: &ClusterCache, viewer: &Viewer) -> Vec<(Wor
                             None => (WorkloadKind::Pod, namespace, key.name.to_string()),
                         }
                     }
-                    (OwnerKind::Job, Some(job)) => (WorkloadKind::Job, namespace, job.to_string()),
+                    (OwnerKind::Job | OwnerKind::TrainingJob(_), Some(job)) => {
+                        (WorkloadKind::Job, namespace, job.to_string())
+                    }
                     _ => (WorkloadKind::Pod, namespace, key.name.to_string()),
                 };
                 (workload, health, restarts)

@@ -9,7 +9,7 @@ use gantry_domain::view::{
     DeploymentRow, JobRow, JobStatus, ListQuery, Millis, NodeRow, PendingRow, PodRow, RolloutState,
 };
 
-use crate::summary::{DeploymentSummary, JobSummary, PodSummary};
+use crate::summary::{DeploymentSummary, PodSummary};
 
 // Nodes
 
@@ -167,18 +167,16 @@ pub fn job_matches(
     status: Option<JobStatus>,
     cluster: &str,
     namespace: &str,
-    job: &JobSummary,
+    (job_status, name): (JobStatus, &str),
 ) -> bool {
-    query.matches_place(cluster, namespace)
-        && status.is_none_or(|s| job.status == s)
-        && query.matches_text(&[&job.name])
+    query.matches_place(cluster, namespace) && status.is_none_or(|s| job_status == s) && query.matches_text(&[name])
 }
 
 /// The job list's sort key for `column` at time `now` (a running job's
 /// duration grows); by default (cluster/namespace, name).
 pub fn job_key(j: &JobRow, column: &str, now: Millis) -> RowKey {
     match column {
-        "gpus" => (j.gpus_per_pod * i64::from(j.parallelism), String::new(), j.name.clone()),
+        "gpus" => (j.gpus(), String::new(), j.name.clone()),
         "duration" => (j.started.map_or(0, |s| j.finished.unwrap_or(now) - s), String::new(), j.name.clone()),
         "status" => (0, j.status.label().to_string(), j.name.clone()),
         "started" => (j.started.unwrap_or(0), String::new(), j.name.clone()),
@@ -477,22 +475,8 @@ mod tests {
         assert_eq!(sorted("since"), ["y", "z", "x"]);
     }
 
-    fn job(name: &str, status: JobStatus) -> JobSummary {
-        JobSummary {
-            name: name.into(),
-            team: None,
-            status,
-            message: None,
-            gpus_per_pod: 0,
-            parallelism: 1,
-            completions: 1,
-            active: 0,
-            succeeded: 0,
-            failed: 0,
-            started: None,
-            finished: None,
-            created: None,
-        }
+    fn job(name: &str, status: JobStatus) -> (JobStatus, &str) {
+        (status, name)
     }
 
     #[test]
@@ -516,7 +500,7 @@ mod tests {
                 q.namespace = Some(namespace.into());
             });
             let wanted = job_status(&q);
-            let got = [&running, &failed].map(|j| job_matches(&q, wanted, "a", "vision", j));
+            let got = [running, failed].map(|j| job_matches(&q, wanted, "a", "vision", j));
             assert_eq!(got, kept, "status {status:?}, text {text:?}, namespace {namespace:?}");
         }
     }
@@ -543,6 +527,9 @@ mod tests {
             started,
             finished,
             message: None,
+            kind: JobRow::PLAIN_KIND.into(),
+            state: None,
+            roles: Vec::new(),
         }
     }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use gantry_domain::health::{self, PodHealth, Trouble, WorkloadKind};
 use gantry_domain::view::{
-    AutoscalerView, DeploymentRow, EventRow, JobRow, ListQuery, Page, PodRow, RolloutState, now_ms,
+    AutoscalerView, DeploymentRow, EventRow, JobRow, ListQuery, Page, PodRow, ReplicaRole, RolloutState, now_ms,
 };
 
 use super::pod_lists::pods_where;
 use super::{Viewer, tables, visible_clusters};
 use crate::hub::{ClusterCache, Hub};
 use crate::summary::OwnerKind;
+use crate::training::TrainingJobSummary;
 
 fn job_row(cluster: &str, namespace: &str, j: &crate::summary::JobSummary, viewer: &Viewer) -> JobRow {
     JobRow {
@@ -30,6 +31,46 @@ fn job_row(cluster: &str, namespace: &str, j: &crate::summary::JobSummary, viewe
         started: j.started,
         finished: j.finished,
         message: j.message.as_deref().map(str::to_string),
+        kind: JobRow::PLAIN_KIND.to_string(),
+        state: None,
+        roles: Vec::new(),
+    }
+}
+
+/// A training operator's job as a row of the jobs list: its pods' counts
+/// are the sums over its roles.
+fn training_row(cluster: &str, namespace: &str, j: &TrainingJobSummary, viewer: &Viewer) -> JobRow {
+    let sum = |count: fn(&crate::training::RoleSummary) -> i32| j.roles.iter().map(count).sum::<i32>();
+    let pods = sum(|r| r.replicas);
+    JobRow {
+        cluster: cluster.to_string(),
+        namespace: namespace.to_string(),
+        name: j.name.to_string(),
+        team: viewer.team(cluster, namespace).or_else(|| j.team.as_deref().map(str::to_string)),
+        status: j.status,
+        gpus_per_pod: j.roles.iter().map(|r| i64::from(r.gpus_per_pod)).max().unwrap_or(0),
+        parallelism: pods,
+        completions: pods,
+        active: sum(|r| r.active),
+        succeeded: sum(|r| r.succeeded),
+        failed: sum(|r| r.failed),
+        started: j.started,
+        finished: j.finished,
+        message: j.message.as_deref().map(str::to_string),
+        kind: j.kind.kind().to_string(),
+        state: Some(j.state.to_string()),
+        roles: j
+            .roles
+            .iter()
+            .map(|r| ReplicaRole {
+                role: r.role.to_string(),
+                replicas: r.replicas,
+                gpus_per_pod: i64::from(r.gpus_per_pod),
+                active: r.active,
+                succeeded: r.succeeded,
+                failed: r.failed,
+            })
+            .collect(),
     }
 }
 
@@ -40,12 +81,23 @@ pub fn jobs(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<JobRow> {
         cluster.jobs.read(|jobs| {
             for (key, job) in jobs {
                 if viewer.sees(&cluster.name, &key.namespace)
-                    && tables::job_matches(query, status, &cluster.name, &key.namespace, job)
+                    && tables::job_matches(query, status, &cluster.name, &key.namespace, (job.status, &job.name))
                 {
                     rows.push(job_row(&cluster.name, &key.namespace, job, viewer));
                 }
             }
         });
+        for cache in &cluster.training_jobs {
+            cache.read(|jobs| {
+                for (key, job) in jobs {
+                    if viewer.sees(&cluster.name, &key.namespace)
+                        && tables::job_matches(query, status, &cluster.name, &key.namespace, (job.status, &job.name))
+                    {
+                        rows.push(training_row(&cluster.name, &key.namespace, job, viewer));
+                    }
+                }
+            });
+        }
     }
     let now = crate::hub::now_ms();
     query.paginate(rows, |j, column| tables::job_key(j, column, now))
@@ -282,12 +334,27 @@ pub fn job(
         return None;
     }
     let cluster = hub.cluster(cluster)?;
-    let row = cluster.jobs.read(|jobs| {
-        jobs.iter()
-            .find(|(k, _)| &*k.namespace == namespace && &*k.name == name)
-            .map(|(_, j)| job_row(&cluster.name, namespace, j, viewer))
-    })?;
-    let pods = pods_where(&cluster, namespace, |p| p.owner_kind == OwnerKind::Job && p.owner.as_deref() == Some(name));
+    let row = cluster
+        .jobs
+        .read(|jobs| {
+            jobs.iter()
+                .find(|(k, _)| &*k.namespace == namespace && &*k.name == name)
+                .map(|(_, j)| job_row(&cluster.name, namespace, j, viewer))
+        })
+        .or_else(|| {
+            cluster.training_jobs.iter().find_map(|cache| {
+                cache.read(|jobs| {
+                    jobs.iter()
+                        .find(|(k, _)| &*k.namespace == namespace && &*k.name == name)
+                        .map(|(_, j)| training_row(&cluster.name, namespace, j, viewer))
+                })
+            })
+        })?;
+    let owner_kind = crate::training::TrainingKind::ALL
+        .into_iter()
+        .find(|k| k.kind() == row.kind)
+        .map_or(OwnerKind::Job, OwnerKind::TrainingJob);
+    let pods = pods_where(&cluster, namespace, |p| p.owner_kind == owner_kind && p.owner.as_deref() == Some(name));
     let mut objects = vec![name.to_string()];
     objects.extend(pods.iter().map(|p| p.name.clone()));
     let events = events_for(&cluster, namespace, &objects);

@@ -1,0 +1,68 @@
+//! The training operator's jobs in the caches: a cluster with the Kubeflow
+//! training operator (built and run by the testbed) has its PyTorchJobs
+//! watched and summarised; one without it is watched as before, with no
+//! error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_cluster::Hub;
+use gantry_cluster::training::TrainingJobSummary;
+use gantry_domain::view::JobStatus;
+use gantry_testbed::fleet::PyTorchJobSpec;
+use gantry_testbed::shared::{eventually, shared};
+use gantry_testbed::training::{pytorch_job, pytorch_job_resource};
+use gantry_testbed::{Fleet, Testbed};
+use kube::api::{Api, DynamicObject, PostParams};
+
+fn bed() -> &'static Testbed {
+    shared(|| Fleet::small("train").with_training_operator().and(Fleet::small("plain")))
+}
+
+async fn hub() -> Arc<Hub> {
+    let hub = Hub::new();
+    for name in ["train", "plain"] {
+        hub.connect(name, bed().cluster(name).unwrap().config().await.unwrap()).unwrap();
+    }
+    assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
+    hub
+}
+
+fn job(hub: &Hub, name: &str) -> Option<TrainingJobSummary> {
+    let cluster = hub.cluster("train")?;
+    cluster.training_jobs[0].read(|jobs| jobs.values().find(|j| &*j.name == name).cloned())
+}
+
+#[tokio::test]
+async fn a_pytorch_job_is_watched_with_its_roles_until_it_succeeds_or_fails() {
+    let hub = hub().await;
+    let client = bed().cluster("train").unwrap().client().await.unwrap();
+    let api = Api::<DynamicObject>::namespaced_with(client, "nlp", &pytorch_job_resource());
+    let mut ok = PyTorchJobSpec::new("ddp-ok", "nlp", 2);
+    ok.gpus_per_worker = 2;
+    ok.run_seconds = 6;
+    let mut crash = PyTorchJobSpec::new("ddp-crash", "nlp", 2);
+    crash.fail = true;
+    for spec in [&ok, &crash] {
+        let object: DynamicObject = serde_json::from_value(pytorch_job(spec)).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
+    let running =
+        eventually("ddp-ok runs", 60, || async { job(&hub, "ddp-ok").filter(|j| j.status == JobStatus::Running) })
+            .await;
+    let roles: Vec<(&str, i32, u32)> = running.roles.iter().map(|r| (&*r.role, r.replicas, r.gpus_per_pod)).collect();
+    assert_eq!(roles, [("Master", 1, 2), ("Worker", 2, 2)]);
+    assert_eq!(running.gpus(), 6);
+    eventually("ddp-ok succeeds", 90, || async { job(&hub, "ddp-ok").filter(|j| j.status == JobStatus::Succeeded) })
+        .await;
+    let failed = eventually("ddp-crash fails", 90, || async {
+        job(&hub, "ddp-crash").filter(|j| j.status == JobStatus::Failed)
+    })
+    .await;
+    assert!(failed.message.as_deref().is_some_and(|m| m.contains("Worker replica(s) failed")), "{failed:?}");
+
+    // The cluster without the operator: nothing watched, nothing failing.
+    let plain = hub.cluster("plain").unwrap();
+    assert!(plain.training_jobs.iter().all(|c| c.is_empty()));
+    assert_eq!(plain.status().message, None, "{:?}", plain.status());
+}
