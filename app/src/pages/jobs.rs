@@ -5,7 +5,7 @@ use gantry_domain::view::{JobRow, ResourceKind};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::fleet::{JobDetail as Data, job_page, jobs};
 use crate::api::workloads::CancelJob;
@@ -59,7 +59,7 @@ pub fn JobsPage() -> impl IntoView {
 
 fn job_row(j: &JobRow) -> impl IntoView + use<> {
     let name = j.name.clone();
-    let href = format!("/clusters/{}/namespaces/{}/jobs/{}", j.cluster, j.namespace, j.name);
+    let href = job_href(j);
     let key = name.clone();
     view! {
         <tr data-job=key>
@@ -80,6 +80,13 @@ fn job_row(j: &JobRow) -> impl IntoView + use<> {
             <td>{format::run_time(j.started, j.finished)}</td>
         </tr>
     }
+}
+
+/// A job's page; a training job's names its kind, which its charts need
+/// (its GPU-hours are the ledger's `PyTorchJob/<name>`, not `Job/<name>`).
+fn job_href(j: &JobRow) -> String {
+    let page = format!("/clusters/{}/namespaces/{}/jobs/{}", j.cluster, j.namespace, j.name);
+    if j.kind == JobRow::PLAIN_KIND { page } else { format!("{page}?kind={}", j.kind) }
 }
 
 /// "3 × 2" for a Job; per role for a training job ("Master 1 × 8 · Worker 2 × 8").
@@ -111,6 +118,12 @@ fn job_pods(j: &JobRow) -> String {
 #[component]
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
+    // Job, or the training operator's kind the jobs list links with.
+    let kind = Memo::new(move |_| {
+        let named = query.with(|q| q.get("kind")).unwrap_or_default();
+        ["PyTorchJob", "TFJob"].into_iter().find(|k| *k == named).unwrap_or(JobRow::PLAIN_KIND)
+    });
     let key = Memo::new(move |_| {
         params.with(|p| {
             (
@@ -167,14 +180,14 @@ pub fn JobPage() -> impl IntoView {
             <div class="chart-grid">
                 <TimeSeries
                     title="GPUs held and pods holding them"
-                    query=Signal::derive(move || chart_query(&key.get(), "workload"))
+                    query=Signal::derive(move || chart_query(&key.get(), kind.get(), "workload"))
                     default_range=chart::LIFE
                     live=&[ResourceKind::Job, ResourceKind::Pod]
                     testid="chart-job-gpus"
                 />
                 <TimeSeries
                     title="Cost per bucket"
-                    query=Signal::derive(move || chart_query(&key.get(), "workload_cost"))
+                    query=Signal::derive(move || chart_query(&key.get(), kind.get(), "workload_cost"))
                     default_range=chart::LIFE
                     live=&[ResourceKind::Pod]
                     testid="chart-job-cost"
@@ -212,9 +225,9 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
-/// The chart question about one job, by (cluster, namespace, name).
-fn chart_query((cluster, namespace, name): &(String, String, String), chart: &str) -> chart::SeriesQuery {
-    crate::components::chart::workload_query(chart, cluster, namespace, format!("Job/{name}"))
+/// The chart question about one job, by (cluster, namespace, name) and its kind.
+fn chart_query((cluster, namespace, name): &(String, String, String), kind: &str, chart: &str) -> chart::SeriesQuery {
+    crate::components::chart::workload_query(chart, cluster, namespace, format!("{kind}/{name}"))
 }
 
 /// Follows a pod's log over Server-Sent Events, keeping the last lines.

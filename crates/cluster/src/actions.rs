@@ -621,7 +621,41 @@ pub async fn launch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&st
 
 /// Deletes a job with foreground propagation, so its pods go first.
 pub async fn cancel_job(cluster: &ClusterCache, ns: &LabelName, name: &KubeName) -> ActionResult<String> {
-    let (ns, name) = (ns.as_str(), name.as_str());
+    match cluster.training_kind_of(ns.as_str(), name.as_str()) {
+        Some(kind) => cancel_training_job(cluster, kind, ns.as_str(), name.as_str()).await,
+        None => cancel_batch_job(cluster, ns.as_str(), name.as_str()).await,
+    }
+}
+
+/// Deletes a training operator's job (PyTorchJob, TFJob) and, in the
+/// foreground, the pods and Services the operator made for it. Returns its
+/// pods' counts before.
+async fn cancel_training_job(
+    cluster: &ClusterCache,
+    kind: crate::training::TrainingKind,
+    ns: &str,
+    name: &str,
+) -> ActionResult<String> {
+    let what = describe(&kind.kind().to_lowercase(), ns, name);
+    let api = cluster.training_api(kind, ns);
+    let job = api.get(name).await.map_err(|e| map_error(e, &what))?;
+    let summary = crate::training::of_object(kind, &job);
+    let before = summary
+        .roles
+        .iter()
+        .map(|r| format!("{} {} active, {} succeeded, {} failed", r.role, r.active, r.succeeded, r.failed))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        preconditions: job.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        ..Default::default()
+    };
+    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    Ok(before)
+}
+
+async fn cancel_batch_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<String> {
     let what = describe("job", ns, name);
     let api: Api<Job> = cluster.api(ns);
     let job = api.get(name).await.map_err(|e| map_error(e, &what))?;

@@ -302,6 +302,21 @@ impl ClusterCache {
         Api::namespaced(self.client.clone(), namespace)
     }
 
+    /// A training operator's jobs of `kind` in a namespace, through the dynamic API.
+    pub fn training_api(&self, kind: crate::training::TrainingKind, namespace: &str) -> Api<kube::api::DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &kind.api_resource())
+    }
+
+    /// The kind of the training operator's job of this name, if the caches hold one.
+    pub fn training_kind_of(&self, namespace: &str, name: &str) -> Option<crate::training::TrainingKind> {
+        let key = Key { namespace: namespace.into(), name: name.into() };
+        crate::training::TrainingKind::ALL
+            .into_iter()
+            .zip(&self.training_jobs)
+            .find(|(_, cache)| cache.read(|jobs| jobs.contains_key(&key)))
+            .map(|(kind, _)| kind)
+    }
+
     /// Like [`api`](Self::api), without the read timeout: for a followed log.
     pub fn streaming_api<K>(&self, namespace: &str) -> Api<K>
     where

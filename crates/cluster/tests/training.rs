@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_cluster::Hub;
 use gantry_cluster::training::TrainingJobSummary;
+use gantry_cluster::{Hub, actions};
+use gantry_domain::validate::{KubeName, LabelName};
 use gantry_domain::view::JobStatus;
 use gantry_testbed::fleet::PyTorchJobSpec;
 use gantry_testbed::shared::{eventually, shared};
@@ -60,6 +61,23 @@ async fn a_pytorch_job_is_watched_with_its_roles_until_it_succeeds_or_fails() {
     })
     .await;
     assert!(failed.message.as_deref().is_some_and(|m| m.contains("Worker replica(s) failed")), "{failed:?}");
+
+    // Cancelled, it goes with its pods.
+    let mut long = PyTorchJobSpec::new("ddp-long", "nlp", 1);
+    long.run_seconds = 3600;
+    let object: DynamicObject = serde_json::from_value(pytorch_job(&long)).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    eventually("ddp-long runs", 60, || async { job(&hub, "ddp-long").filter(|j| j.status == JobStatus::Running) })
+        .await;
+    let cluster = hub.cluster("train").unwrap();
+    let (ns, name) = (LabelName::parse("namespace", "nlp").unwrap(), KubeName::parse("name", "ddp-long").unwrap());
+    let before = actions::cancel_job(&cluster, &ns, &name).await.unwrap();
+    assert!(before.contains("Master 1 active"), "{before}");
+    eventually("ddp-long and its pods are gone", 60, || async {
+        let pods = cluster.pods.read(|pods| pods.keys().filter(|k| k.name.starts_with("ddp-long-")).count());
+        (job(&hub, "ddp-long").is_none() && pods == 0).then_some(())
+    })
+    .await;
 
     // The cluster without the operator: nothing watched, nothing failing.
     let plain = hub.cluster("plain").unwrap();

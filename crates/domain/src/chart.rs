@@ -151,7 +151,7 @@ pub struct SeriesQuery {
     pub cluster: String,
     /// `workload`, `workload_cost`: the workload's namespace.
     pub namespace: String,
-    /// `workload`, `workload_cost`: `Deployment/name` or `Job/name`.
+    /// `workload`, `workload_cost`: `Deployment/name`, `Job/name`, `PyTorchJob/name` or `TFJob/name`.
     pub workload: String,
     /// `gpus`: one node (with `cluster`).
     pub node: String,

@@ -1022,7 +1022,7 @@ clusters:
         let names: Vec<&str> = demo.clusters.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["dev", "staging", "prod"]);
         let counts: Vec<(usize, usize)> = demo.clusters.iter().map(|c| (c.node_count(), c.workload_pods())).collect();
-        assert_eq!(counts, [(4, 3), (5, 4), (8, 11)]);
+        assert_eq!(counts, [(4, 5), (5, 4), (8, 15)]);
         let scale = Fleet::from_file(root.join("scale.yaml")).unwrap();
         assert_eq!(scale.clusters[0].node_count(), 1000);
         assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);

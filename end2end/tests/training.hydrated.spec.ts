@@ -1,0 +1,43 @@
+// Issue 14, Kubeflow training jobs. The demo fleet runs the real training operator in dev and
+// prod: prod/nlp llama-ddp (1 master + 1 worker, 4 A100s each) runs, prod/vision vit-ddp has a
+// worker that exits 1 and is failed by the operator, dev/nlp-dev bert-ddp succeeds.
+import { expect, test } from '@playwright/test';
+import { kubectl, signIn, waitHydrated } from './helpers';
+
+test('the jobs page lists PyTorchJobs beside Jobs, with their roles and the operator\'s reason', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/jobs');
+  await waitHydrated(page);
+  const llama = page.locator('tr[data-job="llama-ddp"]');
+  await expect(llama.getByTestId('job-kind')).toHaveText('PyTorchJob', { timeout: 30_000 });
+  await expect(llama.getByTestId('job-pods')).toContainText('Master 1/1 active');
+  await expect(llama.getByTestId('job-pods')).toContainText('Worker 1/1 active');
+  await expect(llama).toContainText('Master 1 × 4 · Worker 1 × 4');
+  await expect(page.locator('tr[data-job="pretrain-llm"]').getByTestId('job-kind')).toHaveText('Job');
+  const broken = page.locator('tr[data-job="vit-ddp"]');
+  await expect(broken).toContainText('failed because 1 Worker replica(s) failed', { timeout: 60_000 });
+
+  await llama.locator('a').first().click();
+  await expect(page).toHaveURL(/\/clusters\/prod\/namespaces\/nlp\/jobs\/llama-ddp$/);
+  await expect(page.getByTestId('job-roles')).toContainText('Worker');
+  await expect(page.getByTestId('pod-table')).toContainText('llama-ddp-master-0');
+  await expect(page.getByTestId('pod-table')).toContainText('llama-ddp-worker-0');
+
+  // Cancelled through Gantry, the operator's job goes with its pods (a real PyTorchJob deleted).
+  await page.getByTestId('cancel-job').click();
+  await expect(page.getByRole('status')).toContainText('Cancelled');
+  await expect
+    .poll(() => kubectl('prod', '-n', 'nlp', 'get', 'pytorchjobs,pods', '-o', 'name').split('\n').filter((l) => l.includes('llama-ddp')), { timeout: 60_000 })
+    .toEqual([]);
+  await page.goto('/jobs');
+  await waitHydrated(page);
+  await expect(page.locator('tr[data-job="llama-ddp"]')).toHaveCount(0);
+});
+
+test('a team sees only its own training jobs', async ({ page }) => {
+  await signIn(page, 'bob'); // team vision
+  await page.goto('/jobs');
+  await waitHydrated(page);
+  await expect(page.locator('tr[data-job="vit-ddp"]')).toHaveCount(1, { timeout: 30_000 });
+  await expect(page.locator('tr[data-job="llama-ddp"]')).toHaveCount(0);
+});
