@@ -2,7 +2,7 @@
 // prod: prod/nlp llama-ddp (1 master + 1 worker, 4 A100s each) runs, prod/vision vit-ddp has a
 // worker that exits 1 and is failed by the operator, dev/nlp-dev bert-ddp succeeds.
 import { expect, test } from '@playwright/test';
-import { kubectl, signIn, waitHydrated } from './helpers';
+import { kubectl, signIn, uniqueName, waitHydrated } from './helpers';
 
 test('the jobs page lists PyTorchJobs beside Jobs, with their roles and the operator\'s reason', async ({ page }) => {
   await signIn(page, 'admin');
@@ -40,4 +40,28 @@ test('a team sees only its own training jobs', async ({ page }) => {
   await waitHydrated(page);
   await expect(page.locator('tr[data-job="vit-ddp"]')).toHaveCount(1, { timeout: 30_000 });
   await expect(page.locator('tr[data-job="llama-ddp"]')).toHaveCount(0);
+});
+
+test('a deployer launches a PyTorchJob with the fit preview over all its pods', async ({ page }) => {
+  const name = uniqueName('ddp');
+  await signIn(page, 'dave'); // deployer in nlp
+  await page.goto('/launch/job');
+  await waitHydrated(page);
+  const form = page.getByTestId('job-form');
+  await form.locator('select[name="input[cluster]"]').selectOption('prod');
+  await form.locator('select[name="input[namespace]"]').selectOption('nlp');
+  await form.locator('input[name="input[name]"]').fill(name);
+  await form.locator('input[name="input[image]"]').fill('ghcr.io/acme/ddp-trainer:1.0');
+  await form.getByTestId('job-kind').selectOption('PyTorchJob');
+  await form.locator('input[name="input[gpus]"]').fill('1');
+  await form.locator('input[name="input[parallelism]"]').fill('2');
+  // Two workers and the master: three pods of one GPU.
+  await expect(form.getByTestId('fit')).toContainText('3 × 1 GPU');
+  await form.getByRole('button', { name: 'Launch job' }).click();
+  await expect(page).toHaveURL(new RegExp(`/clusters/prod/namespaces/nlp/jobs/${name}\\?kind=PyTorchJob$`), { timeout: 30_000 });
+  // A real PyTorchJob, taken by the operator: its master and two workers.
+  expect(kubectl('prod', '-n', 'nlp', 'get', 'pytorchjob', name, '-o', 'jsonpath={.spec.pytorchReplicaSpecs.Worker.replicas}')).toBe('2');
+  await expect(page.getByTestId('job-roles')).toContainText('Worker', { timeout: 30_000 });
+  await expect(page.getByTestId('pod-table')).toContainText(`${name}-master-0`, { timeout: 30_000 });
+  await expect(page.getByTestId('pod-table')).toContainText(`${name}-worker-1`);
 });

@@ -79,7 +79,10 @@ pub async fn launch_job(csrf: String, input: LaunchJobInput) -> Result<String, A
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
     state()?.launch_job(&caller, &input).await.map_err(service)?;
-    let path = format!("/clusters/{}/namespaces/{}/jobs/{}", input.cluster, input.namespace, input.name);
+    let mut path = format!("/clusters/{}/namespaces/{}/jobs/{}", input.cluster, input.namespace, input.name);
+    if input.kind == "PyTorchJob" {
+        path.push_str("?kind=PyTorchJob");
+    }
     leptos_axum::redirect(&path);
     Ok(path)
 }

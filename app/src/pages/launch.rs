@@ -160,6 +160,14 @@ pub fn LaunchJobPage() -> impl IntoView {
                 return view! { <p class="muted">"You have no namespace where you may run jobs: that needs the deployer role in a team."</p> }.into_any();
             }
             let place = Placement::new(&options);
+            // The fit preview asks about every pod at once: a PyTorchJob's master too.
+            let kind = RwSignal::new("Job".to_string());
+            let parallelism = RwSignal::new("1".to_string());
+            Effect::new(move |_| {
+                let workers = parallelism.get().trim().parse::<i64>().unwrap_or(1);
+                let pods = if kind.get() == "PyTorchJob" { workers + 1 } else { workers };
+                place.pods.set(pods.to_string());
+            });
             view! {
                 <ActionForm action=launch attr:class="stack wide" attr:data-testid="job-form">
                     <Csrf />
@@ -174,8 +182,15 @@ pub fn LaunchJobPage() -> impl IntoView {
                         <input type="number" name="input[gpus]" min="0" value="1" on:input=move |ev| place.gpus.set(event_target_value(&ev)) />
                     </label>
                     <label>
-                        "Parallelism"
-                        <input type="number" name="input[parallelism]" min="1" value="1" on:input=move |ev| place.pods.set(event_target_value(&ev)) />
+                        "Kind"
+                        <select name="input[kind]" data-testid="job-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                            <option value="Job" selected>"Job (Kubernetes): pods in parallel, completions in all"</option>
+                            <option value="PyTorchJob">"PyTorchJob (Kubeflow training operator): a master and workers"</option>
+                        </select>
+                    </label>
+                    <label>
+                        {move || if kind.get() == "PyTorchJob" { "Workers (plus one master, with the same GPUs)" } else { "Parallelism" }}
+                        <input type="number" name="input[parallelism]" min="1" value="1" on:input=move |ev| parallelism.set(event_target_value(&ev)) />
                     </label>
                     <FitPreview place />
                     <label>"Completions" <input type="number" name="input[completions]" min="1" value="1" /></label>

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
 use gantry_domain::manifest::{
-    self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobSpec, MANAGED_BY, MANAGED_BY_LABEL,
+    self, Autoscale, DeploymentSpec, DeploymentUpdate, FIELD_MANAGER, JobKind, JobSpec, MANAGED_BY, MANAGED_BY_LABEL,
 };
 use gantry_domain::rollout::{self, REVISION_ANNOTATION, ReplicaSetRevision, RollbackError};
 use gantry_domain::validate::{KubeName, LabelName};
@@ -609,6 +609,43 @@ pub async fn promote(
 }
 
 pub async fn launch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&str>, actor: &str) -> ActionResult<()> {
+    match spec.kind {
+        JobKind::Batch => launch_batch_job(cluster, spec, team, actor).await,
+        JobKind::PyTorch => launch_pytorch_job(cluster, spec, team, actor).await,
+    }
+}
+
+/// Creates a Kubeflow PyTorchJob, in a cluster whose training operator serves them.
+async fn launch_pytorch_job(
+    cluster: &ClusterCache,
+    spec: &JobSpec,
+    team: Option<&str>,
+    actor: &str,
+) -> ActionResult<()> {
+    use crate::training::TrainingKind;
+    let ns = spec.namespace.as_str();
+    let what = describe("pytorchjob", ns, spec.name.as_str());
+    match crate::hub::served_training_kinds(cluster.client()).await {
+        Some(kinds) if kinds.contains(&TrainingKind::PyTorchJob) => {}
+        Some(_) => {
+            return Err(ActionError::Invalid(format!(
+                "cluster {} has no Kubeflow training operator: it does not serve PyTorchJobs (kubeflow.org/v1)",
+                cluster.name
+            )));
+        }
+        None => return Err(ActionError::Unavailable(format!("could not ask cluster {} what it serves", cluster.name))),
+    }
+    let object: kube::api::DynamicObject =
+        serde_json::from_value(spec.object(team, actor)).map_err(|e| ActionError::Invalid(e.to_string()))?;
+    cluster
+        .training_api(TrainingKind::PyTorchJob, ns)
+        .create(&PostParams { field_manager: Some(FIELD_MANAGER.to_string()), ..Default::default() }, &object)
+        .await
+        .map(|_| ())
+        .map_err(|e| map_error(e, &what))
+}
+
+async fn launch_batch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&str>, actor: &str) -> ActionResult<()> {
     let ns = spec.namespace.as_str();
     let what = describe("job", ns, spec.name.as_str());
     let job: Job = serde_json::from_value(spec.job(team, actor)).map_err(|e| ActionError::Invalid(e.to_string()))?;

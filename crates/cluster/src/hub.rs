@@ -546,7 +546,7 @@ async fn watch_training_jobs(cluster: Arc<ClusterCache>, client: Client, streami
 }
 
 /// The training kinds the cluster serves now; None when it could not be asked.
-async fn served_training_kinds(client: &Client) -> Option<Vec<crate::training::TrainingKind>> {
+pub(crate) async fn served_training_kinds(client: &Client) -> Option<Vec<crate::training::TrainingKind>> {
     use crate::training::TrainingKind;
     let group_version = format!("{}/{}", TrainingKind::GROUP, TrainingKind::VERSION);
     match client.list_api_group_resources(&group_version).await {

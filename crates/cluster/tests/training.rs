@@ -79,6 +79,31 @@ async fn a_pytorch_job_is_watched_with_its_roles_until_it_succeeds_or_fails() {
     })
     .await;
 
+    // Launched the way Gantry launches one, the operator takes it (a real PyTorchJob).
+    let input = gantry_domain::manifest::LaunchJobInput {
+        cluster: "train".into(),
+        namespace: "nlp".into(),
+        name: "ddp-launched".into(),
+        image: "trainer:1".into(),
+        gpus: "1".into(),
+        parallelism: "2".into(),
+        kind: "PyTorchJob".into(),
+        ..Default::default()
+    };
+    let spec = input.validate(100).unwrap();
+    actions::launch_job(&cluster, &spec, Some("nlp"), "deployer").await.unwrap();
+    let launched = eventually("the launched job runs", 60, || async {
+        job(&hub, "ddp-launched").filter(|j| j.status == JobStatus::Running)
+    })
+    .await;
+    let roles: Vec<(&str, i32, u32)> = launched.roles.iter().map(|r| (&*r.role, r.replicas, r.gpus_per_pod)).collect();
+    assert_eq!(roles, [("Master", 1, 1), ("Worker", 2, 1)]);
+    // Where no operator serves PyTorchJobs, launching one says so and creates nothing.
+    let plain_spec =
+        gantry_domain::manifest::LaunchJobInput { cluster: "plain".into(), ..input }.validate(100).unwrap();
+    let refused = actions::launch_job(&hub.cluster("plain").unwrap(), &plain_spec, None, "deployer").await.unwrap_err();
+    assert!(refused.to_string().contains("no Kubeflow training operator"), "{refused}");
+
     // The cluster without the operator: nothing watched, nothing failing.
     let plain = hub.cluster("plain").unwrap();
     assert!(plain.training_jobs.iter().all(|c| c.is_empty()));

@@ -14,7 +14,7 @@ mod input;
 mod objects;
 
 pub use input::{
-    Autoscale, DeploymentSpec, DeploymentUpdate, JobSpec, LaunchDeploymentInput, LaunchJobInput, Problems,
+    Autoscale, DeploymentSpec, DeploymentUpdate, JobKind, JobSpec, LaunchDeploymentInput, LaunchJobInput, Problems,
     UpdateDeploymentInput, autoscale, int_or_percent,
 };
 pub use objects::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, QUOTA_NAME, TEAM_LABEL, gpu_quota, hpa};
@@ -125,5 +125,47 @@ mod tests {
         for f in ["parallelism", "backoff_limit", "active_deadline_seconds", "image", "name"] {
             assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
         }
+    }
+
+    #[test]
+    fn pytorch_jobs() {
+        let input = LaunchJobInput {
+            cluster: "prod".into(),
+            namespace: "nlp".into(),
+            name: "ddp".into(),
+            image: "trainer:1".into(),
+            command: "torchrun train.py".into(),
+            gpus: "8".into(),
+            gpu_model: "NVIDIA-H100-80GB-HBM3".into(),
+            parallelism: "3".into(),
+            backoff_limit: "2".into(),
+            kind: "PyTorchJob".into(),
+            ..Default::default()
+        };
+        let spec = input.validate(100).unwrap();
+        assert_eq!((spec.kind, spec.pods()), (JobKind::PyTorch, 4), "three workers and a master");
+        let j = spec.object(Some("nlp"), "alice");
+        assert_eq!((j["apiVersion"].as_str(), j["kind"].as_str()), (Some("kubeflow.org/v1"), Some("PyTorchJob")));
+        assert_eq!(j["spec"]["runPolicy"]["backoffLimit"], 2);
+        let replicas = &j["spec"]["pytorchReplicaSpecs"];
+        assert_eq!(
+            (replicas["Master"]["replicas"].as_i64(), replicas["Worker"]["replicas"].as_i64()),
+            (Some(1), Some(3))
+        );
+        let container = &replicas["Worker"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "pytorch", "the operator looks for its container by this name");
+        assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], "8");
+        assert_eq!(
+            replicas["Master"]["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"],
+            "NVIDIA-H100-80GB-HBM3"
+        );
+        assert_eq!(j["metadata"]["labels"]["gantry.dev/team"], "nlp");
+        // A plain Job stays a Job; an unknown kind is refused; the pod cap counts the master.
+        let plain = LaunchJobInput { kind: String::new(), ..input.clone() }.validate(100).unwrap();
+        assert_eq!(plain.object(None, "alice")["kind"], "Job");
+        let unknown = LaunchJobInput { kind: "TFJob".into(), ..input.clone() }.validate(100).unwrap_err();
+        assert_eq!(unknown.0[0].field, "kind");
+        assert!(LaunchJobInput { parallelism: "4".into(), ..input.clone() }.validate(4).is_err());
+        assert!(LaunchJobInput { parallelism: "3".into(), ..input }.validate(4).is_ok());
     }
 }

@@ -276,6 +276,28 @@ pub struct LaunchJobInput {
     pub backoff_limit: String,
     #[serde(deserialize_with = "lenient::text")]
     pub active_deadline_seconds: String,
+    /// `Job` (the default) or `PyTorchJob`: a Kubeflow training operator's
+    /// job of one master and `parallelism` workers, each with `gpus`.
+    pub kind: String,
+}
+
+/// What a training job is launched as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// A Kubernetes Job: `parallelism` pods at once, `completions` in all.
+    Batch,
+    /// A Kubeflow PyTorchJob: one master and `parallelism` workers.
+    PyTorch,
+}
+
+impl JobKind {
+    fn parse(text: &str) -> Result<JobKind, Invalid> {
+        match text.trim() {
+            "" | "Job" => Ok(JobKind::Batch),
+            "PyTorchJob" => Ok(JobKind::PyTorch),
+            _ => Err(Invalid::new("kind", "must be Job or PyTorchJob")),
+        }
+    }
 }
 
 /// A training job that passed validation: trusted from here on.
@@ -296,6 +318,17 @@ pub struct JobSpec {
     pub completions: i32,
     pub backoff_limit: i32,
     pub active_deadline_seconds: Option<i64>,
+    pub kind: JobKind,
+}
+
+impl JobSpec {
+    /// Its pods at once: for a PyTorchJob, its workers and its master.
+    pub fn pods(&self) -> i32 {
+        match self.kind {
+            JobKind::Batch => self.parallelism,
+            JobKind::PyTorch => self.parallelism + 1,
+        }
+    }
 }
 
 fn bounded(field: &str, value: &str, default: i64, min: i64, max: i64) -> Result<i32, Invalid> {
@@ -317,7 +350,10 @@ impl LaunchJobInput {
         let gpu_model = p.take(gpu_model(&self.gpu_model));
         let cpu = p.take(validate::optional_quantity("cpu", &self.cpu));
         let memory = p.take(validate::optional_quantity("memory", &self.memory));
-        let parallelism = p.take(bounded("parallelism", &self.parallelism, 1, 1, i64::from(pod_cap)));
+        let kind = p.take(JobKind::parse(&self.kind));
+        // A PyTorchJob's master is one pod more than its workers.
+        let most = i64::from(pod_cap) - i64::from(kind == Some(JobKind::PyTorch));
+        let parallelism = p.take(bounded("parallelism", &self.parallelism, 1, 1, most.max(1)));
         let completions = p.take(bounded("completions", &self.completions, 1, 1, 10_000));
         let backoff_limit = p.take(bounded("backoff_limit", &self.backoff_limit, 6, 0, 100));
         let deadline = match p.take(lenient::int("active_deadline_seconds", &self.active_deadline_seconds)) {
@@ -348,6 +384,7 @@ impl LaunchJobInput {
             completions: completions.unwrap(),
             backoff_limit: backoff_limit.unwrap(),
             active_deadline_seconds: deadline.unwrap(),
+            kind: kind.unwrap(),
         })
     }
 }

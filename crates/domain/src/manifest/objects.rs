@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::input::{Autoscale, DeploymentSpec, DeploymentUpdate, JobSpec};
+use super::input::{Autoscale, DeploymentSpec, DeploymentUpdate, JobKind, JobSpec};
 use crate::gpu::{GPU_RESOURCE, LABEL_GPU_PRODUCT};
 use crate::rollout::{CHANGE_CAUSE_ANNOTATION, MODEL_LABEL, MODEL_VERSION_LABEL};
 use crate::validate::EnvVar;
@@ -207,10 +207,18 @@ fn int_or_string(text: &str) -> Value {
 }
 
 impl JobSpec {
-    pub fn job(&self, team: Option<&str>, actor: &str) -> Value {
-        let labels = common_labels(self.name.as_str(), "", "", team);
+    /// The object to create: a batch Job or a Kubeflow PyTorchJob.
+    pub fn object(&self, team: Option<&str>, actor: &str) -> Value {
+        match self.kind {
+            JobKind::Batch => self.job(team, actor),
+            JobKind::PyTorch => self.pytorch_job(team, actor),
+        }
+    }
+
+    /// The pod the job runs, once or per replica; `container` names its container.
+    fn pod_template(&self, container_name: &str, restart_policy: &str, labels: &BTreeMap<String, String>) -> Value {
         let mut container = json!({
-            "name": self.name.as_str(),
+            "name": container_name,
             "image": self.image.as_str(),
             "env": env_json(&self.env),
             "resources": resources(self.gpus, &self.cpu, &self.memory),
@@ -221,15 +229,51 @@ impl JobSpec {
         if !self.args.is_empty() {
             container["args"] = json!(self.args);
         }
-        let mut pod_spec = json!({ "restartPolicy": "Never", "containers": [container] });
+        let mut pod_spec = json!({ "restartPolicy": restart_policy, "containers": [container] });
         if let Some(selector) = node_selector(&self.gpu_model) {
             pod_spec["nodeSelector"] = selector;
         }
+        json!({ "metadata": { "labels": labels }, "spec": pod_spec })
+    }
+
+    /// A Kubeflow PyTorchJob (`kubeflow.org/v1`): one Master and
+    /// `parallelism` Workers, each with the job's container (named
+    /// `pytorch`, as the operator requires), restarted on failure up to
+    /// the backoff limit.
+    fn pytorch_job(&self, team: Option<&str>, actor: &str) -> Value {
+        let labels = common_labels(self.name.as_str(), "", "", team);
+        let template = self.pod_template("pytorch", "OnFailure", &labels);
+        let mut run_policy = json!({ "backoffLimit": self.backoff_limit });
+        if let Some(deadline) = self.active_deadline_seconds {
+            run_policy["activeDeadlineSeconds"] = json!(deadline);
+        }
+        json!({
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "metadata": {
+                "name": self.name.as_str(),
+                "namespace": self.namespace.as_str(),
+                "labels": labels,
+                "annotations": { "gantry.dev/launched-by": actor },
+            },
+            "spec": {
+                "runPolicy": run_policy,
+                "pytorchReplicaSpecs": {
+                    "Master": { "replicas": 1, "restartPolicy": "OnFailure", "template": template },
+                    "Worker": { "replicas": self.parallelism, "restartPolicy": "OnFailure", "template": template },
+                },
+            },
+        })
+    }
+
+    /// A Kubernetes Job (`batch/v1`).
+    pub fn job(&self, team: Option<&str>, actor: &str) -> Value {
+        let labels = common_labels(self.name.as_str(), "", "", team);
         let mut spec = json!({
             "parallelism": self.parallelism,
             "completions": self.completions,
             "backoffLimit": self.backoff_limit,
-            "template": { "metadata": { "labels": labels }, "spec": pod_spec },
+            "template": self.pod_template(self.name.as_str(), "Never", &labels),
         });
         if let Some(deadline) = self.active_deadline_seconds {
             spec["activeDeadlineSeconds"] = json!(deadline);
@@ -511,6 +555,7 @@ mod tests {
             completions: 1,
             backoff_limit: 6,
             active_deadline_seconds: None,
+            kind: JobKind::Batch,
         }
     }
 

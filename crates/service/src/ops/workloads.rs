@@ -6,7 +6,7 @@ use gantry_cluster::actions;
 use gantry_cluster::queries;
 use gantry_domain::fit::{self, FitPreview};
 use gantry_domain::lenient;
-use gantry_domain::manifest::{self, LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
+use gantry_domain::manifest::{self, JobKind, LaunchDeploymentInput, LaunchJobInput, UpdateDeploymentInput};
 use gantry_domain::policy::{Action, Ownership, Target};
 use gantry_domain::records::Revision;
 use gantry_domain::rollout::{self, DiffLine, ReplicaSetRevision};
@@ -409,7 +409,13 @@ impl AppState {
             let cluster = self.cluster(&spec.cluster)?;
             let team = team_name(caller, &ownership, &spec.cluster, spec.namespace.as_str());
             actions::launch_job(&cluster, &spec, team.as_deref(), &caller.actor()).await?;
-            after = Some(format!("image {}, {} GPU × {} pods", spec.image, spec.gpus, spec.parallelism));
+            after = Some(match spec.kind {
+                JobKind::Batch => format!("image {}, {} GPU × {} pods", spec.image, spec.gpus, spec.parallelism),
+                JobKind::PyTorch => format!(
+                    "PyTorchJob, image {}, {} GPU × (1 master + {} workers)",
+                    spec.image, spec.gpus, spec.parallelism
+                ),
+            });
             Ok(())
         }
         .await;
