@@ -1,5 +1,5 @@
 // Issue 14, Kubeflow training jobs. The demo fleet runs the real training operator in dev and
-// prod: prod/nlp llama-ddp (1 master + 1 worker, 4 A100s each) runs, prod/vision vit-ddp has a
+// prod: prod/nlp llama-ddp (1 master + 1 worker, 2 A100s each) runs, prod/vision vit-ddp has a
 // worker that exits 1 and is failed by the operator, dev/nlp-dev bert-ddp succeeds.
 import { expect, test } from '@playwright/test';
 import { kubectl, signIn, uniqueName, waitHydrated } from './helpers';
@@ -12,7 +12,7 @@ test('the jobs page lists PyTorchJobs beside Jobs, with their roles and the oper
   await expect(llama.getByTestId('job-kind')).toHaveText('PyTorchJob', { timeout: 30_000 });
   await expect(llama.getByTestId('job-pods')).toContainText('Master 1/1 active');
   await expect(llama.getByTestId('job-pods')).toContainText('Worker 1/1 active');
-  await expect(llama).toContainText('Master 1 × 4 · Worker 1 × 4');
+  await expect(llama).toContainText('Master 1 × 2 · Worker 1 × 2');
   await expect(page.locator('tr[data-job="pretrain-llm"]').getByTestId('job-kind')).toHaveText('Job');
   const broken = page.locator('tr[data-job="vit-ddp"]');
   await expect(broken).toContainText('failed because 1 Worker replica(s) failed', { timeout: 60_000 });
