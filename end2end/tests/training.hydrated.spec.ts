@@ -18,7 +18,7 @@ test('the jobs page lists PyTorchJobs beside Jobs, with their roles and the oper
   await expect(broken).toContainText('failed because 1 Worker replica(s) failed', { timeout: 60_000 });
 
   await llama.locator('a').first().click();
-  await expect(page).toHaveURL(/\/clusters\/prod\/namespaces\/nlp\/jobs\/llama-ddp$/);
+  await expect(page).toHaveURL(/\/clusters\/prod\/namespaces\/nlp\/jobs\/llama-ddp\?kind=PyTorchJob$/);
   await expect(page.getByTestId('job-roles')).toContainText('Worker');
   await expect(page.getByTestId('pod-table')).toContainText('llama-ddp-master-0');
   await expect(page.getByTestId('pod-table')).toContainText('llama-ddp-worker-0');
