@@ -45,12 +45,12 @@ test('a team sees only its own training jobs', async ({ page }) => {
 
 test('a deployer launches a PyTorchJob with the fit preview over all its pods', async ({ page }) => {
   const name = uniqueName('ddp');
-  await signIn(page, 'dave'); // deployer in nlp
+  await signIn(page, 'dave'); // deployer in nlp (prod is a protected environment: dev, where the operator runs too)
   await page.goto('/launch/job');
   await waitHydrated(page);
   const form = page.getByTestId('job-form');
-  await form.locator('select[name="input[cluster]"]').selectOption('prod');
-  await form.locator('select[name="input[namespace]"]').selectOption('nlp');
+  await form.locator('select[name="input[cluster]"]').selectOption('dev');
+  await form.locator('select[name="input[namespace]"]').selectOption('nlp-dev');
   await form.locator('input[name="input[name]"]').fill(name);
   await form.locator('input[name="input[image]"]').fill('ghcr.io/acme/ddp-trainer:1.0');
   await form.getByTestId('job-kind').selectOption('PyTorchJob');
@@ -59,9 +59,9 @@ test('a deployer launches a PyTorchJob with the fit preview over all its pods', 
   // Two workers and the master: three pods of one GPU.
   await expect(form.getByTestId('fit')).toContainText('3 × 1 GPU');
   await form.getByRole('button', { name: 'Launch job' }).click();
-  await expect(page).toHaveURL(new RegExp(`/clusters/prod/namespaces/nlp/jobs/${name}\\?kind=PyTorchJob$`), { timeout: 30_000 });
+  await expect(page).toHaveURL(new RegExp(`/clusters/dev/namespaces/nlp-dev/jobs/${name}\\?kind=PyTorchJob$`), { timeout: 30_000 });
   // A real PyTorchJob, taken by the operator: its master and two workers.
-  expect(kubectl('prod', '-n', 'nlp', 'get', 'pytorchjob', name, '-o', 'jsonpath={.spec.pytorchReplicaSpecs.Worker.replicas}')).toBe('2');
+  expect(kubectl('dev', '-n', 'nlp-dev', 'get', 'pytorchjob', name, '-o', 'jsonpath={.spec.pytorchReplicaSpecs.Worker.replicas}')).toBe('2');
   await expect(page.getByTestId('job-roles')).toContainText('Worker', { timeout: 30_000 });
   await expect(page.getByTestId('pod-table')).toContainText(`${name}-master-0`, { timeout: 30_000 });
   await expect(page.getByTestId('pod-table')).toContainText(`${name}-worker-1`);
