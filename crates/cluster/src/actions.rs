@@ -683,13 +683,18 @@ async fn cancel_training_job(
         .map(|r| format!("{} {} active, {} succeeded, {} failed", r.role, r.active, r.succeeded, r.failed))
         .collect::<Vec<_>>()
         .join("; ");
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        preconditions: job.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
-        ..Default::default()
-    };
-    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    api.delete(name, &foreground_delete(job.metadata.uid.clone())).await.map_err(|e| map_error(e, &what))?;
     Ok(before)
+}
+
+/// Deletes the object with this uid (not a namesake made since), its
+/// dependents (pods, Services) first.
+fn foreground_delete(uid: Option<String>) -> DeleteParams {
+    DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        preconditions: uid.map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        ..Default::default()
+    }
 }
 
 async fn cancel_batch_job(cluster: &ClusterCache, ns: &str, name: &str) -> ActionResult<String> {
@@ -703,12 +708,7 @@ async fn cancel_batch_job(cluster: &ClusterCache, ns: &str, name: &str) -> Actio
         status.succeeded.unwrap_or(0),
         status.failed.unwrap_or(0)
     );
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        preconditions: job.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
-        ..Default::default()
-    };
-    api.delete(name, &params).await.map_err(|e| map_error(e, &what))?;
+    api.delete(name, &foreground_delete(job.metadata.uid.clone())).await.map_err(|e| map_error(e, &what))?;
     Ok(before)
 }
 
