@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use serde::Serialize;
@@ -473,6 +473,8 @@ pub(crate) async fn apply(
     create_cluster_scoped(client, cluster, nodes).await?;
     wait_nodes_ready(client, cluster, &names, how.progress).await?;
     phases.push((format!("{cluster}: {} nodes created and Ready", names.len()), started.elapsed()));
+    // Karpenter's NodePools are part of the infrastructure, like the nodes.
+    crate::karpenter::create_node_pools(client, cluster, &spec.karpenter_node_pools).await?;
     if !how.workloads {
         return Ok(());
     }
@@ -490,6 +492,7 @@ pub(crate) async fn apply(
     create_all(client, cluster, services).await?;
     create_all(client, cluster, spec.jobs.iter().map(job).collect()).await?;
     crate::training::create_pytorch_jobs(client, cluster, &spec.pytorch_jobs).await?;
+    crate::training::create_train_jobs(client, cluster, &spec.train_jobs).await?;
     let all_pods = if how.wait_for_pods { spec.workload_pods() } else { 0 };
     if pod_count > 0 || all_pods > 0 {
         let waits = PodWaits { pod_sets: pod_count, all: all_pods, started };
@@ -714,6 +717,43 @@ async fn wait_pods(
             }
         }
     }
+}
+
+/// Creates custom objects (each in its `metadata.namespace`, if it has one), a conflict on a
+/// retry counting as created.
+pub(crate) async fn create_custom(
+    client: &Client,
+    cluster: &str,
+    resource: &ApiResource,
+    objects: Vec<serde_json::Value>,
+) -> Result<()> {
+    for value in objects {
+        let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+            None => Api::all_with(client.clone(), resource),
+        };
+        let object: DynamicObject = serde_json::from_value(value).map_err(|e| Error::Cluster {
+            cluster: cluster.into(),
+            message: format!("{} {name}: {e}", resource.kind),
+        })?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match api.create(&PostParams::default(), &object).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 409 && attempt > 1 => break,
+                // A CRD just established can answer 404 for a moment.
+                Err(kube::Error::Api(status))
+                    if attempt < 10 && (status.code == 404 || status.code == 429 || status.code >= 500) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(Error::kube(cluster, format!("creating {} {name}", resource.kind))(e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -367,12 +367,163 @@ impl TrainingOperator {
 
     /// The CRD files, sorted by name.
     pub fn crd_files(&self) -> Result<Vec<PathBuf>> {
-        let entries = std::fs::read_dir(&self.crds).map_err(Error::io(format!("reading {}", self.crds.display())))?;
-        let mut files: Vec<PathBuf> =
-            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
-        files.sort();
-        Ok(files)
+        yaml_files(&self.crds)
     }
+}
+
+/// `go/build-karpenter.sh`, which builds Karpenter with its KWOK cloud provider.
+const KARPENTER_SCRIPT: &str = include_str!("../go/build-karpenter.sh");
+
+/// Karpenter (`sigs.k8s.io/karpenter`, its KWOK cloud provider `sigs.k8s.io/karpenter/kwok`) the
+/// testbed runs for clusters with `karpenter: true`.
+pub const KARPENTER_VERSION: &str = "v1.15.0";
+
+/// The recipe number of `go/build-karpenter.sh` (its `RECIPE=`).
+const KARPENTER_RECIPE: &str = "r1";
+
+/// Karpenter's controller with the KWOK cloud provider, and its CRDs.
+#[derive(Clone, Debug)]
+pub struct Karpenter {
+    /// `sigs.k8s.io/karpenter/kwok`, built.
+    pub binary: PathBuf,
+    /// The module's `pkg/apis/crds/*.yaml` (NodePool, NodeClaim, NodeOverlay, CapacityBuffer)
+    /// and `kwok/apis/crds/*.yaml` (KWOKNodeClass).
+    pub crds: PathBuf,
+}
+
+/// The cache directory of Karpenter: `bin/`, `crds/`, `src/`, `build-seconds`.
+pub fn karpenter_dir() -> PathBuf {
+    cache_root().join(format!("karpenter-{KARPENTER_VERSION}"))
+}
+
+impl Karpenter {
+    /// Karpenter, built first if it is missing (blocking: a cold build takes minutes, its
+    /// progress lines go to stderr). Safe to call from parallel tests and processes.
+    pub fn ensure() -> Result<Karpenter> {
+        static ONCE: Mutex<Option<Karpenter>> = Mutex::new(None);
+        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = done.as_ref() {
+            return Ok(found.clone());
+        }
+        let found = match Self::locate() {
+            Ok(found) => found,
+            Err(_) => {
+                let dir = karpenter_dir();
+                run_build_script(BuildScript {
+                    dir: &dir,
+                    file_name: format!("build-karpenter-{KARPENTER_VERSION}.sh"),
+                    text: KARPENTER_SCRIPT,
+                    args: vec![KARPENTER_VERSION.into(), dir.display().to_string()],
+                    what: format!("Karpenter {KARPENTER_VERSION} (KWOK provider)"),
+                    ready: &|| Self::locate().is_ok(),
+                })?;
+                Self::locate()?
+            }
+        };
+        *done = Some(found.clone());
+        Ok(found)
+    }
+
+    /// Karpenter if it is already built; never builds.
+    pub fn locate() -> Result<Karpenter> {
+        let dir = karpenter_dir();
+        let bin = dir.join("bin");
+        let found = Karpenter { binary: bin.join("karpenter"), crds: dir.join("crds") };
+        let node_pools = found.crds.join("karpenter.sh_nodepools.yaml");
+        let node_class = found.crds.join("karpenter.kwok.sh_kwoknodeclasses.yaml");
+        let stamp = bin.join(format!(".built-{KARPENTER_RECIPE}-karpenter-{KARPENTER_VERSION}"));
+        check_built(&bin, &stamp, &[&found.binary, &node_pools, &node_class])?;
+        Ok(found)
+    }
+
+    /// The CRD files, sorted by name.
+    pub fn crd_files(&self) -> Result<Vec<PathBuf>> {
+        yaml_files(&self.crds)
+    }
+}
+
+/// `go/fetch-trainer-crds.sh`, which fetches Kubeflow Trainer v2's CRDs and runtimes.
+const TRAINER_SCRIPT: &str = include_str!("../go/fetch-trainer-crds.sh");
+
+/// Kubeflow Trainer (`github.com/kubeflow/trainer/v2`) whose CRDs the testbed installs for
+/// clusters with `trainJobCrds: true` (no controller runs).
+pub const TRAINER_VERSION: &str = "v2.0.0";
+
+/// The recipe number of `go/fetch-trainer-crds.sh` (its `RECIPE=`).
+const TRAINER_RECIPE: &str = "r1";
+
+/// Kubeflow Trainer v2's CRDs (TrainJob, TrainingRuntime, ClusterTrainingRuntime) and its
+/// ClusterTrainingRuntimes (`torch-distributed`, ...), from the module's manifests.
+#[derive(Clone, Debug)]
+pub struct TrainerCrds {
+    /// `manifests/base/crds/trainer.kubeflow.org_*.yaml`.
+    pub crds: PathBuf,
+    /// `manifests/base/runtimes/*_distributed.yaml`, one ClusterTrainingRuntime each.
+    pub runtimes: PathBuf,
+}
+
+/// The cache directory of Kubeflow Trainer's manifests: `crds/`, `runtimes/`, `src/`.
+pub fn trainer_dir() -> PathBuf {
+    cache_root().join(format!("trainer-{TRAINER_VERSION}"))
+}
+
+impl TrainerCrds {
+    /// The manifests, fetched first if they are missing (blocking, seconds). Safe to call from
+    /// parallel tests and processes.
+    pub fn ensure() -> Result<TrainerCrds> {
+        static ONCE: Mutex<Option<TrainerCrds>> = Mutex::new(None);
+        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = done.as_ref() {
+            return Ok(found.clone());
+        }
+        let found = match Self::locate() {
+            Ok(found) => found,
+            Err(_) => {
+                let dir = trainer_dir();
+                run_build_script(BuildScript {
+                    dir: &dir,
+                    file_name: format!("fetch-trainer-crds-{TRAINER_VERSION}.sh"),
+                    text: TRAINER_SCRIPT,
+                    args: vec![TRAINER_VERSION.into(), dir.display().to_string()],
+                    what: format!("the Kubeflow Trainer {TRAINER_VERSION} CRDs"),
+                    ready: &|| Self::locate().is_ok(),
+                })?;
+                Self::locate()?
+            }
+        };
+        *done = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The manifests if they are already fetched; never fetches.
+    pub fn locate() -> Result<TrainerCrds> {
+        let dir = trainer_dir();
+        let found = TrainerCrds { crds: dir.join("crds"), runtimes: dir.join("runtimes") };
+        let train_jobs = found.crds.join("trainer.kubeflow.org_trainjobs.yaml");
+        let torch = found.runtimes.join("torch_distributed.yaml");
+        let stamp = dir.join(format!(".fetched-{TRAINER_RECIPE}-trainer-{TRAINER_VERSION}"));
+        check_built(&dir, &stamp, &[&train_jobs, &torch])?;
+        Ok(found)
+    }
+
+    /// The CRD files, sorted by name.
+    pub fn crd_files(&self) -> Result<Vec<PathBuf>> {
+        yaml_files(&self.crds)
+    }
+
+    /// The ClusterTrainingRuntime files, sorted by name.
+    pub fn runtime_files(&self) -> Result<Vec<PathBuf>> {
+        yaml_files(&self.runtimes)
+    }
+}
+
+/// The `.yaml` files of a directory, sorted by name.
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
+    let mut files: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+    files.sort();
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -585,6 +736,171 @@ esac
         std::fs::remove_file(out.join("bin/training-operator")).unwrap();
         let (ok, stderr, _, _) = run(no_go);
         assert!(!ok && stderr.contains("error: the Go toolchain is missing"), "{stderr}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A `go` that serves Karpenter's module source and "installs" its KWOK binary; it fails
+    /// unless the script lets it fetch a newer toolchain (GOTOOLCHAIN not `local`).
+    const FAKE_GO_KARPENTER: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$* GOTOOLCHAIN=$GOTOOLCHAIN" >> "$FAKE_GO_ROOT/go.log"
+[[ "$GOTOOLCHAIN" != local ]]
+case "$1" in
+  mod) printf '{\n\t"Path": "sigs.k8s.io/karpenter",\n\t"Dir": "%s",\n\t"GoMod": "/nowhere"\n}\n' "$FAKE_GO_ROOT/module" ;;
+  install) [[ "$GOFLAGS" == *-mod=mod* ]]; printf '#!/bin/sh\n' > "$GOBIN/kwok"; chmod +x "$GOBIN/kwok" ;;
+esac
+"#;
+
+    #[test]
+    fn the_karpenter_script_builds_once_and_copies_both_sets_of_crds() {
+        let root = std::env::temp_dir().join(format!("gantry-build-karpenter-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fakebin")).unwrap();
+        let go = root.join("fakebin/go");
+        std::fs::write(&go, FAKE_GO_KARPENTER).unwrap();
+        std::fs::set_permissions(&go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let core = root.join("module/pkg/apis/crds");
+        let kwok = root.join("module/kwok/apis/crds");
+        std::fs::create_dir_all(&core).unwrap();
+        std::fs::create_dir_all(&kwok).unwrap();
+        for name in
+            ["karpenter.sh_nodepools.yaml", "karpenter.sh_nodeclaims.yaml", "autoscaling.x-k8s.io_capacitybuffers.yaml"]
+        {
+            std::fs::write(core.join(name), "kind: CustomResourceDefinition\n").unwrap();
+        }
+        std::fs::write(core.join("doc.go"), "package crds\n").unwrap();
+        std::fs::write(kwok.join("karpenter.kwok.sh_kwoknodeclasses.yaml"), "kind: CustomResourceDefinition\n")
+            .unwrap();
+        let script = root.join("build-karpenter.sh");
+        std::fs::write(&script, KARPENTER_SCRIPT).unwrap();
+        let out = root.join("out");
+        let path = format!("{}:{}", root.join("fakebin").display(), std::env::var("PATH").unwrap_or_default());
+        let run = || {
+            let _ = std::fs::remove_file(root.join("go.log"));
+            let output = Command::new("bash")
+                .arg(&script)
+                .arg(KARPENTER_VERSION)
+                .arg(&out)
+                .env("PATH", &path)
+                .env("FAKE_GO_ROOT", &root)
+                .env("GOTOOLCHAIN", "local")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            let progress: Vec<String> =
+                stderr.lines().filter(|l| l.starts_with("progress: ")).map(str::to_string).collect();
+            let calls = std::fs::read_to_string(root.join("go.log")).unwrap_or_default();
+            (output.status.success(), stderr, progress, calls)
+        };
+        let (ok, stderr, progress, calls) = run();
+        assert!(ok, "{stderr}");
+        assert_eq!(
+            progress,
+            [
+                format!("progress: fetching Karpenter {KARPENTER_VERSION} from the Go module proxy"),
+                format!("progress: building Karpenter {KARPENTER_VERSION} (KWOK provider)"),
+            ]
+        );
+        assert!(
+            calls.contains(&format!(
+                "install -trimpath -ldflags -s -w sigs.k8s.io/karpenter/kwok@{KARPENTER_VERSION} GOTOOLCHAIN=auto"
+            )),
+            "{calls}"
+        );
+        assert!(out.join("bin/karpenter").exists() && out.join("build-seconds").exists());
+        let mut copied: Vec<String> = std::fs::read_dir(out.join("crds"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        copied.sort();
+        assert_eq!(
+            copied,
+            [
+                "autoscaling.x-k8s.io_capacitybuffers.yaml",
+                "karpenter.kwok.sh_kwoknodeclasses.yaml",
+                "karpenter.sh_nodeclaims.yaml",
+                "karpenter.sh_nodepools.yaml"
+            ]
+        );
+        let stamp = format!(".built-{KARPENTER_RECIPE}-karpenter-{KARPENTER_VERSION}");
+        assert!(out.join("bin").join(stamp).exists());
+        // Built: a no-op that does not call Go.
+        let (ok, stderr, progress, calls) = run();
+        assert!(ok && progress.is_empty() && calls.is_empty(), "{stderr} {calls}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A `go` that serves Kubeflow Trainer's module source; building anything is an error.
+    const FAKE_GO_TRAINER: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >> "$FAKE_GO_ROOT/go.log"
+case "$1" in
+  mod) printf '{\n\t"Path": "github.com/kubeflow/trainer/v2",\n\t"Dir": "%s",\n\t"GoMod": "/nowhere"\n}\n' "$FAKE_GO_ROOT/module" ;;
+  *) exit 9 ;;
+esac
+"#;
+
+    #[test]
+    fn the_trainer_script_fetches_crds_and_runtimes_once_without_building() {
+        let root = std::env::temp_dir().join(format!("gantry-fetch-trainer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fakebin")).unwrap();
+        let go = root.join("fakebin/go");
+        std::fs::write(&go, FAKE_GO_TRAINER).unwrap();
+        std::fs::set_permissions(&go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let crds = root.join("module/manifests/base/crds");
+        let runtimes = root.join("module/manifests/base/runtimes");
+        std::fs::create_dir_all(&crds).unwrap();
+        std::fs::create_dir_all(runtimes.join("torchtune")).unwrap();
+        for name in [
+            "trainer.kubeflow.org_trainjobs.yaml",
+            "trainer.kubeflow.org_clustertrainingruntimes.yaml",
+            "kustomization.yaml",
+        ] {
+            std::fs::write(crds.join(name), "kind: CustomResourceDefinition\n").unwrap();
+        }
+        for name in ["torch_distributed.yaml", "mpi_distributed.yaml", "kustomization.yaml"] {
+            std::fs::write(runtimes.join(name), "kind: ClusterTrainingRuntime\n").unwrap();
+        }
+        let script = root.join("fetch-trainer-crds.sh");
+        std::fs::write(&script, TRAINER_SCRIPT).unwrap();
+        let out = root.join("out");
+        let path = format!("{}:{}", root.join("fakebin").display(), std::env::var("PATH").unwrap_or_default());
+        let run = || {
+            let _ = std::fs::remove_file(root.join("go.log"));
+            let output = Command::new("bash")
+                .arg(&script)
+                .arg(TRAINER_VERSION)
+                .arg(&out)
+                .env("PATH", &path)
+                .env("FAKE_GO_ROOT", &root)
+                .output()
+                .unwrap();
+            let calls = std::fs::read_to_string(root.join("go.log")).unwrap_or_default();
+            (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string(), calls)
+        };
+        let names = |dir: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(out.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        let (ok, stderr, calls) = run();
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains(&format!("progress: fetching Kubeflow Trainer {TRAINER_VERSION} CRDs")), "{stderr}");
+        assert_eq!(calls.trim(), format!("mod download -json github.com/kubeflow/trainer/v2@{TRAINER_VERSION}"));
+        assert_eq!(
+            names("crds"),
+            ["trainer.kubeflow.org_clustertrainingruntimes.yaml", "trainer.kubeflow.org_trainjobs.yaml"]
+        );
+        assert_eq!(names("runtimes"), ["mpi_distributed.yaml", "torch_distributed.yaml"]);
+        assert!(out.join(format!(".fetched-{TRAINER_RECIPE}-trainer-{TRAINER_VERSION}")).exists());
+        let (ok, stderr, calls) = run();
+        assert!(ok && calls.is_empty(), "{stderr} {calls}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

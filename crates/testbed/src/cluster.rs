@@ -11,11 +11,11 @@ use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::binaries::{Binaries, TrainingOperator};
+use crate::binaries::{Binaries, Karpenter, TrainerCrds, TrainingOperator};
 use crate::pki::{Pki, PkiFiles};
 use crate::process::{Process, SpawnSpec, Supervisor, free_port, kill_all, log_tail, stop_all};
 use crate::progress::{self, Step};
-use crate::{Error, Result, kwok, training};
+use crate::{Error, Result, karpenter, kwok, training};
 
 /// Lines of a component's log quoted in errors.
 const TAIL_LINES: usize = 30;
@@ -43,6 +43,8 @@ pub enum Component {
     Kwok,
     /// The Kubeflow training operator, in clusters with `trainingOperator: true`.
     TrainingOperator,
+    /// Karpenter with its KWOK cloud provider, in clusters with `karpenter: true`.
+    Karpenter,
 }
 
 impl Component {
@@ -54,6 +56,7 @@ impl Component {
             Component::KubeScheduler => "kube-scheduler",
             Component::Kwok => "kwok",
             Component::TrainingOperator => "training-operator",
+            Component::Karpenter => "karpenter",
         }
     }
 }
@@ -76,13 +79,21 @@ enum Probe {
     Apiserver(u16),
     /// `/healthz` over TLS without credentials (controller-manager, scheduler, kwok).
     Healthz(u16),
-    /// Plain-HTTP `/readyz` (the training operator's health probe address).
+    /// Plain-HTTP `/readyz` (the health probe address of the training operator and Karpenter).
     HttpReadyz(u16),
 }
 
 enum LaunchError {
     PortInUse,
     Failed(Error),
+}
+
+/// What a cluster runs or installs beyond the control plane and kwok, as its fleet entry asks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AddOns {
+    pub training_operator: Option<TrainingOperator>,
+    pub karpenter: Option<Karpenter>,
+    pub trainer: Option<TrainerCrds>,
 }
 
 /// A running cluster of a [`Testbed`](crate::Testbed).
@@ -95,6 +106,8 @@ pub struct ClusterHandle {
     files: PkiFiles,
     pod_log: PathBuf,
     training_operator: Option<TrainingOperator>,
+    karpenter: Option<Karpenter>,
+    trainer: Option<TrainerCrds>,
     apiserver_port: OnceLock<u16>,
     running: Mutex<Vec<Arc<Running>>>,
 }
@@ -106,8 +119,9 @@ impl ClusterHandle {
         binaries: Binaries,
         supervisor: Arc<Supervisor>,
         pod_log: PathBuf,
-        training_operator: Option<TrainingOperator>,
+        add_ons: AddOns,
     ) -> Result<ClusterHandle> {
+        let AddOns { training_operator, karpenter, trainer } = add_ons;
         for sub in ["logs", "etcd", "config"] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
@@ -123,6 +137,8 @@ impl ClusterHandle {
             files,
             pod_log,
             training_operator,
+            karpenter,
+            trainer,
             apiserver_port: OnceLock::new(),
             running: Mutex::new(Vec::new()),
         })
@@ -438,6 +454,59 @@ impl ClusterHandle {
             starting(Component::TrainingOperator.name(), None);
             self.start_training_operator(&kubeconfig).await?;
         }
+        if let Some(trainer) = &self.trainer {
+            training::prepare_trainer(&self.client().await?, &self.name, trainer).await?;
+        }
+        if self.karpenter.is_some() {
+            starting(Component::Karpenter.name(), None);
+            self.start_karpenter(&kubeconfig).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether this cluster has Kubeflow Trainer v2's CRDs (`trainJobCrds: true`).
+    pub fn has_train_job_crds(&self) -> bool {
+        self.trainer.is_some()
+    }
+
+    /// Whether this cluster runs Karpenter.
+    pub fn has_karpenter(&self) -> bool {
+        self.karpenter.is_some()
+    }
+
+    /// The KWOK provider's instance-types file Karpenter of this cluster reads
+    /// ([`karpenter::instance_types_json`]).
+    pub fn karpenter_instance_types_path(&self) -> PathBuf {
+        self.dir.join("config/karpenter-instance-types.json")
+    }
+
+    /// Applies Karpenter's CRDs, creates the `KWOKNodeClass` `default`, writes the instance
+    /// types and starts Karpenter out of cluster (no leader election; it has no webhooks),
+    /// its health probe and metrics on free ports, waiting until its `/readyz` passes.
+    async fn start_karpenter(&self, kubeconfig: &str) -> Result<()> {
+        let found = self.karpenter.as_ref().expect("checked by the caller");
+        let client = self.client().await?;
+        karpenter::prepare_cluster(&client, &self.name, found).await?;
+        let instance_types = self.karpenter_instance_types_path();
+        let text = serde_json::to_string_pretty(&karpenter::instance_types_json()).expect("JSON values serialize");
+        write(&instance_types, &text)?;
+        let env = |p: &[u16]| {
+            [
+                // controller-runtime's GetConfigOrDie; Karpenter's own flag set has no --kubeconfig.
+                ("KUBECONFIG", kubeconfig.to_string()),
+                ("DISABLE_LEADER_ELECTION", "true".into()),
+                ("HEALTH_PROBE_PORT", p[0].to_string()),
+                ("METRICS_PORT", p[1].to_string()),
+                ("INSTANCE_TYPES_FILE_PATH", instance_types.display().to_string()),
+                ("LOG_LEVEL", "info".into()),
+                // The default (10 s) would hold a lone pending pod back for up to that long.
+                ("BATCH_MAX_DURATION", "2s".into()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Vec<_>>()
+        };
+        self.launch_with_port_env(Component::Karpenter, 2, Probe::HttpReadyz, env, |_| Vec::new()).await?;
         Ok(())
     }
 
@@ -498,6 +567,18 @@ impl ClusterHandle {
         env: Vec<(String, String)>,
         args: impl Fn(&[u16]) -> Vec<String>,
     ) -> Result<Vec<u16>> {
+        self.launch_with_port_env(component, port_count, probe, |_| env.clone(), args).await
+    }
+
+    /// [`launch`](Self::launch) with extra environment variables that may name its ports.
+    async fn launch_with_port_env(
+        &self,
+        component: Component,
+        port_count: usize,
+        probe: impl Fn(u16) -> Probe,
+        env: impl Fn(&[u16]) -> Vec<(String, String)>,
+        args: impl Fn(&[u16]) -> Vec<String>,
+    ) -> Result<Vec<u16>> {
         let program = match component {
             Component::Etcd => &self.binaries.etcd,
             Component::KubeApiserver => &self.binaries.kube_apiserver,
@@ -508,12 +589,17 @@ impl ClusterHandle {
                 Some(operator) => &operator.binary,
                 None => return Err(self.failure("this cluster has no training operator".into())),
             },
+            Component::Karpenter => match &self.karpenter {
+                Some(karpenter) => &karpenter.binary,
+                None => return Err(self.failure("this cluster has no Karpenter".into())),
+            },
         };
         let log = self.log_path(component);
         const ATTEMPTS: u32 = 5;
         for attempt in 1..=ATTEMPTS {
             let ports = (0..port_count).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
             let args = args(&ports);
+            let env = env(&ports);
             let child = self
                 .supervisor
                 .spawn(SpawnSpec {

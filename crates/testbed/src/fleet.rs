@@ -74,6 +74,22 @@ pub struct ClusterSpec {
     /// `kubeflow.org/v1` PyTorchJobs (need `trainingOperator: true`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pytorch_jobs: Vec<PyTorchJobSpec>,
+    /// Run Karpenter with its KWOK cloud provider in this cluster (its CRDs applied, a
+    /// `KWOKNodeClass` named `default`, the instance types of [`crate::karpenter::INSTANCE_TYPES`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub karpenter: bool,
+    /// `karpenter.sh/v1` NodePools (need `karpenter: true`). Not to be confused with
+    /// `nodePools`, the testbed's own fixed groups of nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub karpenter_node_pools: Vec<KarpenterNodePool>,
+    /// Install Kubeflow Trainer v2's CRDs (TrainJob, TrainingRuntime, ClusterTrainingRuntime)
+    /// and its ClusterTrainingRuntimes; no Trainer controller runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub train_job_crds: bool,
+    /// `trainer.kubeflow.org/v1alpha1` TrainJobs (need `trainJobCrds: true`); without a
+    /// controller they get no pods and no status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train_jobs: Vec<TrainJobSpec>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +110,14 @@ struct RawClusterSpec {
     training_operator: bool,
     #[serde(default)]
     pytorch_jobs: Vec<PyTorchJobSpec>,
+    #[serde(default)]
+    karpenter: bool,
+    #[serde(default)]
+    karpenter_node_pools: Vec<KarpenterNodePool>,
+    #[serde(default)]
+    train_job_crds: bool,
+    #[serde(default)]
+    train_jobs: Vec<TrainJobSpec>,
 }
 
 impl<'de> Deserialize<'de> for ClusterSpec {
@@ -115,6 +139,10 @@ impl TryFrom<RawClusterSpec> for ClusterSpec {
             pod_sets: raw.pod_sets,
             training_operator: raw.training_operator,
             pytorch_jobs: raw.pytorch_jobs,
+            karpenter: raw.karpenter,
+            karpenter_node_pools: raw.karpenter_node_pools,
+            train_job_crds: raw.train_job_crds,
+            train_jobs: raw.train_jobs,
         };
         spec.check_rules()?;
         Ok(spec)
@@ -190,6 +218,131 @@ impl TryFrom<RawNodePool> for NodePool {
             capacity_type: raw.capacity_type,
             labels: raw.labels,
         })
+    }
+}
+
+/// A Karpenter NodePool (`karpenter.sh/v1`, see [`crate::karpenter::node_pool`]): Karpenter
+/// launches nodes of these instance types (from [`crate::karpenter::INSTANCE_TYPES`]) for pods
+/// that fit none of the existing nodes, labelled `nvidia.com/gpu.product: <gpuProduct>`, and
+/// removes them once empty (`consolidateAfterSeconds`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KarpenterNodePool {
+    pub name: Name,
+    /// `nvidia.com/gpu.product` of its nodes; defaults to the instance types' own GPU model.
+    pub gpu_product: Option<LabelValue>,
+    /// Names from [`crate::karpenter::INSTANCE_TYPES`] (`node.kubernetes.io/instance-type`).
+    pub instance_types: Vec<LabelValue>,
+    /// `karpenter.sh/capacity-type` values it may launch (default: on-demand).
+    pub capacity_types: Vec<CapacityType>,
+    /// `spec.limits` on `nvidia.com/gpu`.
+    pub limit_gpus: Option<u32>,
+    /// `spec.limits` on `cpu`.
+    pub limit_cpu: Option<Quantity>,
+    /// `spec.disruption.consolidateAfter` (policy `WhenEmpty`), in seconds.
+    pub consolidate_after_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawKarpenterNodePool {
+    name: Name,
+    #[serde(default)]
+    gpu_product: Option<LabelValue>,
+    instance_types: Vec<LabelValue>,
+    #[serde(default)]
+    capacity_types: Vec<CapacityType>,
+    #[serde(default)]
+    limit_gpus: Option<AtLeastOne>,
+    #[serde(default)]
+    limit_cpu: Option<Quantity>,
+    #[serde(default = "default_consolidate_after")]
+    consolidate_after_seconds: u64,
+}
+
+fn default_consolidate_after() -> u64 {
+    5
+}
+
+impl<'de> Deserialize<'de> for KarpenterNodePool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_checked::<D, RawKarpenterNodePool, KarpenterNodePool>(deserializer, "a Karpenter node pool")
+    }
+}
+
+impl TryFrom<RawKarpenterNodePool> for KarpenterNodePool {
+    type Error = String;
+
+    fn try_from(raw: RawKarpenterNodePool) -> Result<Self, String> {
+        let pool = KarpenterNodePool {
+            name: raw.name,
+            gpu_product: raw.gpu_product,
+            instance_types: raw.instance_types,
+            capacity_types: raw.capacity_types,
+            limit_gpus: raw.limit_gpus.map(|n| n.0),
+            limit_cpu: raw.limit_cpu,
+            consolidate_after_seconds: raw.consolidate_after_seconds,
+        };
+        pool.check_rules()?;
+        Ok(pool)
+    }
+}
+
+impl KarpenterNodePool {
+    /// A pool of these instance types, on-demand, GPU model from the instance types.
+    pub fn new(name: &str, instance_types: &[&str]) -> KarpenterNodePool {
+        KarpenterNodePool {
+            name: Name::new(name).expect("a DNS label as node pool name"),
+            gpu_product: None,
+            instance_types: instance_types
+                .iter()
+                .map(|t| LabelValue::new(*t).expect("an instance type name"))
+                .collect(),
+            capacity_types: Vec::new(),
+            limit_gpus: None,
+            limit_cpu: None,
+            consolidate_after_seconds: default_consolidate_after(),
+        }
+    }
+
+    /// The capacity types it may launch: those listed, else on-demand.
+    pub fn capacity_types(&self) -> Vec<CapacityType> {
+        if self.capacity_types.is_empty() { vec![CapacityType::OnDemand] } else { self.capacity_types.clone() }
+    }
+
+    /// `nvidia.com/gpu.product` of its nodes: `gpuProduct`, else the model its instance types
+    /// share (none for CPU pools, or when they differ).
+    pub fn gpu_product(&self) -> Option<String> {
+        if let Some(product) = &self.gpu_product {
+            return Some(product.to_string());
+        }
+        let mut models =
+            self.instance_types.iter().map(|t| crate::karpenter::instance_type(t.as_str()).and_then(|t| t.gpu_product));
+        let first = models.next()??;
+        models.all(|m| m == Some(first)).then(|| first.to_string())
+    }
+
+    pub fn check_rules(&self) -> Result<(), String> {
+        if self.instance_types.is_empty() {
+            return Err(format!("Karpenter node pool `{}`: list at least one of `instanceTypes`", self.name));
+        }
+        for name in &self.instance_types {
+            let Some(found) = crate::karpenter::instance_type(name.as_str()) else {
+                let known: Vec<&str> = crate::karpenter::INSTANCE_TYPES.iter().map(|t| t.name).collect();
+                return Err(format!(
+                    "Karpenter node pool `{}`: unknown instance type `{name}` (the testbed's KWOK provider offers {})",
+                    self.name,
+                    known.join(", ")
+                ));
+            };
+            if self.gpu_product.is_some() && found.gpus == 0 {
+                return Err(format!(
+                    "Karpenter node pool `{}`: `gpuProduct` is set but instance type `{name}` has no GPUs",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -336,6 +489,46 @@ impl PyTorchJobSpec {
     }
 }
 
+/// A Kubeflow Trainer v2 `TrainJob` (`trainer.kubeflow.org/v1alpha1`, see
+/// [`crate::training::train_job`]) referring to a ClusterTrainingRuntime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TrainJobSpec {
+    pub name: Name,
+    pub namespace: Name,
+    /// `spec.runtimeRef.name`: a ClusterTrainingRuntime (`torch-distributed`, the default;
+    /// `deepspeed-distributed`, `mlx-distributed`, `mpi-distributed` ship with Trainer).
+    #[serde(default = "default_train_job_runtime")]
+    pub runtime: Name,
+    /// `spec.trainer.numNodes`.
+    #[serde(default = "one", deserialize_with = "at_least_one")]
+    pub num_nodes: u32,
+    /// `nvidia.com/gpu` of `spec.trainer.resourcesPerNode` (requests and limits).
+    #[serde(default)]
+    pub gpus_per_node: u32,
+    /// `spec.trainer.image`; the runtime's image when unset.
+    #[serde(default)]
+    pub image: Option<Image>,
+}
+
+fn default_train_job_runtime() -> Name {
+    Name("torch-distributed".into())
+}
+
+impl TrainJobSpec {
+    /// A TrainJob of `num_nodes` nodes on the `torch-distributed` runtime, no GPUs.
+    pub fn new(name: &str, namespace: &str, num_nodes: u32) -> TrainJobSpec {
+        TrainJobSpec {
+            name: Name::new(name).expect("a DNS label as job name"),
+            namespace: Name::new(namespace).expect("a DNS label as namespace"),
+            runtime: default_train_job_runtime(),
+            num_nodes: num_nodes.max(1),
+            gpus_per_node: 0,
+            image: None,
+        }
+    }
+}
+
 /// Bulk pods created already bound to nodes (round-robin over nodes with room), so the
 /// scheduler is not the bottleneck of a scale fleet. Named `<name>-<i>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -453,6 +646,10 @@ impl Fleet {
                 pod_sets: Vec::new(),
                 training_operator: false,
                 pytorch_jobs: Vec::new(),
+                karpenter: false,
+                karpenter_node_pools: Vec::new(),
+                train_job_crds: false,
+                train_jobs: Vec::new(),
             }],
         }
     }
@@ -463,6 +660,34 @@ impl Fleet {
             cluster.training_operator = true;
         }
         self
+    }
+
+    /// This fleet with Karpenter (KWOK provider) in every cluster (`karpenter: true`), and
+    /// `pools` as the Karpenter NodePools of each.
+    pub fn with_karpenter(mut self, pools: Vec<KarpenterNodePool>) -> Fleet {
+        for cluster in &mut self.clusters {
+            cluster.karpenter = true;
+            cluster.karpenter_node_pools = pools.clone();
+        }
+        self
+    }
+
+    /// This fleet with Kubeflow Trainer v2's CRDs in every cluster (`trainJobCrds: true`).
+    pub fn with_train_job_crds(mut self) -> Fleet {
+        for cluster in &mut self.clusters {
+            cluster.train_job_crds = true;
+        }
+        self
+    }
+
+    /// Whether any cluster installs Kubeflow Trainer v2's CRDs.
+    pub fn needs_train_job_crds(&self) -> bool {
+        self.clusters.iter().any(|c| c.train_job_crds)
+    }
+
+    /// Whether any cluster runs Karpenter.
+    pub fn needs_karpenter(&self) -> bool {
+        self.clusters.iter().any(|c| c.karpenter)
     }
 
     /// Whether any cluster runs the Kubeflow training operator.
@@ -525,11 +750,28 @@ impl ClusterSpec {
             .map(|d| ("deployment", &d.namespace, &d.name))
             .chain(self.jobs.iter().map(|j| ("job", &j.namespace, &j.name)))
             .chain(self.pod_sets.iter().map(|p| ("pod set", &p.namespace, &p.name)))
-            .chain(self.pytorch_jobs.iter().map(|j| ("PyTorchJob", &j.namespace, &j.name)));
+            .chain(self.pytorch_jobs.iter().map(|j| ("PyTorchJob", &j.namespace, &j.name)))
+            .chain(self.train_jobs.iter().map(|j| ("TrainJob", &j.namespace, &j.name)));
         for (kind, namespace, name) in named {
             if !workloads.insert((kind, namespace.as_str(), name.as_str())) {
                 return Err(format!("cluster `{}`: {kind} `{namespace}/{name}` is defined twice", self.name));
             }
+        }
+        let mut karpenter_pools = BTreeSet::new();
+        for pool in &self.karpenter_node_pools {
+            if !karpenter_pools.insert(pool.name.as_str()) {
+                return Err(format!("cluster `{}`: Karpenter node pool name `{}` is used twice", self.name, pool.name));
+            }
+            pool.check_rules().map_err(|e| format!("cluster `{}`: {e}", self.name))?;
+        }
+        if !self.train_jobs.is_empty() && !self.train_job_crds {
+            return Err(format!(
+                "cluster `{}`: `trainJobs` need Kubeflow Trainer's CRDs; add `trainJobCrds: true`",
+                self.name
+            ));
+        }
+        if !self.karpenter_node_pools.is_empty() && !self.karpenter {
+            return Err(format!("cluster `{}`: `karpenterNodePools` need Karpenter; add `karpenter: true`", self.name));
         }
         if !self.pytorch_jobs.is_empty() && !self.training_operator {
             return Err(format!(
@@ -549,7 +791,8 @@ impl ClusterSpec {
             .chain(self.deployments.iter().map(|d| &d.namespace))
             .chain(self.jobs.iter().map(|j| &j.namespace))
             .chain(self.pod_sets.iter().map(|p| &p.namespace))
-            .chain(self.pytorch_jobs.iter().map(|j| &j.namespace));
+            .chain(self.pytorch_jobs.iter().map(|j| &j.namespace))
+            .chain(self.train_jobs.iter().map(|j| &j.namespace));
         for ns in used {
             if !out.contains(&ns) {
                 out.push(ns);
@@ -1022,7 +1265,9 @@ clusters:
         let names: Vec<&str> = demo.clusters.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["dev", "staging", "prod"]);
         let counts: Vec<(usize, usize)> = demo.clusters.iter().map(|c| (c.node_count(), c.workload_pods())).collect();
-        assert_eq!(counts, [(4, 5), (5, 4), (8, 15)]);
+        assert_eq!(counts, [(4, 5), (5, 4), (8, 16)]);
+        let prod = demo.cluster("prod").unwrap();
+        assert!(prod.karpenter && prod.karpenter_node_pools.len() == 3);
         let scale = Fleet::from_file(root.join("scale.yaml")).unwrap();
         assert_eq!(scale.clusters[0].node_count(), 1000);
         assert_eq!(scale.clusters[0].pod_set_pods(), 30_000);
@@ -1068,6 +1313,82 @@ clusters:
         let small = Fleet::small("a").and(Fleet::small("b")).with_training_operator();
         assert!(small.clusters.iter().all(|c| c.training_operator));
         assert!(!Fleet::small("a").needs_training_operator());
+    }
+
+    #[test]
+    fn karpenter_and_its_node_pools() {
+        let text = r#"
+clusters:
+  - name: prod
+    karpenter: true
+    karpenterNodePools:
+      - { name: h100, gpuProduct: NVIDIA-H100-80GB-HBM3, instanceTypes: [gpu-h100-8x], capacityTypes: [on-demand], limitGpus: 32 }
+      - { name: l4, instanceTypes: [gpu-l4-1x, gpu-l4-4x], capacityTypes: [spot, on-demand], consolidateAfterSeconds: 30 }
+      - { name: cpu, instanceTypes: [cpu-4x], limitCpu: "64" }
+"#;
+        let fleet = Fleet::from_yaml(text).unwrap();
+        assert!(fleet.needs_karpenter());
+        let pools = &fleet.clusters[0].karpenter_node_pools;
+        assert_eq!(pools[0].limit_gpus, Some(32));
+        assert_eq!(pools[0].gpu_product().as_deref(), Some("NVIDIA-H100-80GB-HBM3"));
+        assert_eq!(pools[1].gpu_product().as_deref(), Some("NVIDIA-L4"), "from the instance types");
+        assert_eq!(pools[1].capacity_types(), [CapacityType::Spot, CapacityType::OnDemand]);
+        assert_eq!((pools[0].consolidate_after_seconds, pools[1].consolidate_after_seconds), (5, 30));
+        assert_eq!(pools[2].gpu_product(), None);
+        assert_eq!(pools[2].capacity_types(), [CapacityType::OnDemand]);
+        assert_eq!(pools[2].limit_cpu.as_ref().map(Quantity::as_str), Some("64"));
+        assert_eq!(Fleet::from_yaml(&serde_yaml::to_string(&fleet).unwrap()).unwrap(), fleet);
+
+        let err = Fleet::from_yaml(&text.replace("    karpenter: true\n", "")).unwrap_err().to_string();
+        assert!(err.contains("add `karpenter: true`"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("[gpu-h100-8x]", "[p5.48xlarge]")).unwrap_err().to_string();
+        assert!(err.contains("unknown instance type `p5.48xlarge`") && err.contains("gpu-h100-8x"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("name: l4,", "name: h100,")).unwrap_err().to_string();
+        assert!(err.contains("Karpenter node pool name `h100` is used twice"), "{err}");
+        let err =
+            Fleet::from_yaml(&text.replace("instanceTypes: [cpu-4x]", "instanceTypes: []")).unwrap_err().to_string();
+        assert!(err.contains("at least one of `instanceTypes`"), "{err}");
+        let err =
+            Fleet::from_yaml(&text.replace("[cpu-4x]", "[cpu-4x], gpuProduct: NVIDIA-L4")).unwrap_err().to_string();
+        assert!(err.contains("has no GPUs"), "{err}");
+
+        let small = Fleet::small("a").with_karpenter(vec![KarpenterNodePool::new("h100", &["gpu-h100-8x"])]);
+        assert!(small.clusters[0].karpenter && small.clusters[0].karpenter_node_pools.len() == 1);
+        small.check_rules().unwrap();
+        assert!(!Fleet::small("a").needs_karpenter());
+    }
+
+    #[test]
+    fn train_jobs_and_their_crds() {
+        let text = r#"
+clusters:
+  - name: train
+    trainJobCrds: true
+    trainJobs:
+      - { name: llama-ft, namespace: nlp, numNodes: 2, gpusPerNode: 8 }
+      - { name: mpi, namespace: vision, runtime: mpi-distributed, image: ghcr.io/acme/mpi:1 }
+"#;
+        let fleet = Fleet::from_yaml(text).unwrap();
+        assert!(fleet.needs_train_job_crds());
+        let jobs = &fleet.clusters[0].train_jobs;
+        assert_eq!((jobs[0].runtime.as_str(), jobs[0].num_nodes, jobs[0].gpus_per_node), ("torch-distributed", 2, 8));
+        assert_eq!((jobs[1].runtime.as_str(), jobs[1].num_nodes), ("mpi-distributed", 1));
+        assert_eq!(jobs[1].image.as_ref().map(Image::as_str), Some("ghcr.io/acme/mpi:1"));
+        assert_eq!(fleet.clusters[0].workload_pods(), 0, "no controller, no pods");
+        let namespaces: Vec<&str> = fleet.clusters[0].all_namespaces().iter().map(|n| n.as_str()).collect();
+        assert_eq!(namespaces, ["nlp", "vision"]);
+        assert_eq!(Fleet::from_yaml(&serde_yaml::to_string(&fleet).unwrap()).unwrap(), fleet);
+        let err = Fleet::from_yaml(&text.replace("    trainJobCrds: true\n", "")).unwrap_err().to_string();
+        assert!(err.contains("add `trainJobCrds: true`"), "{err}");
+        let err = Fleet::from_yaml(&text.replace("numNodes: 2", "numNodes: 0")).unwrap_err().to_string();
+        assert!(err.contains("at least 1"), "{err}");
+        let err = Fleet::from_yaml(
+            &text.replace("name: mpi,", "name: llama-ft,").replace("namespace: vision", "namespace: nlp"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("TrainJob `nlp/llama-ft` is defined twice"), "{err}");
+        assert!(Fleet::small("a").with_train_job_crds().clusters[0].train_job_crds);
     }
 
     /// Values a fleet file's fields might hold, valid or not.

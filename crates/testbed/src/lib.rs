@@ -15,6 +15,7 @@ mod cluster;
 pub mod dcgm;
 mod error;
 pub mod fleet;
+pub mod karpenter;
 pub mod kwok;
 mod pki;
 mod process;
@@ -26,8 +27,9 @@ mod testbed;
 pub mod training;
 
 pub use binaries::{
-    Binaries, K8S_VERSION, KWOK_VERSION, TRAINING_OPERATOR_VERSION, TrainingOperator, build_seconds_file, cache_root,
-    kubectl_build_seconds_file, training_operator_dir, version_dir,
+    Binaries, K8S_VERSION, KARPENTER_VERSION, KWOK_VERSION, Karpenter, TRAINER_VERSION, TRAINING_OPERATOR_VERSION,
+    TrainerCrds, TrainingOperator, build_seconds_file, cache_root, karpenter_dir, kubectl_build_seconds_file,
+    trainer_dir, training_operator_dir, version_dir,
 };
 pub use cluster::{AuditedRequest, ClusterHandle, Component};
 pub use dcgm::{DcgmExporter, GpuSample, History, MigSlice};

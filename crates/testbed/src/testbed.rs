@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::binaries::{Binaries, TrainingOperator};
-use crate::cluster::{ClusterHandle, STOP_GRACE, kubeconfig_text};
+use crate::binaries::{Binaries, Karpenter, TrainerCrds, TrainingOperator};
+use crate::cluster::{AddOns, ClusterHandle, STOP_GRACE, kubeconfig_text};
 use crate::process::{Supervisor, stop_all, write_training_log};
 use crate::progress::{self, FleetProgress, Step};
 use crate::{Error, Fleet, Result, apply};
@@ -80,6 +80,22 @@ impl Testbed {
         } else {
             None
         };
+        let karpenter = if fleet.needs_karpenter() {
+            let found = tokio::task::spawn_blocking(Karpenter::ensure)
+                .await
+                .map_err(|e| Error::Binaries(format!("the build task failed: {e}")))??;
+            Some(found)
+        } else {
+            None
+        };
+        let trainer = if fleet.needs_train_job_crds() {
+            let found = tokio::task::spawn_blocking(TrainerCrds::ensure)
+                .await
+                .map_err(|e| Error::Binaries(format!("the fetch task failed: {e}")))??;
+            Some(found)
+        } else {
+            None
+        };
         let mut phases = vec![("binaries ready".to_string(), begun.elapsed())];
 
         let (state_dir, created_state_dir) = match options.state_dir {
@@ -126,7 +142,11 @@ impl Testbed {
                 bed.binaries.clone(),
                 Arc::clone(&bed.supervisor),
                 pod_log.clone(),
-                training_operator.clone().filter(|_| spec.training_operator),
+                AddOns {
+                    training_operator: training_operator.clone().filter(|_| spec.training_operator),
+                    karpenter: karpenter.clone().filter(|_| spec.karpenter),
+                    trainer: trainer.clone().filter(|_| spec.train_job_crds),
+                },
             )?;
             bed.clusters.push(handle);
         }

@@ -11,10 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 
-use crate::apply::{GPU_RESOURCE, create_all, create_cluster_scoped};
-use crate::fleet::PyTorchJobSpec;
+use crate::apply::{GPU_RESOURCE, create_all, create_cluster_scoped, create_custom};
+use crate::fleet::{PyTorchJobSpec, TrainJobSpec};
 use crate::kwok::{CRASH_LOOP_ANNOTATION, RUN_FOR_ANNOTATION, RUN_FOR_JITTER_ANNOTATION};
-use crate::{Error, Result, TrainingOperator};
+use crate::{Error, Result, TrainerCrds, TrainingOperator};
 
 /// The namespace the operator's cert rotator keeps its Secret in (its default, `kubeflow`).
 pub const OPERATOR_NAMESPACE: &str = "kubeflow";
@@ -85,6 +85,75 @@ pub fn pytorch_job(spec: &PyTorchJobSpec) -> serde_json::Value {
     })
 }
 
+/// `trainer.kubeflow.org/v1alpha1` `TrainJob` (Kubeflow Trainer v2), for [`DynamicObject`] APIs.
+pub fn train_job_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("trainer.kubeflow.org", "v1alpha1", "TrainJob"),
+        "trainjobs",
+    )
+}
+
+/// `trainer.kubeflow.org/v1alpha1` `ClusterTrainingRuntime` (cluster-scoped).
+pub fn cluster_training_runtime_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("trainer.kubeflow.org", "v1alpha1", "ClusterTrainingRuntime"),
+        "clustertrainingruntimes",
+    )
+}
+
+/// The TrainJob a fleet entry asks for: `runtimeRef` to the ClusterTrainingRuntime `runtime`,
+/// `trainer.numNodes`, and `gpusPerNode` as the `nvidia.com/gpu` requests and limits of
+/// `trainer.resourcesPerNode`.
+pub fn train_job(spec: &TrainJobSpec) -> serde_json::Value {
+    let name = spec.name.as_str();
+    let mut trainer = serde_json::json!({ "numNodes": spec.num_nodes });
+    if spec.gpus_per_node > 0 {
+        let gpus = spec.gpus_per_node.to_string();
+        trainer["resourcesPerNode"] =
+            serde_json::json!({ "requests": { GPU_RESOURCE: gpus }, "limits": { GPU_RESOURCE: gpus } });
+    }
+    if let Some(image) = &spec.image {
+        trainer["image"] = image.as_str().into();
+    }
+    serde_json::json!({
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "metadata": {
+            "name": name,
+            "namespace": spec.namespace.as_str(),
+            "labels": { "app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "gantry" },
+        },
+        "spec": {
+            "runtimeRef": {
+                "apiGroup": "trainer.kubeflow.org",
+                "kind": "ClusterTrainingRuntime",
+                "name": spec.runtime.as_str(),
+            },
+            "trainer": trainer,
+        },
+    })
+}
+
+/// Creates the TrainJobs of a cluster (the CRDs must be there).
+pub(crate) async fn create_train_jobs(client: &Client, cluster: &str, jobs: &[TrainJobSpec]) -> Result<()> {
+    create_custom(client, cluster, &train_job_resource(), jobs.iter().map(train_job).collect()).await
+}
+
+/// Creates Kubeflow Trainer's CRDs, waits until the apiserver serves them, and creates its
+/// ClusterTrainingRuntimes.
+pub(crate) async fn prepare_trainer(client: &Client, cluster: &str, trainer: &TrainerCrds) -> Result<()> {
+    install_crds(client, cluster, read_crds(&trainer.crd_files()?)?).await?;
+    let runtimes = trainer
+        .runtime_files()?
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+            serde_yaml::from_str(&text).map_err(|e| Error::Binaries(format!("runtime {}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<serde_json::Value>>>()?;
+    create_custom(client, cluster, &cluster_training_runtime_resource(), runtimes).await
+}
+
 /// Creates the PyTorchJobs of a cluster (the CRDs must be there).
 pub(crate) async fn create_pytorch_jobs(client: &Client, cluster: &str, jobs: &[PyTorchJobSpec]) -> Result<()> {
     let resource = pytorch_job_resource();
@@ -112,8 +181,12 @@ pub(crate) async fn create_pytorch_jobs(client: &Client, cluster: &str, jobs: &[
 
 /// The operator's CRDs, read from its module's manifests.
 pub(crate) fn crds(operator: &TrainingOperator) -> Result<Vec<CustomResourceDefinition>> {
-    operator
-        .crd_files()?
+    read_crds(&operator.crd_files()?)
+}
+
+/// CRDs read from YAML files, one each.
+pub(crate) fn read_crds(files: &[std::path::PathBuf]) -> Result<Vec<CustomResourceDefinition>> {
+    files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading CRD {}", path.display())))?;
@@ -122,10 +195,8 @@ pub(crate) fn crds(operator: &TrainingOperator) -> Result<Vec<CustomResourceDefi
         .collect()
 }
 
-/// Creates the operator's CRDs and waits until the apiserver serves them, then what its cert
-/// rotator needs: the namespace `kubeflow` with an empty Secret to fill.
-pub(crate) async fn prepare_cluster(client: &Client, cluster: &str, operator: &TrainingOperator) -> Result<()> {
-    let crds = crds(operator)?;
+/// Creates CRDs and waits until the apiserver serves them (each `Established`).
+pub(crate) async fn install_crds(client: &Client, cluster: &str, crds: Vec<CustomResourceDefinition>) -> Result<()> {
     let names: Vec<String> = crds.iter().filter_map(|c| c.metadata.name.clone()).collect();
     create_cluster_scoped(client, cluster, crds).await?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -151,6 +222,13 @@ pub(crate) async fn prepare_cluster(client: &Client, cluster: &str, operator: &T
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    Ok(())
+}
+
+/// Creates the operator's CRDs and waits until the apiserver serves them, then what its cert
+/// rotator needs: the namespace `kubeflow` with an empty Secret to fill.
+pub(crate) async fn prepare_cluster(client: &Client, cluster: &str, operator: &TrainingOperator) -> Result<()> {
+    install_crds(client, cluster, crds(operator)?).await?;
     let namespace = Namespace {
         metadata: ObjectMeta { name: Some(OPERATOR_NAMESPACE.into()), ..Default::default() },
         ..Default::default()
@@ -223,6 +301,22 @@ mod tests {
         assert_eq!(replicas["Worker"]["template"]["metadata"]["annotations"][CRASH_LOOP_ANNOTATION], "true");
         assert!(replicas["Master"]["template"]["metadata"]["annotations"].get(CRASH_LOOP_ANNOTATION).is_none());
         assert!(replicas["Worker"]["template"]["spec"]["containers"][0]["resources"].get("limits").is_none());
+        let _: DynamicObject = serde_json::from_value(job).unwrap();
+    }
+
+    #[test]
+    fn a_train_job_refers_to_its_runtime_and_asks_for_gpus_per_node() {
+        let mut spec = TrainJobSpec::new("llama-ft", "nlp", 2);
+        spec.gpus_per_node = 8;
+        let job = train_job(&spec);
+        assert_eq!(job["apiVersion"], "trainer.kubeflow.org/v1alpha1");
+        assert_eq!(job["spec"]["runtimeRef"]["name"], "torch-distributed");
+        assert_eq!(job["spec"]["runtimeRef"]["kind"], "ClusterTrainingRuntime");
+        assert_eq!(job["spec"]["trainer"]["numNodes"], 2);
+        assert_eq!(job["spec"]["trainer"]["resourcesPerNode"]["limits"][GPU_RESOURCE], "8");
+        assert!(job["spec"]["trainer"].get("image").is_none());
+        let job = train_job(&TrainJobSpec::new("cpu", "nlp", 1));
+        assert!(job["spec"]["trainer"].get("resourcesPerNode").is_none());
         let _: DynamicObject = serde_json::from_value(job).unwrap();
     }
 }
