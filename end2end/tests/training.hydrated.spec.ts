@@ -66,3 +66,23 @@ test('a deployer launches a PyTorchJob with the fit preview over all its pods', 
   await expect(page.getByTestId('pod-table')).toContainText(`${name}-master-0`, { timeout: 30_000 });
   await expect(page.getByTestId('pod-table')).toContainText(`${name}-worker-1`);
 });
+
+test('a viewer is refused a PyTorchJob launch through the API, and nothing is created', async ({ page }) => {
+  const name = uniqueName('ddp-refused');
+  await signIn(page, 'bob'); // viewer in vision; dev runs the training operator
+  await page.goto('/jobs');
+  await waitHydrated(page);
+  const csrf = await page.locator('input[name="csrf"]').first().inputValue();
+  const refused = await page.request.post('/api/v1/clusters/dev/namespaces/vision-dev/jobs', {
+    headers: { 'x-csrf-token': csrf },
+    data: {
+      cluster: 'dev', namespace: 'vision-dev', name, image: 'ghcr.io/acme/ddp-trainer:1.0', command: '', args: '', env: '',
+      gpus: '1', gpu_model: '', cpu: '', memory: '', parallelism: '2', completions: '', backoff_limit: '',
+      active_deadline_seconds: '', kind: 'PyTorchJob',
+    },
+  });
+  expect(refused.status()).toBe(403);
+  expect((await refused.json()).error).toBeTruthy();
+  // The operator's cluster holds no such PyTorchJob, and no pods of it.
+  expect(kubectl('dev', '-n', 'vision-dev', 'get', 'pytorchjobs,pods', '-o', 'name').split('\n').filter((l) => l.includes(name))).toEqual([]);
+});

@@ -308,6 +308,7 @@ async fn rest_sample(
             (format!("/clusters/gone-{unique}"), Payload::None)
         }
         ("GET", "/clusters/{cluster}/nodes") => ("/clusters/b/nodes".into(), Payload::None),
+        ("GET", "/clusters/{cluster}/autoscaling") => ("/clusters/b/autoscaling".into(), Payload::None),
         ("GET", "/clusters/{cluster}/nodes/{node}") => (format!("/clusters/b/nodes/{}", fx.node), Payload::None),
         ("GET", "/pods") | ("GET", "/jobs") | ("GET", "/deployments") | ("GET", "/pending") | ("GET", "/quotas") => {
             (path.to_string(), Payload::None)

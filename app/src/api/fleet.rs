@@ -16,6 +16,7 @@ pub struct ClusterDetail {
     pub can_manage: bool,
     /// Where its GPU utilisation comes from (shown to those who manage clusters).
     pub prometheus: Option<gantry_domain::view::PrometheusSettings>,
+    pub autoscaling: gantry_domain::view::Autoscaling,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,8 +73,11 @@ pub async fn cluster_page(name: String, query: ListQuery) -> Result<ClusterDetai
     let can_manage = gantry_domain::policy::capabilities(&caller.principal).manage_clusters;
     let prometheus = if can_manage { state.cluster_prometheus(&caller, &name).await.map_err(service)? } else { None };
     let query = ListQuery { cluster: Some(name), ..query };
+    let autoscaling =
+        state.autoscaling(&caller, query.cluster.as_deref().unwrap_or_default()).await.map_err(service)?;
     let nodes = state.nodes(&caller, &query).await.map_err(service)?;
     Ok(ClusterDetail {
+        autoscaling,
         prometheus,
         cluster,
         nodes,

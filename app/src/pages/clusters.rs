@@ -118,7 +118,16 @@ pub fn ClusterPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
     let data = Resource::new(
-        move || (name(), query.get(), live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod])),
+        move || {
+            let kinds = [
+                ResourceKind::Cluster,
+                ResourceKind::Node,
+                ResourceKind::Pod,
+                ResourceKind::NodePool,
+                ResourceKind::NodeClaim,
+            ];
+            (name(), query.get(), live.version(&kinds))
+        },
         |(name, query, _)| cluster_page(name, query),
     );
     view! {
@@ -158,6 +167,7 @@ pub fn ClusterPage() -> impl IntoView {
             let c = page.cluster.clone();
             view! {
                 <NodesTable query page=page.nodes.clone() />
+                <crate::pages::autoscaling::AutoscalingPanel autoscaling=page.autoscaling.clone() />
                 {page.can_manage.then(|| view! { <PrometheusPanel cluster=c.name.clone() settings=page.prometheus.clone() /> })}
             }
         })}
@@ -347,8 +357,10 @@ pub fn NodePage() -> impl IntoView {
                 })}
                 {(!n.ready).then(|| view! {
                     <p class="panel warn" data-testid="not-ready-note">
-                        "This node is not Ready. Kubernetes taints it and, once its pods' toleration runs out (300 s unless they set their own), evicts them so their controllers start them elsewhere: pods being moved off show as Terminating below, and their replacements on the Pods page."
+                        "This node is not Ready. Kubernetes taints it and, once its pods' toleration runs out (300 s unless they set their own), evicts them so their controllers start them elsewhere: pods being moved off show as Terminating below, and those already moved in the table that follows."
                     </p>
+                    <h2>"Pods moved off since it went NotReady"</h2>
+                    <MovedOff pods=n.moved_off.clone() />
                 })}
             }
         })}
@@ -370,6 +382,33 @@ pub fn NodePage() -> impl IntoView {
                 <crate::pages::workloads::PodTable pods=page.pods />
             }
         })}
+    }
+}
+
+/// The pods deleted from a NotReady node, and where their owners' pods run now.
+#[component]
+fn MovedOff(pods: Vec<gantry_domain::view::MovedPod>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="grid small" data-testid="moved-off">
+                <thead>
+                    <tr><th>"Pod"</th><th>"Owner"</th><th>"Deleted"</th><th>"Its owner's pods now on"</th></tr>
+                </thead>
+                <tbody>
+                    {pods.is_empty().then(|| view! {
+                        <tr><td colspan="4" class="muted empty">"None yet: pods deleted from this node while it is NotReady (evicted once their toleration runs out) are listed here, with where their replacements run."</td></tr>
+                    })}
+                    {pods.into_iter().map(|p| view! {
+                        <tr data-pod=p.name.clone()>
+                            <td>{p.name.clone()} <div class="muted small">{p.namespace.clone()}</div></td>
+                            <td>{p.owner.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td>{format::ago(Some(p.deleted_at))}</td>
+                            <td data-testid="now-on">{if p.now_on.is_empty() { "not yet scheduled".to_string() } else { p.now_on.join(", ") }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

@@ -1,5 +1,6 @@
 pub mod account;
 pub mod admin;
+pub mod autoscaling;
 pub mod clusters;
 pub mod costs;
 pub mod deployment;

@@ -14,13 +14,13 @@ pub fn PendingPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
     let data = Resource::new(
-        move || (query.get(), live.version(&[ResourceKind::Pod, ResourceKind::Event])),
+        move || (query.get(), live.version(&[ResourceKind::Pod, ResourceKind::Event, ResourceKind::NodeClaim])),
         |(query, _)| pending(query),
     );
     view! {
         <Title text="Pending" />
         <h1>"Pending pods"</h1>
-        <p class="muted">"Pods the scheduler has not placed yet, with its reason. Filter with status \"gpu\" for GPU pods only."</p>
+        <p class="muted">"Pods the scheduler has not placed yet, with its reason and, where a node autoscaler runs, what it is doing about them. Filter with status \"gpu\" for GPU pods only."</p>
         <FilterBar query statuses=&["gpu"] />
         {loaded(data, move |page| {
             let (number, pages, total) = (page.page, page.pages(), page.total);
@@ -50,7 +50,13 @@ pub fn PendingPage() -> impl IntoView {
                                         <td>{p.gpus}</td>
                                         <td>{format::ago(p.since)}</td>
                                         <td>{p.owner.clone().unwrap_or_else(|| "—".into())}</td>
-                                        <td class="reason" data-testid="reason">{p.reason.clone()}</td>
+                                        <td class="reason" data-testid="reason">
+                                            {p.reason.clone()}
+                                            {p.autoscaler.as_ref().map(|a| {
+                                                let class = if a.creating { "autoscaler coming" } else { "autoscaler" };
+                                                view! { <div class=class data-testid="autoscaler">{crate::pages::autoscaling::provisioning_line(a)}</div> }
+                                            })}
+                                        </td>
                                     </tr>
                                 }
                             })

@@ -37,6 +37,8 @@ pub use gantry_domain::view::now_ms;
 pub trait Tally<T>: Default {
     fn add(&mut self, key: &Key, item: &T);
     fn remove(&mut self, key: &Key, item: &T);
+    /// The item was deleted (after `remove`), not replaced by a newer version.
+    fn deleted(&mut self, _key: &Key, _item: &T) {}
 }
 
 /// No totals.
@@ -113,6 +115,7 @@ impl<T, A: Tally<T>> Cache<T, A> {
         let (items, tally) = &mut *contents;
         if let Some(old) = items.remove(key) {
             tally.remove(key, &old);
+            tally.deleted(key, &old);
         }
     }
 }
@@ -188,6 +191,9 @@ pub struct ClusterCache {
     /// The training operator's jobs, one cache per kind (empty where its CRD
     /// is not installed), in [`TrainingKind::ALL`]'s order.
     pub training_jobs: [Cache<crate::training::TrainingJobSummary>; 2],
+    /// Karpenter's NodePools and NodeClaims (empty where it is not installed).
+    pub node_pools: Cache<crate::autoscaling::NodePoolSummary>,
+    pub node_claims: Cache<crate::autoscaling::NodeClaimSummary>,
     health: RwLock<Health>,
     changes: broadcast::Sender<Change>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
@@ -492,56 +498,157 @@ async fn watch<K, T, A: Tally<T>>(
     }
 }
 
-/// How often a cluster without the training operator's CRDs is asked again.
-const TRAINING_DISCOVERY: Duration = Duration::from_secs(30);
+/// How often a cluster is asked again which optional kinds it serves.
+const DISCOVERY: Duration = Duration::from_secs(30);
 
-/// Watches the training operator's jobs of every kind whose CRD the cluster
-/// serves, asking again every 30 s for the kinds it does not (an operator
-/// installed later is picked up; a cluster without one is no error). A kind
-/// whose CRD goes away stops being watched, and its cache is emptied.
-async fn watch_training_jobs(cluster: Arc<ClusterCache>, client: Client, streaming: Client) {
-    use crate::training::TrainingKind;
+/// A kind that exists only where its CRD is installed (the training
+/// operator's jobs, Karpenter's pools and claims): watched while the cluster
+/// serves it, its cache emptied when it stops.
+struct OptionalKind {
+    resource: fn() -> kube::api::ApiResource,
+    kind: ResourceKind,
+    /// Starts the watch that fills its cache.
+    start: fn(Arc<ClusterCache>, Client) -> JoinHandle<()>,
+    /// Empties its cache.
+    clear: fn(&ClusterCache),
+}
+
+/// Starts a watch of an optional kind into one of the cluster's caches.
+fn start_optional<T: Send + Sync + 'static>(
+    cluster: Arc<ClusterCache>,
+    streaming: Client,
+    resource: kube::api::ApiResource,
+    kind: ResourceKind,
+    cache: fn(&ClusterCache) -> &Cache<T>,
+    summarize: fn(&kube::api::DynamicObject, &Interner) -> T,
+) -> JoinHandle<()> {
+    let api = Api::<kube::api::DynamicObject>::all_with(streaming, &resource);
+    tokio::spawn(watch(cluster, api, kind, cache, summarize))
+}
+
+const OPTIONAL_KINDS: [OptionalKind; 4] = {
+    use crate::autoscaling::{self as karpenter, KarpenterKind};
+    use crate::training::{self, TrainingKind};
+    [
+        OptionalKind {
+            resource: || TrainingKind::PyTorchJob.api_resource(),
+            kind: ResourceKind::TrainingJob,
+            start: |c, s| {
+                let resource = TrainingKind::PyTorchJob.api_resource();
+                start_optional(
+                    c,
+                    s,
+                    resource,
+                    ResourceKind::TrainingJob,
+                    |c| &c.training_jobs[0],
+                    |o, _| training::of_object(TrainingKind::PyTorchJob, o),
+                )
+            },
+            clear: |c| c.training_jobs[0].replace_all(BTreeMap::new()),
+        },
+        OptionalKind {
+            resource: || TrainingKind::TfJob.api_resource(),
+            kind: ResourceKind::TrainingJob,
+            start: |c, s| {
+                let resource = TrainingKind::TfJob.api_resource();
+                start_optional(
+                    c,
+                    s,
+                    resource,
+                    ResourceKind::TrainingJob,
+                    |c| &c.training_jobs[1],
+                    |o, _| training::of_object(TrainingKind::TfJob, o),
+                )
+            },
+            clear: |c| c.training_jobs[1].replace_all(BTreeMap::new()),
+        },
+        OptionalKind {
+            resource: || KarpenterKind::NodePool.api_resource(),
+            kind: ResourceKind::NodePool,
+            start: |c, s| {
+                let resource = KarpenterKind::NodePool.api_resource();
+                start_optional(
+                    c,
+                    s,
+                    resource,
+                    ResourceKind::NodePool,
+                    |c| &c.node_pools,
+                    |o, _| karpenter::node_pool_of(o),
+                )
+            },
+            clear: |c| c.node_pools.replace_all(BTreeMap::new()),
+        },
+        OptionalKind {
+            resource: || KarpenterKind::NodeClaim.api_resource(),
+            kind: ResourceKind::NodeClaim,
+            start: |c, s| {
+                let resource = KarpenterKind::NodeClaim.api_resource();
+                start_optional(
+                    c,
+                    s,
+                    resource,
+                    ResourceKind::NodeClaim,
+                    |c| &c.node_claims,
+                    |o, _| karpenter::node_claim_of(o),
+                )
+            },
+            clear: |c| c.node_claims.replace_all(BTreeMap::new()),
+        },
+    ]
+};
+
+/// Watches each optional kind whose CRD the cluster serves, asking again
+/// every 30 s for the kinds it does not (a controller installed later is
+/// picked up; a cluster without one is no error). A kind whose CRD goes away
+/// is dropped, its cache emptied.
+async fn watch_optional_kinds(cluster: Arc<ClusterCache>, client: Client, streaming: Client) {
     /// The kinds' watches end with this task (when the cluster is disconnected).
-    struct Watching([Option<JoinHandle<()>>; 2]);
+    struct Watching([Option<JoinHandle<()>>; OPTIONAL_KINDS.len()]);
     impl Drop for Watching {
         fn drop(&mut self) {
             self.0.iter().flatten().for_each(JoinHandle::abort);
         }
     }
-    let mut watching = Watching([None, None]);
+    let mut watching = Watching(Default::default());
     let watching = &mut watching.0;
     loop {
-        let served = served_training_kinds(&client).await;
-        for (index, kind) in TrainingKind::ALL.into_iter().enumerate() {
-            let wanted = served.as_ref().map(|s| s.contains(&kind));
-            match (&watching[index], wanted) {
-                (None, Some(true)) => {
-                    let resource = kind.api_resource();
-                    let api = Api::<kube::api::DynamicObject>::all_with(streaming.clone(), &resource);
-                    let summarize: fn(&kube::api::DynamicObject, &Interner) -> crate::training::TrainingJobSummary =
-                        match kind {
-                            TrainingKind::PyTorchJob => |o, _| crate::training::of_object(TrainingKind::PyTorchJob, o),
-                            TrainingKind::TfJob => |o, _| crate::training::of_object(TrainingKind::TfJob, o),
-                        };
-                    let cache: fn(&ClusterCache) -> &Cache<crate::training::TrainingJobSummary> = match kind {
-                        TrainingKind::PyTorchJob => |c| &c.training_jobs[0],
-                        TrainingKind::TfJob => |c| &c.training_jobs[1],
-                    };
-                    let task = watch(cluster.clone(), api, ResourceKind::TrainingJob, cache, summarize);
-                    watching[index] = Some(tokio::spawn(task));
+        // One question per API group version, for the kinds in it.
+        let mut served: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+        for (index, optional) in OPTIONAL_KINDS.iter().enumerate() {
+            let resource = (optional.resource)();
+            let plurals = match served.get(&resource.api_version) {
+                Some(plurals) => plurals.clone(),
+                None => {
+                    let plurals = served_plurals(&client, &resource.api_version).await;
+                    served.insert(resource.api_version.clone(), plurals.clone());
+                    plurals
                 }
+            };
+            let wanted = plurals.map(|p| p.contains(&resource.plural));
+            match (&watching[index], wanted) {
+                (None, Some(true)) => watching[index] = Some((optional.start)(cluster.clone(), streaming.clone())),
                 (Some(task), Some(false)) => {
                     task.abort();
                     watching[index] = None;
-                    cluster.training_jobs[index].replace_all(BTreeMap::new());
-                    cluster.forget_failure(ResourceKind::TrainingJob);
-                    cluster.announce(ResourceKind::TrainingJob, None);
+                    (optional.clear)(&cluster);
+                    cluster.forget_failure(optional.kind);
+                    cluster.announce(optional.kind, None);
                 }
                 // Still there, still absent, or the apiserver did not answer: as before.
                 _ => {}
             }
         }
-        tokio::time::sleep(TRAINING_DISCOVERY).await;
+        tokio::time::sleep(DISCOVERY).await;
+    }
+}
+
+/// The resources (plurals) an API group version serves now: none where the
+/// group is not installed, None when the apiserver could not be asked.
+async fn served_plurals(client: &Client, group_version: &str) -> Option<Vec<String>> {
+    match client.list_api_group_resources(group_version).await {
+        Ok(list) => Some(list.resources.into_iter().map(|r| r.name).collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Some(Vec::new()),
+        Err(_) => None,
     }
 }
 
@@ -549,13 +656,8 @@ async fn watch_training_jobs(cluster: Arc<ClusterCache>, client: Client, streami
 pub(crate) async fn served_training_kinds(client: &Client) -> Option<Vec<crate::training::TrainingKind>> {
     use crate::training::TrainingKind;
     let group_version = format!("{}/{}", TrainingKind::GROUP, TrainingKind::VERSION);
-    match client.list_api_group_resources(&group_version).await {
-        Ok(list) => Some(
-            TrainingKind::ALL.into_iter().filter(|k| list.resources.iter().any(|r| r.name == k.plural())).collect(),
-        ),
-        Err(kube::Error::Api(status)) if status.code == 404 => Some(Vec::new()),
-        Err(_) => None,
-    }
+    let plurals = served_plurals(client, &group_version).await?;
+    Some(TrainingKind::ALL.into_iter().filter(|k| plurals.iter().any(|p| p == k.plural())).collect())
 }
 
 /// All connected clusters.
@@ -620,6 +722,8 @@ impl Hub {
             events: Cache::default(),
             autoscalers: Cache::default(),
             training_jobs: Default::default(),
+            node_pools: Cache::default(),
+            node_claims: Cache::default(),
             health: RwLock::new(Health::default()),
             changes: self.changes.clone(),
             tasks: parking_lot::Mutex::new(Vec::new()),
@@ -690,7 +794,7 @@ impl Hub {
                 |c| &c.autoscalers,
                 |h, _| summary::hpa(h),
             )),
-            tokio::spawn(watch_training_jobs(c.clone(), client, streaming)),
+            tokio::spawn(watch_optional_kinds(c.clone(), client, streaming)),
         ];
         *cluster.tasks.lock() = tasks;
         if let Some(old) = self.clusters.write().insert(name.to_string(), cluster.clone()) {
@@ -814,12 +918,24 @@ mod tests {
         cache.put(key("vision", "b"), pod("b", Some("n2"), PodPhase::Succeeded, 1));
         assert_eq!(cache.read_tallied(|_, t| t.clone()), recounted(&cache));
         assert!(cache.read_tallied(|_, t| !t.nodes.contains_key("n2")), "a node with nothing left on it is dropped");
+        // Deleted pods are remembered per node (the rest of the totals is a recount's).
+        let counts = |cache: &Cache<PodSummary, PodTally>| {
+            cache.read_tallied(|_, t| PodTally { departures: HashMap::new(), ..t.clone() })
+        };
         cache.remove(&key("nlp", "c"));
         cache.remove(&key("nlp", "never-there"));
-        assert_eq!(cache.read_tallied(|_, t| t.clone()), recounted(&cache));
+        assert_eq!(counts(&cache), recounted(&cache));
         assert!(cache.read_tallied(|_, t| !t.namespaces.contains_key("nlp")), "an empty namespace is dropped");
         cache.remove(&key("vision", "a"));
         cache.remove(&key("vision", "b"));
-        assert_eq!(cache.read_tallied(|_, t| t.clone()), PodTally::default());
+        assert_eq!(counts(&cache), PodTally::default());
+        let departed = |node: &str| {
+            cache.read_tallied(|_, t| t.departures[node].iter().map(|d| d.key.name.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!((departed("n1"), departed("n2")), (vec!["c".to_string(), "a".to_string()], vec!["b".to_string()]));
+        // An update is no departure.
+        cache.put(key("vision", "d"), pod("d", Some("n3"), PodPhase::Running, 0));
+        cache.put(key("vision", "d"), pod("d", Some("n3"), PodPhase::Succeeded, 0));
+        assert!(cache.read_tallied(|_, t| !t.departures.contains_key("n3")));
     }
 }

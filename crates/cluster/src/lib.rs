@@ -4,6 +4,7 @@
 //! would, with optimistic concurrency.
 
 pub mod actions;
+pub mod autoscaling;
 pub mod hub;
 pub mod kubeconfig;
 pub mod ledger;

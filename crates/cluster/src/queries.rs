@@ -7,8 +7,9 @@
 //! length off the ordered caches, partial selection of a sorted page) and
 //! `tables` says what each table filters and sorts by. The adapters only
 //! read the caches and apply them: `fleet` (clusters, overview, nodes, GPU
-//! counts, quotas), `pod_lists` (pods, pending pods) and `workloads`
-//! (deployments, jobs, with their pods and events).
+//! counts, quotas), `pod_lists` (pods, pending pods, with what the node
+//! autoscaler says of them), `autoscaling` (node pools, node claims, scale
+//! events) and `workloads` (deployments, jobs, with their pods and events).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use gantry_domain::policy::Visibility;
 
 use crate::hub::{ClusterCache, Hub};
 
+mod autoscaling;
 mod fleet;
 mod health;
 mod paging;
@@ -24,6 +26,7 @@ mod pod_lists;
 mod tables;
 mod workloads;
 
+pub use autoscaling::autoscaling;
 pub use fleet::{
     cluster, clusters, free_gpus, gpu_inventory, gpu_models, gpu_uses, gpu_uses_by_namespace, is_live, node, nodes,
     overview, pod_phases, quotas,

@@ -3,7 +3,7 @@
 //! cache holds only the fields Gantry shows (a few hundred bytes a pod
 //! instead of the tens of kilobytes a full Pod takes).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use gantry_domain::gpu::{self, ContainerResources, NodeGpus};
@@ -92,7 +92,17 @@ pub struct NodeSummary {
     pub conditions: Box<[NodeCondition]>,
     /// Its taints, as `key=value:Effect`.
     pub taints: Box<[Box<str>]>,
+    /// The pool it belongs to, by the first of [`POOL_LABELS`] it carries.
+    pub pool: Option<(&'static str, Box<str>)>,
 }
+
+/// The labels that name a node's pool: Karpenter's, GKE's, EKS's, AKS's.
+pub const POOL_LABELS: [&str; 4] = [
+    crate::autoscaling::LABEL_NODE_POOL,
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+];
 
 pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
     let labels = node.metadata.labels.clone().unwrap_or_default();
@@ -134,6 +144,7 @@ pub fn node(node: &Node, interner: &Interner) -> NodeSummary {
         created: millis(&node.metadata.creation_timestamp),
         conditions,
         taints,
+        pool: POOL_LABELS.into_iter().find_map(|key| labels.get(key).map(|value| (key, Box::from(value.as_str())))),
     }
 }
 
@@ -327,7 +338,23 @@ pub struct PodTally {
     /// The pods whose containers are in trouble (those with `health`), so
     /// the unhealthy panel reads these few rather than every pod.
     pub troubled: BTreeSet<Key>,
+    /// Per node, the pods deleted from it lately (newest last), so a node
+    /// that went NotReady can list the pods moved off it.
+    pub departures: HashMap<Arc<str>, VecDeque<Departure>>,
 }
+
+/// A pod deleted from a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departure {
+    pub key: Key,
+    pub owner_kind: OwnerKind,
+    pub owner: Option<Box<str>>,
+    pub at: Millis,
+}
+
+/// How many departures a node remembers, and for how long.
+const DEPARTURES_PER_NODE: usize = 64;
+pub const DEPARTURE_MEMORY_MS: Millis = 60 * 60 * 1000;
 
 impl PodTally {
     /// Adds one pod's share (`sign` 1), or takes it away (`sign` -1); an entry
@@ -375,6 +402,23 @@ impl crate::hub::Tally<PodSummary> for PodTally {
 
     fn remove(&mut self, key: &Key, pod: &PodSummary) {
         self.count(key, pod, -1);
+    }
+
+    fn deleted(&mut self, key: &Key, pod: &PodSummary) {
+        let Some(node) = &pod.node else { return };
+        let now = crate::hub::now_ms();
+        let departed = self.departures.entry(node.clone()).or_default();
+        while departed.front().is_some_and(|d| d.at < now - DEPARTURE_MEMORY_MS)
+            || departed.len() >= DEPARTURES_PER_NODE
+        {
+            departed.pop_front();
+        }
+        departed.push_back(Departure {
+            key: key.clone(),
+            owner_kind: pod.owner_kind,
+            owner: pod.owner.clone(),
+            at: now,
+        });
     }
 }
 
@@ -593,6 +637,8 @@ pub struct EventSummary {
     pub warning: bool,
     pub count: i32,
     pub last_seen: Option<Millis>,
+    /// Who reported it (`karpenter`, `default-scheduler`, `cluster-autoscaler`).
+    pub source: Box<str>,
 }
 
 pub fn event(e: &Event) -> EventSummary {
@@ -609,6 +655,13 @@ pub fn event(e: &Event) -> EventSummary {
         warning: e.type_.as_deref() == Some("Warning"),
         count: e.series.as_ref().and_then(|s| s.count).or(e.count).unwrap_or(1),
         last_seen,
+        source: e
+            .reporting_component
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .or_else(|| e.source.as_ref().and_then(|s| s.component.as_deref()))
+            .unwrap_or("")
+            .into(),
     }
 }
 

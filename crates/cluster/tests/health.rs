@@ -152,6 +152,27 @@ async fn a_node_made_not_ready_shows_so_within_ten_seconds_and_recovers() {
     assert!(cpu.ready && cpu.conditions.is_empty(), "{cpu:?}");
     let name: &'static str = Box::leak(cpu.name.into_boxed_str());
     let find = node_named(name);
+    // A pod that prefers this node, and tolerates its NotReady taint for 2 s only.
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "evictee", "namespace": "vision" },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "evictee" } },
+            "template": { "metadata": { "labels": { "app": "evictee" } }, "spec": {
+                "affinity": { "nodeAffinity": { "preferredDuringSchedulingIgnoredDuringExecution": [ { "weight": 100,
+                    "preference": { "matchFields": [ { "key": "metadata.name", "operator": "In", "values": [name] } ] } } ] } },
+                "tolerations": [ { "key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2 } ],
+                "containers": [ { "name": "main", "image": "example/model:1" } ] } }
+        }
+    }))
+    .unwrap();
+    deployments().await.create(&PostParams::default(), &d).await.unwrap();
+    let first = eventually("the evictee runs on the node", 60, || {
+        let pods = pods_of(&hub, "evictee");
+        async move { pods.into_iter().find(|p| p.phase == "Running" && p.node.as_deref() == Some(name)) }
+    })
+    .await;
     cluster.set_node_ready(name, false).await.unwrap();
     let down = eventually("the node shows NotReady", 10, || {
         let found = find();
@@ -161,6 +182,28 @@ async fn a_node_made_not_ready_shows_so_within_ten_seconds_and_recovers() {
     let ready = down.conditions.iter().find(|c| c.kind == "Ready").expect("the Ready condition is listed");
     assert_ne!(ready.status, "True");
     assert!(ready.reason.is_some(), "{ready:?}");
+    // Evicted once its toleration ran out, it is listed on the node's page, with where its
+    // ReplicaSet's replacement runs.
+    let moved = eventually("the evicted pod is listed as moved off, its replacement elsewhere", 90, || {
+        let node = queries::node(&hub, &Viewer::everything(), "a", name).map(|(node, _)| node);
+        let pod = first.name.clone();
+        async move {
+            node?
+                .moved_off
+                .into_iter()
+                .find(|m| m.name == pod && !m.now_on.is_empty() && !m.now_on.iter().any(|n| n == name))
+        }
+    })
+    .await;
+    assert_eq!(moved.namespace, "vision");
+    assert!(moved.owner.as_deref().is_some_and(|o| o.starts_with("ReplicaSet/evictee-")), "{moved:?}");
+    let nlp = Viewer {
+        visibility: Visibility::Only(BTreeMap::from([("a".to_string(), BTreeSet::from(["nlp".to_string()]))])),
+        teams: BTreeMap::new(),
+    };
+    let hidden = queries::node(&hub, &nlp, "a", name).map(|(node, _)| node.moved_off);
+    assert!(hidden.is_none_or(|m| m.is_empty()), "another team does not see vision's pods: {hidden:?}");
+    deployments().await.delete("evictee", &Default::default()).await.unwrap();
     cluster.set_node_ready(name, true).await.unwrap();
     eventually("the node is Ready again", 20, || {
         let found = find();

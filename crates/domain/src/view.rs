@@ -46,12 +46,15 @@ pub enum ResourceKind {
     Autoscaler,
     /// The Kubeflow training operator's jobs (PyTorchJob, TFJob), where installed.
     TrainingJob,
+    /// Karpenter's NodePools and NodeClaims, where installed.
+    NodePool,
+    NodeClaim,
     /// Not a Kubernetes kind: the instance's preparation moved on (see [`Preparation`]).
     Preparation,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 12] = [
+    pub const ALL: [ResourceKind; 14] = [
         ResourceKind::Cluster,
         ResourceKind::Node,
         ResourceKind::Pod,
@@ -63,6 +66,8 @@ impl ResourceKind {
         ResourceKind::Event,
         ResourceKind::Autoscaler,
         ResourceKind::TrainingJob,
+        ResourceKind::NodePool,
+        ResourceKind::NodeClaim,
         ResourceKind::Preparation,
     ];
 
@@ -79,6 +84,8 @@ impl ResourceKind {
             ResourceKind::Event => "events",
             ResourceKind::Autoscaler => "horizontalpodautoscalers",
             ResourceKind::TrainingJob => "training jobs",
+            ResourceKind::NodePool => "node pools",
+            ResourceKind::NodeClaim => "node claims",
             ResourceKind::Preparation => "preparation",
         }
     }
@@ -208,6 +215,23 @@ pub struct NodeRow {
     /// Its taints, as `key=value:Effect`.
     #[serde(default)]
     pub taints: Vec<String>,
+    /// On a NotReady node's own page: the pods deleted from it since it went
+    /// NotReady (newest first), and where their owners' pods run now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved_off: Vec<MovedPod>,
+}
+
+/// A pod deleted from a node that went NotReady.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MovedPod {
+    pub namespace: String,
+    pub name: String,
+    /// `ReplicaSet/x`, `Job/y`, where it had an owner.
+    pub owner: Option<String>,
+    pub deleted_at: Millis,
+    /// The nodes its owner's pods are on now (the replacement's, once scheduled).
+    pub now_on: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -377,6 +401,84 @@ pub struct PendingRow {
     pub owner: Option<String>,
     /// The scheduler's own words, from the newest FailedScheduling event.
     pub reason: String,
+    /// What the node autoscaler is doing about it, where one has said.
+    #[serde(default)]
+    pub autoscaler: Option<Provisioning>,
+}
+
+/// A node autoscaler's answer for a pod that waits: a node on its way
+/// (Karpenter's NodeClaim, cluster-autoscaler's scale-up), or its reason for
+/// making none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Provisioning {
+    /// Whether a node is being made for the pod.
+    pub creating: bool,
+    /// The NodeClaim made for it (Karpenter).
+    pub node_claim: Option<String>,
+    pub instance_type: Option<String>,
+    pub capacity_type: Option<String>,
+    /// The claim's state (Launching, Registered, Ready, Deleting), while Gantry sees it.
+    pub state: Option<String>,
+    /// The autoscaler's own words (why no node, or which group grows).
+    pub message: String,
+}
+
+/// A pool of nodes in one cluster: a Karpenter NodePool, or the nodes that
+/// share a pool label (GKE, EKS, AKS, Karpenter's) where no NodePool says more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodePoolRow {
+    pub cluster: String,
+    pub name: String,
+    /// `NodePool` for Karpenter's, else the label the nodes were grouped by.
+    pub source: String,
+    pub nodes: i64,
+    pub gpus: i64,
+    /// Its limit on `nvidia.com/gpu`, where it has one.
+    pub gpu_limit: Option<i64>,
+    pub cpu_millis: i64,
+    pub cpu_limit_millis: Option<i64>,
+    /// The GPU model its nodes get (the product label of its template, or of its nodes).
+    pub gpu_model: Option<String>,
+    pub instance_types: Vec<String>,
+    pub capacity_types: Vec<String>,
+    /// When it removes nodes: `WhenEmpty after 30s`.
+    pub consolidation: Option<String>,
+    /// Karpenter's Ready condition, with its words when not ready.
+    pub ready: Option<bool>,
+    pub message: Option<String>,
+}
+
+/// A node being made or removed by Karpenter (a NodeClaim).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeClaimRow {
+    pub cluster: String,
+    pub name: String,
+    pub pool: Option<String>,
+    pub instance_type: Option<String>,
+    pub capacity_type: Option<String>,
+    pub zone: Option<String>,
+    /// The node it became, once registered.
+    pub node: Option<String>,
+    pub gpus: i64,
+    /// Launching, Launched, Registered, Ready, Deleting, or Failed.
+    pub state: String,
+    pub message: Option<String>,
+    pub created: Option<Millis>,
+}
+
+/// A cluster's node autoscaling: its pools, the nodes on their way in or
+/// out, and the autoscaler's recent events (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Autoscaling {
+    /// Whether the cluster serves Karpenter's NodePools.
+    pub karpenter: bool,
+    pub pools: Vec<NodePoolRow>,
+    pub claims: Vec<NodeClaimRow>,
+    pub events: Vec<EventRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use gantry_domain::view::{
-    ClusterSummary, DeploymentRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow, QuotaRow,
+    Autoscaling, ClusterSummary, DeploymentRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow,
+    QuotaRow,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -73,6 +74,15 @@ pub async fn nodes(
 ) -> ApiResult<Page<NodeRow>> {
     let query = ListQuery { cluster: Some(cluster), ..params };
     Ok(Json(web.app.nodes(&caller, &query).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{cluster}/autoscaling", params(("cluster" = String, Path, example = "prod")), responses((status = 200, body = Autoscaling)), extensions(("x-gantry-access" = json!("team:viewer"))))]
+pub async fn autoscaling(
+    State(web): State<WebState>,
+    ApiCaller(caller): ApiCaller,
+    Path(cluster): Path<String>,
+) -> ApiResult<Autoscaling> {
+    Ok(Json(web.app.autoscaling(&caller, &cluster).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

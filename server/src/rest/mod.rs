@@ -186,6 +186,7 @@ pub fn api() -> (axum::Router<WebState>, utoipa::openapi::OpenApi) {
         .routes(routes!(fleet::add_cluster))
         .routes(routes!(fleet::remove_cluster))
         .routes(routes!(fleet::nodes))
+        .routes(routes!(fleet::autoscaling))
         .routes(routes!(fleet::node))
         .routes(routes!(fleet::pods))
         .routes(routes!(fleet::jobs))

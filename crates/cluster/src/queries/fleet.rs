@@ -2,19 +2,20 @@
 //! GPU counts and quotas. Totals come from the caches' running totals, not
 //! from passes over every pod.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gantry_domain::cost::GpuCount;
 use gantry_domain::fit::NodeFree;
 use gantry_domain::gpu::CapacityType;
 use gantry_domain::view::{
-    ClusterSummary, ConnectionState, GpuModelSummary, JobStatus, ListQuery, NodeRow, Overview, Page, PodRow, QuotaRow,
-    RolloutState,
+    ClusterSummary, ConnectionState, GpuModelSummary, JobStatus, ListQuery, MovedPod, NodeRow, Overview, Page, PodRow,
+    QuotaRow, RolloutState,
 };
 
 use super::pod_lists::pod_row;
 use super::{Viewer, tables, visible_clusters};
-use crate::hub::{ClusterCache, Hub};
+use crate::hub::{ClusterCache, Hub, now_ms};
+use crate::summary::Key;
 
 fn node_rows(cluster: &ClusterCache) -> Vec<NodeRow> {
     cluster.pods.read_tallied(|_, tally| {
@@ -37,6 +38,7 @@ fn node_rows(cluster: &ClusterCache) -> Vec<NodeRow> {
                         created: n.created,
                         conditions: n.conditions.to_vec(),
                         taints: n.taints.iter().map(|t| t.to_string()).collect(),
+                        moved_off: Vec::new(),
                     }
                 })
                 .collect()
@@ -260,7 +262,10 @@ pub fn nodes(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<NodeRow> {
 
 pub fn node(hub: &Hub, viewer: &Viewer, cluster_name: &str, name: &str) -> Option<(NodeRow, Vec<PodRow>)> {
     let cluster = visible_clusters(hub, viewer).into_iter().find(|c| &*c.name == cluster_name)?;
-    let row = node_rows(&cluster).into_iter().find(|n| n.name == name)?;
+    let mut row = node_rows(&cluster).into_iter().find(|n| n.name == name)?;
+    if !row.ready {
+        row.moved_off = moved_off(&cluster, viewer, &row);
+    }
     let pods = cluster.pods.read(|pods| {
         let mut rows: Vec<PodRow> = pods
             .iter()
@@ -271,6 +276,50 @@ pub fn node(hub: &Hub, viewer: &Viewer, cluster_name: &str, name: &str) -> Optio
         rows
     });
     Some((row, pods))
+}
+
+/// The pods deleted from a NotReady node since it went NotReady (as the
+/// Ready condition says; within the last hour when it does not say), newest
+/// first, with the nodes their owners' pods are on now.
+fn moved_off(cluster: &ClusterCache, viewer: &Viewer, node: &NodeRow) -> Vec<MovedPod> {
+    let since = node.conditions.iter().find(|c| c.kind == "Ready").and_then(|c| c.since);
+    let since = since.unwrap_or_else(|| now_ms() - crate::summary::DEPARTURE_MEMORY_MS);
+    cluster.pods.read_tallied(|pods, tally| {
+        let Some(departed) = tally.departures.get(node.name.as_str()) else { return Vec::new() };
+        departed
+            .iter()
+            .rev()
+            .filter(|d| d.at >= since && viewer.sees(&cluster.name, &d.key.namespace))
+            .map(|d| {
+                let now_on: BTreeSet<String> = match &d.owner {
+                    Some(owner) => pods
+                        .range(Key { namespace: d.key.namespace.clone(), name: "".into() }..)
+                        .take_while(|(k, _)| k.namespace == d.key.namespace)
+                        .filter(|(_, p)| p.owner_kind == d.owner_kind && p.owner.as_ref() == Some(owner))
+                        .filter_map(|(_, p)| p.node.as_deref().filter(|n| *n != node.name).map(str::to_string))
+                        .collect(),
+                    None => BTreeSet::new(),
+                };
+                MovedPod {
+                    namespace: d.key.namespace.to_string(),
+                    name: d.key.name.to_string(),
+                    owner: d.owner.as_deref().map(|o| format!("{}/{o}", owner_kind_name(d.owner_kind))),
+                    deleted_at: d.at,
+                    now_on: now_on.into_iter().collect(),
+                }
+            })
+            .collect()
+    })
+}
+
+fn owner_kind_name(kind: crate::summary::OwnerKind) -> &'static str {
+    use crate::summary::OwnerKind;
+    match kind {
+        OwnerKind::ReplicaSet => "ReplicaSet",
+        OwnerKind::Job => "Job",
+        OwnerKind::TrainingJob(kind) => kind.kind(),
+        OwnerKind::Other => "owner",
+    }
 }
 
 pub fn quotas(hub: &Hub, viewer: &Viewer) -> Vec<QuotaRow> {

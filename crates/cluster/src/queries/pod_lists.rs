@@ -133,7 +133,10 @@ pub fn pending(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<PendingRow
         // The newest FailedScheduling message per pod.
         let reasons: SchedulerReasons = cluster.events.read(|events| {
             let mut newest = SchedulerReasons::new();
-            for (key, e) in events.iter().filter(|(_, e)| &*e.reason == "FailedScheduling" && &*e.kind == "Pod") {
+            let scheduler = |e: &crate::summary::EventSummary| {
+                &*e.reason == "FailedScheduling" && &*e.kind == "Pod" && &*e.source != "karpenter"
+            };
+            for (key, e) in events.iter().filter(|(_, e)| scheduler(e)) {
                 let at = e.last_seen.unwrap_or(0);
                 let slot = newest.entry((key.namespace.clone(), e.object.clone())).or_insert((i64::MIN, Box::from("")));
                 if at >= slot.0 {
@@ -142,6 +145,7 @@ pub fn pending(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<PendingRow
             }
             newest
         });
+        let mut autoscaler = super::autoscaling::autoscaler_words(&cluster);
         cluster.pods.read(|pods| {
             for (key, pod) in pods {
                 if !tables::pending_matches(query, &cluster.name, &key.namespace, pod)
@@ -162,6 +166,7 @@ pub fn pending(hub: &Hub, viewer: &Viewer, query: &ListQuery) -> Page<PendingRow
                     since: pod.created,
                     owner: pod.owner.as_deref().map(str::to_string),
                     reason,
+                    autoscaler: autoscaler.remove(&(key.namespace.clone(), pod.name.clone())).map(|(_, words)| words),
                 });
             }
         });

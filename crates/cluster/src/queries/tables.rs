@@ -253,6 +253,7 @@ mod tests {
             pods: 0,
             created: None,
             conditions: Vec::new(),
+            moved_off: Vec::new(),
             taints: Vec::new(),
         }
     }
@@ -458,6 +459,7 @@ mod tests {
             since,
             owner: None,
             reason: String::new(),
+            autoscaler: None,
         }
     }
 

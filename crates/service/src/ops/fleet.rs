@@ -5,8 +5,8 @@ use gantry_cluster::queries;
 use gantry_domain::policy::{Action, Target};
 use gantry_domain::validate::{Invalid, KubeName, LabelName};
 use gantry_domain::view::{
-    ClusterSummary, DeploymentRow, EventRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow, PodRow,
-    PrometheusSettings, QuotaRow,
+    Autoscaling, ClusterSummary, DeploymentRow, EventRow, JobRow, ListQuery, NodeRow, Overview, Page, PendingRow,
+    PodRow, PrometheusSettings, QuotaRow,
 };
 use gantry_store::StoredCluster;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,16 @@ impl AppState {
         self.authorize(caller, Action::ViewCluster, &target, &Audit::default()).await?;
         let viewer = self.viewer(caller).await?;
         queries::cluster(&self.hub, &viewer, cluster)
+            .ok_or_else(|| ServiceError::not_found(format!("cluster {cluster} is not registered")))
+    }
+
+    /// The cluster's node pools, the nodes its autoscaler is making or
+    /// removing, and the autoscaler's recent events.
+    pub async fn autoscaling(&self, caller: &Caller, cluster: &str) -> Result<Autoscaling> {
+        let target = self.ownership().await?.cluster(cluster);
+        self.authorize(caller, Action::ViewCluster, &target, &Audit::default()).await?;
+        let viewer = self.viewer(caller).await?;
+        queries::autoscaling(&self.hub, &viewer, cluster)
             .ok_or_else(|| ServiceError::not_found(format!("cluster {cluster} is not registered")))
     }
 
