@@ -44,3 +44,14 @@ test('a team member sees the pools but not other teams\' pods in the scale event
   await expect(page.getByTestId('node-pools').locator('tr[data-pool="a100-spot"]')).toHaveCount(1, { timeout: 60_000 });
   await expect(page.getByTestId('autoscaling').getByTestId('events')).not.toContainText('pod/train-giant');
 });
+
+test('without Karpenter, a cluster\'s nodes are grouped into pools by their node-group label', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/clusters/dev');
+  await waitHydrated(page);
+  await expect(page.getByTestId('autoscaling')).toContainText('No node autoscaler that Gantry reads');
+  const l4 = page.getByTestId('node-pools').locator('tr[data-pool="l4-spot"]');
+  await expect(l4).toContainText('eks.amazonaws.com/nodegroup');
+  await expect(l4).toContainText('NVIDIA-L4');
+  await expect(page.getByTestId('node-claims')).toHaveCount(0);
+});

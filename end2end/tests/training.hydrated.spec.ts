@@ -86,3 +86,46 @@ test('a viewer is refused a PyTorchJob launch through the API, and nothing is cr
   // The operator's cluster holds no such PyTorchJob, and no pods of it.
   expect(kubectl('dev', '-n', 'vision-dev', 'get', 'pytorchjobs,pods', '-o', 'name').split('\n').filter((l) => l.includes(name))).toEqual([]);
 });
+
+test('a Kubeflow Trainer TrainJob is listed read-only, with no cancel', async ({ page }) => {
+  // prod has Trainer v2's CRDs (not its controller): llama-sft, 2 nodes × 8 GPUs, has no status.
+  await signIn(page, 'admin');
+  await page.goto('/jobs?q=llama-sft');
+  await waitHydrated(page);
+  const sft = page.locator('tr[data-job="llama-sft"]');
+  await expect(sft.getByTestId('job-kind')).toHaveText('TrainJob', { timeout: 30_000 });
+  await expect(sft).toContainText('Node 2 × 8');
+  await sft.locator('a').first().click();
+  await expect(page).toHaveURL(/\/clusters\/prod\/namespaces\/nlp\/jobs\/llama-sft\?kind=TrainJob$/);
+  await expect(page.getByTestId('job-roles')).toContainText('Node');
+  await expect(page.getByTestId('cancel-job')).toHaveCount(0);
+});
+
+test('the jobs list shows what each job has cost so far, where its GPUs have a price', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/jobs?q=pretrain-llm');
+  await waitHydrated(page);
+  // 8 priced H100s since the fleet started: the ledger has charged it something.
+  await expect(page.locator('tr[data-job="pretrain-llm"]').getByTestId('job-cost')).toHaveText(/^\$\d[\d,]*\.\d\d$/, { timeout: 30_000 });
+});
+
+test('a deployer launches a PyTorchJob through the REST API, and the operator takes it', async ({ page }) => {
+  const name = uniqueName('ddp-api');
+  await signIn(page, 'dave'); // deployer in nlp
+  await page.goto('/jobs');
+  await waitHydrated(page);
+  const csrf = await page.locator('input[name="csrf"]').first().inputValue();
+  const launched = await page.request.post('/api/v1/clusters/dev/namespaces/nlp-dev/jobs', {
+    headers: { 'x-csrf-token': csrf },
+    data: {
+      cluster: 'dev', namespace: 'nlp-dev', name, image: 'ghcr.io/acme/ddp-trainer:1.0', command: '', args: '', env: '',
+      gpus: '1', gpu_model: '', cpu: '', memory: '', parallelism: '1', completions: '', backoff_limit: '2',
+      active_deadline_seconds: '', kind: 'PyTorchJob',
+    },
+  });
+  expect(launched.status(), await launched.text()).toBe(200);
+  expect(kubectl('dev', '-n', 'nlp-dev', 'get', 'pytorchjob', name, '-o', 'jsonpath={.spec.runPolicy.backoffLimit}')).toBe('2');
+  await expect
+    .poll(() => kubectl('dev', '-n', 'nlp-dev', 'get', 'pods', '-o', 'name').split('\n').filter((l) => l.includes(name)).length, { timeout: 60_000 })
+    .toBe(2);
+});

@@ -113,7 +113,8 @@ pub async fn job_page(cluster: String, namespace: String, name: String) -> Resul
     let caller = caller().await?;
     let state = state()?;
     let (job, pods, events) = state.job(&caller, &cluster, &namespace, &name).await.map_err(service)?;
-    let can_cancel = state.may_in(&caller, &cluster, &namespace, gantry_domain::policy::Action::CancelJob).await;
+    let can_cancel = job.cancellable()
+        && state.may_in(&caller, &cluster, &namespace, gantry_domain::policy::Action::CancelJob).await;
     Ok(JobDetail { job, pods, events, can_cancel })
 }
 

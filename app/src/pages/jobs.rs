@@ -44,10 +44,11 @@ pub fn JobsPage() -> impl IntoView {
                             <th>"Pods"</th>
                             <SortHeader query column="started" label="Started" />
                             <SortHeader query column="duration" label="Duration" />
+                            <th title="What its GPUs have cost since it started, at the prices set">"Cost so far"</th>
                         </tr>
                     </thead>
                     <tbody>
-                        {page.items.is_empty().then(|| view! { <tr><td colspan="8" class="muted empty">"No jobs match. Without a filter, the training jobs in your teams' namespaces are listed here; \"Launch a job\" starts one."</td></tr> })}
+                        {page.items.is_empty().then(|| view! { <tr><td colspan="9" class="muted empty">"No jobs match. Without a filter, the training jobs in your teams' namespaces are listed here; \"Launch a job\" starts one."</td></tr> })}
                         {page.items.iter().map(job_row).collect_view()}
                     </tbody>
                 </table>
@@ -78,6 +79,7 @@ fn job_row(j: &JobRow) -> impl IntoView + use<> {
             <td data-testid="job-pods">{job_pods(j)}</td>
             <td>{format::ago(j.started)}</td>
             <td>{format::run_time(j.started, j.finished)}</td>
+            <td data-testid="job-cost">{j.cost_so_far.map(|c| c.cents_label()).unwrap_or_else(|| "—".into())}</td>
         </tr>
     }
 }
@@ -122,7 +124,7 @@ pub fn JobPage() -> impl IntoView {
     // Job, or the training operator's kind the jobs list links with.
     let kind = Memo::new(move |_| {
         let named = query.with(|q| q.get("kind")).unwrap_or_default();
-        ["PyTorchJob", "TFJob"].into_iter().find(|k| *k == named).unwrap_or(JobRow::PLAIN_KIND)
+        ["PyTorchJob", "TFJob", "TrainJob"].into_iter().find(|k| *k == named).unwrap_or(JobRow::PLAIN_KIND)
     });
     let key = Memo::new(move |_| {
         params.with(|p| {

@@ -625,9 +625,9 @@ async fn launch_pytorch_job(
     use crate::training::TrainingKind;
     let ns = spec.namespace.as_str();
     let what = describe("pytorchjob", ns, spec.name.as_str());
-    match crate::hub::served_training_kinds(cluster.client()).await {
-        Some(kinds) if kinds.contains(&TrainingKind::PyTorchJob) => {}
-        Some(_) => {
+    match crate::hub::serves_training_kind(cluster.client(), TrainingKind::PyTorchJob).await {
+        Some(true) => {}
+        Some(false) => {
             return Err(ActionError::Invalid(format!(
                 "cluster {} has no Kubeflow training operator: it does not serve PyTorchJobs (kubeflow.org/v1)",
                 cluster.name
@@ -659,6 +659,13 @@ async fn launch_batch_job(cluster: &ClusterCache, spec: &JobSpec, team: Option<&
 /// Deletes a job with foreground propagation, so its pods go first.
 pub async fn cancel_job(cluster: &ClusterCache, ns: &LabelName, name: &KubeName) -> ActionResult<String> {
     match cluster.training_kind_of(ns.as_str(), name.as_str()) {
+        Some(kind) if kind.read_only() => Err(ActionError::Invalid(format!(
+            "{} {}/{} is listed read-only: Gantry does not run Kubeflow Trainer's {}s",
+            kind.kind(),
+            ns.as_str(),
+            name.as_str(),
+            kind.kind()
+        ))),
         Some(kind) => cancel_training_job(cluster, kind, ns.as_str(), name.as_str()).await,
         None => cancel_batch_job(cluster, ns.as_str(), name.as_str()).await,
     }

@@ -188,9 +188,10 @@ pub struct ClusterCache {
     pub quotas: Cache<summary::QuotaSummary>,
     pub events: Cache<summary::EventSummary>,
     pub autoscalers: Cache<summary::HpaSummary>,
-    /// The training operator's jobs, one cache per kind (empty where its CRD
-    /// is not installed), in [`TrainingKind::ALL`]'s order.
-    pub training_jobs: [Cache<crate::training::TrainingJobSummary>; 2],
+    /// The training operator's jobs and Kubeflow Trainer's TrainJobs, one
+    /// cache per kind (empty where its CRD is not installed), in
+    /// [`TrainingKind::ALL`]'s order.
+    pub training_jobs: [Cache<crate::training::TrainingJobSummary>; 3],
     /// Karpenter's NodePools and NodeClaims (empty where it is not installed).
     pub node_pools: Cache<crate::autoscaling::NodePoolSummary>,
     pub node_claims: Cache<crate::autoscaling::NodeClaimSummary>,
@@ -526,7 +527,7 @@ fn start_optional<T: Send + Sync + 'static>(
     tokio::spawn(watch(cluster, api, kind, cache, summarize))
 }
 
-const OPTIONAL_KINDS: [OptionalKind; 4] = {
+const OPTIONAL_KINDS: [OptionalKind; 5] = {
     use crate::autoscaling::{self as karpenter, KarpenterKind};
     use crate::training::{self, TrainingKind};
     [
@@ -561,6 +562,22 @@ const OPTIONAL_KINDS: [OptionalKind; 4] = {
                 )
             },
             clear: |c| c.training_jobs[1].replace_all(BTreeMap::new()),
+        },
+        OptionalKind {
+            resource: || TrainingKind::TrainJob.api_resource(),
+            kind: ResourceKind::TrainingJob,
+            start: |c, s| {
+                let resource = TrainingKind::TrainJob.api_resource();
+                start_optional(
+                    c,
+                    s,
+                    resource,
+                    ResourceKind::TrainingJob,
+                    |c| &c.training_jobs[2],
+                    |o, _| training::of_object(TrainingKind::TrainJob, o),
+                )
+            },
+            clear: |c| c.training_jobs[2].replace_all(BTreeMap::new()),
         },
         OptionalKind {
             resource: || KarpenterKind::NodePool.api_resource(),
@@ -652,12 +669,10 @@ async fn served_plurals(client: &Client, group_version: &str) -> Option<Vec<Stri
     }
 }
 
-/// The training kinds the cluster serves now; None when it could not be asked.
-pub(crate) async fn served_training_kinds(client: &Client) -> Option<Vec<crate::training::TrainingKind>> {
-    use crate::training::TrainingKind;
-    let group_version = format!("{}/{}", TrainingKind::GROUP, TrainingKind::VERSION);
-    let plurals = served_plurals(client, &group_version).await?;
-    Some(TrainingKind::ALL.into_iter().filter(|k| plurals.iter().any(|p| p == k.plural())).collect())
+/// Whether the cluster serves a training kind now; None when it could not be asked.
+pub(crate) async fn serves_training_kind(client: &Client, kind: crate::training::TrainingKind) -> Option<bool> {
+    let plurals = served_plurals(client, &kind.api_resource().api_version).await?;
+    Some(plurals.iter().any(|p| p == kind.plural()))
 }
 
 /// All connected clusters.

@@ -12,25 +12,43 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
+use gantry_domain::gpu::ContainerResources;
+
 use crate::summary::{container_resources, label, millis};
 
-/// The kinds of the training operator that Gantry lists, with the field
-/// their replica specs live in.
+/// The distributed training kinds that Gantry lists: the training
+/// operator's (`kubeflow.org/v1`), with the field their replica specs live
+/// in, and Kubeflow Trainer v2's TrainJob (`trainer.kubeflow.org/v1alpha1`),
+/// listed read-only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrainingKind {
     PyTorchJob,
     TfJob,
+    TrainJob,
 }
 
 impl TrainingKind {
-    pub const ALL: [TrainingKind; 2] = [TrainingKind::PyTorchJob, TrainingKind::TfJob];
-    pub const GROUP: &'static str = "kubeflow.org";
-    pub const VERSION: &'static str = "v1";
+    pub const ALL: [TrainingKind; 3] = [TrainingKind::PyTorchJob, TrainingKind::TfJob, TrainingKind::TrainJob];
+
+    pub fn group(self) -> &'static str {
+        match self {
+            TrainingKind::PyTorchJob | TrainingKind::TfJob => "kubeflow.org",
+            TrainingKind::TrainJob => "trainer.kubeflow.org",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            TrainingKind::PyTorchJob | TrainingKind::TfJob => "v1",
+            TrainingKind::TrainJob => "v1alpha1",
+        }
+    }
 
     pub fn kind(self) -> &'static str {
         match self {
             TrainingKind::PyTorchJob => "PyTorchJob",
             TrainingKind::TfJob => "TFJob",
+            TrainingKind::TrainJob => "TrainJob",
         }
     }
 
@@ -38,15 +56,21 @@ impl TrainingKind {
         match self {
             TrainingKind::PyTorchJob => "pytorchjobs",
             TrainingKind::TfJob => "tfjobs",
+            TrainingKind::TrainJob => "trainjobs",
         }
+    }
+
+    /// Listed, not acted on: Gantry neither launches nor cancels TrainJobs.
+    pub fn read_only(self) -> bool {
+        self == TrainingKind::TrainJob
     }
 
     /// For the dynamic API.
     pub fn api_resource(self) -> kube::api::ApiResource {
         kube::api::ApiResource {
-            group: Self::GROUP.into(),
-            version: Self::VERSION.into(),
-            api_version: format!("{}/{}", Self::GROUP, Self::VERSION),
+            group: self.group().into(),
+            version: self.version().into(),
+            api_version: format!("{}/{}", self.group(), self.version()),
             kind: self.kind().into(),
             plural: self.plural().into(),
         }
@@ -56,6 +80,7 @@ impl TrainingKind {
         match self {
             TrainingKind::PyTorchJob => "pytorchReplicaSpecs",
             TrainingKind::TfJob => "tfReplicaSpecs",
+            TrainingKind::TrainJob => "trainer",
         }
     }
 }
@@ -143,6 +168,9 @@ pub fn of_object(kind: TrainingKind, object: &kube::api::DynamicObject) -> Train
 /// `status`). Fields it cannot read count as absent: a job written by a newer
 /// operator still shows.
 pub fn training_job(kind: TrainingKind, meta: &ObjectMeta, body: &serde_json::Value) -> TrainingJobSummary {
+    if kind == TrainingKind::TrainJob {
+        return train_job(meta, body);
+    }
     let specs: BTreeMap<String, ReplicaSpec> = body
         .pointer(&format!("/spec/{}", kind.replica_specs_field()))
         .and_then(|v| serde_json::from_value(v.clone()).ok())
@@ -187,6 +215,86 @@ pub fn training_job(kind: TrainingKind, meta: &ObjectMeta, body: &serde_json::Va
         finished: millis(&status.completion_time).or_else(|| millis(&ended("Failed"))),
         created: millis(&meta.creation_timestamp),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Trainer {
+    num_nodes: Option<i32>,
+    resources_per_node: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ChildJobStatus {
+    active: i32,
+    succeeded: i32,
+    failed: i32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct TrainJobStatus {
+    conditions: Vec<Condition>,
+    jobs_status: Vec<ChildJobStatus>,
+}
+
+/// Reads Kubeflow Trainer's TrainJob: one role, "Node", of `numNodes` pods
+/// with `resourcesPerNode` each (a runtime may add its own; only what the
+/// TrainJob says is counted), its counts summed over the jobs its JobSet
+/// runs; Complete, Failed and Suspended are its conditions, Running while any
+/// pod is active, Created before.
+fn train_job(meta: &ObjectMeta, body: &serde_json::Value) -> TrainingJobSummary {
+    let trainer: Trainer =
+        body.pointer("/spec/trainer").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+    let suspended = body.pointer("/spec/suspend").and_then(serde_json::Value::as_bool) == Some(true);
+    let status: TrainJobStatus =
+        body.get("status").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+    let resources = ContainerResources {
+        requests: quantities(trainer.resources_per_node.as_ref().and_then(|r| r.requests.as_ref())),
+        limits: quantities(trainer.resources_per_node.as_ref().and_then(|r| r.limits.as_ref())),
+    };
+    let sum = |f: fn(&ChildJobStatus) -> i32| status.jobs_status.iter().map(f).sum::<i32>();
+    let role = RoleSummary {
+        role: "Node".into(),
+        replicas: trainer.num_nodes.unwrap_or(1),
+        gpus_per_pod: gpu::pod_request(&[resources], &[], gpu::GPU_RESOURCE).ceil_whole().clamp(0, 1 << 20) as u32,
+        active: sum(|j| j.active),
+        succeeded: sum(|j| j.succeeded),
+        failed: sum(|j| j.failed),
+    };
+    let holding = |kind: &str| status.conditions.iter().find(|c| c.kind == kind && c.status == "True");
+    let words = |c: &Condition| c.message.clone().or_else(|| c.reason.clone());
+    let (status_now, state, message) = if let Some(c) = holding("Complete") {
+        (JobStatus::Succeeded, "Succeeded", words(c))
+    } else if let Some(c) = holding("Failed") {
+        (JobStatus::Failed, "Failed", words(c))
+    } else if suspended || holding("Suspended").is_some() {
+        (JobStatus::Suspended, "Suspended", None)
+    } else if role.active > 0 {
+        (JobStatus::Running, "Running", None)
+    } else {
+        (JobStatus::Pending, "Created", None)
+    };
+    let ended = ["Complete", "Failed"].into_iter().find_map(holding).and_then(|c| millis(&c.last_transition_time));
+    TrainingJobSummary {
+        kind: TrainingKind::TrainJob,
+        name: meta.name.as_deref().unwrap_or("").into(),
+        team: label(meta, TEAM_LABEL).map(Into::into),
+        status: status_now,
+        state: state.into(),
+        message: message.map(Into::into),
+        roles: Box::new([role]),
+        started: None,
+        finished: ended,
+        created: millis(&meta.creation_timestamp),
+    }
+}
+
+fn quantities(
+    map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()).unwrap_or_default()
 }
 
 /// The job's state from the operator's conditions: a finished one is
@@ -282,6 +390,31 @@ mod tests {
         );
         let created = training_job(TrainingKind::PyTorchJob, &meta("ddp"), &body(json!([])));
         assert_eq!((created.status, &*created.state), (JobStatus::Pending, "Created"));
+    }
+
+    #[test]
+    fn a_train_job_is_one_role_of_nodes_with_its_gpus_and_the_jobsets_counts() {
+        let body = json!({
+            "spec": { "runtimeRef": { "name": "torch-distributed" },
+                      "trainer": { "numNodes": 4, "resourcesPerNode": { "limits": { "nvidia.com/gpu": "8" } } } },
+            "status": { "jobsStatus": [ { "name": "node", "active": 3, "ready": 3, "succeeded": 0, "failed": 0, "suspended": 0 } ] }
+        });
+        let job = training_job(TrainingKind::TrainJob, &meta("sft"), &body);
+        assert_eq!((job.status, &*job.state, job.gpus()), (JobStatus::Running, "Running", 32));
+        assert_eq!((&*job.roles[0].role, job.roles[0].replicas, job.roles[0].active), ("Node", 4, 3));
+        let done = json!({ "spec": { "trainer": {} }, "status": { "conditions": [
+            { "type": "Complete", "status": "True", "reason": "JobsCompleted", "message": "jobset completed",
+              "lastTransitionTime": "2026-12-01T10:00:00Z" } ] } });
+        let job = training_job(TrainingKind::TrainJob, &meta("sft"), &done);
+        assert_eq!(
+            (job.status, job.message.as_deref(), job.roles[0].replicas),
+            (JobStatus::Succeeded, Some("jobset completed"), 1)
+        );
+        assert_eq!(job.finished, Some(1_796_119_200_000));
+        let new =
+            training_job(TrainingKind::TrainJob, &meta("sft"), &json!({ "spec": { "trainer": { "numNodes": 2 } } }));
+        assert_eq!((new.status, &*new.state), (JobStatus::Pending, "Created"));
+        assert!(TrainingKind::TrainJob.read_only() && !TrainingKind::PyTorchJob.read_only());
     }
 
     #[test]

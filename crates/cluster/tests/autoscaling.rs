@@ -140,8 +140,12 @@ async fn karpenters_pools_claims_and_events_show_and_a_pending_pod_says_which_no
         async move { (row.is_none() && claim.is_some_and(|c| c.state == "Ready")).then_some(()) }
     })
     .await;
-    let pool = autoscaling(&hub).pools.into_iter().find(|p| p.name == "warm").unwrap();
-    assert_eq!((pool.nodes, pool.gpus), (1, 1), "{pool:?}");
+    // Karpenter counts the node in its pool's status.
+    eventually("the warm pool counts its node and GPU", 60, || {
+        let pool = autoscaling(&hub).pools.into_iter().find(|p| p.name == "warm");
+        async move { pool.filter(|p| (p.nodes, p.gpus) == (1, 1)) }
+    })
+    .await;
 
     // A pod no pool can serve: Karpenter says why, and makes nothing.
     create_deployment("nowhere-serve", 1, "NVIDIA-B200").await;
@@ -171,7 +175,8 @@ async fn karpenters_pools_claims_and_events_show_and_a_pending_pod_says_which_no
         let view = autoscaling(&hub);
         let query = ListQuery { cluster: Some(CLUSTER.into()), ..Default::default() };
         let node_left = queries::nodes(&hub, &Viewer::everything(), &query).items.iter().any(|n| n.name == node_name);
-        async move { (!view.claims.iter().any(|c| c.name == claim_name) && !node_left).then_some(()) }
+        let gone = !view.claims.iter().any(|c| c.name == claim_name) && !node_left;
+        async move { gone.then_some(()) }
     })
     .await;
     let events = autoscaling(&hub).events;

@@ -202,7 +202,7 @@ async fn a_node_made_not_ready_shows_so_within_ten_seconds_and_recovers() {
         teams: BTreeMap::new(),
     };
     let hidden = queries::node(&hub, &nlp, "a", name).map(|(node, _)| node.moved_off);
-    assert!(hidden.is_none_or(|m| m.is_empty()), "another team does not see vision's pods: {hidden:?}");
+    assert!(hidden.as_ref().is_none_or(|m| m.is_empty()), "another team does not see vision's pods: {hidden:?}");
     deployments().await.delete("evictee", &Default::default()).await.unwrap();
     cluster.set_node_ready(name, true).await.unwrap();
     eventually("the node is Ready again", 20, || {

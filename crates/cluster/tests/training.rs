@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_cluster::training::TrainingJobSummary;
-use gantry_cluster::{Hub, actions};
+use gantry_cluster::training::{TrainingJobSummary, TrainingKind};
+use gantry_cluster::{Hub, Viewer, actions, queries};
 use gantry_domain::validate::{KubeName, LabelName};
-use gantry_domain::view::JobStatus;
-use gantry_testbed::fleet::PyTorchJobSpec;
+use gantry_domain::view::{JobStatus, ListQuery};
+use gantry_testbed::fleet::{PyTorchJobSpec, TrainJobSpec};
 use gantry_testbed::shared::{eventually, shared};
-use gantry_testbed::training::{pytorch_job, pytorch_job_resource};
+use gantry_testbed::training::{pytorch_job, pytorch_job_resource, train_job, train_job_resource};
 use gantry_testbed::{Fleet, Testbed};
 use kube::api::{Api, DynamicObject, PostParams};
 
 fn bed() -> &'static Testbed {
-    shared(|| Fleet::small("train").with_training_operator().and(Fleet::small("plain")))
+    shared(|| Fleet::small("train").with_training_operator().with_train_job_crds().and(Fleet::small("plain")))
 }
 
 async fn hub() -> Arc<Hub> {
@@ -107,5 +107,35 @@ async fn a_pytorch_job_is_watched_with_its_roles_until_it_succeeds_or_fails() {
     // The cluster without the operator: nothing watched, nothing failing.
     let plain = hub.cluster("plain").unwrap();
     assert!(plain.training_jobs.iter().all(|c| c.is_empty()));
+    assert_eq!(plain.status().message, None, "{:?}", plain.status());
+}
+
+/// Kubeflow Trainer's TrainJobs (its CRDs installed, its controller not run)
+/// are listed beside the other jobs, read-only: Gantry refuses to cancel one.
+#[tokio::test]
+async fn a_train_job_is_listed_read_only_where_its_crd_is_installed() {
+    let hub = hub().await;
+    let client = bed().cluster("train").unwrap().client().await.unwrap();
+    let api = Api::<DynamicObject>::namespaced_with(client, "nlp", &train_job_resource());
+    let mut spec = TrainJobSpec::new("sft", "nlp", 2);
+    spec.gpus_per_node = 4;
+    let object: DynamicObject = serde_json::from_value(train_job(&spec)).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let query = ListQuery { cluster: Some("train".into()), q: Some("sft".into()), ..Default::default() };
+    let row = eventually("the TrainJob is listed among the jobs", 60, || {
+        let rows = queries::jobs(&hub, &Viewer::everything(), &query).items;
+        async move { rows.into_iter().find(|j| j.name == "sft") }
+    })
+    .await;
+    assert_eq!((row.kind.as_str(), row.state.as_deref(), row.gpus()), ("TrainJob", Some("Created"), 8), "{row:?}");
+    assert!(!row.cancellable());
+    let cluster = hub.cluster("train").unwrap();
+    assert_eq!(cluster.training_kind_of("nlp", "sft"), Some(TrainingKind::TrainJob));
+    let (ns, name) = (LabelName::parse("namespace", "nlp").unwrap(), KubeName::parse("name", "sft").unwrap());
+    let refused = actions::cancel_job(&cluster, &ns, &name).await.unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    assert!(api.get_opt("sft").await.unwrap().is_some(), "nothing was deleted");
+    let plain = hub.cluster("plain").unwrap();
+    assert!(plain.training_jobs[2].is_empty());
     assert_eq!(plain.status().message, None, "{:?}", plain.status());
 }

@@ -300,7 +300,8 @@ pub struct JobRow {
     pub started: Option<Millis>,
     pub finished: Option<Millis>,
     pub message: Option<String>,
-    /// `Job`, or the Kubeflow training operator's kind (`PyTorchJob`, `TFJob`).
+    /// `Job`, the Kubeflow training operator's kind (`PyTorchJob`, `TFJob`),
+    /// or Kubeflow Trainer's `TrainJob` (read-only).
     #[serde(default = "JobRow::plain_kind")]
     pub kind: String,
     /// The training operator's own state (Created, Running, Restarting,
@@ -310,6 +311,11 @@ pub struct JobRow {
     /// A training job's roles (Master, Worker…); empty for a Job.
     #[serde(default)]
     pub roles: Vec<ReplicaRole>,
+    /// What its GPUs have cost since it started, from the allocation ledger;
+    /// None where no price covers them (or the ledger could not say).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub cost_so_far: Option<crate::cost::Usd>,
 }
 
 impl JobRow {
@@ -317,6 +323,12 @@ impl JobRow {
 
     fn plain_kind() -> String {
         Self::PLAIN_KIND.to_string()
+    }
+
+    /// Whether Gantry offers to cancel it: Kubeflow Trainer's TrainJobs are
+    /// listed read-only.
+    pub fn cancellable(&self) -> bool {
+        self.kind != "TrainJob"
     }
 
     /// GPUs over all its pods at once.

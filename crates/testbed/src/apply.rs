@@ -67,6 +67,8 @@ fn node(cluster: &str, pool: &NodePool, index: u32) -> Node {
         ("type", "kwok".into()),
         ("karpenter.sh/capacity-type", pool.capacity_type.as_str().into()),
         ("gantry.dev/node-pool", pool.name.to_string()),
+        // As EKS labels a managed node group's nodes (the testbed's instance types are AWS's).
+        ("eks.amazonaws.com/nodegroup", pool.name.to_string()),
     ]);
     if let Some(instance_type) = &pool.instance_type {
         labels.insert("node.kubernetes.io/instance-type".into(), instance_type.to_string());

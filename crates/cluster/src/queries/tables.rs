@@ -532,6 +532,7 @@ mod tests {
             kind: JobRow::PLAIN_KIND.into(),
             state: None,
             roles: Vec::new(),
+            cost_so_far: None,
         }
     }
 

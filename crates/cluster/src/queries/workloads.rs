@@ -34,6 +34,7 @@ fn job_row(cluster: &str, namespace: &str, j: &crate::summary::JobSummary, viewe
         kind: JobRow::PLAIN_KIND.to_string(),
         state: None,
         roles: Vec::new(),
+        cost_so_far: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn training_row(cluster: &str, namespace: &str, j: &TrainingJobSummary, viewer: 
                 failed: r.failed,
             })
             .collect(),
+        cost_so_far: None,
     }
 }
 

@@ -88,7 +88,44 @@ impl AppState {
 
     pub async fn jobs(&self, caller: &Caller, query: &ListQuery) -> Result<Page<JobRow>> {
         let viewer = self.viewer(caller).await?;
-        Ok(queries::jobs(&self.hub, &viewer, query))
+        let mut page = queries::jobs(&self.hub, &viewer, query);
+        self.add_costs_so_far(caller, &mut page.items).await;
+        Ok(page)
+    }
+
+    /// Each job's cost since it started, from the allocation ledger: one
+    /// question for the page, from the earliest start among its jobs (at most
+    /// the ledger's 30 days). A job whose GPU time has no price, or a ledger
+    /// that cannot answer, leaves its cost unknown rather than failing the list.
+    async fn add_costs_so_far(&self, caller: &Caller, jobs: &mut [JobRow]) {
+        let now = gantry_store::now_ms();
+        let Some(start) = jobs.iter().filter_map(|j| j.started).min() else { return };
+        let query = gantry_domain::allocation::AllocationQuery {
+            window: format!("{},{now}", start.max(now - 30 * gantry_domain::usage::MS_PER_DAY)),
+            aggregate: "cluster,namespace,workload".into(),
+            limit: "10000".into(),
+            ..Default::default()
+        };
+        let report = match self.allocation(caller, &query).await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::debug!("no costs for the jobs list: {error}");
+                return;
+            }
+        };
+        for job in jobs.iter_mut().filter(|j| j.started.is_some()) {
+            let workload = format!("{}/{}", job.kind, job.name);
+            job.cost_so_far = report
+                .rows
+                .iter()
+                .find(|r| {
+                    r.cluster.as_deref() == Some(job.cluster.as_str())
+                        && r.namespace.as_deref() == Some(job.namespace.as_str())
+                        && r.workload.as_deref() == Some(workload.as_str())
+                })
+                .filter(|r| r.totals.cost > gantry_domain::cost::Usd::default() || r.totals.unpriced_gpu_hours == 0.0)
+                .map(|r| r.totals.cost);
+        }
     }
 
     pub async fn job(
