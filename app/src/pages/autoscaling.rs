@@ -27,7 +27,7 @@ fn against(used: String, limit: Option<String>) -> String {
 
 #[component]
 pub fn AutoscalingPanel(autoscaling: Autoscaling) -> impl IntoView {
-    let Autoscaling { karpenter, pools, claims, events } = autoscaling;
+    let Autoscaling { karpenter, refused, pools, claims, events } = autoscaling;
     let about = if karpenter {
         "Karpenter runs here: its NodePools, the nodes it is creating or removing (NodeClaims), and its recent decisions."
     } else {
@@ -37,6 +37,11 @@ pub fn AutoscalingPanel(autoscaling: Autoscaling) -> impl IntoView {
         <section data-testid="autoscaling">
             <h2>"Node pools"</h2>
             <p class="muted">{about}</p>
+            {refused.map(|why| view! {
+                <p class="panel warn" data-testid="autoscaling-refused">
+                    "This cluster runs Karpenter, but Gantry's credentials may not read its NodePools and NodeClaims (with the Helm chart: rbac.karpenter=true): " {why}
+                </p>
+            })}
             <div class="table-scroll">
                 <table class="grid" data-testid="node-pools">
                     <thead>

@@ -219,11 +219,13 @@ impl ClusterCache {
 
     pub fn status(&self) -> ClusterStatus {
         let health = self.health.read();
+        // A kind only some clusters serve, refused by the cluster's RBAC, is
+        // missing from its views (which say so), not a cluster in trouble.
         let trouble = health.heartbeat_error.clone().or_else(|| {
             health
                 .failing_watches
                 .iter()
-                .next()
+                .find(|(kind, e)| !(e.refused && is_optional(**kind)))
                 .map(|(kind, e)| format!("watch of {} failed: {}", kind.label(), e.message))
         });
         let state = match (&trouble, health.ever_synced, self.synced()) {
@@ -233,6 +235,12 @@ impl ClusterCache {
             (None, _, false) => ConnectionState::Connecting,
         };
         ClusterStatus { state, version: health.version.clone(), last_contact: health.last_contact, message: trouble }
+    }
+
+    /// Why the watch of a kind is refused by the cluster (its RBAC), if it is.
+    pub fn refused(&self, kind: ResourceKind) -> Option<String> {
+        let health = self.health.read();
+        health.failing_watches.get(&kind).filter(|f| f.refused).map(|f| f.message.clone())
     }
 
     fn announce(&self, kind: ResourceKind, namespace: Option<Arc<str>>) {
@@ -613,6 +621,10 @@ const OPTIONAL_KINDS: [OptionalKind; 5] = {
         },
     ]
 };
+
+fn is_optional(kind: ResourceKind) -> bool {
+    OPTIONAL_KINDS.iter().any(|o| o.kind == kind)
+}
 
 /// Watches each optional kind whose CRD the cluster serves, asking again
 /// every 30 s for the kinds it does not (a controller installed later is

@@ -488,6 +488,9 @@ pub struct NodeClaimRow {
 pub struct Autoscaling {
     /// Whether the cluster serves Karpenter's NodePools.
     pub karpenter: bool,
+    /// The cluster's refusal when Gantry may not read them (its RBAC).
+    #[serde(default)]
+    pub refused: Option<String>,
     pub pools: Vec<NodePoolRow>,
     pub claims: Vec<NodeClaimRow>,
     pub events: Vec<EventRow>,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use gantry_domain::view::{Autoscaling, EventRow, NodeClaimRow, NodePoolRow, Provisioning};
+use gantry_domain::view::{Autoscaling, EventRow, NodeClaimRow, NodePoolRow, Provisioning, ResourceKind};
 
 use super::{Viewer, visible_clusters};
 use crate::autoscaling::{LABEL_NODE_POOL, NodeClaimSummary, NodePoolSummary};
@@ -41,7 +41,8 @@ pub fn autoscaling(hub: &Hub, viewer: &Viewer, name: &str) -> Option<Autoscaling
     });
     events.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
     events.truncate(RECENT_EVENTS);
-    Some(Autoscaling { karpenter, pools, claims, events })
+    let refused = [ResourceKind::NodePool, ResourceKind::NodeClaim].into_iter().find_map(|k| cluster.refused(k));
+    Some(Autoscaling { karpenter, refused, pools, claims, events })
 }
 
 fn event_row(e: &EventSummary) -> EventRow {
