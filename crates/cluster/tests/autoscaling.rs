@@ -185,3 +185,62 @@ async fn karpenters_pools_claims_and_events_show_and_a_pending_pod_says_which_no
         "the scale-down is among the events: {events:?}"
     );
 }
+
+/// Gantry's credentials may not read Karpenter's objects (the cluster's RBAC
+/// refuses): the cluster stays live, and its autoscaling view says why
+/// NodePools are missing, rather than the whole cluster going stale.
+#[tokio::test]
+async fn a_cluster_whose_rbac_refuses_karpenters_kinds_stays_live_and_says_so() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let admin = client().await;
+    let name = "gantry-without-karpenter";
+    let account: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": name, "namespace": "default" } })).unwrap();
+    Api::<ServiceAccount>::namespaced(admin.clone(), "default").create(&PostParams::default(), &account).await.unwrap();
+    // What Gantry watches everywhere, and nothing of Karpenter's.
+    let watch = |group: &str, resources: &[&str]| json!({ "apiGroups": [group], "resources": resources, "verbs": ["list", "watch"] });
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "rules": [
+            watch("", &["nodes", "pods", "namespaces", "resourcequotas", "events"]),
+            watch("apps", &["deployments", "replicasets"]),
+            watch("batch", &["jobs"]),
+            watch("autoscaling", &["horizontalpodautoscalers"]),
+        ]
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(admin.clone()).create(&PostParams::default(), &role).await.unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name },
+        "subjects": [ { "kind": "ServiceAccount", "name": name, "namespace": "default" } ]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone()).create(&PostParams::default(), &binding).await.unwrap();
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() }),
+        ..Default::default()
+    };
+    let issued = Api::<ServiceAccount>::namespaced(admin, "default")
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    let token = issued.status.and_then(|s| s.token).unwrap();
+    let mut config = bed().cluster(CLUSTER).unwrap().config().await.unwrap();
+    config.auth_info = serde_json::from_value(json!({ "token": token })).unwrap();
+
+    let hub = Hub::new();
+    hub.connect("limited", config).unwrap();
+    assert!(hub.wait_synced(Duration::from_secs(60)).await, "the core caches sync with the narrower role");
+    let view = eventually("the refusal of Karpenter's kinds is said", 60, || {
+        let view = queries::autoscaling(&hub, &Viewer::everything(), "limited");
+        async move { view.filter(|v| v.refused.is_some()) }
+    })
+    .await;
+    assert!(view.pools.iter().all(|p| p.source != "NodePool"), "{view:?}");
+    let status = hub.cluster("limited").unwrap().status();
+    assert_eq!(status.state, gantry_domain::view::ConnectionState::Live, "{status:?}");
+    assert_eq!(status.message, None);
+}
