@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use crate::summary::{label, millis};
+use crate::summary::{StatusCondition, label, millis};
 
 /// Karpenter's kinds that Gantry watches (both cluster-scoped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,16 +88,6 @@ pub struct NodeClaimSummary {
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct Condition {
-    #[serde(rename = "type")]
-    kind: String,
-    status: String,
-    reason: Option<String>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
 struct Requirement {
     key: String,
     operator: String,
@@ -143,7 +133,7 @@ struct NodePoolSpec {
 struct NodePoolStatus {
     resources: BTreeMap<String, String>,
     nodes: Option<i64>,
-    conditions: Vec<Condition>,
+    conditions: Vec<StatusCondition>,
 }
 
 #[derive(Deserialize, Default)]
@@ -171,7 +161,7 @@ fn allowed(requirements: &[Requirement], key: &str) -> Box<[Box<str>]> {
         .collect()
 }
 
-fn ready_of(conditions: &[Condition]) -> (Option<bool>, Option<Box<str>>) {
+fn ready_of(conditions: &[StatusCondition]) -> (Option<bool>, Option<Box<str>>) {
     match conditions.iter().find(|c| c.kind == "Ready") {
         Some(c) if c.status == "True" => (Some(true), None),
         Some(c) => {
@@ -227,7 +217,7 @@ struct NodeClaimSpec {
 struct NodeClaimStatus {
     node_name: Option<String>,
     capacity: BTreeMap<String, String>,
-    conditions: Vec<Condition>,
+    conditions: Vec<StatusCondition>,
 }
 
 #[derive(Deserialize, Default)]
@@ -239,10 +229,11 @@ struct NodeClaimBody {
 
 /// Where a claim is on its way: being removed, ready, registered (the node
 /// joined), launched (the instance exists), failed to launch, or launching.
-fn claim_state(deleting: bool, conditions: &[Condition]) -> (&'static str, Option<Box<str>>) {
+fn claim_state(deleting: bool, conditions: &[StatusCondition]) -> (&'static str, Option<Box<str>>) {
     let condition = |kind: &str| conditions.iter().find(|c| c.kind == kind);
     let is_true = |kind: &str| condition(kind).is_some_and(|c| c.status == "True");
-    let words = |c: &Condition| c.message.as_deref().filter(|m| !m.is_empty()).or(c.reason.as_deref()).map(Box::from);
+    let words =
+        |c: &StatusCondition| c.message.as_deref().filter(|m| !m.is_empty()).or(c.reason.as_deref()).map(Box::from);
     if deleting {
         return ("Deleting", None);
     }

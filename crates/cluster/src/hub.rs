@@ -522,103 +522,50 @@ struct OptionalKind {
     clear: fn(&ClusterCache),
 }
 
-/// Starts a watch of an optional kind into one of the cluster's caches.
-fn start_optional<T: Send + Sync + 'static>(
-    cluster: Arc<ClusterCache>,
-    streaming: Client,
-    resource: kube::api::ApiResource,
-    kind: ResourceKind,
-    cache: fn(&ClusterCache) -> &Cache<T>,
-    summarize: fn(&kube::api::DynamicObject, &Interner) -> T,
-) -> JoinHandle<()> {
-    let api = Api::<kube::api::DynamicObject>::all_with(streaming, &resource);
-    tokio::spawn(watch(cluster, api, kind, cache, summarize))
+/// One entry of [`OPTIONAL_KINDS`]: its resource, the kind its changes are
+/// announced as, the cache it fills (`|c| c.field`) and how an object is summarised.
+macro_rules! optional_kind {
+    ($resource:expr, $kind:expr, |$c:ident| $cache:expr, $summarize:expr) => {
+        OptionalKind {
+            resource: || $resource,
+            kind: $kind,
+            start: |cluster, streaming| {
+                let api = Api::<kube::api::DynamicObject>::all_with(streaming, &$resource);
+                tokio::spawn(watch(cluster, api, $kind, |$c| &$cache, $summarize))
+            },
+            clear: |$c| $cache.replace_all(BTreeMap::new()),
+        }
+    };
 }
 
 const OPTIONAL_KINDS: [OptionalKind; 5] = {
     use crate::autoscaling::{self as karpenter, KarpenterKind};
     use crate::training::{self, TrainingKind};
     [
-        OptionalKind {
-            resource: || TrainingKind::PyTorchJob.api_resource(),
-            kind: ResourceKind::TrainingJob,
-            start: |c, s| {
-                let resource = TrainingKind::PyTorchJob.api_resource();
-                start_optional(
-                    c,
-                    s,
-                    resource,
-                    ResourceKind::TrainingJob,
-                    |c| &c.training_jobs[0],
-                    |o, _| training::of_object(TrainingKind::PyTorchJob, o),
-                )
-            },
-            clear: |c| c.training_jobs[0].replace_all(BTreeMap::new()),
-        },
-        OptionalKind {
-            resource: || TrainingKind::TfJob.api_resource(),
-            kind: ResourceKind::TrainingJob,
-            start: |c, s| {
-                let resource = TrainingKind::TfJob.api_resource();
-                start_optional(
-                    c,
-                    s,
-                    resource,
-                    ResourceKind::TrainingJob,
-                    |c| &c.training_jobs[1],
-                    |o, _| training::of_object(TrainingKind::TfJob, o),
-                )
-            },
-            clear: |c| c.training_jobs[1].replace_all(BTreeMap::new()),
-        },
-        OptionalKind {
-            resource: || TrainingKind::TrainJob.api_resource(),
-            kind: ResourceKind::TrainingJob,
-            start: |c, s| {
-                let resource = TrainingKind::TrainJob.api_resource();
-                start_optional(
-                    c,
-                    s,
-                    resource,
-                    ResourceKind::TrainingJob,
-                    |c| &c.training_jobs[2],
-                    |o, _| training::of_object(TrainingKind::TrainJob, o),
-                )
-            },
-            clear: |c| c.training_jobs[2].replace_all(BTreeMap::new()),
-        },
-        OptionalKind {
-            resource: || KarpenterKind::NodePool.api_resource(),
-            kind: ResourceKind::NodePool,
-            start: |c, s| {
-                let resource = KarpenterKind::NodePool.api_resource();
-                start_optional(
-                    c,
-                    s,
-                    resource,
-                    ResourceKind::NodePool,
-                    |c| &c.node_pools,
-                    |o, _| karpenter::node_pool_of(o),
-                )
-            },
-            clear: |c| c.node_pools.replace_all(BTreeMap::new()),
-        },
-        OptionalKind {
-            resource: || KarpenterKind::NodeClaim.api_resource(),
-            kind: ResourceKind::NodeClaim,
-            start: |c, s| {
-                let resource = KarpenterKind::NodeClaim.api_resource();
-                start_optional(
-                    c,
-                    s,
-                    resource,
-                    ResourceKind::NodeClaim,
-                    |c| &c.node_claims,
-                    |o, _| karpenter::node_claim_of(o),
-                )
-            },
-            clear: |c| c.node_claims.replace_all(BTreeMap::new()),
-        },
+        optional_kind!(
+            TrainingKind::PyTorchJob.api_resource(),
+            ResourceKind::TrainingJob,
+            |c| c.training_jobs[0],
+            |o, _| training::of_object(TrainingKind::PyTorchJob, o)
+        ),
+        optional_kind!(
+            TrainingKind::TfJob.api_resource(),
+            ResourceKind::TrainingJob,
+            |c| c.training_jobs[1],
+            |o, _| training::of_object(TrainingKind::TfJob, o)
+        ),
+        optional_kind!(
+            TrainingKind::TrainJob.api_resource(),
+            ResourceKind::TrainingJob,
+            |c| c.training_jobs[2],
+            |o, _| training::of_object(TrainingKind::TrainJob, o)
+        ),
+        optional_kind!(KarpenterKind::NodePool.api_resource(), ResourceKind::NodePool, |c| c.node_pools, |o, _| {
+            karpenter::node_pool_of(o)
+        }),
+        optional_kind!(KarpenterKind::NodeClaim.api_resource(), ResourceKind::NodeClaim, |c| c.node_claims, |o, _| {
+            karpenter::node_claim_of(o)
+        }),
     ]
 };
 

@@ -75,6 +75,19 @@ pub(crate) fn container_resources(containers: &[Container]) -> Vec<ContainerReso
         .collect()
 }
 
+/// A condition in a custom resource's `status.conditions` (the training
+/// operator's jobs, TrainJobs, Karpenter's objects), read leniently.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct StatusCondition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub last_transition_time: Option<Time>,
+}
+
 pub(crate) fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str)
 }

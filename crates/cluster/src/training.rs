@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use gantry_domain::gpu::ContainerResources;
 
-use crate::summary::{container_resources, label, millis};
+use crate::summary::{StatusCondition, container_resources, label, millis};
 
 /// The distributed training kinds that Gantry lists: the training
 /// operator's (`kubeflow.org/v1`), with the field their replica specs live
@@ -133,17 +133,6 @@ struct RunPolicy {
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct Condition {
-    #[serde(rename = "type")]
-    kind: String,
-    status: String,
-    reason: Option<String>,
-    message: Option<String>,
-    last_transition_time: Option<Time>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
 struct ReplicaStatus {
     active: Option<i32>,
     succeeded: Option<i32>,
@@ -153,7 +142,7 @@ struct ReplicaStatus {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct Status {
-    conditions: Vec<Condition>,
+    conditions: Vec<StatusCondition>,
     replica_statuses: BTreeMap<String, ReplicaStatus>,
     start_time: Option<Time>,
     completion_time: Option<Time>,
@@ -235,7 +224,7 @@ struct ChildJobStatus {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct TrainJobStatus {
-    conditions: Vec<Condition>,
+    conditions: Vec<StatusCondition>,
     jobs_status: Vec<ChildJobStatus>,
 }
 
@@ -264,7 +253,7 @@ fn train_job(meta: &ObjectMeta, body: &serde_json::Value) -> TrainingJobSummary 
         failed: sum(|j| j.failed),
     };
     let holding = |kind: &str| status.conditions.iter().find(|c| c.kind == kind && c.status == "True");
-    let words = |c: &Condition| c.message.clone().or_else(|| c.reason.clone());
+    let words = |c: &StatusCondition| c.message.clone().or_else(|| c.reason.clone());
     let (status_now, state, message) = if let Some(c) = holding("Complete") {
         (JobStatus::Succeeded, "Succeeded", words(c))
     } else if let Some(c) = holding("Failed") {
@@ -300,9 +289,9 @@ fn quantities(
 /// The job's state from the operator's conditions: a finished one is
 /// Succeeded or Failed whatever came before; otherwise the newest condition
 /// that holds (Restarting after Running, say).
-fn state_of(conditions: &[Condition], suspended: bool) -> (JobStatus, &str, Option<String>) {
+fn state_of(conditions: &[StatusCondition], suspended: bool) -> (JobStatus, &str, Option<String>) {
     let holding = |kind: &str| conditions.iter().find(|c| c.kind == kind && c.status == "True");
-    let words = |c: &Condition| c.message.clone().or_else(|| c.reason.clone());
+    let words = |c: &StatusCondition| c.message.clone().or_else(|| c.reason.clone());
     if let Some(c) = holding("Succeeded") {
         return (JobStatus::Succeeded, "Succeeded", words(c));
     }

@@ -101,38 +101,14 @@ impl Binaries {
     /// parallel tests and processes (a file lock serialises builds).
     pub fn ensure() -> Result<Binaries> {
         static ONCE: Mutex<Option<Binaries>> = Mutex::new(None);
-        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = done.as_ref() {
-            return Ok(found.clone());
-        }
-        let found = match Self::locate() {
-            Ok(found) => found,
-            Err(_) => {
-                build(BinarySet::ControlPlane)?;
-                Self::locate()?
-            }
-        };
-        *done = Some(found.clone());
-        Ok(found)
+        ensure_cached(&ONCE, Self::locate, || build(BinarySet::ControlPlane))
     }
 
     /// kubectl, built first if it is missing (with the control plane, if that is missing too).
     /// Blocking, like [`ensure`](Self::ensure).
     pub fn ensure_kubectl() -> Result<PathBuf> {
         static ONCE: Mutex<Option<PathBuf>> = Mutex::new(None);
-        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = done.as_ref() {
-            return Ok(found.clone());
-        }
-        let found = match Self::locate_kubectl() {
-            Ok(found) => found,
-            Err(_) => {
-                build(BinarySet::All)?;
-                Self::locate_kubectl()?
-            }
-        };
-        *done = Some(found.clone());
-        Ok(found)
+        ensure_cached(&ONCE, Self::locate_kubectl, || build(BinarySet::All))
     }
 
     /// The control plane and kubectl, built in one run if anything is missing.
@@ -185,6 +161,28 @@ impl Binaries {
 }
 
 /// An error naming what is missing: a file of `needed`, or the stamp of a finished build.
+/// What `once` already found, else what `locate` finds, else what it finds
+/// after `build` ran: each process builds or looks at most once per cache.
+fn ensure_cached<T: Clone>(
+    once: &Mutex<Option<T>>,
+    locate: fn() -> Result<T>,
+    build: impl FnOnce() -> Result<()>,
+) -> Result<T> {
+    let mut done = once.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = done.as_ref() {
+        return Ok(found.clone());
+    }
+    let found = match locate() {
+        Ok(found) => found,
+        Err(_) => {
+            build()?;
+            locate()?
+        }
+    };
+    *done = Some(found.clone());
+    Ok(found)
+}
+
 fn check_built(bin: &Path, stamp: &Path, needed: &[&PathBuf]) -> Result<()> {
     let missing: Vec<&PathBuf> = needed.iter().copied().filter(|p| !p.exists()).collect();
     if stamp.exists() && missing.is_empty() {
@@ -330,27 +328,17 @@ impl TrainingOperator {
     /// progress lines go to stderr). Safe to call from parallel tests and processes.
     pub fn ensure() -> Result<TrainingOperator> {
         static ONCE: Mutex<Option<TrainingOperator>> = Mutex::new(None);
-        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = done.as_ref() {
-            return Ok(found.clone());
-        }
-        let found = match Self::locate() {
-            Ok(found) => found,
-            Err(_) => {
-                let dir = training_operator_dir();
-                run_build_script(BuildScript {
-                    dir: &dir,
-                    file_name: format!("build-training-operator-{TRAINING_OPERATOR_VERSION}.sh"),
-                    text: TRAINING_OPERATOR_SCRIPT,
-                    args: vec![TRAINING_OPERATOR_VERSION.into(), dir.display().to_string()],
-                    what: format!("the Kubeflow training operator {TRAINING_OPERATOR_VERSION}"),
-                    ready: &|| Self::locate().is_ok(),
-                })?;
-                Self::locate()?
-            }
-        };
-        *done = Some(found.clone());
-        Ok(found)
+        ensure_cached(&ONCE, Self::locate, || {
+            let dir = training_operator_dir();
+            run_build_script(BuildScript {
+                dir: &dir,
+                file_name: format!("build-training-operator-{TRAINING_OPERATOR_VERSION}.sh"),
+                text: TRAINING_OPERATOR_SCRIPT,
+                args: vec![TRAINING_OPERATOR_VERSION.into(), dir.display().to_string()],
+                what: format!("the Kubeflow training operator {TRAINING_OPERATOR_VERSION}"),
+                ready: &|| Self::locate().is_ok(),
+            })
+        })
     }
 
     /// The operator if it is already built; never builds.
@@ -401,27 +389,17 @@ impl Karpenter {
     /// progress lines go to stderr). Safe to call from parallel tests and processes.
     pub fn ensure() -> Result<Karpenter> {
         static ONCE: Mutex<Option<Karpenter>> = Mutex::new(None);
-        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = done.as_ref() {
-            return Ok(found.clone());
-        }
-        let found = match Self::locate() {
-            Ok(found) => found,
-            Err(_) => {
-                let dir = karpenter_dir();
-                run_build_script(BuildScript {
-                    dir: &dir,
-                    file_name: format!("build-karpenter-{KARPENTER_VERSION}.sh"),
-                    text: KARPENTER_SCRIPT,
-                    args: vec![KARPENTER_VERSION.into(), dir.display().to_string()],
-                    what: format!("Karpenter {KARPENTER_VERSION} (KWOK provider)"),
-                    ready: &|| Self::locate().is_ok(),
-                })?;
-                Self::locate()?
-            }
-        };
-        *done = Some(found.clone());
-        Ok(found)
+        ensure_cached(&ONCE, Self::locate, || {
+            let dir = karpenter_dir();
+            run_build_script(BuildScript {
+                dir: &dir,
+                file_name: format!("build-karpenter-{KARPENTER_VERSION}.sh"),
+                text: KARPENTER_SCRIPT,
+                args: vec![KARPENTER_VERSION.into(), dir.display().to_string()],
+                what: format!("Karpenter {KARPENTER_VERSION} (KWOK provider)"),
+                ready: &|| Self::locate().is_ok(),
+            })
+        })
     }
 
     /// Karpenter if it is already built; never builds.
@@ -472,27 +450,17 @@ impl TrainerCrds {
     /// parallel tests and processes.
     pub fn ensure() -> Result<TrainerCrds> {
         static ONCE: Mutex<Option<TrainerCrds>> = Mutex::new(None);
-        let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = done.as_ref() {
-            return Ok(found.clone());
-        }
-        let found = match Self::locate() {
-            Ok(found) => found,
-            Err(_) => {
-                let dir = trainer_dir();
-                run_build_script(BuildScript {
-                    dir: &dir,
-                    file_name: format!("fetch-trainer-crds-{TRAINER_VERSION}.sh"),
-                    text: TRAINER_SCRIPT,
-                    args: vec![TRAINER_VERSION.into(), dir.display().to_string()],
-                    what: format!("the Kubeflow Trainer {TRAINER_VERSION} CRDs"),
-                    ready: &|| Self::locate().is_ok(),
-                })?;
-                Self::locate()?
-            }
-        };
-        *done = Some(found.clone());
-        Ok(found)
+        ensure_cached(&ONCE, Self::locate, || {
+            let dir = trainer_dir();
+            run_build_script(BuildScript {
+                dir: &dir,
+                file_name: format!("fetch-trainer-crds-{TRAINER_VERSION}.sh"),
+                text: TRAINER_SCRIPT,
+                args: vec![TRAINER_VERSION.into(), dir.display().to_string()],
+                what: format!("the Kubeflow Trainer {TRAINER_VERSION} CRDs"),
+                ready: &|| Self::locate().is_ok(),
+            })
+        })
     }
 
     /// The manifests if they are already fetched; never fetches.

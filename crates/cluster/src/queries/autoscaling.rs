@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use gantry_domain::view::{Autoscaling, EventRow, NodeClaimRow, NodePoolRow, Provisioning, ResourceKind};
 
+use super::workloads::event_row;
 use super::{Viewer, visible_clusters};
 use crate::autoscaling::{LABEL_NODE_POOL, NodeClaimSummary, NodePoolSummary};
 use crate::hub::{ClusterCache, Hub};
@@ -43,17 +44,6 @@ pub fn autoscaling(hub: &Hub, viewer: &Viewer, name: &str) -> Option<Autoscaling
     events.truncate(RECENT_EVENTS);
     let refused = [ResourceKind::NodePool, ResourceKind::NodeClaim].into_iter().find_map(|k| cluster.refused(k));
     Some(Autoscaling { karpenter, refused, pools, claims, events })
-}
-
-fn event_row(e: &EventSummary) -> EventRow {
-    EventRow {
-        kind: if e.warning { "Warning".into() } else { "Normal".into() },
-        reason: e.reason.to_string(),
-        message: e.message.to_string(),
-        count: e.count,
-        last_seen: e.last_seen,
-        object: format!("{}/{}", e.kind.to_lowercase(), e.object),
-    }
 }
 
 fn pool_row(cluster: &str, p: &NodePoolSummary) -> NodePoolRow {

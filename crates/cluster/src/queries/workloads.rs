@@ -304,19 +304,24 @@ pub fn deployment(
     Some((row, pods, events))
 }
 
+/// An event as the pages list it.
+pub(super) fn event_row(e: &crate::summary::EventSummary) -> EventRow {
+    EventRow {
+        kind: if e.warning { "Warning".into() } else { "Normal".into() },
+        reason: e.reason.to_string(),
+        message: e.message.to_string(),
+        count: e.count,
+        last_seen: e.last_seen,
+        object: format!("{}/{}", e.kind.to_lowercase(), e.object),
+    }
+}
+
 fn events_for(cluster: &ClusterCache, namespace: &str, objects: &[String]) -> Vec<EventRow> {
     let mut rows: Vec<EventRow> = cluster.events.read(|events| {
         events
             .iter()
             .filter(|(k, e)| &*k.namespace == namespace && objects.iter().any(|o| **o == *e.object))
-            .map(|(_, e)| EventRow {
-                kind: if e.warning { "Warning".into() } else { "Normal".into() },
-                reason: e.reason.to_string(),
-                message: e.message.to_string(),
-                count: e.count,
-                last_seen: e.last_seen,
-                object: format!("{}/{}", e.kind.to_lowercase(), e.object),
-            })
+            .map(|(_, e)| event_row(e))
             .collect()
     });
     rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
