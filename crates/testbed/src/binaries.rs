@@ -420,6 +420,55 @@ impl Karpenter {
     }
 }
 
+/// `go/build-hydra.sh`, which builds Ory Hydra with SQLite.
+const HYDRA_SCRIPT: &str = include_str!("../go/build-hydra.sh");
+
+/// Ory Hydra (`github.com/ory/hydra/v2`), the OpenID Connect provider of
+/// [`IdentityProvider`](crate::identity::IdentityProvider).
+pub const HYDRA_VERSION: &str = "v2.3.0";
+
+/// The recipe number of `go/build-hydra.sh` (its `RECIPE=`).
+const HYDRA_RECIPE: &str = "r1";
+
+/// Ory Hydra's binary, built with SQLite (so `DSN=memory` works).
+#[derive(Clone, Debug)]
+pub struct Hydra {
+    pub binary: PathBuf,
+}
+
+/// The cache directory of Hydra: `hydra`, `src/`, `build-seconds`.
+pub fn hydra_dir() -> PathBuf {
+    cache_root().join(format!("hydra-{HYDRA_VERSION}"))
+}
+
+impl Hydra {
+    /// Hydra, built first if it is missing (blocking: a cold build takes minutes, its progress
+    /// lines go to stderr). Safe to call from parallel tests and processes.
+    pub fn ensure() -> Result<Hydra> {
+        static ONCE: Mutex<Option<Hydra>> = Mutex::new(None);
+        ensure_cached(&ONCE, Self::locate, || {
+            let dir = hydra_dir();
+            run_build_script(BuildScript {
+                dir: &dir,
+                file_name: format!("build-hydra-{HYDRA_VERSION}.sh"),
+                text: HYDRA_SCRIPT,
+                args: vec![HYDRA_VERSION.into(), dir.display().to_string()],
+                what: format!("Ory Hydra {HYDRA_VERSION}"),
+                ready: &|| Self::locate().is_ok(),
+            })
+        })
+    }
+
+    /// Hydra if it is already built; never builds.
+    pub fn locate() -> Result<Hydra> {
+        let dir = hydra_dir();
+        let found = Hydra { binary: dir.join("hydra") };
+        let stamp = dir.join(format!(".built-{HYDRA_RECIPE}-hydra-{HYDRA_VERSION}"));
+        check_built(&dir, &stamp, &[&found.binary])?;
+        Ok(found)
+    }
+}
+
 /// `go/fetch-trainer-crds.sh`, which fetches Kubeflow Trainer v2's CRDs and runtimes.
 const TRAINER_SCRIPT: &str = include_str!("../go/fetch-trainer-crds.sh");
 
@@ -869,6 +918,86 @@ esac
         assert!(out.join(format!(".fetched-{TRAINER_RECIPE}-trainer-{TRAINER_VERSION}")).exists());
         let (ok, stderr, calls) = run();
         assert!(ok && calls.is_empty(), "{stderr} {calls}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A `go` that serves Hydra's module source (read-only, as the module cache is) and "builds"
+    /// it; it logs its calls and the directory it ran in.
+    const FAKE_GO_HYDRA: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$* CGO_ENABLED=$CGO_ENABLED in $(basename "$PWD")" >> "$FAKE_GO_ROOT/go.log"
+case "$1" in
+  mod)
+    case "$2" in
+      download) printf '{\n\t"Path": "github.com/ory/hydra/v2",\n\t"Dir": "%s",\n\t"GoMod": "/nowhere"\n}\n' "$FAKE_GO_ROOT/module" ;;
+      edit) [[ -w go.mod ]]; echo "$3" >> go.mod ;;
+    esac ;;
+  build)
+    grep -q dropreplace go.mod
+    while [[ "$1" != -o ]]; do shift; done
+    printf '#!/bin/sh\n' > "$2"; chmod +x "$2" ;;
+esac
+"#;
+
+    #[test]
+    fn the_hydra_script_builds_a_writable_copy_of_the_module_once() {
+        let root = std::env::temp_dir().join(format!("gantry-build-hydra-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fakebin")).unwrap();
+        let go = root.join("fakebin/go");
+        std::fs::write(&go, FAKE_GO_HYDRA).unwrap();
+        std::fs::set_permissions(&go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let module = root.join("module");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(module.join("go.mod"), "module github.com/ory/hydra/v2\n").unwrap();
+        std::fs::write(module.join("main.go"), "package main\n").unwrap();
+        for file in ["go.mod", "main.go"] {
+            std::fs::set_permissions(module.join(file), std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+        }
+        let script = root.join("build-hydra.sh");
+        std::fs::write(&script, HYDRA_SCRIPT).unwrap();
+        let out = root.join("out");
+        let path = format!("{}:{}", root.join("fakebin").display(), std::env::var("PATH").unwrap_or_default());
+        let run = || {
+            let _ = std::fs::remove_file(root.join("go.log"));
+            let output = Command::new("bash")
+                .arg(&script)
+                .arg(HYDRA_VERSION)
+                .arg(&out)
+                .env("PATH", &path)
+                .env("FAKE_GO_ROOT", &root)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            let progress: Vec<String> =
+                stderr.lines().filter(|l| l.starts_with("progress: ")).map(str::to_string).collect();
+            let calls = std::fs::read_to_string(root.join("go.log")).unwrap_or_default();
+            (output.status.success(), stderr, progress, calls)
+        };
+        let (ok, stderr, progress, calls) = run();
+        assert!(ok, "{stderr}");
+        assert_eq!(
+            progress,
+            [
+                format!("progress: fetching Ory Hydra {HYDRA_VERSION} from the Go module proxy"),
+                format!("progress: building Ory Hydra {HYDRA_VERSION} (with SQLite)"),
+            ]
+        );
+        let tree = format!("hydra-{HYDRA_VERSION}");
+        assert!(
+            calls.contains(&format!("mod edit -dropreplace github.com/ory/hydra-client-go/v2 CGO_ENABLED=1 in {tree}")),
+            "{calls}"
+        );
+        assert!(calls.contains("-tags sqlite,sqlite_omit_load_extension"), "{calls}");
+        assert!(calls.contains(&format!(". CGO_ENABLED=1 in {tree}")), "{calls}");
+        assert!(out.join("hydra").exists() && out.join("build-seconds").exists());
+        assert!(out.join(format!(".built-{HYDRA_RECIPE}-hydra-{HYDRA_VERSION}")).exists());
+        // The copy it built in is gone; the module cache's files are untouched.
+        assert!(!out.join("src").join(&tree).exists());
+        assert_eq!(std::fs::read_to_string(module.join("go.mod")).unwrap(), "module github.com/ory/hydra/v2\n");
+        // Built: a no-op that does not call Go.
+        let (ok, stderr, progress, calls) = run();
+        assert!(ok && progress.is_empty() && calls.is_empty(), "{stderr} {calls}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -15,6 +15,7 @@ mod cluster;
 pub mod dcgm;
 mod error;
 pub mod fleet;
+pub mod identity;
 pub mod karpenter;
 pub mod kwok;
 mod pki;
@@ -27,13 +28,14 @@ mod testbed;
 pub mod training;
 
 pub use binaries::{
-    Binaries, K8S_VERSION, KARPENTER_VERSION, KWOK_VERSION, Karpenter, TRAINER_VERSION, TRAINING_OPERATOR_VERSION,
-    TrainerCrds, TrainingOperator, build_seconds_file, cache_root, karpenter_dir, kubectl_build_seconds_file,
-    trainer_dir, training_operator_dir, version_dir,
+    Binaries, HYDRA_VERSION, Hydra, K8S_VERSION, KARPENTER_VERSION, KWOK_VERSION, Karpenter, TRAINER_VERSION,
+    TRAINING_OPERATOR_VERSION, TrainerCrds, TrainingOperator, build_seconds_file, cache_root, hydra_dir, karpenter_dir,
+    kubectl_build_seconds_file, trainer_dir, training_operator_dir, version_dir,
 };
 pub use cluster::{AuditedRequest, ClusterHandle, Component};
 pub use dcgm::{DcgmExporter, GpuSample, History, MigSlice};
 pub use error::{Error, Result};
 pub use fleet::Fleet;
+pub use identity::{IdentityProvider, IdentityUser};
 pub use prometheus::Prometheus;
 pub use testbed::{Options, Testbed};
