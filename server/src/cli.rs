@@ -115,6 +115,58 @@ pub struct ServeArgs {
     /// the pod's terminationGracePeriodSeconds. Ctrl-C stops at once.
     #[arg(long, env = "GANTRY_SHUTDOWN_DELAY_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub shutdown_delay_seconds: u64,
+    #[command(flatten)]
+    pub sso: SsoArgs,
+}
+
+/// Single sign-on through an OpenID Connect provider (off unless --oidc-issuer is set).
+#[derive(Debug, Args, Clone)]
+pub struct SsoArgs {
+    /// The provider's issuer URL (discovery is read from
+    /// `<issuer>/.well-known/openid-configuration`), e.g. https://login.example.com/realms/ml.
+    #[arg(long, env = "GANTRY_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id Gantry is registered under at the provider.
+    #[arg(long, env = "GANTRY_OIDC_CLIENT_ID", default_value = "gantry")]
+    pub oidc_client_id: String,
+    /// The client's secret (prefer --oidc-client-secret-file, from a mounted Secret).
+    #[arg(long, env = "GANTRY_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// A file holding the client's secret.
+    #[arg(long, env = "GANTRY_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes asked for besides openid (comma-separated). offline_access
+    /// gives the refresh token that keeps open sessions' groups current.
+    #[arg(
+        long,
+        env = "GANTRY_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "profile,email,groups,offline_access"
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// The ID token claim that lists the person's groups.
+    #[arg(long, env = "GANTRY_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// Where the provider sends people back; registered at the provider.
+    /// Default: the first --public-url with /auth/sso/callback.
+    #[arg(long, env = "GANTRY_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with …").
+    #[arg(long, env = "GANTRY_OIDC_PROVIDER_NAME", default_value = "single sign-on")]
+    pub oidc_provider_name: String,
+    /// Minutes between re-reading an open session's groups from the provider.
+    #[arg(long, env = "GANTRY_OIDC_REFRESH_MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub oidc_refresh_minutes: u64,
+    /// Who may sign in with a password: everyone, or only global admins
+    /// (break-glass) once single sign-on is on.
+    #[arg(long, env = "GANTRY_LOCAL_PASSWORDS", value_enum, default_value_t = LocalPasswords::Everyone)]
+    pub local_passwords: LocalPasswords,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalPasswords {
+    Everyone,
+    Admins,
 }
 
 #[derive(Debug, Subcommand)]

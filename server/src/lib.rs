@@ -9,5 +9,6 @@ pub mod openapi;
 pub mod rest;
 pub mod security;
 pub mod serve;
+pub mod sso;
 pub mod streams;
 pub mod web;

@@ -60,9 +60,20 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         rollup_retention_ms: args.rollup_retention_days * 86_400_000,
         waste_threshold_percent: waste_threshold(args.waste_threshold_percent)?,
         progress_file: args.progress_file.clone(),
+        local_passwords: args.sso.local_passwords == crate::cli::LocalPasswords::Everyone,
         ..ServiceConfig::default()
     };
-    let app = state(store.clone(), sealer, config);
+    let sso = sso_config(&args.sso, &args.public_url)?.map(gantry_service::Sso::new).transpose()?;
+    let mut app = state(store.clone(), sealer, config);
+    if let Some(sso) = sso {
+        // A provider that does not answer is said at once; local sign-in
+        // works meanwhile, and each "Sign in with …" asks it again.
+        match sso.metadata(false).await {
+            Ok(_) => tracing::info!("single sign-on through {}", args.sso.oidc_issuer.as_deref().unwrap_or_default()),
+            Err(error) => tracing::error!("single sign-on is not usable yet: {}", error.message),
+        }
+        app = app.with_sso(sso);
+    }
     if store.count_users().await.map_err(|e| format!("database: {e}"))? == 0 {
         tracing::warn!(
             "there are no users yet; create the first admin with: gantry admin create --username <name> (add --data-dir/--database-url as for serve)"
@@ -166,6 +177,41 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(5), background).await;
     store.close().await;
     Ok(())
+}
+
+/// Single sign-on's settings from the flags, or None when --oidc-issuer is
+/// not set; one line naming the bad setting otherwise.
+fn sso_config(args: &crate::cli::SsoArgs, public_urls: &[String]) -> Result<Option<gantry_service::SsoConfig>, String> {
+    let Some(issuer) = args.oidc_issuer.clone().filter(|i| !i.trim().is_empty()) else { return Ok(None) };
+    let client_secret = match (&args.oidc_client_secret, &args.oidc_client_secret_file) {
+        (Some(secret), None) => secret.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--oidc-client-secret-file {}: {e}", path.display()))?
+            .trim()
+            .to_string(),
+        (Some(_), Some(_)) => return Err("give --oidc-client-secret or --oidc-client-secret-file, not both".into()),
+        (None, None) => return Err("--oidc-issuer needs --oidc-client-secret-file (or --oidc-client-secret)".into()),
+    };
+    if client_secret.is_empty() {
+        return Err("the OpenID Connect client secret is empty".into());
+    }
+    let redirect_url = match (&args.oidc_redirect_url, public_urls.first()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(public)) => format!("{}/auth/sso/callback", public.trim_end_matches('/')),
+        (None, None) => {
+            return Err("--oidc-issuer needs --oidc-redirect-url (or --public-url, from which it is made)".into());
+        }
+    };
+    Ok(Some(gantry_service::SsoConfig {
+        provider_name: args.oidc_provider_name.trim().to_string(),
+        issuer: issuer.trim().to_string(),
+        client_id: args.oidc_client_id.trim().to_string(),
+        client_secret,
+        scopes: args.oidc_scopes.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        groups_claim: args.oidc_groups_claim.trim().to_string(),
+        redirect_url,
+        refresh_interval: Duration::from_secs(args.oidc_refresh_minutes * 60),
+    }))
 }
 
 /// Makes the allocator give large blocks back to the system when they are

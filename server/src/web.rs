@@ -35,6 +35,9 @@ pub struct WebState {
     /// `scheme://host[:port]` Gantry is served at; empty: whatever Host a request names.
     pub public_origins: Vec<String>,
     pub metrics_token: Option<String>,
+    /// The identity provider's origin, where sign-out's redirect may go
+    /// (the CSP's form-action), when single sign-on is on.
+    pub sso_origin: Option<String>,
     /// Flips to true on shutdown, so long-lived streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Requests that change something, still running.
@@ -244,6 +247,7 @@ pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Route
         proxy_hops: config.proxy_hops,
         public_origins: config.public_origins.clone(),
         metrics_token: config.metrics_token.clone(),
+        sso_origin: app.sso_origin(),
         shutdown: lifecycle.stopping.clone(),
         changes: lifecycle.changes.clone(),
     };
@@ -274,6 +278,7 @@ pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Route
             get(move || async move { ([(http::header::CONTENT_TYPE, "application/json")], openapi) }),
         )
         .merge(api)
+        .merge(crate::sso::routes())
         .route("/fn/{*name}", get(server_functions).post(server_functions))
         .merge(
             Router::new()

@@ -59,7 +59,11 @@ fn allowed(access: Access, who: Who) -> bool {
 async fn fixture(app: &common::TestApp) -> Fixture {
     let client = common::bed().cluster("a").unwrap().client().await.unwrap();
     let deployments = Api::<Deployment>::namespaced(client.clone(), "vision");
-    let name = "matrix-app";
+    // Unique names: the two matrices run at once on the shared clusters.
+    let suffix = rand_suffix();
+    let name = format!("matrix-app-{suffix}");
+    let job_name = format!("matrix-job-{suffix}");
+    let name = name.as_str();
     let spec = |image: &str| -> Deployment {
         serde_json::from_value(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -80,7 +84,7 @@ async fn fixture(app: &common::TestApp) -> Fixture {
     deployments.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap();
     let job: Job = serde_json::from_value(json!({
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": { "name": "matrix-job", "namespace": "vision" },
+        "metadata": { "name": job_name, "namespace": "vision" },
         "spec": { "template": { "metadata": { "annotations": {
                 "pod-complete.stage.kwok.x-k8s.io/delay": "3600s", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "3600s" } },
             "spec": { "restartPolicy": "Never", "containers": [ { "name": "train", "image": "example/trainer:1" } ] } } }
@@ -89,7 +93,8 @@ async fn fixture(app: &common::TestApp) -> Fixture {
     Api::<Job>::namespaced(client.clone(), "vision").create(&PostParams::default(), &job).await.unwrap();
     let pods = Api::<Pod>::namespaced(client, "vision");
     let pod = eventually("the job's pod runs", 60, || async {
-        let list = pods.list(&ListParams::default().labels("batch.kubernetes.io/job-name=matrix-job")).await.ok()?;
+        let list =
+            pods.list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job_name}"))).await.ok()?;
         list.items
             .into_iter()
             .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))?
@@ -99,12 +104,12 @@ async fn fixture(app: &common::TestApp) -> Fixture {
     .await;
     // Wait until Gantry's caches have seen it all.
     eventually("the cache has the fixture", 30, || async {
-        app.state.hub().cluster("a")?.jobs.read(|jobs| jobs.keys().any(|k| &*k.name == "matrix-job")).then_some(())
+        app.state.hub().cluster("a")?.jobs.read(|jobs| jobs.keys().any(|k| *k.name == *job_name)).then_some(())
     })
     .await;
     let node =
         app.state.hub().cluster("b").unwrap().nodes.read(|nodes| nodes.values().next().unwrap().name.to_string());
-    Fixture { vision: app.vision, deployment: name.into(), job: "matrix-job".into(), pod, node }
+    Fixture { vision: app.vision, deployment: name.into(), job: job_name, pod, node }
 }
 
 enum Payload {
@@ -259,6 +264,23 @@ async fn rest_sample(
             let name = app.state.store().user(id).await.unwrap().unwrap().username;
             (format!("/teams/{}/members/{name}", fx.vision), Payload::None)
         }
+        ("GET", "/sso") => ("/sso".into(), Payload::None),
+        ("PUT", "/sso/admin-groups/{group}") => (format!("/sso/admin-groups/admins-{unique}"), Payload::None),
+        ("DELETE", "/sso/admin-groups/{group}") => {
+            let group = format!("gone-{unique}");
+            app.state.store().set_group_mapping(&group, gantry_store::Grant::GlobalAdmin).await.unwrap();
+            (format!("/sso/admin-groups/{group}"), Payload::None)
+        }
+        ("GET", "/teams/{id}/group-mappings") => (format!("/teams/{}/group-mappings", fx.vision), Payload::None),
+        ("PUT", "/teams/{id}/group-mappings/{group}") => {
+            (format!("/teams/{}/group-mappings/g-{unique}", fx.vision), Payload::Json(json!({ "role": "viewer" })))
+        }
+        ("DELETE", "/teams/{id}/group-mappings/{group}") => {
+            let group = format!("gone-{unique}");
+            let grant = gantry_store::Grant::Team { team_id: fx.vision, role: Role::Viewer };
+            app.state.store().set_group_mapping(&group, grant).await.unwrap();
+            (format!("/teams/{}/group-mappings/{group}", fx.vision), Payload::None)
+        }
         ("GET", "/teams/{id}/environments") => (format!("/teams/{}/environments", fx.vision), Payload::None),
         ("PUT", "/teams/{id}/environments") => (
             format!("/teams/{}/environments", fx.vision),
@@ -401,8 +423,8 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
     let d = format!("cluster=a&namespace=vision&name={}", fx.deployment);
     let kubeconfig: String = url_encode(&common::bed().cluster("b").unwrap().kubeconfig_yaml());
     match endpoint {
-        "me" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview" | "clusters"
-        | "preparation" | "quotas" | "launch_options" => String::new(),
+        "me" | "sign_in_options" | "my_tokens" | "list_users" | "list_teams" | "list_namespaces" | "overview"
+        | "clusters" | "preparation" | "quotas" | "launch_options" => String::new(),
         "login" => format!(
             "username={}&password={}",
             if who == Who::Anonymous { "admin" } else { who.username() },
@@ -421,6 +443,14 @@ async fn server_fn_sample(app: &common::TestApp, fx: &Fixture, endpoint: &str, w
             format!("csrf=&id={}", app.state.store().create_team(&format!("fgone-{unique}")).await.unwrap().id)
         }
         "team_page" => format!("id={}", fx.vision),
+        "sso_overview" => String::new(),
+        "set_group_mapping" => format!("csrf=&group=g-{unique}&team_id={}&role=viewer", fx.vision),
+        "remove_group_mapping" => {
+            let group = format!("gone-{unique}");
+            let grant = gantry_store::Grant::Team { team_id: fx.vision, role: Role::Viewer };
+            app.state.store().set_group_mapping(&group, grant).await.unwrap();
+            format!("csrf=&group={group}&team_id={}", fx.vision)
+        }
         "set_member" => format!("csrf=&team_id={}&username=viewer&role=viewer", fx.vision),
         "remove_member" => {
             let id = scratch_user(app).await;
@@ -566,6 +596,18 @@ impl Outcome {
 #[tokio::test]
 async fn every_route_allows_and_refuses_exactly_as_its_access_says() {
     let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
+    every_route_as_its_access_says(app).await;
+}
+
+/// The same matrix, unchanged, with people who came through single sign-on:
+/// their accounts made on first sign-in, their roles from their groups.
+#[tokio::test]
+async fn every_route_allows_and_refuses_exactly_as_its_access_says_for_people_from_single_sign_on() {
+    let app = common::spawn_app_with_sso_people(common::Backend::Sqlite).await.unwrap();
+    every_route_as_its_access_says(app).await;
+}
+
+async fn every_route_as_its_access_says(app: common::TestApp) {
     let fx = fixture(&app).await;
     let mut tokens = Vec::new();
     for who in Who::ALL {

@@ -33,14 +33,22 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     Ok(())
 }
 
+/// What the sign-in page offers (single sign-on, passwords), and why the
+/// last sign-in through the identity provider failed.
+#[server(prefix = "/fn", endpoint = "sign_in_options")]
+pub async fn sign_in_options() -> Result<gantry_domain::sso::SignInOptions, AppError> {
+    use super::ssr::*;
+    Ok(state()?.sign_in_options(&session().await?).await)
+}
+
 /// Signs out: the session is deleted on the server, not just forgotten by
 /// the browser.
 #[server(prefix = "/fn", endpoint = "logout")]
 pub async fn logout(csrf: String) -> Result<(), AppError> {
     use super::ssr::*;
     let caller = acting_caller(&csrf).await?;
-    state()?.sign_out(&caller, &session().await?).await.map_err(service)?;
-    leptos_axum::redirect("/login");
+    let provider = state()?.sign_out(&caller, &session().await?).await.map_err(service)?;
+    leptos_axum::redirect(provider.as_deref().unwrap_or("/login"));
     Ok(())
 }
 

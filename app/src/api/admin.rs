@@ -32,6 +32,45 @@ pub async fn list_users() -> Result<Vec<User>, AppError> {
     state()?.list_users(&caller).await.map_err(service)
 }
 
+/// Single sign-on's effective configuration (no secret) and every group mapping (global admins).
+#[server(prefix = "/fn", endpoint = "sso_overview")]
+pub async fn sso_overview() -> Result<gantry_domain::sso::SsoOverview, AppError> {
+    use super::ssr::*;
+    let caller = caller().await?;
+    state()?.sso_overview(&caller).await.map_err(service)
+}
+
+/// Members of `group` get `role` in the team, or (role global_admin, no
+/// team) are global admins, from their next sign-in on.
+#[server(prefix = "/fn", endpoint = "set_group_mapping")]
+pub async fn set_group_mapping(csrf: String, group: String, team_id: String, role: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    let team = parse_team(&team_id, &role)?;
+    state()?.set_group_mapping(&caller, team, &group, &role).await.map_err(service).map(|_| ())
+}
+
+#[server(prefix = "/fn", endpoint = "remove_group_mapping")]
+pub async fn remove_group_mapping(csrf: String, group: String, team_id: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let caller = acting_caller(&csrf).await?;
+    let team = parse_team(&team_id, if team_id.trim().is_empty() { "global_admin" } else { "" })?;
+    state()?.remove_group_mapping(&caller, team, &group).await.map_err(service)
+}
+
+/// The team of a group mapping form: none for global admin, else a team id.
+#[cfg(feature = "ssr")]
+fn parse_team(team_id: &str, role: &str) -> Result<Option<i64>, AppError> {
+    use super::ssr::fail;
+    match (team_id.trim(), role) {
+        (_, "global_admin") => Ok(None),
+        ("", _) => Err(fail(gantry_domain::validate::Invalid::new("team_id", "choose a team"))),
+        (id, _) => {
+            id.parse().map(Some).map_err(|_| fail(gantry_domain::validate::Invalid::new("team_id", "is not a team id")))
+        }
+    }
+}
+
 #[server(prefix = "/fn", endpoint = "create_user")]
 pub async fn create_user(
     csrf: String,

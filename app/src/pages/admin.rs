@@ -7,14 +7,16 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::admin::{
-    AuditQuery, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveMember, ResetPassword, SetAdmin,
-    SetEnvironments, SetMember, TeamDetail as TeamData, UnmapNamespace, audit_log, list_teams, list_users, team_page,
+    AuditQuery, CreateTeam, CreateUser, DeleteTeam, DeleteUser, MapNamespace, RemoveGroupMapping, RemoveMember,
+    ResetPassword, SetAdmin, SetEnvironments, SetGroupMapping, SetMember, TeamDetail as TeamData, UnmapNamespace,
+    audit_log, list_teams, list_users, sso_overview, team_page,
 };
 use crate::api::costs::{ClearBudget, SetBudget};
 use crate::components::common::{Csrf, loaded, loaded_quietly, outcome};
 use crate::format;
 use crate::pages::costs::{BudgetChart, BudgetMonth, BudgetNow};
 use gantry_domain::records::{AuditRecord, Team, User};
+use gantry_domain::sso::{Grant, SsoOverview};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -81,6 +83,7 @@ pub fn UsersPage() -> impl IntoView {
         {outcome(set_admin.value(), |_| "Saved".to_string())}
         {outcome(reset.value(), |_| "Password set; the user's sessions ended".to_string())}
         {outcome(delete.value(), |_| "Deleted".to_string())}
+        <SingleSignOn />
         <section class="panel">
             <h2>"New user"</h2>
             <ActionForm action=create attr:class="stack">
@@ -91,6 +94,119 @@ pub fn UsersPage() -> impl IntoView {
                 <button type="submit">"Create user"</button>
             </ActionForm>
             {outcome(create.value(), |_| "User created".to_string())}
+        </section>
+    }
+}
+
+/// Single sign-on's effective configuration (never the secret), whether the
+/// provider answers, and which provider groups give which roles.
+#[component]
+fn SingleSignOn() -> impl IntoView {
+    let set = ServerAction::<SetGroupMapping>::new();
+    let remove = ServerAction::<RemoveGroupMapping>::new();
+    let overview = Resource::new(move || (set.version().get(), remove.version().get()), |_| sso_overview());
+    let teams = Resource::new(|| (), |_| list_teams());
+    view! {
+        <section class="panel" data-testid="sso">
+            <h2>"Single sign-on"</h2>
+            {loaded(overview, move |overview: SsoOverview| {
+                let settings = match overview.settings {
+                    None => view! {
+                        <p class="muted">
+                            "Off: people sign in with Gantry passwords. Start Gantry with --oidc-issuer, --oidc-client-id and --oidc-client-secret-file to sign people in through your identity provider."
+                        </p>
+                    }
+                    .into_any(),
+                    Some(s) => view! {
+                        {s.problem.map(|p| view! { <p class="error" role="alert">{p}</p> })}
+                        <dl class="facts" data-testid="sso-settings">
+                            <dt>"Provider"</dt><dd>{s.provider_name}</dd>
+                            <dt>"Issuer"</dt><dd><code>{s.issuer}</code></dd>
+                            <dt>"Client id"</dt><dd><code>{s.client_id}</code></dd>
+                            <dt>"Client secret"</dt><dd>{if s.client_secret_set { "set (not shown)" } else { "not set" }}</dd>
+                            <dt>"Scopes"</dt><dd>{s.scopes.join(" ")}</dd>
+                            <dt>"Groups claim"</dt><dd><code>{s.groups_claim}</code></dd>
+                            <dt>"Redirect URL"</dt><dd><code>{s.redirect_url}</code></dd>
+                            <dt>"Groups re-read"</dt><dd>{format!("every {} min while a session lasts", s.refresh_minutes)}</dd>
+                            <dt>"Passwords"</dt><dd>{if s.local_passwords { "everyone" } else { "global admins only (break-glass)" }}</dd>
+                        </dl>
+                    }
+                    .into_any(),
+                };
+                let rows = overview
+                    .mappings
+                    .into_iter()
+                    .map(|m| {
+                        let (team, role, team_id) = match m.grant {
+                            Grant::GlobalAdmin => ("—".to_string(), "Global admin".to_string(), String::new()),
+                            Grant::Team { team_id, role } => {
+                                (m.team_name.clone().unwrap_or_default(), role.label().to_string(), team_id.to_string())
+                            }
+                        };
+                        let (group, label, key) = (m.group.clone(), m.group.clone(), m.group);
+                        view! {
+                            <tr data-group=key>
+                                <td><code>{label}</code></td>
+                                <td>{team}</td>
+                                <td>{role}</td>
+                                <td class="row-actions">
+                                    <ActionForm action=remove attr:class="inline">
+                                        <Csrf />
+                                        <input type="hidden" name="group" value=group />
+                                        <input type="hidden" name="team_id" value=team_id />
+                                        <button type="submit" class="danger">"Remove"</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view();
+                view! {
+                    {settings}
+                    <h3>"Groups → roles"</h3>
+                    <p class="muted">
+                        "Roles from groups are given at each sign-in through the provider and re-read while a session lasts; a person who leaves a group loses its role. Roles given by hand stay."
+                    </p>
+                    <div class="table-scroll">
+                        <table class="grid" data-testid="group-mappings">
+                            <thead><tr><th>"Group"</th><th>"Team"</th><th>"Role"</th><th></th></tr></thead>
+                            <tbody>
+                                {rows}
+                            </tbody>
+                        </table>
+                    </div>
+                }
+            })}
+            {outcome(remove.value(), |_| "Mapping removed".to_string())}
+            <ActionForm action=set attr:class="row">
+                <Csrf />
+                <label>"Group" <input type="text" name="group" required maxlength="256" placeholder="ml-vision-deployers" /></label>
+                <label>
+                    "Team"
+                    {loaded_quietly(teams, |list: Vec<Team>| {
+                        view! {
+                            <select name="team_id">
+                                <option value="">"— (global admin)"</option>
+                                {list
+                                    .into_iter()
+                                    .map(|t| view! { <option value=t.id.to_string()>{t.name}</option> })
+                                    .collect_view()}
+                            </select>
+                        }
+                    })}
+                </label>
+                <label>
+                    "Role"
+                    <select name="role">
+                        <option value="viewer">"Viewer"</option>
+                        <option value="deployer">"Deployer"</option>
+                        <option value="team_admin">"Team admin"</option>
+                        <option value="global_admin">"Global admin"</option>
+                    </select>
+                </label>
+                <button type="submit">"Map group"</button>
+            </ActionForm>
+            {outcome(set.value(), |_| "Mapping saved".to_string())}
         </section>
     }
 }

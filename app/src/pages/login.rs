@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::access::Login;
+use crate::api::access::{Login, sign_in_options};
 use crate::components::common::ErrorNote;
 
 #[component]
@@ -12,6 +12,7 @@ pub fn LoginPage() -> impl IntoView {
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_string()));
     let changed = move || query.with(|q| q.get("changed").is_some());
     let reveal = RwSignal::new(false);
+    let options = Resource::new(|| (), |_| sign_in_options());
     Effect::new(move |_| {
         if let Some(Ok(())) = login.value().get() {
             // The same check as the server's redirect: only a path on this site.
@@ -25,6 +26,24 @@ pub fn LoginPage() -> impl IntoView {
             <Show when=changed>
                 <p class="ok">"Your password was changed. Sign in with the new one."</p>
             </Show>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let options = options.await.unwrap_or_default();
+                    let problem = options.problem.map(|problem| {
+                        view! { <p class="error" role="alert" data-testid="sso-problem">{problem}</p> }
+                    });
+                    let provider = options.provider.map(|provider| {
+                        let href = format!("/auth/sso/start?next={}", gantry_domain::view::encode(&next()));
+                        view! {
+                            <a class="button primary sso" rel="external" href=href data-testid="sso">
+                                "Sign in with " {provider}
+                            </a>
+                            <p class="muted">{if options.local_passwords { "or with a Gantry password:" } else { "Passwords are kept for administrators (break-glass):" }}</p>
+                        }
+                    });
+                    view! { {problem} {provider} }
+                })}
+            </Suspense>
             <ActionForm action=login attr:class="stack">
                 <input type="hidden" name="next" value=next />
                 <label>

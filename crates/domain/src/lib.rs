@@ -16,6 +16,7 @@ pub mod quantity;
 pub mod records;
 pub mod rollout;
 pub mod series;
+pub mod sso;
 pub mod throttle;
 pub mod usage;
 pub mod validate;

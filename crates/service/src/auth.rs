@@ -174,6 +174,20 @@ impl AppState {
                 .await?;
             return Err(ServiceError::unauthenticated(WRONG_CREDENTIALS));
         };
+        if !self.config.local_passwords && !credentials.user.global_admin {
+            self.audit_sign_in(
+                username,
+                Some(credentials.user.id),
+                source,
+                "login",
+                AuditResult::Denied,
+                Some("passwords are for global admins only; sign in through the identity provider".into()),
+            )
+            .await?;
+            return Err(ServiceError::forbidden(
+                "sign in through the identity provider: passwords are kept for administrators",
+            ));
+        }
         self.store.clear_throttle(&keys[0].0).await?;
         if verdict == Verdict::RightButRehash {
             let fresh = self.passwords.hash(password.to_string()).await?;
@@ -199,6 +213,15 @@ impl AppState {
         source: Option<&str>,
     ) -> Result<(Caller, String)> {
         let principal = self.login(username.trim(), password, source).await?;
+        let csrf = self.start_session(session, &principal).await?;
+        let caller = Caller { principal, via: Via::Session { id: session.id() }, source: source.map(str::to_string) };
+        Ok((caller, csrf))
+    }
+
+    /// Starts a session for someone who proved who they are: a new session
+    /// id (against fixation), the user, a fresh CSRF token and the time of
+    /// sign-in. Returns the CSRF token.
+    pub(crate) async fn start_session(&self, session: &Session, principal: &Principal) -> Result<String> {
         session.cycle_id().await.map_err(session_error)?;
         let csrf = hex::encode(rand::random::<[u8; 32]>());
         session.insert(SESSION_USER, principal.user_id).await.map_err(session_error)?;
@@ -206,12 +229,14 @@ impl AppState {
         session.insert(SESSION_LOGIN_AT, now_ms()).await.map_err(session_error)?;
         // Saved now, so the id exists for streams opened right after.
         session.save().await.map_err(session_error)?;
-        let caller = Caller { principal, via: Via::Session { id: session.id() }, source: source.map(str::to_string) };
-        Ok((caller, csrf))
+        Ok(csrf)
     }
 
-    /// Ends the session on the server, not just in the browser.
-    pub async fn sign_out(&self, caller: &Caller, session: &Session) -> Result<()> {
+    /// Ends the session on the server, not just in the browser. Returns
+    /// where the browser goes next when the session was made through the
+    /// identity provider and it has an end-session endpoint.
+    pub async fn sign_out(&self, caller: &Caller, session: &Session) -> Result<Option<String>> {
+        let provider_sign_out = self.sso_sign_out_url(session).await;
         self.audit_sign_in(
             &caller.principal.username,
             Some(caller.principal.user_id),
@@ -221,7 +246,8 @@ impl AppState {
             None,
         )
         .await?;
-        session.flush().await.map_err(session_error)
+        session.flush().await.map_err(session_error)?;
+        Ok(provider_sign_out)
     }
 
     /// The CSRF token a session caller's forms must echo; empty for others.
@@ -243,7 +269,11 @@ impl AppState {
         let Some(session) = credentials.session else { return Ok(None) };
         let Some(user_id) = session_value::<i64>(session, SESSION_USER).await? else { return Ok(None) };
         let login_at = session_value::<i64>(session, SESSION_LOGIN_AT).await?.unwrap_or(0);
-        let principal = if self.within_lifetime(login_at) { self.store.principal(user_id).await? } else { None };
+        let principal = if self.within_lifetime(login_at) && self.refresh_sso_session(session, user_id).await? {
+            self.store.principal(user_id).await?
+        } else {
+            None
+        };
         match principal {
             Some(principal) => Ok(Some(Caller { principal, via: Via::Session { id: session.id() }, source })),
             None => {
@@ -285,11 +315,11 @@ impl AppState {
     async fn token_caller(&self, secret: &str, source: Option<String>) -> Result<Caller> {
         match self.store.use_token(secret, now_ms()).await? {
             TokenLookup::Valid(token) => {
-                let owner = self
-                    .store
-                    .principal(token.user_id)
-                    .await?
-                    .ok_or_else(|| ServiceError::unauthenticated("the token's owner no longer exists"))?;
+                let owner = self.store.principal(token.user_id).await?.ok_or_else(|| {
+                    ServiceError::unauthenticated(
+                        "the token's owner no longer exists, or the identity provider no longer lets them in",
+                    )
+                })?;
                 let principal = owner.narrowed(token.max_role, token.team_ids.as_deref(), token.admin);
                 Ok(Caller { principal, via: Via::Token { id: token.id, name: token.name }, source })
             }

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod ops;
 pub mod passwords;
 pub mod secrets;
+pub mod sso;
 pub mod state;
 
 pub use auth::{ClientAddress, Credentials, SESSION_CSRF, SESSION_LOGIN_AT};
@@ -22,4 +23,5 @@ pub use ops::workloads::{
     AutoscaleRequest, DeleteRequest, PromoteOutcome, RollbackOutcome, RollbackRequest, ScaleRequest,
 };
 pub use secrets::{KeySource, Sealer};
+pub use sso::{Callback as SsoCallback, Sso, SsoConfig};
 pub use state::{AppState, Audit, Caller, ServiceConfig, Via};

@@ -38,6 +38,9 @@ pub struct ServiceConfig {
     /// A file where the script that started Gantry writes what it is still
     /// preparing (`scripts/run.sh`); shown on the overview and clusters pages.
     pub progress_file: Option<std::path::PathBuf>,
+    /// False: with single sign-on on, only global admins may sign in with a
+    /// password (break-glass); everyone else goes through the provider.
+    pub local_passwords: bool,
 }
 
 impl Default for ServiceConfig {
@@ -57,6 +60,7 @@ impl Default for ServiceConfig {
             rollup_retention_ms: gantry_domain::usage::ROLLUP_RETENTION_MS,
             waste_threshold_percent: gantry_domain::usage::DEFAULT_WASTE_THRESHOLD_PERCENT,
             progress_file: None,
+            local_passwords: true,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct AppState {
     /// sealed credentials it connected with; held while registering or
     /// removing one, so the replica's periodic sync never races them.
     pub(crate) stored_clusters: Arc<tokio::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>>,
+    /// The OpenID Connect provider people sign in through, when configured.
+    pub(crate) sso: Option<Arc<crate::sso::Sso>>,
 }
 
 impl AppState {
@@ -97,7 +103,14 @@ impl AppState {
             passwords: Arc::new(passwords),
             prometheus_problems: Default::default(),
             stored_clusters: Default::default(),
+            sso: None,
         }
+    }
+
+    /// Signs people in through this OpenID Connect provider too.
+    pub fn with_sso(mut self, sso: crate::sso::Sso) -> AppState {
+        self.sso = Some(Arc::new(sso));
+        self
     }
 
     pub(crate) fn note_prometheus(&self, cluster: &str, problem: Option<String>) {

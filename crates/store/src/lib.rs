@@ -15,6 +15,7 @@ mod prometheus;
 mod rollups;
 mod series;
 mod sessions;
+mod sso;
 mod teams;
 mod throttle;
 mod tokens;
@@ -40,6 +41,7 @@ pub use ledger::{
 pub use prometheus::ClusterPrometheus;
 pub use rollups::{RollupsDeleted, Sum, Tier, UsageFilter, UsageGroup, UsageQuestion};
 pub use sessions::SESSION_USER;
+pub use sso::{Grant, GroupMapping, NO_PASSWORD, SsoOutcome, SsoSignIn};
 pub use teams::{Member, NamespaceMapping, Team};
 pub use throttle::ThrottleRecord;
 pub use tokens::{NewToken, TokenLookup, TokenRecord};

@@ -91,7 +91,7 @@ impl Store {
     pub async fn set_membership(&self, team_id: i64, user_id: i64, role: Role) -> Result<()> {
         sqlx::query(
             "INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
+             ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, from_group = NULL",
         )
         .bind(team_id)
         .bind(user_id)

@@ -17,6 +17,10 @@ impl std::fmt::Debug for UserCredentials {
     }
 }
 
+/// A user's columns, global admin counting a group that makes them one.
+const USER_COLUMNS: &str =
+    "id, username, CASE WHEN admin_from_group IS NULL THEN global_admin ELSE 1 END AS global_admin, created_at";
+
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: i64,
@@ -84,18 +88,17 @@ impl Store {
     }
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
-        let row: Option<CredentialsRow> = sqlx::query_as(
-            "SELECT id, username, global_admin, created_at, password_hash FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<CredentialsRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"))
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(CredentialsRow::into))
     }
 
     pub async fn user_credentials_by_id(&self, id: i64) -> Result<Option<UserCredentials>> {
         let row: Option<CredentialsRow> =
-            sqlx::query_as("SELECT id, username, global_admin, created_at, password_hash FROM users WHERE id = $1")
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -103,19 +106,17 @@ impl Store {
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, username, global_admin, created_at FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(UserRow::into))
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> =
-            sqlx::query_as("SELECT id, username, global_admin, created_at FROM users ORDER BY username")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(UserRow::into).collect())
     }
 
@@ -152,8 +153,14 @@ impl Store {
     }
 
     /// The user with every team role they hold, as the policy sees them.
+    /// None for a user who is gone, or whom the identity provider deactivated.
     pub async fn principal(&self, user_id: i64) -> Result<Option<Principal>> {
-        let Some(user) = self.user(user_id).await? else { return Ok(None) };
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deactivated_at IS NULL"))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(user) = row.map(User::from) else { return Ok(None) };
         let rows: Vec<MembershipRow> = sqlx::query_as(
             "SELECT m.team_id, t.name, m.role FROM memberships m JOIN teams t ON t.id = m.team_id \
              WHERE m.user_id = $1 ORDER BY t.name",

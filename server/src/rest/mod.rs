@@ -5,6 +5,7 @@
 pub mod access;
 pub mod costs;
 pub mod fleet;
+pub mod sso;
 pub mod usage;
 pub mod workloads;
 
@@ -165,6 +166,12 @@ pub fn api() -> (axum::Router<WebState>, utoipa::openapi::OpenApi) {
         .routes(routes!(access::members))
         .routes(routes!(access::set_member))
         .routes(routes!(access::remove_member))
+        .routes(routes!(sso::overview))
+        .routes(routes!(sso::set_admin_group))
+        .routes(routes!(sso::remove_admin_group))
+        .routes(routes!(sso::team_mappings))
+        .routes(routes!(sso::set_team_mapping))
+        .routes(routes!(sso::remove_team_mapping))
         .routes(routes!(access::environments))
         .routes(routes!(access::set_environments))
         .routes(routes!(costs::budget))

@@ -112,6 +112,37 @@ pub async fn spawn_app_configured(
     Some(spawn_world(store, backend, dir, config, web_config).await)
 }
 
+/// How the world's people got their accounts and roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum People {
+    /// Made by an admin, with roles given by hand.
+    Local,
+    /// Made on first sign-in through the identity provider, with roles from
+    /// their groups (vision-viewers, vision-deployers, nlp-admins,
+    /// platform-admins), as the callback does; they also get a password, so
+    /// the sign-in route can be called for them.
+    FromSso,
+}
+
+/// A server whose people came through single sign-on.
+pub async fn spawn_app_with_sso_people(backend: Backend) -> Option<TestApp> {
+    let dir = TempDir::new("gantry-server-test");
+    let store = open_store(backend, &dir).await?;
+    Some(spawn_world_of(store, backend, dir, ServiceConfig::default(), |web| web, People::FromSso, |_| None).await)
+}
+
+/// A server that signs people in through an OpenID Connect provider:
+/// `sso` is given the server's base URL (for the redirect URL).
+pub async fn spawn_app_with_sso(
+    backend: Backend,
+    config: ServiceConfig,
+    sso: impl FnOnce(&str) -> gantry_service::SsoConfig,
+) -> Option<TestApp> {
+    let dir = TempDir::new("gantry-server-test");
+    let store = open_store(backend, &dir).await?;
+    Some(spawn_world_of(store, backend, dir, config, |web| web, People::Local, |base| Some(sso(base))).await)
+}
+
 /// A server on a store the test opened itself (on a database server of its
 /// own, say), with the same seeded world.
 pub async fn spawn_app_on(store: Store, backend: Backend) -> TestApp {
@@ -125,13 +156,31 @@ async fn spawn_world(
     config: ServiceConfig,
     web_config: impl FnOnce(WebConfig) -> WebConfig,
 ) -> TestApp {
+    spawn_world_of(store, backend, dir, config, web_config, People::Local, |_| None).await
+}
+
+async fn spawn_world_of(
+    store: Store,
+    backend: Backend,
+    dir: TempDir,
+    config: ServiceConfig,
+    web_config: impl FnOnce(WebConfig) -> WebConfig,
+    people: People,
+    sso: impl FnOnce(&str) -> Option<gantry_service::SsoConfig>,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let base = format!("http://{address}");
     let hub = Hub::new();
     for name in ["a", "b"] {
         // As the user `gantry`: the apiservers' audit logs record exactly what Gantry asked.
         hub.connect(name, bed().cluster(name).unwrap().gantry_config().await.unwrap()).unwrap();
     }
     assert!(hub.wait_synced(Duration::from_secs(60)).await, "caches never synced");
-    let state = AppState::new(store.clone(), hub, config, Sealer::from_key([3; 32]));
+    let mut state = AppState::new(store.clone(), hub, config, Sealer::from_key([3; 32]));
+    if let Some(sso) = sso(&base) {
+        state = state.with_sso(gantry_service::Sso::new(sso).unwrap());
+    }
 
     // Team vision owns `vision` in both clusters; team nlp owns `nlp` in a.
     // Cluster b therefore belongs to vision alone.
@@ -156,21 +205,43 @@ async fn spawn_world(
         .await
         .unwrap();
     let hash = gantry_service::passwords::hash(PASSWORD.to_string()).await.unwrap();
-    for (who, team, role) in [
-        (Who::Viewer, Some(vision), Role::Viewer),
-        (Who::Deployer, Some(vision), Role::Deployer),
-        (Who::OtherTeamAdmin, Some(nlp), Role::TeamAdmin),
-        (Who::Admin, None, Role::Viewer),
-    ] {
-        let user =
-            store.create_user(&Username::parse(who.username()).unwrap(), &hash, who == Who::Admin).await.unwrap();
-        if let Some(team) = team {
-            store.set_membership(team, user.id, role).await.unwrap();
+    let world = [
+        (Who::Viewer, Some(vision), Role::Viewer, "vision-viewers"),
+        (Who::Deployer, Some(vision), Role::Deployer, "vision-deployers"),
+        (Who::OtherTeamAdmin, Some(nlp), Role::TeamAdmin, "nlp-admins"),
+        (Who::Admin, None, Role::Viewer, "platform-admins"),
+    ];
+    for (who, team, role, group) in world {
+        match people {
+            People::Local => {
+                let name = Username::parse(who.username()).unwrap();
+                let user = store.create_user(&name, &hash, who == Who::Admin).await.unwrap();
+                if let Some(team) = team {
+                    store.set_membership(team, user.id, role).await.unwrap();
+                }
+            }
+            People::FromSso => {
+                let grant = match team {
+                    Some(team_id) => gantry_store::Grant::Team { team_id, role },
+                    None => gantry_store::Grant::GlobalAdmin,
+                };
+                store.set_group_mapping(group, grant).await.unwrap();
+                let groups = [group.to_string()];
+                let subject = format!("{}-subject", who.username());
+                let sign_in = gantry_store::SsoSignIn {
+                    issuer: "https://idp.test",
+                    subject: &subject,
+                    preferred_username: Some(who.username()),
+                    email: None,
+                    groups: &groups,
+                };
+                let outcome = store.sso_sign_in(&sign_in).await.unwrap();
+                assert!(outcome.created && outcome.user.username == who.username(), "{outcome:?}");
+                store.set_password_hash(outcome.user.id, &hash).await.unwrap();
+            }
         }
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let config = web_config(WebConfig::local(dir.path.join("site"), address));
     let router = web::router(state.clone(), &config, &web::Lifecycle::new(stopped.clone()));
@@ -178,7 +249,7 @@ async fn spawn_world(
     tokio::spawn(web::serve(listener, router, async move {
         let _ = stopped.changed().await;
     }));
-    TestApp { base: format!("http://{address}"), state, backend, vision, nlp, stop, _dir: dir }
+    TestApp { base, state, backend, vision, nlp, stop, _dir: dir }
 }
 
 impl Drop for TestApp {

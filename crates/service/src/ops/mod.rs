@@ -2,6 +2,7 @@ pub mod accounts;
 pub mod audit_log;
 pub mod costs;
 pub mod fleet;
+pub mod group_mappings;
 pub mod preparation;
 pub mod series;
 pub mod usage;
