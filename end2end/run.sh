@@ -23,7 +23,24 @@ export GANTRY_DEMO_PASSWORD="e2e-password-$(date +%s)"
 gantry="${GANTRY_BIN:-$CARGO_TARGET_DIR/release/gantry}"
 "$gantry" demo-setup --data-dir "$work/data" --kubeconfig "$work/fleet/kubeconfig" >"$work/demo-setup.log"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --shutdown-delay-seconds 0 --site-root "$GANTRY_ROOT/target/site" >"$work/gantry.log" 2>&1 &
+
+# A real OpenID Connect provider (Ory Hydra with the testbed's login pages; Hydra is built
+# from the Go module proxy the first time) that the single sign-on tests (sso.*.spec.ts)
+# sign people in through: eve is in the group vision-deployers, nora in none.
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/oidc-secret"
+"$CARGO_TARGET_DIR/release/testbed" identity --user eve=vision-deployers --user nora= \
+  --client-secret-file "$work/oidc-secret" --redirect-uri "http://127.0.0.1:$port/auth/sso/callback" \
+  --post-logout-redirect-uri "http://127.0.0.1:$port/login" --issuer-file "$work/issuer" >"$work/identity.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 1200); do [[ -s "$work/issuer" ]] && break; sleep 0.5; done
+if [[ ! -s "$work/issuer" ]]; then
+  echo "error: the identity provider did not start; its log:" >&2; tail -n 40 "$work/identity.log" >&2
+  exit 1
+fi
+
+"$gantry" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --kubeconfig "$work/fleet/kubeconfig" --shutdown-delay-seconds 0 --site-root "$GANTRY_ROOT/target/site" \
+  --oidc-issuer "$(cat "$work/issuer")" --oidc-client-secret-file "$work/oidc-secret" \
+  --oidc-redirect-url "http://127.0.0.1:$port/auth/sso/callback" --oidc-provider-name "Testbed IdP" >"$work/gantry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
 

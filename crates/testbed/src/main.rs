@@ -55,6 +55,25 @@ enum Cmd {
         #[arg(long, action = clap::ArgAction::Set)]
         ready: bool,
     },
+    /// Start an OpenID Connect provider (Ory Hydra with the testbed's login pages), register one
+    /// client, print `testbed: identity ready; ISSUER=...` and run until SIGINT/SIGTERM. Each
+    /// `--user name=group1,group2` signs in with the password `<name>-password`.
+    Identity {
+        #[arg(long = "user", value_name = "NAME=GROUPS")]
+        users: Vec<String>,
+        #[arg(long, default_value = "gantry")]
+        client_id: String,
+        /// A file holding the client's secret.
+        #[arg(long)]
+        client_secret_file: PathBuf,
+        #[arg(long)]
+        redirect_uri: Vec<String>,
+        #[arg(long)]
+        post_logout_redirect_uri: Vec<String>,
+        /// Where the issuer URL is written once the provider is ready.
+        #[arg(long)]
+        issuer_file: PathBuf,
+    },
     /// Build (or find) the Kubernetes binaries, kubectl included, and print their directory.
     Binaries {
         /// Only what a testbed runs: kube-apiserver, kube-controller-manager, kube-scheduler
@@ -114,6 +133,28 @@ fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Identity { users, client_id, client_secret_file, redirect_uri, post_logout_redirect_uri, issuer_file } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("error: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let client = IdentityClient {
+                id: client_id,
+                secret_file: client_secret_file,
+                redirect_uris: redirect_uri,
+                post_logout_redirect_uris: post_logout_redirect_uri,
+            };
+            match runtime.block_on(identity(&users, client, &issuer_file)) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
@@ -208,4 +249,39 @@ async fn node_ready(
     let config = kube::Config::from_custom_kubeconfig(file, &options).await.context("kubeconfig")?;
     let client = kube::Client::try_from(config).context("building a client")?;
     gantry_testbed::kwok::set_node_ready(&client, node, ready).await.with_context(|| format!("annotating node {node}"))
+}
+
+struct IdentityClient {
+    id: String,
+    secret_file: PathBuf,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+}
+
+async fn identity(users: &[String], client: IdentityClient, issuer_file: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let people = users
+        .iter()
+        .map(|spec| {
+            let (name, groups) = spec.split_once('=').unwrap_or((spec, ""));
+            let groups: Vec<&str> = groups.split(',').filter(|g| !g.is_empty()).collect();
+            gantry_testbed::IdentityUser::new(name, &groups)
+        })
+        .collect();
+    let provider = gantry_testbed::IdentityProvider::start(people).await?;
+    let secret = std::fs::read_to_string(&client.secret_file)
+        .with_context(|| format!("--client-secret-file {}", client.secret_file.display()))?;
+    provider
+        .register_client(&client.id, secret.trim(), &client.redirect_uris, &client.post_logout_redirect_uris)
+        .await?;
+    std::fs::write(issuer_file, provider.issuer())?;
+    println!("testbed: identity ready; ISSUER={}", provider.issuer());
+    let _ = std::io::stdout().flush();
+    tokio::select! {
+        _ = interrupt.recv() => {},
+        _ = terminate.recv() => {},
+    }
+    Ok(())
 }
