@@ -194,3 +194,37 @@ fn on_sigterm_readiness_goes_unready_before_the_listener_closes() {
     assert!(status.success(), "exits cleanly: {status:?}");
     assert!(status_line(&address, "/healthz").is_none(), "the listener is closed");
 }
+
+#[test]
+fn single_sign_on_without_its_secret_or_redirect_is_one_clear_line() {
+    let dir = temp_dir("oidc");
+    let data = dir.path.to_str().unwrap();
+    let (code, stderr) = gantry(&["serve", "--data-dir", data, "--oidc-issuer", "https://login.example.com"]);
+    assert_clear_failure(code, &stderr, "--oidc-client-secret-file", "needs");
+    let secret = dir.path.join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let args = [
+        "serve",
+        "--data-dir",
+        data,
+        "--oidc-issuer",
+        "https://login.example.com",
+        "--oidc-client-secret-file",
+        secret,
+    ];
+    let (code, stderr) = gantry(&args);
+    assert_clear_failure(code, &stderr, "--oidc-redirect-url", "needs");
+    let (code, stderr) = gantry(&[&args[..], &["--oidc-redirect-url", "not a url"]].concat());
+    assert_clear_failure(code, &stderr, "--oidc-redirect-url", "not a url");
+    let (code, stderr) = gantry(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--oidc-issuer",
+        "https://login.example.com",
+        "--oidc-client-secret-file",
+        "/nonexistent/secret",
+    ]);
+    assert_clear_failure(code, &stderr, "--oidc-client-secret-file", "No such file");
+}

@@ -484,3 +484,36 @@ async fn a_provider_that_does_not_answer_leaves_password_sign_in_working() {
     let (client, _) = app.sign_in(Who::Deployer).await;
     assert_eq!(me(&app, &client).await.0, 200, "local sign-in works");
 }
+
+#[tokio::test]
+async fn a_client_secret_the_provider_rejects_is_said_on_the_sign_in_and_settings_pages() {
+    let idp = IdentityProvider::start(vec![IdentityUser::new("ada", &[])]).await.unwrap();
+    let issuer = idp.issuer();
+    let app = common::spawn_app_with_sso(Backend::Sqlite, Default::default(), |base| gantry_service::SsoConfig {
+        client_secret: "not-the-registered-secret".into(),
+        ..sso_config(&issuer, base)
+    })
+    .await
+    .unwrap();
+    idp.register_client(CLIENT, SECRET, &[app.url("/auth/sso/callback")], &[app.url("/login")]).await.unwrap();
+    let browser = browser();
+    let callback = through_provider(&app, &idp, &browser, "ada").await;
+    assert_eq!(location(&browser.get(&callback).send().await.unwrap()), "/login");
+    let said = problem(&app, &browser).await;
+    assert!(said.contains("refused the authorization code") && said.contains("invalid_client"), "{said}");
+    assert_eq!(me(&app, &browser).await.0, 401);
+    let admin = app.token(Who::Admin).await.unwrap();
+    let overview: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/sso"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = overview["settings"]["problem"].as_str().unwrap_or_default();
+    assert!(shown.contains("invalid_client"), "the settings say it too: {overview}");
+    let (client, _) = app.sign_in(Who::Deployer).await;
+    assert_eq!(me(&app, &client).await.0, 200, "local sign-in works");
+}

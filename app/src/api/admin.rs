@@ -21,6 +21,8 @@ pub struct TeamDetail {
     pub can_manage_budget: bool,
     /// Map and unmap namespaces, delete the team (global admins).
     pub can_manage_namespaces: bool,
+    /// The identity-provider groups that give roles here (for those who manage members).
+    pub group_mappings: Vec<gantry_domain::sso::GroupMapping>,
 }
 
 pub use gantry_domain::records::AuditQuery;
@@ -139,6 +141,11 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
     let budget = state.team_budget(&caller, id).await.map_err(service)?;
     let namespaces = state.namespace_mappings(&caller).await.map_err(service)?;
     let allowed = |action| may(&caller.principal, action, &Target::Team(id)).is_allowed();
+    let group_mappings = if allowed(Action::ManageMembers) {
+        state.team_group_mappings(&caller, id).await.map_err(service)?
+    } else {
+        Vec::new()
+    };
     Ok(TeamDetail {
         team,
         members,
@@ -149,6 +156,7 @@ pub async fn team_page(id: i64) -> Result<TeamDetail, AppError> {
         budget,
         can_manage_budget: allowed(Action::ManageBudget),
         can_manage_namespaces: allowed(Action::ManageNamespaces) && allowed(Action::ManageTeams),
+        group_mappings,
     })
 }
 

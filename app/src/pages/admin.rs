@@ -274,6 +274,8 @@ pub fn TeamPage() -> impl IntoView {
     let set_budget = ServerAction::<SetBudget>::new();
     let clear_budget = ServerAction::<ClearBudget>::new();
     let delete = ServerAction::<DeleteTeam>::new();
+    let set_group = ServerAction::<SetGroupMapping>::new();
+    let remove_group = ServerAction::<RemoveGroupMapping>::new();
     let data = Resource::new(
         move || {
             (
@@ -284,7 +286,9 @@ pub fn TeamPage() -> impl IntoView {
                     + unmap.version().get()
                     + envs.version().get()
                     + set_budget.version().get()
-                    + clear_budget.version().get(),
+                    + clear_budget.version().get()
+                    + set_group.version().get()
+                    + remove_group.version().get(),
             )
         },
         |(id, _)| team_page(id),
@@ -300,6 +304,7 @@ pub fn TeamPage() -> impl IntoView {
                 .collect::<Vec<_>>()
                 .join("\n");
             let can_members = page.can_manage_members;
+            let group_mappings = page.group_mappings.clone();
             let can_envs = page.can_manage_environments;
             let admin = page.can_manage_namespaces;
             view! {
@@ -314,7 +319,10 @@ pub fn TeamPage() -> impl IntoView {
                             view! {
                                 <tr data-member=m.username.clone()>
                                     <td>{m.username.clone()}</td>
-                                    <td>{m.role.label()}</td>
+                                    <td>
+                                        {m.role.label()}
+                                        {m.from_group.clone().map(|g| view! { <span class="badge" title="Given at each sign-in through the identity provider">"from group " {g}</span> })}
+                                    </td>
                                     <td>
                                         <Show when=move || can_members>
                                             <ActionForm action=remove_member attr:class="inline">
@@ -344,6 +352,45 @@ pub fn TeamPage() -> impl IntoView {
                     </ActionForm>
                     {outcome(set_member.value(), |_| "Saved".to_string())}
                     {outcome(remove_member.value(), |_| "Removed".to_string())}
+                    <h3>"Identity-provider groups"</h3>
+                    <p class="muted">"Members of these groups get the role here at each sign-in through single sign-on, and lose it when they leave the group."</p>
+                    <table class="grid" data-testid="team-group-mappings">
+                        <thead><tr><th>"Group"</th><th>"Role"</th><th></th></tr></thead>
+                        <tbody>
+                            {group_mappings.is_empty().then(|| view! { <tr><td colspan="3" class="muted empty">"No groups mapped: members are added by hand above."</td></tr> })}
+                            {group_mappings.clone().into_iter().map(|m| {
+                                let role = match m.grant { Grant::Team { role, .. } => role.label(), Grant::GlobalAdmin => "Global admin" };
+                                let (key, label, group) = (m.group.clone(), m.group.clone(), m.group);
+                                view! {
+                                    <tr data-group=key>
+                                        <td><code>{label}</code></td>
+                                        <td>{role}</td>
+                                        <td>
+                                            <ActionForm action=remove_group attr:class="inline">
+                                                <Csrf />
+                                                <input type="hidden" name="team_id" value=team_id.to_string() />
+                                                <input type="hidden" name="group" value=group />
+                                                <button type="submit" class="link">"Remove"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <ActionForm action=set_group attr:class="inline">
+                        <Csrf />
+                        <input type="hidden" name="team_id" value=team_id.to_string() />
+                        <input type="text" name="group" placeholder="group" required maxlength="256" />
+                        <select name="role">
+                            <option value="viewer">"viewer"</option>
+                            <option value="deployer">"deployer"</option>
+                            <option value="team_admin">"team admin"</option>
+                        </select>
+                        <button type="submit">"Map group"</button>
+                    </ActionForm>
+                    {outcome(set_group.value(), |_| "Saved".to_string())}
+                    {outcome(remove_group.value(), |_| "Removed".to_string())}
                 </Show>
                 <h2>"Namespaces"</h2>
                 <table class="grid" data-testid="team-namespaces">

@@ -29,6 +29,10 @@ pub struct Member {
     pub user_id: i64,
     pub username: String,
     pub role: Role,
+    /// The identity-provider group that gives this role (refreshed at each
+    /// sign-in); None: given by a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_group: Option<String>,
 }
 
 /// Which team owns a namespace of a cluster.

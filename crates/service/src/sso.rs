@@ -68,7 +68,11 @@ pub struct Sso {
     config: SsoConfig,
     http: reqwest::Client,
     discovered: tokio::sync::Mutex<Option<(ProviderMetadataWithLogout, Instant)>>,
+    /// Why discovery failed when last tried (None: it answered).
     problem: std::sync::Mutex<Option<String>>,
+    /// Why the provider refused Gantry's last code exchange (a wrong client
+    /// secret, say); None once one succeeds.
+    exchange_problem: std::sync::Mutex<Option<String>>,
 }
 
 /// The flow under way, kept in the session between the redirect to the
@@ -128,7 +132,13 @@ impl Sso {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("an HTTP client for the identity provider: {e}"))?;
-        Ok(Sso { config, http, discovered: Default::default(), problem: Default::default() })
+        Ok(Sso {
+            config,
+            http,
+            discovered: Default::default(),
+            problem: Default::default(),
+            exchange_problem: Default::default(),
+        })
     }
 
     /// Reads the provider's discovery document and keys (cached for ten
@@ -171,6 +181,12 @@ impl Sso {
         }
     }
 
+    fn set_exchange_problem(&self, problem: Option<String>) {
+        if let Ok(mut slot) = self.exchange_problem.lock() {
+            *slot = problem;
+        }
+    }
+
     fn client(&self, metadata: ProviderMetadataWithLogout) -> Result<OidcClient> {
         let redirect = RedirectUrl::new(self.config.redirect_url.clone()).map_err(ServiceError::internal)?;
         Ok(CoreClient::from_provider_metadata(
@@ -193,7 +209,12 @@ impl Sso {
             redirect_url: self.config.redirect_url.clone(),
             refresh_minutes: self.config.refresh_interval.as_secs() / 60,
             local_passwords,
-            problem: self.problem.lock().ok().and_then(|p| p.clone()),
+            problem: self
+                .problem
+                .lock()
+                .ok()
+                .and_then(|p| p.clone())
+                .or_else(|| self.exchange_problem.lock().ok().and_then(|p| p.clone())),
         }
     }
 
@@ -409,9 +430,10 @@ impl AppState {
             .await
             .map_err(|e| {
                 let why = format!("the identity provider refused the authorization code: {}", error_chain(&e));
-                sso.set_problem(Some(why.clone()));
+                sso.set_exchange_problem(Some(why.clone()));
                 unknown(refused(why))
             })?;
+        sso.set_exchange_problem(None);
         let id_token = tokens.id_token().ok_or_else(|| unknown(refused("the provider sent no ID token")))?;
         let identity = sso.identity(client, id_token, Some(&Nonce::new(pending.nonce))).await.map_err(unknown)?;
         let actor = identity.preferred_username.clone().unwrap_or_else(|| identity.subject.clone());

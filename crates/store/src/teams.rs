@@ -21,11 +21,17 @@ struct MemberRow {
     id: i64,
     username: String,
     role: String,
+    from_group: Option<String>,
 }
 
 impl From<MemberRow> for Member {
     fn from(row: MemberRow) -> Member {
-        Member { user_id: row.id, username: row.username, role: Role::parse(&row.role).unwrap_or(Role::Viewer) }
+        Member {
+            user_id: row.id,
+            username: row.username,
+            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            from_group: row.from_group,
+        }
     }
 }
 
@@ -116,7 +122,7 @@ impl Store {
 
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>> {
         let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT u.id, u.username, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+            "SELECT u.id, u.username, m.role, m.from_group FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.team_id = $1 ORDER BY u.username",
         )
         .bind(team_id)
