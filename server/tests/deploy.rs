@@ -204,6 +204,21 @@ fn an_ingress_trusts_one_proxy_and_names_its_hosts_as_the_public_url() {
 }
 
 #[test]
+fn single_sign_on_values_become_gantrys_settings_with_the_secret_from_a_secret() {
+    let objects = render(&["-f", &format!("{}/ci/oidc-values.yaml", chart())]);
+    let deployment = object(&objects, "Deployment");
+    assert_eq!(env_value(deployment, "GANTRY_OIDC_ISSUER").as_deref(), Some("https://login.example.com/realms/ml"));
+    assert_eq!(env_value(deployment, "GANTRY_LOCAL_PASSWORDS").as_deref(), Some("admins"));
+    // From the Secret, never a literal value.
+    assert_eq!(env_value(deployment, "GANTRY_OIDC_CLIENT_SECRET").as_deref(), Some("secret client-secret"));
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let secret = env.iter().find(|e| e["name"] == "GANTRY_OIDC_CLIENT_SECRET").expect("the secret's variable");
+    assert_eq!(secret["valueFrom"]["secretKeyRef"]["name"], "gantry-oidc");
+    let default = render(&[]);
+    assert!(env_value(object(&default, "Deployment"), "GANTRY_OIDC_ISSUER").is_none(), "off by default");
+}
+
+#[test]
 fn values_that_make_no_sense_fail_at_template_time_naming_the_value() {
     let chart = chart();
     let cases: &[(&[&str], &str)] = &[
@@ -215,6 +230,12 @@ fn values_that_make_no_sense_fail_at_template_time_naming_the_value() {
         (&["--set", "secret.existingSecret=", "--set", "database.url=mysql://db"], "database.url: not a postgres"),
         (&["--set", "secret.secretKey=c2hvcnQ="], "secret.secretKey: not base64 of 32 bytes"),
         (&["--set", "ingress.enabled=true"], "ingress.hosts: empty"),
+        (&["--set", "oidc.issuer=https://login.example.com"], "oidc.clientSecret.existingSecret: empty"),
+        (
+            &["--set", "oidc.issuer=https://login.example.com", "--set", "oidc.clientSecret.existingSecret=s"],
+            "publicUrl: empty (and no ingress hosts) while oidc.issuer is set",
+        ),
+        (&["--set", "oidc.localPasswords=nobody"], "oidc.localPasswords: \"nobody\""),
     ];
     for (args, expected) in cases {
         let mut all = vec!["template", "gantry", chart.as_str()];

@@ -71,6 +71,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and .Values.secret.secretKey (ne (len (b64dec .Values.secret.secretKey)) 32) -}}
 {{- fail "secret.secretKey: not base64 of 32 bytes (make one with: head -c 32 /dev/urandom | base64)" -}}
 {{- end -}}
+{{- if and .Values.oidc.issuer (not .Values.oidc.clientSecret.existingSecret) -}}
+{{- fail "oidc.clientSecret.existingSecret: empty while oidc.issuer is set; name the Secret that holds the OpenID Connect client secret" -}}
+{{- end -}}
+{{- if and .Values.oidc.issuer (not (include "gantry.publicUrl" .)) -}}
+{{- fail "publicUrl: empty (and no ingress hosts) while oidc.issuer is set; the provider sends people back to <publicUrl>/auth/sso/callback" -}}
+{{- end -}}
+{{- if not (has .Values.oidc.localPasswords (list "everyone" "admins")) -}}
+{{- fail (printf "oidc.localPasswords: %q is neither everyone nor admins" (toString .Values.oidc.localPasswords)) -}}
+{{- end -}}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
 {{- fail "ingress.hosts: empty while ingress.enabled is true; name at least one host" -}}
 {{- end -}}
