@@ -313,11 +313,17 @@ mod forged {
     use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
     use serde_json::{Value, json};
 
-    pub const KEY: &str = include_str!("fixtures/forged-provider-test-key.pem");
+    /// Two signing keys: the provider signs with one and publishes only that
+    /// one, and rotates to the other when told.
+    pub const KEYS: [&str; 2] = [
+        include_str!("fixtures/forged-provider-test-key.pem"),
+        include_str!("fixtures/forged-provider-test-key-2.pem"),
+    ];
 
     pub struct Provider {
         pub issuer: String,
-        key: CoreRsaPrivateSigningKey,
+        keys: Vec<CoreRsaPrivateSigningKey>,
+        current: std::sync::atomic::AtomicUsize,
     }
 
     fn b64(bytes: &[u8]) -> String {
@@ -325,9 +331,19 @@ mod forged {
     }
 
     impl Provider {
+        fn current(&self) -> usize {
+            self.current.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        /// Signs with the other key from now on, and publishes only it.
+        pub fn rotate(&self) {
+            self.current.store(1 - self.current(), std::sync::atomic::Ordering::SeqCst);
+        }
+
         fn sign(&self, header: &Value, claims: &Value) -> String {
             let signed = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-            let signature = self.key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, signed.as_bytes()).unwrap();
+            let key = &self.keys[self.current()];
+            let signature = key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, signed.as_bytes()).unwrap();
             format!("{signed}.{}", b64(&signature))
         }
 
@@ -338,7 +354,7 @@ mod forged {
                 "iss": self.issuer, "aud": ["gantry"], "sub": format!("forged-{case}"), "iat": now, "exp": now + 300,
                 "nonce": nonce, "preferred_username": format!("forged-{case}"), "groups": [],
             });
-            let header = json!({ "alg": "RS256", "kid": "forged", "typ": "JWT" });
+            let header = json!({ "alg": "RS256", "kid": format!("forged-{}", self.current()), "typ": "JWT" });
             match case {
                 "audience" => claims["aud"] = json!(["someone-else"]),
                 "expired" => {
@@ -381,8 +397,9 @@ mod forged {
     }
 
     async fn jwks(State(p): State<Arc<Provider>>) -> Json<Value> {
-        let mut key = serde_json::to_value(p.key.as_verification_key()).unwrap();
-        key["kid"] = json!("forged");
+        let current = p.current();
+        let mut key = serde_json::to_value(p.keys[current].as_verification_key()).unwrap();
+        key["kid"] = json!(format!("forged-{current}"));
         Json(json!({ "keys": [key] }))
     }
 
@@ -397,9 +414,15 @@ mod forged {
     pub async fn start() -> Arc<Provider> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let key =
-            CoreRsaPrivateSigningKey::from_pem(KEY, Some(openidconnect::JsonWebKeyId::new("forged".into()))).unwrap();
-        let provider = Arc::new(Provider { issuer, key });
+        let keys = KEYS
+            .iter()
+            .enumerate()
+            .map(|(i, pem)| {
+                let kid = openidconnect::JsonWebKeyId::new(format!("forged-{i}"));
+                CoreRsaPrivateSigningKey::from_pem(pem, Some(kid)).unwrap()
+            })
+            .collect();
+        let provider = Arc::new(Provider { issuer, keys, current: Default::default() });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
@@ -456,6 +479,16 @@ async fn id_tokens_no_real_provider_would_issue_are_refused() {
         browser.get(app.url(&format!("/auth/sso/callback?code=good.{nonce}&state={state}"))).send().await.unwrap();
     assert_eq!(location(&answer), "/costs", "{}", problem(&app, &browser).await);
     assert_eq!(me(&app, &browser).await.1["username"], "forged-good");
+
+    // The provider rotates its signing key: Gantry, holding the old key set,
+    // reads the new one and signs the next person in.
+    provider.rotate();
+    let browser = self::browser();
+    let to = location(&browser.get(app.url("/auth/sso/start")).send().await.unwrap());
+    let (state, nonce) = (param(&to, "state").unwrap(), param(&to, "nonce").unwrap());
+    let answer =
+        browser.get(app.url(&format!("/auth/sso/callback?code=good.{nonce}&state={state}"))).send().await.unwrap();
+    assert_eq!(location(&answer), "/", "after the rotation: {}", problem(&app, &browser).await);
 }
 
 #[tokio::test]
