@@ -492,7 +492,7 @@ async fn id_tokens_no_real_provider_would_issue_are_refused() {
 }
 
 #[tokio::test]
-async fn a_provider_that_does_not_answer_leaves_password_sign_in_working() {
+async fn a_provider_that_does_not_answer_or_is_none_leaves_password_sign_in_working() {
     // Nothing listens on port 9 of this machine.
     let app =
         common::spawn_app_with_sso(Backend::Sqlite, Default::default(), |base| sso_config("http://127.0.0.1:9", base))
@@ -515,6 +515,21 @@ async fn a_provider_that_does_not_answer_leaves_password_sign_in_working() {
         .unwrap();
     assert!(overview["settings"]["problem"].as_str().unwrap_or_default().contains("does not answer"), "{overview}");
     let (client, _) = app.sign_in(Who::Deployer).await;
+    assert_eq!(me(&app, &client).await.0, 200, "local sign-in works");
+
+    // A server that answers, but is no OpenID provider (its discovery path is a web page).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let not_a_provider = format!("http://{}", listener.local_addr().unwrap());
+    let site = axum::Router::new().fallback(|| async { axum::response::Html("<h1>Welcome to our intranet</h1>") });
+    tokio::spawn(async move { axum::serve(listener, site).await });
+    let app = common::spawn_app_with_sso(Backend::Sqlite, Default::default(), |base| sso_config(&not_a_provider, base))
+        .await
+        .unwrap();
+    let browser = self::browser();
+    assert_eq!(location(&browser.get(app.url("/auth/sso/start")).send().await.unwrap()), "/login");
+    let said = problem(&app, &browser).await;
+    assert!(said.contains("does not answer as an OpenID provider"), "{said}");
+    let (client, _) = app.sign_in(Who::Viewer).await;
     assert_eq!(me(&app, &client).await.0, 200, "local sign-in works");
 }
 
