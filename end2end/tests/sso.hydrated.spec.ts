@@ -10,7 +10,8 @@ const NLP_ONLY = ['bert-serve', 'embed-serve', 'llama-serve'];
 
 /** The admin maps vision-deployers to deployer in team vision (idempotent). */
 async function mapVisionDeployers(browser: Browser) {
-  const context = await browser.newContext();
+  // Its own context, with JavaScript on whatever the calling test uses.
+  const context = await browser.newContext({ javaScriptEnabled: true });
   const page = await context.newPage();
   await signIn(page, 'admin');
   const csrf = await page.evaluate(async () => {
@@ -67,7 +68,7 @@ test('a person signs in through the identity provider and gets their team role f
 
 test('a person in no mapped group is told they are in no team yet', async ({ page }) => {
   await signInThroughProvider(page, 'nora', true);
-  await expect(page.getByText('You are not in a team yet')).toBeVisible();
+  await expect(page.getByTestId('no-team')).toContainText('You are not in a team yet');
   await page.screenshot({ path: `${screenshotDir()}/sso-no-team-1400.png`, fullPage: true });
 });
 
