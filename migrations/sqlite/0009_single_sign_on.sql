@@ -9,6 +9,12 @@ CREATE TABLE sso_identities (
     groups        TEXT    NOT NULL DEFAULT '[]',
     first_seen    INTEGER NOT NULL,
     last_sign_in  INTEGER NOT NULL,
+    -- The latest refresh token, sealed by the service like cluster
+    -- credentials, and when the person's groups were last read with it:
+    -- one request claims a due refresh (an UPDATE … RETURNING), so parallel
+    -- requests never spend one refresh token twice.
+    refresh_token BLOB,
+    refreshed_at  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (issuer, subject)
 );
 CREATE UNIQUE INDEX sso_identities_user ON sso_identities (user_id);

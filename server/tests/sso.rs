@@ -565,3 +565,28 @@ async fn a_client_secret_the_provider_rejects_is_said_on_the_sign_in_and_setting
     let (client, _) = app.sign_in(Who::Deployer).await;
     assert_eq!(me(&app, &client).await.0, 200, "local sign-in works");
 }
+
+/// A page fires several requests at once. When the session's refresh is
+/// due, they must not each spend the same refresh token: a provider that
+/// rotates refresh tokens (Hydra does) takes a reused one for a stolen one
+/// and revokes the lot, and Gantry would then end the session and refuse
+/// the person's API tokens.
+#[tokio::test]
+async fn requests_at_once_when_a_refresh_is_due_refresh_once() {
+    let idp = IdentityProvider::start(vec![IdentityUser::new("ada", &["vision-deployers"])]).await.unwrap();
+    let issuer = idp.issuer();
+    let app = common::spawn_app_with_sso(Backend::Sqlite, Default::default(), |base| sso_config(&issuer, base))
+        .await
+        .unwrap();
+    idp.register_client(CLIENT, SECRET, &[app.url("/auth/sso/callback")], &[app.url("/login")]).await.unwrap();
+    let ada = sign_in(&app, &idp, "ada").await;
+    for round in 0..3 {
+        tokio::time::sleep(REFRESH + Duration::from_millis(300)).await;
+        let answers = futures::future::join_all((0..6).map(|_| me(&app, &ada))).await;
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "round {round}: {statuses:?}");
+    }
+    assert_eq!(me(&app, &ada).await.0, 200, "still signed in");
+    let admin = app.token(Who::Admin).await.unwrap();
+    assert!(audited(&app, &admin, "login.sso.refresh").await.is_empty(), "no refresh was refused");
+}

@@ -86,12 +86,12 @@ struct Pending {
     started_at: i64,
 }
 
-/// A session made through the provider.
+/// A session made through the provider: its ID token, the hint sign-out
+/// gives the provider. The refresh token is the person's, kept sealed in the
+/// store (see `refresh_sso_session`).
 #[derive(Clone, Serialize, Deserialize)]
 struct SsoSession {
     id_token: String,
-    refresh_token: Option<String>,
-    checked_at: i64,
 }
 
 /// What the provider sent back to the callback.
@@ -438,11 +438,10 @@ impl AppState {
         let identity = sso.identity(client, id_token, Some(&Nonce::new(pending.nonce))).await.map_err(unknown)?;
         let actor = identity.preferred_username.clone().unwrap_or_else(|| identity.subject.clone());
         let caller = self.sso_apply(&identity, source).await.map_err(|e| (actor.clone(), e))?;
-        let sso_session = SsoSession {
-            id_token: id_token.to_string(),
-            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
-            checked_at: now_ms(),
-        };
+        let sealed = tokens.refresh_token().map(|t| self.sealer.seal(t.secret().as_bytes()));
+        let user_id = caller.principal.user_id;
+        self.store.save_sso_refresh(user_id, sealed.as_deref()).await.map_err(|e| (actor.clone(), e.into()))?;
+        let sso_session = SsoSession { id_token: id_token.to_string() };
         self.start_session(session, &caller.principal).await.map_err(|e| (actor.clone(), e))?;
         session.insert(SESSION_SSO, sso_session).await.map_err(|e| (actor, session_error(e)))?;
         let _ = session.save().await;
@@ -513,19 +512,28 @@ impl AppState {
         self.append_audit(&entry).await
     }
 
-    /// For a session made through the provider, once per refresh interval:
-    /// reads the person's groups again with the refresh token and brings
-    /// their roles up to date. A provider that refuses the refresh (the
-    /// person was deactivated or removed) ends the session and deactivates
-    /// the user, so their API tokens stop working too. A provider that
-    /// cannot be reached leaves the session as it was.
+    /// For a session made through the provider, once per refresh interval
+    /// of its person: reads their groups again with their refresh token and
+    /// brings their roles up to date. One request (of any replica) claims a
+    /// due refresh in the store, so a page's parallel requests never spend
+    /// one refresh token twice (a provider that rotates them takes a reused
+    /// one for a stolen one and revokes the lot). A provider that refuses the
+    /// refresh (the person was deactivated or removed) ends the session and
+    /// deactivates the user, so their other sessions and API tokens stop
+    /// working too. A provider that cannot be reached changes nothing.
     pub(crate) async fn refresh_sso_session(&self, session: &Session, user_id: i64) -> Result<bool> {
         let Some(sso) = &self.sso else { return Ok(true) };
-        let Ok(Some(mut state)) = session.get::<SsoSession>(SESSION_SSO).await else { return Ok(true) };
-        if now_ms() - state.checked_at < sso.config.refresh_interval.as_millis() as i64 {
+        if !matches!(session.get::<SsoSession>(SESSION_SSO).await, Ok(Some(_))) {
             return Ok(true);
         }
-        let Some(refresh_token) = state.refresh_token.clone() else { return Ok(true) };
+        let due_before = now_ms() - sso.config.refresh_interval.as_millis() as i64;
+        // Not due, or another request has it; without a refresh token,
+        // groups are read at sign-in only.
+        let Some(Some(sealed)) = self.store.claim_sso_refresh(user_id, due_before).await? else { return Ok(true) };
+        let Some(refresh_token) = self.sealer.open(&sealed).ok().and_then(|t| String::from_utf8(t).ok()) else {
+            tracing::warn!("a stored refresh token cannot be opened (was the secret key changed?)");
+            return Ok(true);
+        };
         let Ok(metadata) = sso.metadata(false).await else { return Ok(true) };
         let client = sso.client(metadata)?;
         let refresh_token = RefreshToken::new(refresh_token);
@@ -545,6 +553,8 @@ impl AppState {
                 return Ok(true);
             }
         };
+        let next = tokens.refresh_token().unwrap_or(&refresh_token);
+        self.store.save_sso_refresh(user_id, Some(&self.sealer.seal(next.secret().as_bytes()))).await?;
         let Some(id_token) = tokens.id_token() else { return Ok(true) };
         let identity = match sso.identity(client, id_token, None).await {
             Ok(identity) => identity,
@@ -575,12 +585,6 @@ impl AppState {
             )
             .await?;
         }
-        state.id_token = id_token.to_string();
-        if let Some(fresh) = tokens.refresh_token() {
-            state.refresh_token = Some(fresh.secret().clone());
-        }
-        state.checked_at = now_ms();
-        session.insert(SESSION_SSO, state).await.map_err(session_error)?;
         Ok(true)
     }
 

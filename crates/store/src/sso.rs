@@ -192,6 +192,34 @@ impl Store {
         Ok(SsoOutcome { user, created, name_was_taken, changes })
     }
 
+    /// Keeps the person's latest refresh token (sealed by the caller) and
+    /// counts their groups as read now.
+    pub async fn save_sso_refresh(&self, user_id: i64, sealed_refresh_token: Option<&[u8]>) -> Result<()> {
+        sqlx::query("UPDATE sso_identities SET refresh_token = $1, refreshed_at = $2 WHERE user_id = $3")
+            .bind(sealed_refresh_token)
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Claims the person's group refresh when their groups were last read
+    /// before `due_before`: one caller (of any replica) gets the sealed
+    /// refresh token, every other one None until the next is due.
+    pub async fn claim_sso_refresh(&self, user_id: i64, due_before: i64) -> Result<Option<Option<Vec<u8>>>> {
+        let claimed: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+            "UPDATE sso_identities SET refreshed_at = $1 WHERE user_id = $2 AND refreshed_at < $3 \
+             RETURNING refresh_token",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(due_before)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(claimed.map(|(token,)| token))
+    }
+
     /// The provider no longer lets this user in: their sessions and tokens
     /// are refused until they sign in through it again.
     pub async fn deactivate_user(&self, user_id: i64) -> Result<()> {
@@ -331,6 +359,15 @@ mod tests {
         assert_eq!(principal.role_in(vision.id), None, "{:?}", later.changes);
         assert_eq!(principal.role_in(nlp.id), Some(Role::TeamAdmin), "the manual membership stays");
         assert!(!principal.global_admin);
+
+        // One claim of a due refresh wins; the next waits for its turn.
+        store.save_sso_refresh(first.user.id, Some(b"sealed-1")).await.unwrap();
+        assert_eq!(store.claim_sso_refresh(first.user.id, now_ms() - 60_000).await.unwrap(), None, "not due");
+        let due = now_ms() + 1;
+        let claimed = store.claim_sso_refresh(first.user.id, due).await.unwrap();
+        assert_eq!(claimed, Some(Some(b"sealed-1".to_vec())));
+        let again = store.claim_sso_refresh(first.user.id, now_ms() - 60_000).await.unwrap();
+        assert_eq!(again, None, "claimed just now: not due again for another interval");
 
         // Deactivated by the provider: no principal, until the next sign-in.
         store.deactivate_user(first.user.id).await.unwrap();

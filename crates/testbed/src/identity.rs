@@ -277,9 +277,17 @@ impl IdentityProvider {
                     ),
                 ));
             }
-            let answer = self.http.get(&discovery).timeout(Duration::from_secs(2)).send().await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                return Ok(());
+            // Hydra makes its signing key at the first discovery request, which
+            // takes seconds on a busy machine; a request cut short (499) aborts
+            // the key and the next one starts over. So: wait until it is alive
+            // (cheap), then ask for discovery once, with time to finish.
+            let alive = format!("{}/health/alive", self.issuer());
+            let alive = self.http.get(&alive).timeout(Duration::from_secs(2)).send().await;
+            if alive.is_ok_and(|a| a.status().is_success()) {
+                let answer = self.http.get(&discovery).timeout(READY_TIMEOUT).send().await;
+                if answer.is_ok_and(|a| a.status().is_success()) {
+                    return Ok(());
+                }
             }
             if started.elapsed() > READY_TIMEOUT {
                 return Err(failure(
