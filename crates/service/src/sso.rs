@@ -73,6 +73,10 @@ pub struct Sso {
     /// Why the provider refused Gantry's last code exchange (a wrong client
     /// secret, say); None once one succeeds.
     exchange_problem: std::sync::Mutex<Option<String>>,
+    /// When each person's next refresh is due (ms since the epoch), as this
+    /// replica last read it from the store: until then, requests go by
+    /// without asking the store at all.
+    next_refresh: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
 }
 
 /// The flow under way, kept in the session between the redirect to the
@@ -138,6 +142,7 @@ impl Sso {
             discovered: Default::default(),
             problem: Default::default(),
             exchange_problem: Default::default(),
+            next_refresh: Default::default(),
         })
     }
 
@@ -178,6 +183,18 @@ impl Sso {
     fn set_problem(&self, problem: Option<String>) {
         if let Ok(mut slot) = self.problem.lock() {
             *slot = problem;
+        }
+    }
+
+    /// Whether the person's refresh may be due, as far as this replica knows.
+    fn refresh_may_be_due(&self, user_id: i64, now: i64) -> bool {
+        let Ok(next) = self.next_refresh.lock() else { return true };
+        next.get(&user_id).is_none_or(|due| *due <= now)
+    }
+
+    fn note_next_refresh(&self, user_id: i64, due: i64) {
+        if let Ok(mut next) = self.next_refresh.lock() {
+            next.insert(user_id, due);
         }
     }
 
@@ -526,9 +543,24 @@ impl AppState {
         if !matches!(session.get::<SsoSession>(SESSION_SSO).await, Ok(Some(_))) {
             return Ok(true);
         }
-        let due_before = now_ms() - sso.config.refresh_interval.as_millis() as i64;
-        // Not due, or another request has it; without a refresh token,
-        // groups are read at sign-in only.
+        let now = now_ms();
+        let interval = sso.config.refresh_interval.as_millis() as i64;
+        if !sso.refresh_may_be_due(user_id, now) {
+            return Ok(true);
+        }
+        // A read first: most requests find the refresh not yet due, and
+        // remember when it will be without writing anything.
+        match self.store.sso_refreshed_at(user_id).await? {
+            None => return Ok(true),
+            Some(at) if at + interval > now => {
+                sso.note_next_refresh(user_id, at + interval);
+                return Ok(true);
+            }
+            Some(_) => {}
+        }
+        let due_before = now - interval;
+        // Another request may have claimed it since; without a refresh
+        // token, groups are read at sign-in only.
         let Some(Some(sealed)) = self.store.claim_sso_refresh(user_id, due_before).await? else { return Ok(true) };
         let Some(refresh_token) = self.sealer.open(&sealed).ok().and_then(|t| String::from_utf8(t).ok()) else {
             tracing::warn!("a stored refresh token cannot be opened (was the secret key changed?)");

@@ -204,6 +204,16 @@ impl Store {
         Ok(())
     }
 
+    /// When the person's groups were last read (ms since the epoch); None
+    /// for a user who never came through the provider.
+    pub async fn sso_refreshed_at(&self, user_id: i64) -> Result<Option<i64>> {
+        let at: Option<(i64,)> = sqlx::query_as("SELECT refreshed_at FROM sso_identities WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(at.map(|(at,)| at))
+    }
+
     /// Claims the person's group refresh when their groups were last read
     /// before `due_before`: one caller (of any replica) gets the sealed
     /// refresh token, every other one None until the next is due.
