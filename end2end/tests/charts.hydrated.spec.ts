@@ -207,9 +207,11 @@ test('a user in no team is told why the pages are empty and who can help', async
   await signIn(page, 'admin');
   await page.goto('/users');
   await waitHydrated(page);
-  await page.fill('input[name=username]', name);
-  await page.fill('section.panel input[name=password]', password());
-  await page.click('section.panel button[type=submit]');
+  // The page has other forms (single sign-on's "Map group" among them).
+  const newUser = page.locator('section.panel', { has: page.getByRole('heading', { level: 2, name: 'New user', exact: true }) });
+  await newUser.locator('input[name=username]').fill(name);
+  await newUser.locator('input[name=password]').fill(password());
+  await newUser.getByRole('button', { name: 'Create user' }).click();
   await expect(page.getByRole('status')).toContainText('User created');
   await page.getByTestId('sign-out').click();
   await signIn(page, name);
