@@ -197,7 +197,55 @@ function lonePoints(u, seriesIdx, show) {
   return lone.length > 0 ? lone : null;
 }
 
+// While the x range changes frame after frame (a zoom being dragged or
+// animated), lines are drawn thinned to a point per two pixels; once the
+// range rests, they are drawn again in full.
+const BUSY_MS = 100;
+function thinWhileBusy(linear, state) {
+  return (u, si, i0, i1) => {
+    const budget = Math.max(u.bbox.width / 2, 1);
+    if (si === firstShown(u)) {
+      // A draw that follows the last one within BUSY_MS is part of an
+      // interaction; the full drawing comes once it rests.
+      const now = performance.now();
+      state.busy = !state.settling && now - state.lastDraw < BUSY_MS;
+      state.lastDraw = now;
+      clearTimeout(state.settle);
+      if (state.busy) state.settle = setTimeout(() => settle(u, state), BUSY_MS);
+    }
+    if (!state.busy || i1 - i0 <= budget) return linear(u, si, i0, i1);
+    const step = Math.ceil((i1 - i0) / budget);
+    const xs = u.data[0], ys = u.data[si], scale = u.series[si].scale;
+    const stroke = new Path2D();
+    let pen = false;
+    for (let i = i0; i <= i1; i += step) {
+      const y = ys[i];
+      if (y == null) { pen = false; continue; }
+      const px = u.valToPos(xs[i], "x", true), py = u.valToPos(y, scale, true);
+      if (pen) stroke.lineTo(px, py); else { stroke.moveTo(px, py); pen = true; }
+    }
+    return { stroke, fill: null, clip: null, band: null, gaps: null, flags: 0 };
+  };
+}
+
+function firstShown(u) {
+  return u.series.findIndex((s, i) => i > 0 && s.show);
+}
+
+function settle(u, state) {
+  if (state.plot !== u) return; // rebuilt or destroyed since
+  state.settling = true;
+  u.redraw(true, false);
+  state.settling = false;
+}
+
 function buildOptions(uPlot, el, spec, callbacks, state) {
+  clearTimeout(state.settle);
+  state.busy = false;
+  state.settling = false;
+  state.lastDraw = 0;
+  const linear = uPlot.paths.linear();
+  const paths = spec.stacked ? undefined : thinWhileBusy(linear, state);
   const muted = css(el, "--muted", "#667085");
   const line = css(el, "--line", "#e3e6ec");
   const width = Math.max(el.clientWidth, 100);
@@ -214,6 +262,7 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
       show: spec.shown[i],
       spanGaps: false,
       points: { show: false, filter: lonePoints },
+      paths,
     });
   });
   // Stacked bands: each visible series fills down to the visible one under it.
@@ -399,6 +448,7 @@ export function updateChart(state, el, spec, times, drawn, raw) {
 
 export function destroyChart(state) {
   if (!state) return;
+  clearTimeout(state.settle);
   state.observer?.disconnect();
   state.plot?.destroy();
   state.tip?.remove();
