@@ -86,7 +86,8 @@ fn session_error(error: impl std::fmt::Display) -> ServiceError {
 }
 
 impl AppState {
-    async fn audit_sign_in(
+    /// One sign-in record (password or single sign-on), accepted or refused.
+    pub(crate) async fn audit_sign_in(
         &self,
         username: &str,
         user_id: Option<i64>,

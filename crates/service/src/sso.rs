@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry_domain::sso::{SsoSettings, groups_claim};
-use gantry_store::{AuditEntry, AuditResult, SsoSignIn, now_ms};
+use gantry_store::{AuditResult, SsoSignIn, now_ms};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreTokenResponse};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
@@ -402,7 +402,8 @@ impl AppState {
             Ok(next) => Ok(next),
             Err((actor, error)) => {
                 let detail = error.message.clone();
-                self.audit_sso(&actor, None, source, "login.sso", AuditResult::Denied, Some(detail.clone())).await?;
+                self.audit_sign_in(&actor, None, source, "login.sso", AuditResult::Denied, Some(detail.clone()))
+                    .await?;
                 // No session survives a refused answer, not even one held before it.
                 let _ = session.flush().await;
                 let _ = session.insert(SESSION_PROBLEM, format!("Single sign-on failed: {detail}")).await;
@@ -490,43 +491,22 @@ impl AppState {
                 String::new()
             };
             let detail = format!("subject {} at {}{taken}", identity.subject, sso.config.issuer);
-            self.audit_sso(&user.username, Some(user.id), source, "user.sso.create", AuditResult::Ok, Some(detail))
+            self.audit_sign_in(&user.username, Some(user.id), source, "user.sso.create", AuditResult::Ok, Some(detail))
                 .await?;
         }
         if !outcome.changes.is_empty() {
             let detail = outcome.changes.join("; ");
-            self.audit_sso(&user.username, Some(user.id), source, "membership.sso", AuditResult::Ok, Some(detail))
+            self.audit_sign_in(&user.username, Some(user.id), source, "membership.sso", AuditResult::Ok, Some(detail))
                 .await?;
         }
         let groups = format!("groups: {}", identity.groups.join(", "));
-        self.audit_sso(&user.username, Some(user.id), source, "login.sso", AuditResult::Ok, Some(groups)).await?;
+        self.audit_sign_in(&user.username, Some(user.id), source, "login.sso", AuditResult::Ok, Some(groups)).await?;
         let principal = self
             .store
             .principal(user.id)
             .await?
             .ok_or_else(|| ServiceError::unauthenticated("the user vanished while signing in"))?;
         Ok(Caller { principal, via: crate::state::Via::Session { id: None }, source: source.map(str::to_string) })
-    }
-
-    async fn audit_sso(
-        &self,
-        actor: &str,
-        user_id: Option<i64>,
-        source: Option<&str>,
-        action: &str,
-        result: AuditResult,
-        detail: Option<String>,
-    ) -> Result<()> {
-        let entry = AuditEntry {
-            actor_id: user_id,
-            actor: actor.chars().take(64).collect(),
-            source: source.map(str::to_string),
-            action: action.to_string(),
-            result: Some(result),
-            detail,
-            ..Default::default()
-        };
-        self.append_audit(&entry).await
     }
 
     /// For a session made through the provider, once per refresh interval
@@ -576,7 +556,8 @@ impl AppState {
                 let why = format!("the identity provider refused to refresh the session: {error}");
                 self.store.deactivate_user(user_id).await?;
                 let name = self.store.user(user_id).await?.map(|u| u.username).unwrap_or_default();
-                self.audit_sso(&name, Some(user_id), None, "login.sso.refresh", AuditResult::Denied, Some(why)).await?;
+                self.audit_sign_in(&name, Some(user_id), None, "login.sso.refresh", AuditResult::Denied, Some(why))
+                    .await?;
                 let _ = session.flush().await;
                 return Ok(false);
             }
@@ -607,7 +588,7 @@ impl AppState {
             .await?;
         if !outcome.changes.is_empty() {
             let detail = format!("at session refresh: {}", outcome.changes.join("; "));
-            self.audit_sso(
+            self.audit_sign_in(
                 &outcome.user.username,
                 Some(user_id),
                 None,
