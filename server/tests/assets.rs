@@ -134,7 +134,7 @@ async fn a_bundle_built_while_the_server_runs_is_linked_from_the_next_page() {
 }
 
 #[tokio::test]
-async fn json_and_csv_answers_are_compressed_when_asked_and_pages_and_streams_are_not() {
+async fn json_csv_and_first_party_pages_are_compressed_when_asked_and_streams_are_not() {
     let app = common::spawn_app(common::Backend::Sqlite).await.unwrap();
     let token = app.token(Who::Admin).await.unwrap();
     let admin = app.state.cli_caller("admin").await.unwrap();
@@ -171,9 +171,31 @@ async fn json_and_csv_answers_are_compressed_when_asked_and_pages_and_streams_ar
     let small = get("/api/v1/me", Some("gzip")).await.unwrap();
     assert_eq!(small.status(), 200);
     assert_eq!(header(&small, "content-encoding"), "", "an answer under 1 KiB is sent as it is");
-    let page = get("/login", Some("gzip, br")).await.unwrap();
-    assert!(header(&page, "content-type").starts_with("text/html"));
-    assert_eq!(header(&page, "content-encoding"), "", "pages carry the CSRF token beside reflected input (BREACH)");
+    // A page carries the CSRF token beside input the requester chose: it is
+    // compressed only when the browser says this site's own page or the
+    // person asked for it, never when another site's page did (BREACH).
+    let page_length = http.get(app.url("/login?next=/costs")).send().await.unwrap().bytes().await.unwrap().len();
+    for (fetch_site, encoding) in [
+        (Some("same-origin"), "br"),
+        (Some("none"), "br"),
+        (Some("cross-site"), ""),
+        (Some("same-site"), ""),
+        (None, ""),
+    ] {
+        let mut request = http.get(app.url("/login?next=/costs")).header("accept-encoding", "gzip, br");
+        if let Some(fetch_site) = fetch_site {
+            request = request.header("sec-fetch-site", fetch_site);
+        }
+        let page = request.send().await.unwrap();
+        assert!(header(&page, "content-type").starts_with("text/html"));
+        assert_eq!(header(&page, "content-encoding"), encoding, "a page asked for with Sec-Fetch-Site {fetch_site:?}");
+        let sent = page.bytes().await.unwrap();
+        if encoding.is_empty() {
+            assert!(String::from_utf8_lossy(&sent).contains("</html>"), "{fetch_site:?}: the page is sent as it is");
+        } else {
+            assert!(sent.len() * 2 < page_length, "{fetch_site:?}: {} bytes sent for {page_length}", sent.len());
+        }
+    }
     let events = get("/api/v1/events", Some("gzip, br")).await.unwrap();
     assert_eq!(header(&events, "content-type"), "text/event-stream");
     assert_eq!(header(&events, "content-encoding"), "", "a stream's events are not held back in a compressor");
