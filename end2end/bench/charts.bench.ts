@@ -74,7 +74,7 @@ test('charts and page weight', async ({ browser }) => {
       const column = (s: number) =>
         new Float64Array(points).map((_, i) => 50 + 40 * Math.sin(i / (40 + s)) + s + ((i * 7919 + s * 104729) % 13));
       const columns = Array.from({ length: series }, (_, s) => column(s));
-      const spec = (n: number) =>
+      const spec = (n: number, from = start, to = start + points * 30_000) =>
         JSON.stringify({
           key: `bench-${n}`,
           unit: 'gpus',
@@ -86,8 +86,8 @@ test('charts and page weight', async ({ browser }) => {
           markers: [],
           height: 300,
           sync: `bench-${n}`,
-          start,
-          end: start + points * 30_000,
+          start: from,
+          end: to,
         });
       const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
       const noop = () => {};
@@ -140,12 +140,13 @@ test('charts and page weight', async ({ browser }) => {
           ),
         );
         await quiet();
-        // Zoom: 20 range changes, one per frame.
+        // Zoom: 20 range changes, one per frame, each as the app makes one:
+        // the chart's range and its data handed to `updateChart`.
         zoom.push(
           summary(
             await framesDuring(20, (i) => {
               const from = start + (round * 20 + i) * 30_000 * 20;
-              state.plot.setScale('x', { min: from, max: from + points * 30_000 * 0.5 });
+              chart.updateChart(state, host, spec(5, from, from + points * 30_000 * 0.5), times, columns, columns);
             }),
           ),
         );

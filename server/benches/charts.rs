@@ -591,7 +591,10 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
     ));
     for (key, what) in [
         ("hover", "Hover: the crosshair swept across that chart, a move per frame for 120 frames"),
-        ("zoom", "Zoom: 20 range changes redrawn one per frame"),
+        (
+            "zoom",
+            "Zoom: 20 range changes, one per frame, each a new range and its data (`updateChart`, as the app zooms)",
+        ),
     ] {
         let rounds = m[key].as_array().cloned().unwrap_or_default();
         let dropped = rounds.iter().filter(|f| f["long"].as_u64() != Some(0)).count();
