@@ -55,16 +55,21 @@ async fn demo_namespaces(kubeconfig: &std::path::Path) -> Result<Vec<(String, St
     Ok(out)
 }
 
-/// A fresh random password, or GANTRY_DEMO_PASSWORD for every account when
-/// set (the browser tests use this to sign in as each role).
-fn demo_password() -> String {
-    std::env::var("GANTRY_DEMO_PASSWORD")
-        .ok()
-        .filter(|p| p.chars().count() >= gantry_domain::validate::Password::MIN_CHARS)
-        .unwrap_or_else(passwords::random_password)
+/// The password every demo account gets when GANTRY_DEMO_PASSWORD is set (the
+/// browser tests sign in as each role with it); None, and each account gets a
+/// fresh random one, when it is not. A value too short to be a password is
+/// refused in one line, before anything is written.
+fn fixed_demo_password(value: Option<String>) -> Result<Option<String>, String> {
+    let min = gantry_domain::validate::Password::MIN_CHARS;
+    match value.filter(|p| !p.is_empty()) {
+        Some(p) if p.chars().count() < min => Err(format!("GANTRY_DEMO_PASSWORD must be at least {min} characters")),
+        fixed => Ok(fixed),
+    }
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let fixed = fixed_demo_password(std::env::var("GANTRY_DEMO_PASSWORD").ok())?;
+    let demo_password = || fixed.clone().unwrap_or_else(passwords::random_password);
     let store = open_store(&args.store, 4).await?;
     if store.count_users().await.map_err(|e| e.to_string())? > 0 {
         // The demo starts Gantry before its fleet: the fleet's namespaces
@@ -194,5 +199,16 @@ mod tests {
         assert_eq!(team_of("vision"), "vision");
         assert_eq!(team_of("vision-dev"), "vision");
         assert_eq!(team_of("nlp-staging"), "nlp");
+    }
+
+    #[test]
+    fn a_demo_password_too_short_is_refused_and_none_means_random() {
+        assert_eq!(fixed_demo_password(None), Ok(None));
+        assert_eq!(fixed_demo_password(Some(String::new())), Ok(None));
+        assert_eq!(fixed_demo_password(Some("twelve-chars".into())), Ok(Some("twelve-chars".into())));
+        assert_eq!(
+            fixed_demo_password(Some("PW".into())),
+            Err("GANTRY_DEMO_PASSWORD must be at least 12 characters".to_string())
+        );
     }
 }
