@@ -172,18 +172,36 @@ pub async fn same_origin(State(web): State<WebState>, request: Request, next: Ne
     }
     let headers = request.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let allowed = same_site(
-        text(header::ORIGIN),
-        text(header::REFERER),
-        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
-        &expected_origins(&web, headers),
-    );
+    let allowed =
+        same_site(text(header::ORIGIN), text(header::REFERER), fetch_site(headers), &expected_origins(&web, headers));
     if allowed {
         next.run(request).await
     } else {
         crate::rest::ApiError::forbidden("cross-site request refused: the Origin does not match this site")
             .into_response()
     }
+}
+
+/// Marks the answer to a request the browser says came from this site's own
+/// pages (`Sec-Fetch-Site: same-origin`) or from the person (`none`: typed,
+/// a bookmark, a reload). Another site can choose neither, so such a page is
+/// safe to compress. Browsers that send no `Sec-Fetch-Site` get pages as they
+/// are.
+#[derive(Clone, Copy)]
+pub struct FirstParty;
+
+pub async fn mark_first_party(request: Request, next: Next) -> Response {
+    let first_party = matches!(fetch_site(request.headers()), Some("same-origin" | "none"));
+    let mut response = next.run(request).await;
+    if first_party {
+        response.extensions_mut().insert(FirstParty);
+    }
+    response
+}
+
+/// What the browser says about who started a request (`Sec-Fetch-Site`).
+fn fetch_site(headers: &HeaderMap) -> Option<&str> {
+    headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
 }
 
 pub fn empty(status: http::StatusCode) -> Response {

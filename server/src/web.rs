@@ -217,7 +217,7 @@ pub async fn serve(
 /// Which answers are compressed (gzip or brotli, as the client accepts,
 /// when 1 KiB or more): JSON and CSV, such as a month of allocation by
 /// workload (tens of megabytes of JSON), and pages the browser says this
-/// site or the person asked for ([`FirstParty`]). A page another site's
+/// site or the person asked for ([`security::FirstParty`]). A page another site's
 /// page made the browser load is not: it carries the CSRF token beside input
 /// that site chose, and its compressed length would leak the token (BREACH).
 /// Nor are streams: a followed log is text/plain and events are
@@ -228,25 +228,7 @@ fn compressible(_: StatusCode, _: http::Version, headers: &http::HeaderMap, exte
     let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     content_type.starts_with("application/json")
         || content_type.starts_with("text/csv")
-        || (content_type.starts_with("text/html") && extensions.get::<FirstParty>().is_some())
-}
-
-/// Marks the answer to a request the browser says came from this site's own
-/// pages (`Sec-Fetch-Site: same-origin`) or from the person (`none`: typed,
-/// a bookmark, a reload). Another site can choose neither, so such a page is
-/// safe to compress. Browsers that send no `Sec-Fetch-Site` get pages as they
-/// are.
-#[derive(Clone, Copy)]
-struct FirstParty;
-
-async fn mark_first_party(request: Request, next: axum::middleware::Next) -> Response {
-    let site = request.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let first_party = matches!(site, Some("same-origin" | "none"));
-    let mut response = next.run(request).await;
-    if first_party {
-        response.extensions_mut().insert(FirstParty);
-    }
-    response
+        || (content_type.starts_with("text/html") && extensions.get::<security::FirstParty>().is_some())
 }
 
 /// Every route of the app, wrapped in its middleware.
@@ -326,7 +308,7 @@ pub fn router(app: AppState, config: &WebConfig, lifecycle: &Lifecycle) -> Route
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::headers))
         .layer(axum::middleware::from_fn_with_state(web.clone(), security::client_address_layer))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
-        .layer(axum::middleware::from_fn(mark_first_party))
+        .layer(axum::middleware::from_fn(security::mark_first_party))
         .layer(CompressionLayer::new().compress_when(SizeAbove::new(1024).and(compressible)))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(web)
