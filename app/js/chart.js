@@ -98,10 +98,11 @@ function css(el, name, fallback) {
 // handed over as it is (uPlot reads typed arrays), which saves a copy of
 // every point on each draw.
 function column(values) {
-  const gap = values.findIndex(Number.isNaN);
-  if (gap < 0) return values;
+  // `includes` finds NaN (SameValueZero) natively: the common case, a column
+  // without gaps, costs no callback per point.
+  if (!values.includes(NaN)) return values;
   const out = Array.from(values);
-  for (let i = gap; i < out.length; i++) if (Number.isNaN(out[i])) out[i] = null;
+  for (let i = 0; i < out.length; i++) if (Number.isNaN(out[i])) out[i] = null;
   return out;
 }
 
@@ -111,11 +112,12 @@ function timeLabel(ms) {
   return TIME_LABEL.format(ms);
 }
 
-// The tooltip's rows, made once per chart shape: hovering only rewrites
-// their text and moves the box (a transform), and never reads the page's
-// layout, so a move costs no reflow of a long page.
+// The tooltip's rows, made once per chart shape (when the chart is built,
+// not at the first hover): hovering only rewrites their text and moves the
+// box (a transform), and never reads the page's layout, so a move costs no
+// reflow of a long page.
 function tipRows(state) {
-  if (state.tipFor === state.spec) return state.tipParts;
+  if (state.tipFor === state.spec.key) return state.tipParts;
   const spec = state.spec;
   const time = document.createElement("div");
   time.className = "tip-time";
@@ -139,7 +141,7 @@ function tipRows(state) {
     values.push([i, value]);
   });
   state.tip.replaceChildren(...rows);
-  state.tipFor = spec;
+  state.tipFor = spec.key;
   state.tipParts = { time, markers, values, marked: "" };
   return state.tipParts;
 }
@@ -187,9 +189,10 @@ function showTip(u, state) {
 
 // A value with no neighbour (the one bucket of a fleet started a minute ago,
 // or a point between two gaps) has no line to draw: it gets a dot instead.
-function lonePoints(u, seriesIdx, show) {
-  if (show) return null;
-  const ys = u.data[seriesIdx];
+// Found once per column when the data arrives, not at every draw.
+function lonePoints(ys) {
+  if (ys.length === 1) return [0];
+  if (!Array.isArray(ys)) return null; // a typed array: no gaps
   const lone = [];
   for (let i = 0; i < ys.length; i++) {
     if (ys[i] != null && (i === 0 || ys[i - 1] == null) && (i === ys.length - 1 || ys[i + 1] == null)) lone.push(i);
@@ -197,19 +200,22 @@ function lonePoints(u, seriesIdx, show) {
   return lone.length > 0 ? lone : null;
 }
 
-// While the x range changes frame after frame (a zoom being dragged or
-// animated), lines are drawn thinned to a point per two pixels; once the
-// range rests, they are drawn again in full.
+// When the x range changes (a zoom, a pan, a live window sliding) or the
+// chart is redrawn frame after frame (a resize), lines are drawn thinned to
+// a point per four pixels, so the frame that answers the person stays short;
+// once the chart has rested BUSY_MS, they are drawn again in full.
 const BUSY_MS = 100;
 function thinWhileBusy(linear, state) {
   return (u, si, i0, i1) => {
-    const budget = Math.max(u.bbox.width / 2, 1);
+    const budget = Math.max(u.bbox.width / 4, 1);
     if (si === firstShown(u)) {
-      // A draw that follows the last one within BUSY_MS is part of an
-      // interaction; the full drawing comes once it rests.
       const now = performance.now();
-      state.busy = !state.settling && now - state.lastDraw < BUSY_MS;
+      const { min, max } = u.scales.x;
+      const moved = state.lastMin != null && (min !== state.lastMin || max !== state.lastMax);
+      state.busy = !state.settling && (moved || now - state.lastDraw < BUSY_MS);
       state.lastDraw = now;
+      state.lastMin = min;
+      state.lastMax = max;
       clearTimeout(state.settle);
       if (state.busy) state.settle = setTimeout(() => settle(u, state), BUSY_MS);
     }
@@ -244,6 +250,8 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
   state.busy = false;
   state.settling = false;
   state.lastDraw = 0;
+  state.lastMin = null;
+  state.lastMax = null;
   const linear = uPlot.paths.linear();
   const paths = spec.stacked ? undefined : thinWhileBusy(linear, state);
   const muted = css(el, "--muted", "#667085");
@@ -261,7 +269,7 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
       fill: spec.stacked ? withAlpha(stroke, 0.35) : undefined,
       show: spec.shown[i],
       spanGaps: false,
-      points: { show: false, filter: lonePoints },
+      points: { show: false, filter: (u, si, show) => (show ? null : state.lone[si]) },
       paths,
     });
   });
@@ -374,9 +382,16 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
   };
 }
 
-function columns(times, drawn) {
+// uPlot's columns from Rust's, and each one's lone points (`state.lone`,
+// indexed like the columns).
+function columns(state, times, drawn) {
   const data = [times];
-  for (let i = 0; i < drawn.length; i++) data.push(column(drawn[i]));
+  state.lone = [null];
+  for (let i = 0; i < drawn.length; i++) {
+    const ys = column(drawn[i]);
+    data.push(ys);
+    state.lone.push(lonePoints(ys));
+  }
   return data;
 }
 
@@ -407,8 +422,9 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
   };
   const callbacks = { zoom, cursor, resized };
   el.replaceChildren();
-  state.plot = new uPlot(buildOptions(uPlot, el, parsed, callbacks, state), columns(times, drawn), el);
+  state.plot = new uPlot(buildOptions(uPlot, el, parsed, callbacks, state), columns(state, times, drawn), el);
   el.appendChild(tip);
+  tipRows(state);
   el.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   let pending = null;
   state.observer = new ResizeObserver(() => {
@@ -438,12 +454,13 @@ export function updateChart(state, el, spec, times, drawn, raw) {
     state.spec = parsed;
     state.offset = null;
     const tip = state.tip;
-    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.callbacks, state), columns(times, drawn), el);
+    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.callbacks, state), columns(state, times, drawn), el);
     el.appendChild(tip);
+    tipRows(state);
     return;
   }
   state.spec = parsed;
-  state.plot.setData(columns(times, drawn));
+  state.plot.setData(columns(state, times, drawn));
 }
 
 export function destroyChart(state) {

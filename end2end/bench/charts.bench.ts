@@ -100,74 +100,95 @@ test('charts and page weight', async ({ browser }) => {
         await frames();
         draws.push(performance.now() - t0);
       }
-      // Frames are counted while the interaction runs, in three rounds, each
-      // after half a second of quiet (the charts drawn above leave garbage
-      // to collect).
-      const over = host.querySelector('.u-over') as HTMLElement;
-      const box = over.getBoundingClientRect();
-      const quiet = () => new Promise((r) => setTimeout(r, 500));
-      const nextFrame = () => new Promise<number>((r) => requestAnimationFrame(r));
-      // The gaps between the frames the browser draws while `act` runs one
-      // step per frame.
-      const framesDuring = async (steps: number, act: (i: number) => void) => {
-        const gaps: number[] = [];
-        let last = await nextFrame();
-        for (let i = 0; i < steps; i++) {
-          act(i);
-          const t = await nextFrame();
-          gaps.push(t - last);
-          last = t;
-        }
-        return gaps;
-      };
-      const summary = (gaps: number[]) => ({
-        frames: gaps.length,
-        long: gaps.filter((g) => g > 20).length,
-        longest: Math.max(...gaps),
-      });
-      const hover = [];
-      const zoom = [];
-      const settle = [];
-      for (let round = 0; round < 3; round++) {
-        await quiet();
-        // Hover: sweep the crosshair across the chart, a move per frame.
-        hover.push(
-          summary(
-            await framesDuring(120, (i) => {
-              const x = box.left + (box.width * (i % 60)) / 60;
-              over.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: box.top + box.height / 2, bubbles: true }));
-            }),
-          ),
-        );
-        await quiet();
-        // Zoom: 20 range changes, one per frame, each as the app makes one:
-        // the chart's range and its data handed to `updateChart`.
-        zoom.push(
-          summary(
-            await framesDuring(20, (i) => {
-              const from = start + (round * 20 + i) * 30_000 * 20;
-              chart.updateChart(state, host, spec(5, from, from + points * 30_000 * 0.5), times, columns, columns);
-            }),
-          ),
-        );
-        // Once the range rests, the chart redraws in full once (app/js/chart.js `settle`).
-        const rest = await framesDuring(30, () => {});
-        settle.push(Math.max(...rest));
-      }
-      chart.destroyChart(state);
-      host.remove();
+      (window as any).__bench = { chart, host, state, spec, start, times, columns, points };
       const sorted = draws.slice(1).sort((a, b) => a - b);
       return {
         draw: { first: draws[0], runs: sorted.length, median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1] },
-        hover,
-        zoom,
-        settle,
       };
     },
     { series: SERIES, points: POINTS },
   );
+  // Hover and zoom, three rounds each; each step's own work is timed too.
+  const interaction = await page.evaluate(interactionRounds);
+  await page.evaluate(() => {
+    const { chart, state, host } = (window as any).__bench;
+    chart.destroyChart(state);
+    host.remove();
+  });
   await context.close();
-  const out = { routes, ...measured };
+  const out = { routes, ...measured, ...interaction };
   console.log(JSON.stringify(out, null, 2));
   if (process.env.GANTRY_BENCH_OUT) fs.writeFileSync(process.env.GANTRY_BENCH_OUT, JSON.stringify(out));
 });
+
+/** Runs in the page: hover and zoom rounds on the chart the setup drew. */
+async function interactionRounds() {
+  const { chart, host, state, spec, start, times, columns, points } = (window as any).__bench;
+  const over = host.querySelector('.u-over') as HTMLElement;
+  const box = over.getBoundingClientRect();
+  const quiet = () => new Promise((r) => setTimeout(r, 500));
+  const nextFrame = () => new Promise<number>((r) => requestAnimationFrame(r));
+  // The gaps between the frames the browser draws while `act` runs one step
+  // per frame, and each step's own work: the call and the microtasks it
+  // queued (uPlot draws in one), before the browser renders.
+  const framesDuring = async (steps: number, act: (i: number) => void) => {
+    const gaps: number[] = [];
+    const work: number[] = [];
+    let last = await nextFrame();
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      act(i);
+      await Promise.resolve();
+      work.push(performance.now() - t0);
+      const t = await nextFrame();
+      gaps.push(t - last);
+      last = t;
+    }
+    return { gaps, work };
+  };
+  const summary = ({ gaps, work }: { gaps: number[]; work: number[] }) => {
+    const sorted = [...work].sort((a, b) => a - b);
+    return {
+      frames: gaps.length,
+      long: gaps.filter((g) => g > 20).length,
+      longest: Math.max(...gaps),
+      workMedian: sorted[Math.floor(sorted.length / 2)],
+      workMost: sorted[sorted.length - 1],
+    };
+  };
+  const idle = [];
+  const hover = [];
+  const zoom = [];
+  const settle = [];
+  for (let round = 0; round < 3; round++) {
+    // Each round after half a second of quiet (drawn charts leave garbage to collect).
+    await quiet();
+    // The same page doing nothing, side by side: frames this machine drops anyway.
+    idle.push(summary(await framesDuring(120, () => {})));
+    await quiet();
+    // Hover: sweep the crosshair across the chart, a move per frame.
+    hover.push(
+      summary(
+        await framesDuring(120, (i) => {
+          const x = box.left + (box.width * (i % 60)) / 60;
+          over.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: box.top + box.height / 2, bubbles: true }));
+        }),
+      ),
+    );
+    await quiet();
+    // Zoom: 20 range changes, one per frame, each as the app makes one: the
+    // chart's range and its data handed to `updateChart`.
+    zoom.push(
+      summary(
+        await framesDuring(20, (i) => {
+          const from = start + (round * 20 + i) * 30_000 * 20;
+          chart.updateChart(state, host, spec(5, from, from + points * 30_000 * 0.5), times, columns, columns);
+        }),
+      ),
+    );
+    // Once the range rests, the chart redraws in full once (app/js/chart.js `settle`).
+    const rest = await framesDuring(30, () => {});
+    settle.push(Math.max(...rest.gaps));
+  }
+  return { idle, hover, zoom, settle };
+}
