@@ -25,3 +25,27 @@ test('a wrong password is refused with a clear message', async ({ page }) => {
   await page.click('form button[type=submit]');
   await expect(page.getByRole('alert')).toContainText('wrong username or password');
 });
+
+test("a page's first load takes its wasm chunks in one file; a page opened in the app fetches only what it lacks", async ({ page }) => {
+  const wasm: string[] = [];
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    // `/pkg/<hash>/name.wasm` → `name.wasm`
+    if (path.endsWith('.wasm')) wasm.push(path.split('/').slice(3).join('/'));
+  });
+  await signIn(page, 'admin');
+  wasm.length = 0;
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('clusters-count')).toHaveText('3');
+  expect(wasm.sort()).toEqual(['gantry.wasm', expect.stringMatching(/^pages\/__overview_route_view_\d+\.wasm$/)]);
+  wasm.length = 0;
+  // Opened from the navigation, the deployments page's chunks come one by
+  // one, none of those the overview already had.
+  await page.locator('nav.mainnav').getByRole('link', { name: 'Deployments', exact: true }).click();
+  await expect(page).toHaveURL(/\/workloads$/);
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await expect.poll(() => wasm.length).toBeGreaterThan(0);
+  expect(wasm.filter((name) => name.startsWith('pages/'))).toEqual([]);
+  expect(new Set(wasm).size).toBe(wasm.length);
+});

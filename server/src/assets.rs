@@ -18,6 +18,11 @@
 //! Files under `/assets` are vendored ones whose names carry their version
 //! (`uplot-1.6.32.min.js`), so they are immutable too.
 //!
+//! Split bundles get one more file per lazy page under the hashed folder:
+//! the page's chunks in one file, and the split loader served with a prelude
+//! that reads it ([`crate::page_bundles`]); pages preload their bundle
+//! instead of each chunk.
+//!
 //! The bundle is read again when it changes (the sizes and modification
 //! times of the glue, the wasm, the stylesheet and the split manifest are
 //! looked at on each page and each `/pkg` request: four `stat` calls), so a
@@ -43,6 +48,8 @@ pub use app::assets::SiteAssets;
 use leptos::WasmSplitManifest;
 use leptos::prelude::ArcStoredValue;
 
+use crate::page_bundles::{LOADER_PRELUDE, PageBundles};
+
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 /// cargo-leptos's manifest of the chunks each lazy page needs (`--split`).
@@ -62,6 +69,9 @@ pub struct HashedFiles {
     /// would read it once per process from a fixed path; read here again
     /// with each new bundle, and given to each page render as it is.
     split: Option<WasmSplitManifest>,
+    /// Each lazy page's chunks in one file, and the loader that reads them
+    /// ([`crate::page_bundles`]); None unless split.
+    bundles: Option<Arc<PageBundles>>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, and plenty to
@@ -109,6 +119,7 @@ impl HashedFiles {
             },
             hash: None,
             split: None,
+            bundles: None,
         };
         if !has_bundle(pkg, output_name) {
             return files;
@@ -119,13 +130,22 @@ impl HashedFiles {
             let hash = fnv1a(hash, path.to_string_lossy().as_bytes());
             fnv1a(hash, &std::fs::read(pkg.join(path)).unwrap_or_default())
         });
-        let hash = format!("{hash:016x}");
-        files.split = std::fs::read(pkg.join(SPLIT_MANIFEST))
+        let chunks = std::fs::read(pkg.join(SPLIT_MANIFEST))
             .ok()
-            .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok())
-            .map(|chunks| {
-                WasmSplitManifest(ArcStoredValue::new((format!("/pkg/{hash}"), chunks, SPLIT_LOADER.into())))
-            });
+            .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok());
+        files.bundles = chunks.as_ref().and_then(|chunks| PageBundles::read(pkg, SPLIT_LOADER, chunks));
+        // The loader is served changed: the change is part of the release.
+        let hash = if files.bundles.is_some() { fnv1a(hash, LOADER_PRELUDE.as_bytes()) } else { hash };
+        let hash = format!("{hash:016x}");
+        files.split = chunks.map(|chunks| {
+            // With bundles, a page preloads its bundle rather than each chunk.
+            let preloads = if files.bundles.is_some() {
+                chunks.into_keys().map(|page| (page.clone(), vec![PageBundles::bundle_name(&page)])).collect()
+            } else {
+                chunks
+            };
+            WasmSplitManifest(ArcStoredValue::new((format!("/pkg/{hash}"), preloads, SPLIT_LOADER.into())))
+        });
         files.names = SiteAssets {
             pkg_dir: format!("pkg/{hash}"),
             stylesheet: format!("/pkg/{hash}/{output_name}.css"),
@@ -202,6 +222,16 @@ impl SiteFiles {
     }
 }
 
+/// Whether the request's `Accept-Encoding` lists brotli (and not at q=0).
+fn accepts_brotli(headers: &http::HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        value.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("br") && !parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0")
+        })
+    })
+}
+
 /// Serves the bundle's hashed folder from the fixed files and sets how long
 /// each answer under `/pkg` and `/assets` may be kept. Runs before routing,
 /// so the file service sees the fixed name.
@@ -211,6 +241,12 @@ pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Requ
         let files = site.current();
         match name.split_once('/') {
             Some((folder, rest)) if files.hash.as_deref() == Some(folder) => {
+                if let Some(bundles) = &files.bundles
+                    && let Some(mut made) = bundles.answer(rest, accepts_brotli(request.headers())).await
+                {
+                    made.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+                    return made;
+                }
                 let fixed = format!("/pkg/{rest}");
                 let Ok(uri) = fixed.parse() else { return StatusCode::NOT_FOUND.into_response() };
                 *request.uri_mut() = uri;

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod metrics;
 pub mod openapi;
+pub mod page_bundles;
 pub mod rest;
 pub mod security;
 pub mod serve;

@@ -95,6 +95,82 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     assert_eq!((missing.status().as_u16(), header(&missing, "cache-control")), (404, "no-store".to_string()));
 }
 
+/// A page's wasm chunks come as one file (crate::page_bundles): the loader
+/// cargo-leptos generates is served with its chunk fetches going through
+/// the page's bundle, and each lazy page's bundle holds its chunks in the
+/// manifest's order, compressed with brotli for browsers that take it.
+/// Each chunk stays reachable on its own (later pages fetch them one by one).
+#[tokio::test]
+async fn each_lazy_page_has_its_chunks_in_one_bundle() {
+    let site = TempDir::new("gantry-bundled-site");
+    let pkg = site.path.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("gantry.js"), "export default function() {}").unwrap();
+    std::fs::write(pkg.join("gantry.wasm"), b"\0asm").unwrap();
+    // The shape cargo-leptos 0.3's loader has (its fetches are what is patched).
+    let loader = r#"import { initSync } from "./gantry.js";
+const __chunk_1 = makeLoad(() => {
+    const src = fetch(new URL("./chunk_1.wasm", import.meta.url));
+    return async (imports) => (WebAssembly.instantiateStreaming(src, imports));
+}, []);
+export const __wasm_split_load___login_route_view_7 = wrapAsyncCb(makeLoad(() => {
+    const src = fetch(new URL("./split___login_route_view_7.wasm", import.meta.url));
+    return async (imports) => (WebAssembly.instantiateStreaming(src, imports));
+}, [__chunk_1]));
+"#;
+    std::fs::write(pkg.join("__wasm_split.______________________.js"), loader).unwrap();
+    std::fs::write(pkg.join("chunk_1.wasm"), b"\0asm one").unwrap();
+    std::fs::write(pkg.join("split___login_route_view_7.wasm"), b"\0asm login").unwrap();
+    std::fs::write(
+        pkg.join("__wasm_split_manifest.json"),
+        r#"{"__login_route_view_7": ["chunk_1", "split___login_route_view_7"]}"#,
+    )
+    .unwrap();
+    let root = site.path.clone();
+    let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
+        gantry_server::web::WebConfig { site_root: root, ..web }
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let page = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let start = page.find("/pkg/").unwrap_or_else(|| panic!("no bundle linked: {page}"));
+    let folder = page[start..start + "/pkg/".len() + 17].to_string();
+
+    let response = http
+        .get(app.url(&format!("{folder}pages/__login_route_view_7.wasm")))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-encoding"), "br");
+    assert_eq!(header(&response, "cache-control"), "public, max-age=31536000, immutable");
+    let compressed = response.bytes().await.unwrap();
+    let mut bundle = Vec::new();
+    brotli::BrotliDecompress(&mut &compressed[..], &mut bundle).unwrap();
+    let length = u32::from_le_bytes(bundle[..4].try_into().unwrap()) as usize;
+    let index: serde_json::Value = serde_json::from_slice(&bundle[4..4 + length]).unwrap();
+    assert_eq!(index, serde_json::json!([["chunk_1", 8], ["split___login_route_view_7", 10]]));
+    assert_eq!(&bundle[4 + length..], b"\0asm one\0asm login");
+
+    let plain = http.get(app.url(&format!("{folder}pages/__login_route_view_7.wasm"))).send().await.unwrap();
+    assert_eq!(header(&plain, "content-encoding"), "", "not compressed for a client that did not ask");
+    assert_eq!(plain.bytes().await.unwrap(), bundle);
+
+    let served = http.get(app.url(&format!("{folder}__wasm_split.______________________.js"))).send().await.unwrap();
+    assert_eq!(header(&served, "content-type"), "text/javascript");
+    let served = served.text().await.unwrap();
+    assert!(served.contains(r#"const src = pageChunk("./chunk_1.wasm", import.meta.url);"#), "{served}");
+    assert!(served.contains(r#"pageChunk("./split___login_route_view_7.wasm", import.meta.url);"#), "{served}");
+    assert!(!served.contains("fetch(new URL(\"./"), "every chunk fetch goes through the bundle: {served}");
+
+    let unknown = http.get(app.url(&format!("{folder}pages/__nowhere_route_view_7.wasm"))).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let alone = http.get(app.url(&format!("{folder}chunk_1.wasm"))).send().await.unwrap();
+    assert_eq!((alone.status().as_u16(), alone.bytes().await.unwrap().to_vec()), (200, b"\0asm one".to_vec()));
+}
+
 /// Issue 13: the demo serves pages before its bundle is built. Until the
 /// bundle is there, pages carry no hydration scripts (no links that 404);
 /// once it is written, the next page links it, with no restart. The icon
