@@ -109,12 +109,13 @@ fn brotli(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A file made in memory: its bytes, and its brotli twin once compressed.
+/// A file made in memory, kept brotli-compressed only (a client that does
+/// not take brotli, which no browser is, gets it decompressed).
 #[derive(Debug)]
 struct Made {
     content_type: &'static str,
     source: Source,
-    done: OnceLock<(Bytes, Bytes)>,
+    compressed: OnceLock<Bytes>,
 }
 
 /// What a [`Made`] file is made from.
@@ -126,10 +127,10 @@ enum Source {
 }
 
 impl Made {
-    /// The raw bytes and their brotli twin (made on the first call; a
-    /// concurrent caller waits for it).
-    fn bytes(&self) -> &(Bytes, Bytes) {
-        self.done.get_or_init(|| {
+    /// The file, compressed (made on the first call; a concurrent caller
+    /// waits for it).
+    fn compressed(&self) -> &Bytes {
+        self.compressed.get_or_init(|| {
             let raw = match &self.source {
                 Source::Loader(text) => text.clone().into_bytes(),
                 Source::Bundle(paths) => {
@@ -143,8 +144,7 @@ impl Made {
                     bundle(&chunks)
                 }
             };
-            let compressed = brotli(&raw);
-            (raw.into(), compressed.into())
+            brotli(&raw).into()
         })
     }
 }
@@ -173,13 +173,17 @@ impl PageBundles {
                     Made {
                         content_type: "application/octet-stream",
                         source: Source::Bundle(paths),
-                        done: OnceLock::new(),
+                        compressed: OnceLock::new(),
                     },
                 )
             })
             .collect();
         let bundles = Arc::new(PageBundles {
-            loader: Made { content_type: "text/javascript", source: Source::Loader(patched), done: OnceLock::new() },
+            loader: Made {
+                content_type: "text/javascript",
+                source: Source::Loader(patched),
+                compressed: OnceLock::new(),
+            },
             loader_name: loader.to_string(),
             pages,
         });
@@ -187,14 +191,14 @@ impl PageBundles {
         let ahead = Arc::downgrade(&bundles);
         std::thread::spawn(move || {
             let Some(bundles) = ahead.upgrade() else { return };
-            bundles.loader.bytes();
+            bundles.loader.compressed();
             let pages: Vec<String> = bundles.pages.keys().cloned().collect();
             drop(bundles);
             for page in pages {
                 // A newer release replaced this one: stop.
                 let Some(bundles) = ahead.upgrade() else { return };
                 if let Some(made) = bundles.pages.get(&page) {
-                    made.bytes();
+                    made.compressed();
                 }
             }
         });
@@ -218,13 +222,21 @@ impl PageBundles {
             None => return None,
         };
         let bundles = self.clone();
-        let (content_type, (raw, compressed)) = tokio::task::spawn_blocking(move || {
+        let (content_type, body) = tokio::task::spawn_blocking(move || {
             let made = page.as_ref().map_or(&bundles.loader, |page| &bundles.pages[page]);
-            (made.content_type, made.bytes().clone())
+            let compressed = made.compressed().clone();
+            let body = if accepts_brotli {
+                compressed
+            } else {
+                let mut raw = Vec::new();
+                brotli::BrotliDecompress(&mut &compressed[..], &mut raw).ok()?;
+                raw.into()
+            };
+            Some((made.content_type, body))
         })
         .await
-        .ok()?;
-        let mut response = Response::new(Body::from(if accepts_brotli { compressed } else { raw }));
+        .ok()??;
+        let mut response = Response::new(Body::from(body));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -248,7 +260,10 @@ const first = fetch(new URL("./split___a_route_view_1.wasm", import.meta.url));
         let patched = patch_loader(LOADER).unwrap();
         assert!(!patched.contains("fetch(new URL(\"./"), "{patched}");
         assert!(patched.contains(r#"const src = pageChunk("./chunk_1.wasm", import.meta.url);"#), "{patched}");
-        assert!(patched.contains(r#"const first = pageChunk("./split___a_route_view_1.wasm", import.meta.url);"#), "{patched}");
+        assert!(
+            patched.contains(r#"const first = pageChunk("./split___a_route_view_1.wasm", import.meta.url);"#),
+            "{patched}"
+        );
         assert!(patched.ends_with(LOADER_PRELUDE));
         assert_eq!(patch_loader("export const x = 1;"), None, "a loader of another shape is left alone");
     }
