@@ -6,13 +6,15 @@
 //! overview's chunks are 219 KB brotli that way and 143 KB as one file, and
 //! they are 199 requests. So each lazy page gets a bundle: its chunks (the
 //! split manifest's list for it) in one file, brotli at the highest quality,
-//! served at `/pkg/<hash>/pages/<page>.wasm`. The page's HTML preloads its
-//! bundle instead of each chunk (the manifest handed to Leptos names the
-//! bundle), and cargo-leptos's loader is served with a prelude that takes
-//! chunks from the preloaded bundle ([`LOADER_PRELUDE`]). Chunks a bundle
-//! lacks, and every chunk after the first page (client-side navigation),
-//! are fetched one by one as before, so navigating never downloads a chunk
-//! twice.
+//! served at `/pkg/<hash>/pages/<page>.wasm`. cargo-leptos's loader is
+//! served with a prelude ([`LOADER_PRELUDE`]) that fetches the first page's
+//! bundle and answers that page's chunks from it. Chunks a bundle lacks, and
+//! every chunk after the first page (client-side navigation), are fetched
+//! one by one as before, so navigating never downloads a chunk twice. The
+//! manifest handed to Leptos names the bundle, so a page that Leptos writes
+//! preloads for preloads its bundle instead of each chunk; it does not write
+//! them for every page load (the lazy view must have registered before the
+//! head is written), which is why the prelude finds the page by itself.
 //!
 //! A bundle is `u32` (little-endian) length of a JSON index, the index
 //! (`[[name, length], …]`), then the chunks' bytes in that order.
@@ -35,15 +37,30 @@ use http::{HeaderValue, header};
 /// preloads one and it holds the chunk. Part of the bundle's hash.
 pub const LOADER_PRELUDE: &str = r#"
 // Added by Gantry's server (server/src/page_bundles.rs): the first page
-// takes the chunks it needs from one file, the bundle its HTML preloads;
-// chunks the bundle lacks, and those of later pages, are fetched one by one.
-let pageBundle;
-function pageChunks() {
-  if (pageBundle === undefined) {
-    const link = document.querySelector('link[rel="preload"][href*="/pages/"]');
-    pageBundle = link ? fetch(link.href).then(readPageBundle).catch(() => new Map()) : null;
+// takes the chunks it needs from one file, pages/<page>.wasm; chunks the
+// bundle lacks, and those of pages opened later, are fetched one by one.
+// The loader asks for a page's chunks and then the page's own module in the
+// same turn, so the first turn's asks name the page.
+let firstPage; // a promise of the first page's chunks, once anything is asked
+let firstAsks = [];
+function pageChunk(path, base) {
+  const name = path.slice(2, -".wasm".length);
+  if (firstPage === undefined) {
+    firstPage = Promise.resolve().then(() => {
+      const page = firstAsks.find((asked) => asked.startsWith("split_"));
+      firstAsks = null;
+      if (!page) return new Map();
+      const bundle = new URL(`./pages/${page.slice("split_".length)}.wasm`, base);
+      return fetch(bundle).then(readPageBundle).catch(() => new Map());
+    });
   }
-  return pageBundle;
+  firstAsks?.push(name);
+  return firstPage.then((chunks) => {
+    const bytes = chunks.get(name);
+    if (!bytes) return fetch(new URL(path, base));
+    chunks.delete(name); // the loader keeps what it instantiated; a retry fetches
+    return new Response(bytes, { headers: { "content-type": "application/wasm" } });
+  });
 }
 async function readPageBundle(response) {
   if (!response.ok) return new Map();
@@ -57,18 +74,6 @@ async function readPageBundle(response) {
     at += length;
   }
   return chunks;
-}
-function pageChunk(path, base) {
-  const fetched = () => fetch(new URL(path, base));
-  const bundle = pageChunks();
-  if (!bundle) return fetched();
-  return bundle.then((chunks) => {
-    const name = path.slice(2, -".wasm".length);
-    const bytes = chunks.get(name);
-    if (!bytes) return fetched();
-    chunks.delete(name); // the loader keeps what it instantiated; a retry fetches
-    return new Response(bytes, { headers: { "content-type": "application/wasm" } });
-  });
 }
 "#;
 
