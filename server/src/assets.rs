@@ -224,11 +224,11 @@ impl SiteFiles {
 
 /// Whether the request's `Accept-Encoding` lists brotli (and not at q=0).
 fn accepts_brotli(headers: &http::HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
-        value.split(',').any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            parts.next() == Some("br") && !parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0")
-        })
+    let values = headers.get_all(header::ACCEPT_ENCODING).into_iter().filter_map(|value| value.to_str().ok());
+    values.flat_map(|value| value.split(',')).any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let weight = |part: &str| part.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok());
+        parts.next() == Some("br") && parts.all(|part| weight(part).is_none_or(|q| q > 0.0))
     })
 }
 
@@ -280,6 +280,21 @@ pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Requ
 mod tests {
     use super::*;
     use leptos::prelude::ReadValue;
+
+    #[test]
+    fn brotli_is_taken_when_listed_and_not_refused() {
+        let asks = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+            accepts_brotli(&headers)
+        };
+        assert!(asks("gzip, deflate, br, zstd"));
+        assert!(asks("br;q=0.5, gzip"));
+        assert!(!asks("gzip, deflate"));
+        assert!(!asks("br;q=0, gzip"));
+        assert!(!asks("br; q=0.0"));
+        assert!(!accepts_brotli(&http::HeaderMap::new()));
+    }
 
     #[test]
     fn the_folder_name_follows_every_file_of_the_bundle() {

@@ -15,6 +15,16 @@ fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
+/// Gantry on SQLite, serving the site in `site`.
+async fn serving(site: &TempDir) -> common::TestApp {
+    let root = site.path.clone();
+    common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
+        gantry_server::web::WebConfig { site_root: root, ..web }
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn assets_have_content_hashed_names_and_long_lived_caching() {
     let site = TempDir::new("gantry-site");
@@ -29,12 +39,7 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     std::fs::write(pkg.join("login_route_1.wasm"), b"\0asm chunk").unwrap();
     std::fs::write(pkg.join("__wasm_split_manifest.json"), r#"{"__LoginRoute_view": ["login_route_1"]}"#).unwrap();
     std::fs::write(site.path.join("assets/uplot/uplot-1.6.32.min.js"), "export default 1").unwrap();
-    let root = site.path.clone();
-    let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
-        gantry_server::web::WebConfig { site_root: root, ..web }
-    })
-    .await
-    .unwrap();
+    let app = serving(&site).await;
     let http = reqwest::Client::new();
 
     let page = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
@@ -126,12 +131,7 @@ export const __wasm_split_load___login_route_view_7 = wrapAsyncCb(makeLoad(() =>
         r#"{"__login_route_view_7": ["chunk_1", "split___login_route_view_7"]}"#,
     )
     .unwrap();
-    let root = site.path.clone();
-    let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
-        gantry_server::web::WebConfig { site_root: root, ..web }
-    })
-    .await
-    .unwrap();
+    let app = serving(&site).await;
     let http = reqwest::Client::new();
     let page = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let start = page.find("/pkg/").unwrap_or_else(|| panic!("no bundle linked: {page}"));
@@ -180,12 +180,7 @@ async fn a_bundle_built_while_the_server_runs_is_linked_from_the_next_page() {
     let site = TempDir::new("gantry-late-site");
     let pkg = site.path.join("pkg");
     std::fs::create_dir_all(&pkg).unwrap();
-    let root = site.path.clone();
-    let app = common::spawn_app_configured(common::Backend::Sqlite, Default::default(), move |web| {
-        gantry_server::web::WebConfig { site_root: root, ..web }
-    })
-    .await
-    .unwrap();
+    let app = serving(&site).await;
     let http = reqwest::Client::new();
 
     let before = http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
