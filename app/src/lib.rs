@@ -10,6 +10,7 @@ pub mod components;
 pub mod error;
 pub mod format;
 pub mod live;
+pub mod loaded;
 pub mod pages;
 pub mod routes;
 
@@ -19,8 +20,6 @@ use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, LazyRoute, lazy_route};
 use leptos_router::{SsrMode, path};
-
-use crate::error::AppError;
 
 /// The HTML document around the app. The stylesheet and the hydration
 /// scripts are linked by their content-hashed names when the server knows
@@ -51,7 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// Who is signed in, shared by every page.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub me: Resource<Result<Option<Me>, AppError>>,
+    pub me: loaded::Loaded<Option<Me>>,
 }
 
 impl Session {
@@ -142,7 +141,7 @@ pub fn mark_hydrated() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let me = Resource::new(|| (), |_| api::access::me());
+    let me = loaded::load(|| (), |_| api::access::me());
     provide_context(Session { me });
     live::provide();
 

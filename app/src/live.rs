@@ -73,7 +73,8 @@ fn connect(live: Live) {
 
     let Ok(source) = web_sys::EventSource::new("/api/v1/events") else { return };
     let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-        let message = event.data().as_string().and_then(|text| serde_json::from_str::<ChangeMessage>(&text).ok());
+        let message =
+            event.data().as_string().and_then(|text| serde_json::from_slice::<ChangeMessage>(text.as_bytes()).ok());
         if let Some(message) = message {
             live.bump(&message.kinds);
         }

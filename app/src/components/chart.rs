@@ -524,7 +524,7 @@ pub fn TimeSeries(
         q.width = width.get().to_string();
         q
     });
-    let data = Resource::new(move || (request.get(), tick.get()), |(q, _)| crate::api::costs::series(q));
+    let data = crate::loaded::load(move || (request.get(), tick.get()), |(q, _)| crate::api::costs::series(q));
     let shown = RwSignal::new(Vec::<bool>::new());
     let hovered = RwSignal::new(None::<usize>);
     let pending = RwSignal::new(false);
@@ -655,7 +655,7 @@ mod engine {
     }
 
     pub struct Driver {
-        pub data: Resource<Result<Chart, crate::error::AppError>>,
+        pub data: crate::loaded::Loaded<Chart>,
         pub shown: RwSignal<Vec<bool>>,
         pub hovered: RwSignal<Option<usize>>,
         pub width: RwSignal<u32>,

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Session;
 use crate::error::AppError;
+use crate::loaded::Loaded;
 
 /// The hidden CSRF field every state-changing form carries. It reads the
 /// session synchronously (a Suspense here would be created inside other
@@ -60,7 +61,7 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
 
 /// Renders a resource's value with `render`, or its error; keeps showing the
 /// previous value while a live update re-fetches.
-pub fn loaded<T, V, F>(resource: Resource<Result<T, AppError>>, render: F) -> impl IntoView
+pub fn loaded<T, V, F>(resource: Loaded<T>, render: F) -> impl IntoView
 where
     T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: IntoView + 'static,
@@ -83,7 +84,7 @@ where
 
 /// Like [`loaded`] for a second part of a page whose first part already
 /// shows the resource's error: an error here shows nothing.
-pub fn loaded_quietly<T, V, F>(resource: Resource<Result<T, AppError>>, render: F) -> impl IntoView
+pub fn loaded_quietly<T, V, F>(resource: Loaded<T>, render: F) -> impl IntoView
 where
     T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: IntoView + 'static,

@@ -11,8 +11,10 @@ use crate::live::use_live;
 #[component]
 pub fn PreparationBanner() -> impl IntoView {
     let live = use_live();
-    let data =
-        Resource::new(move || live.version(&[ResourceKind::Preparation, ResourceKind::Cluster]), |_| preparation());
+    let data = crate::loaded::load(
+        move || live.version(&[ResourceKind::Preparation, ResourceKind::Cluster]),
+        |_| preparation(),
+    );
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move { data.await.ok().flatten().map(banner) })}

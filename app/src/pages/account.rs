@@ -59,7 +59,7 @@ pub fn ProfilePage() -> impl IntoView {
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| my_tokens());
+    let tokens = crate::loaded::load(move || (create.version().get(), revoke.version().get()), |_| my_tokens());
     view! {
         <Title text="API tokens" />
         <h1>"API tokens"</h1>

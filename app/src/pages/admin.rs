@@ -24,7 +24,7 @@ pub fn UsersPage() -> impl IntoView {
     let delete = ServerAction::<DeleteUser>::new();
     let set_admin = ServerAction::<SetAdmin>::new();
     let reset = ServerAction::<ResetPassword>::new();
-    let users = Resource::new(
+    let users = crate::loaded::load(
         move || (create.version().get(), delete.version().get(), set_admin.version().get()),
         |_| list_users(),
     );
@@ -104,8 +104,8 @@ pub fn UsersPage() -> impl IntoView {
 fn SingleSignOn() -> impl IntoView {
     let set = ServerAction::<SetGroupMapping>::new();
     let remove = ServerAction::<RemoveGroupMapping>::new();
-    let overview = Resource::new(move || (set.version().get(), remove.version().get()), |_| sso_overview());
-    let teams = Resource::new(|| (), |_| list_teams());
+    let overview = crate::loaded::load(move || (set.version().get(), remove.version().get()), |_| sso_overview());
+    let teams = crate::loaded::load(|| (), |_| list_teams());
     view! {
         <section class="panel" data-testid="sso">
             <h2>"Single sign-on"</h2>
@@ -214,7 +214,7 @@ fn SingleSignOn() -> impl IntoView {
 #[component]
 pub fn TeamsPage() -> impl IntoView {
     let create = ServerAction::<CreateTeam>::new();
-    let teams = Resource::new(move || create.version().get(), |_| list_teams());
+    let teams = crate::loaded::load(move || create.version().get(), |_| list_teams());
     let session = crate::Session::use_context();
     view! {
         <Title text="Teams" />
@@ -276,7 +276,7 @@ pub fn TeamPage() -> impl IntoView {
     let delete = ServerAction::<DeleteTeam>::new();
     let set_group = ServerAction::<SetGroupMapping>::new();
     let remove_group = ServerAction::<RemoveGroupMapping>::new();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             (
                 id(),
@@ -484,7 +484,7 @@ pub fn AuditPage() -> impl IntoView {
             }
         })
     });
-    let records = Resource::new(move || query.get(), audit_log);
+    let records = crate::loaded::load(move || query.get(), audit_log);
     let current = query.get_untracked();
     view! {
         <Title text="Audit log" />

@@ -16,7 +16,7 @@ use crate::live::use_live;
 #[component]
 pub fn ClustersPage() -> impl IntoView {
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || live.version(&[ResourceKind::Cluster, ResourceKind::Node, ResourceKind::Pod]),
         |_| clusters(),
     );
@@ -117,7 +117,7 @@ pub fn ClusterPage() -> impl IntoView {
     let name = move || params.with(|p| p.get("cluster").unwrap_or_default());
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             let kinds = [
                 ResourceKind::Cluster,
@@ -291,7 +291,7 @@ pub fn NodePage() -> impl IntoView {
     let params = use_params_map();
     let key = move || params.with(|p| (p.get("cluster").unwrap_or_default(), p.get("node").unwrap_or_default()));
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || (key(), live.version(&[ResourceKind::Node, ResourceKind::Pod])),
         |((cluster, node), _)| node_page(cluster, node),
     );

@@ -17,7 +17,7 @@ pub fn PricesPage() -> impl IntoView {
     let delete = ServerAction::<DeletePrice>::new();
     let import = ServerAction::<ImportPrices>::new();
     let override_price = ServerAction::<SetClusterPrice>::new();
-    let list = Resource::new(
+    let list = crate::loaded::load(
         move || (set.version().get(), delete.version().get(), import.version().get(), override_price.version().get()),
         |_| prices(),
     );
@@ -155,7 +155,7 @@ fn PriceHistory() -> impl IntoView {
                 .map(|model| (model, p.get("capacity_type").unwrap_or_else(|| "on-demand".into()), p.get("cluster")))
         })
     });
-    let history = Resource::new(
+    let history = crate::loaded::load(
         move || asked.get(),
         |asked| async move {
             match asked {
@@ -368,7 +368,7 @@ pub fn CostsPage() -> impl IntoView {
             offset: p.get("offset").unwrap_or_default(),
         })
     });
-    let report = Resource::new(move || query.get(), crate::api::costs::allocation);
+    let report = crate::loaded::load(move || query.get(), crate::api::costs::allocation);
     view! {
         <Title text="GPU costs" />
         <h1>"GPU costs"</h1>

@@ -42,7 +42,7 @@ pub fn DeploymentPage() -> impl IntoView {
     let rollback = ServerAction::<RollbackDeployment>::new();
     let delete = ServerAction::<DeleteDeployment>::new();
     let promote = ServerAction::<PromoteDeployment>::new();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             (
                 key.get(),

@@ -20,7 +20,7 @@ use crate::pages::workloads::{EventList, HealthLine, PodTable};
 pub fn JobsPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || (query.get(), live.version(&[ResourceKind::Job, ResourceKind::TrainingJob])),
         |(query, _)| jobs(query),
     );
@@ -136,7 +136,7 @@ pub fn JobPage() -> impl IntoView {
         })
     });
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             (
                 key.get(),

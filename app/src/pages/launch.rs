@@ -90,7 +90,7 @@ fn FitPreview(place: Placement) -> impl IntoView {
 
 #[component]
 pub fn LaunchDeploymentPage() -> impl IntoView {
-    let options = Resource::new(|| (), |_| launch_options());
+    let options = crate::loaded::load(|| (), |_| launch_options());
     let launch = ServerAction::<LaunchDeployment>::new();
     view! {
         <Title text="Launch a deployment" />
@@ -150,7 +150,7 @@ pub fn LaunchDeploymentPage() -> impl IntoView {
 
 #[component]
 pub fn LaunchJobPage() -> impl IntoView {
-    let options = Resource::new(|| (), |_| launch_options());
+    let options = crate::loaded::load(|| (), |_| launch_options());
     let launch = ServerAction::<LaunchJob>::new();
     view! {
         <Title text="Launch a job" />

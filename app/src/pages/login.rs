@@ -12,7 +12,7 @@ pub fn LoginPage() -> impl IntoView {
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_string()));
     let changed = move || query.with(|q| q.get("changed").is_some());
     let reveal = RwSignal::new(false);
-    let options = Resource::new(|| (), |_| sign_in_options());
+    let options = crate::loaded::load(|| (), |_| sign_in_options());
     Effect::new(move |_| {
         if let Some(Ok(())) = login.value().get() {
             // The same check as the server's redirect: only a path on this site.

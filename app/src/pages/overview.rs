@@ -16,7 +16,7 @@ const FLEET_CHANGES: &[ResourceKind] = &[ResourceKind::Node, ResourceKind::Pod];
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             live.version(&[
                 ResourceKind::Cluster,

@@ -13,7 +13,7 @@ use crate::live::use_live;
 pub fn PendingPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || (query.get(), live.version(&[ResourceKind::Pod, ResourceKind::Event, ResourceKind::NodeClaim])),
         |(query, _)| pending(query),
     );

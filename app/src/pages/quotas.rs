@@ -12,7 +12,7 @@ use crate::live::use_live;
 pub fn QuotasPage() -> impl IntoView {
     let live = use_live();
     let set = ServerAction::<SetQuota>::new();
-    let data = Resource::new(move || (live.version(&[ResourceKind::Quota]), set.version().get()), |_| quotas());
+    let data = crate::loaded::load(move || (live.version(&[ResourceKind::Quota]), set.version().get()), |_| quotas());
     view! {
         <Title text="GPU quotas" />
         <h1>"GPU quotas"</h1>

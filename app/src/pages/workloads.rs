@@ -18,7 +18,7 @@ pub fn deployment_href(cluster: &str, namespace: &str, name: &str) -> String {
 pub fn WorkloadsPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(
+    let data = crate::loaded::load(
         move || {
             (query.get(), live.version(&[ResourceKind::Deployment, ResourceKind::ReplicaSet, ResourceKind::Autoscaler]))
         },
@@ -97,7 +97,7 @@ fn deployment_row(d: &DeploymentRow) -> impl IntoView + use<> {
 pub fn PodsPage() -> impl IntoView {
     let query = use_list_query();
     let live = use_live();
-    let data = Resource::new(move || (query.get(), live.version(&[ResourceKind::Pod])), |(query, _)| pods(query));
+    let data = crate::loaded::load(move || (query.get(), live.version(&[ResourceKind::Pod])), |(query, _)| pods(query));
     view! {
         <Title text="Pods" />
         <h1>"Pods"</h1>
