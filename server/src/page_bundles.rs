@@ -118,17 +118,6 @@ pub fn bundle(chunks: &[(String, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// Gives the calling thread the lowest CPU priority (nice 19). On Linux the
-/// nice value is the thread's own, so the server's other threads keep theirs.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only changes the scheduling priority of the calling
-    // thread (`who` 0); it touches no memory.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-    }
-}
-
 fn brotli(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
@@ -215,13 +204,9 @@ impl PageBundles {
             loader_name: loader.to_string(),
             pages,
         });
-        // Compress ahead of the first visits, one at a time, in the background,
-        // at the lowest priority: about 25 s of one core after each start, which
-        // requests (and the browser beside a dev server) should not wait for.
-        // A request for a bundle not made yet makes it at its own priority.
+        // Compress ahead of the first visits, one at a time, in the background.
         let ahead = Arc::downgrade(&bundles);
         std::thread::spawn(move || {
-            lower_this_threads_priority();
             let Some(bundles) = ahead.upgrade() else { return };
             bundles.loader.compressed();
             let pages: Vec<String> = bundles.pages.keys().cloned().collect();
@@ -301,20 +286,6 @@ const first = fetch(new URL("./split___a_route_view_1.wasm", import.meta.url)); 
         assert!(patched.contains("/* kept */"), "a comment after code stays: {patched}");
         assert!(patched.ends_with(LOADER_PRELUDE));
         assert_eq!(patch_loader("export const x = 1;"), None, "a loader of another shape is left alone");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_background_thread_alone_runs_at_the_lowest_priority() {
-        // SAFETY (both): getpriority only reads the calling thread's nice value.
-        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let before = nice();
-        let lowered = std::thread::spawn(move || {
-            lower_this_threads_priority();
-            nice()
-        });
-        assert_eq!(lowered.join().unwrap(), 19);
-        assert_eq!(nice(), before, "the calling thread keeps its priority");
     }
 
     #[test]
