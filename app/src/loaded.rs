@@ -5,8 +5,9 @@
 //! which server_fn reads with `serde_json::from_slice`. Leptos's own
 //! resource codec reads with `from_str`, and serde_json's reader is a type
 //! parameter of every `Deserialize` it drives: two readers made two copies
-//! of every value type's deserializer in the wasm (about a quarter of its
-//! code). Reading resources from bytes too keeps one copy.
+//! of every value type's deserializer in the wasm (serde_json's
+//! `deserialize_struct`, its largest generic, 435 KB before wasm-opt, 222 KB
+//! with one reader). Reading resources from bytes too keeps one copy.
 
 use leptos::prelude::*;
 use leptos::server::codee::{Decoder, Encoder};

@@ -33,8 +33,9 @@ use axum::response::Response;
 use http::{HeaderValue, header};
 
 /// Added to cargo-leptos's split loader: where it fetched `./NAME.wasm`,
-/// it calls `pageChunk`, which answers from the page's bundle when the page
-/// preloads one and it holds the chunk. Part of the bundle's hash.
+/// it calls `pageChunk`, which answers from the first page's bundle when it
+/// holds the chunk and fetches the chunk alone otherwise. Part of the
+/// bundle's hash.
 pub const LOADER_PRELUDE: &str = r#"
 // Added by Gantry's server (server/src/page_bundles.rs): the first page
 // takes the chunks it needs from one file, pages/<page>.wasm; chunks the
