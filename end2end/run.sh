@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the browser tests: starts the demo fleet and a Gantry server on a free
 # port with a fresh database and known demo passwords, then Playwright.
-# Expects `cargo leptos build $LEPTOS_BUILD_FLAGS` to have run (scripts/test.sh does).
+# Expects scripts/build-site.sh to have run (scripts/test.sh does).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 cd "$GANTRY_ROOT"
@@ -49,7 +49,7 @@ for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && 
 # would time out waiting for data-hydrated.
 assets=$(curl -sf "http://127.0.0.1:$port/login" | grep -o '/pkg/[A-Za-z0-9_./-]*\.\(wasm\|js\)' | sort -u)
 if [[ -z "$assets" ]]; then
-  echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run \`cargo leptos build $LEPTOS_BUILD_FLAGS\`" >&2
+  echo "error: the server's pages link no browser bundle: target/site/pkg lacks it; run scripts/build-site.sh" >&2
   exit 1
 fi
 for asset in $assets; do

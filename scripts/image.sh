@@ -7,7 +7,7 @@
 #   scripts/image.sh bench   # build, then write the image's size into BENCHMARKS.md (## Image)
 #
 # Needs root (buildah and runc, daemonless), the site built first
-# (cargo leptos build $LEPTOS_BUILD_FLAGS) and scripts/setup.sh test.
+# (scripts/build-site.sh) and scripts/setup.sh test.
 # The image is rebuilt only when the binary, the site or the Containerfile
 # changed: its tag is a hash of them. Why runc and not podman: see
 # ARCHITECTURE.md (podman and crun cannot set rlimits or cgroups on these
@@ -22,7 +22,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 site="$GANTRY_ROOT/target/site"
 if [[ ! -f "$site/pkg/gantry.js" ]]; then
-  echo "error: $site/pkg/gantry.js is missing; build the site first: cargo leptos build $LEPTOS_BUILD_FLAGS" >&2; exit 1
+  echo "error: $site/pkg/gantry.js is missing; build the site first: scripts/build-site.sh" >&2; exit 1
 fi
 # buildah's storage: vfs, since overlay needs a kernel and filesystem this machine may not give.
 storage=(--storage-driver vfs)

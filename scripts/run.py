@@ -127,7 +127,7 @@ def main():
         Step(
             "bundle",
             "Building the browser bundle (pages pick it up on their next load)",
-            f'cd "{ROOT}" && cargo leptos build $LEPTOS_BUILD_FLAGS --frontend-only',
+            f'"{ROOT}/scripts/build-site.sh" --frontend-only',
             estimate=240,
         ),
     ]

@@ -46,8 +46,8 @@ echo "PostgreSQL at ${GANTRY_TEST_POSTGRES_URL}" >&2
 step "unit and integration tests (store tests run as <name>::sqlite and <name>::postgres)"
 cargo test --workspace --exclude hydrate --no-fail-fast
 
-step "release build of the dashboard (cargo leptos build $LEPTOS_BUILD_FLAGS, as scripts/run.sh builds it)"
-cargo leptos build $LEPTOS_BUILD_FLAGS
+step "release build of the dashboard (scripts/build-site.sh, as scripts/run.sh builds it)"
+"$GANTRY_ROOT/scripts/build-site.sh"
 
 step "the image: built FROM scratch with buildah, run with runc as non-root on a read-only root (scripts/image.sh)"
 if [[ $(id -u) -eq 0 ]]; then

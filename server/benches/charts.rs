@@ -14,7 +14,7 @@
 //!    `AppState::chart` in process, as the REST handler and the server function do: three
 //!    warm-up calls, then 30 timed ones.
 //! 2. The size of what a browser downloads, from the release build in `target/site`
-//!    (`cargo leptos build --release --precompress --split` must have run): each file's
+//!    (`scripts/build-site.sh` must have run): each file's
 //!    brotli twin, as the server sends it.
 //! 3. In Chromium (Playwright, through `end2end/run.sh` with `end2end/bench.config.ts`, which
 //!    starts the demo fleet and a server): the first route's transfer with an empty cache,
@@ -465,7 +465,7 @@ async fn run(browser: bool) -> anyhow::Result<String> {
     let sizes = built_sizes(&site);
     if !sizes.is_empty() {
         lines.push(
-            "**What the browser downloads**, from `target/site` after `cargo leptos build --release --precompress --split` \
+            "**What the browser downloads**, from `target/site` after `scripts/build-site.sh` \
              (brotli, as served; the server links the bundle under a folder named by its content hash):"
                 .into(),
         );

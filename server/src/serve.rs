@@ -117,7 +117,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         tracing::error!(
             "{} has no browser bundle (pkg/gantry.js and pkg/gantry.wasm): pages are served without JavaScript, \
              so they neither update live nor draw charts, until it appears (no restart needed). Build it with \
-             `cargo leptos build --release --precompress --split` from the repository root (scripts/run.sh does), or point \
+             scripts/build-site.sh from the repository root (scripts/run.sh does), or point \
              --site-root at a built site",
             args.site_root.display()
         );

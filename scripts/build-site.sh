@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the site as CI, the demo and the image do: the browser bundle
+# (wasm split per page, wasm-bindgen, wasm-opt, precompressed) and the
+# release server, under $CARGO_TARGET_DIR and target/site.
+#
+#   scripts/build-site.sh                   # both
+#   scripts/build-site.sh --frontend-only   # the browser bundle alone (any cargo-leptos flag passes through)
+#
+# The browser's wasm is built with `-Zlocation-detail=none`: a panic's
+# location (a source path, line and column for every panic site in every
+# crate) is left out of the wasm, about 9 KB brotli off every page's first
+# load. It is an unstable flag on the stable compiler, so the browser build
+# alone runs with RUSTC_BOOTSTRAP=1 (`lib-cargo-args` in Cargo.toml); the
+# server and every other build stay as they are. ARCHITECTURE.md says why.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$GANTRY_ROOT"
+# The wasm target's flags replace [build] rustflags, so erase_components is repeated.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Zlocation-detail=none"
+# shellcheck disable=SC2086
+exec cargo leptos build $LEPTOS_BUILD_FLAGS "$@"
