@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the site as CI, the demo and the image do: the browser bundle
+# Builds the site, the one way CI, the demo and the image build it (so each
+# reuses the other's build): the browser bundle
 # (wasm split per page, wasm-bindgen, wasm-opt, precompressed) and the
 # release server, under $CARGO_TARGET_DIR and target/site.
 #
@@ -8,8 +9,8 @@
 #
 # The browser's wasm is built with `-Zlocation-detail=none`: a panic's
 # location (a source path, line and column for every panic site in every
-# crate) is left out of the wasm, about 9 KB brotli off every page's first
-# load. It is an unstable flag on the stable compiler, so the browser build
+# crate) is left out of the wasm, about 10 KB brotli off every page's
+# first load. It is an unstable flag on the stable compiler, so the browser build
 # alone runs with RUSTC_BOOTSTRAP=1 (`lib-cargo-args` in Cargo.toml); the
 # server and every other build stay as they are. ARCHITECTURE.md says why.
 set -euo pipefail
@@ -17,5 +18,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$GANTRY_ROOT"
 # The wasm target's flags replace [build] rustflags, so erase_components is repeated.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Zlocation-detail=none"
-# shellcheck disable=SC2086
-exec cargo leptos build $LEPTOS_BUILD_FLAGS "$@"
+exec cargo leptos build --release --precompress --split "$@"

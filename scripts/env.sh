@@ -13,8 +13,6 @@ HELM_VERSION=v3.22.0
 # The helm the chart tests run (built from the Go module proxy by scripts/setup.sh test).
 export GANTRY_HELM="$GANTRY_CACHE/tools/helm-$HELM_VERSION/bin/helm"
 export PATH="$GANTRY_CACHE/tools/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$GANTRY_CACHE/tools/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$GANTRY_CACHE/tools/wasm-opt-$WASM_OPT_VERSION/bin:$GANTRY_CACHE/tools/cargo-machete-$CARGO_MACHETE_VERSION/bin:$GANTRY_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION/bin:$HOME/.cargo/bin:$PATH"
-# How the site is built, by the demo and the tests alike (so each reuses the other's build).
-export LEPTOS_BUILD_FLAGS="--release --precompress --split"
 # Colours make logs hard to read in CI.
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
