@@ -26,6 +26,35 @@ test('a wrong password is refused with a clear message', async ({ page }) => {
   await expect(page.getByRole('alert')).toContainText('wrong username or password');
 });
 
+test("a page's bundle comes compressed against the first wasm (Compression Dictionary Transport), and the page hydrates from it", async ({ page }) => {
+  const first: { dictionary?: string } = {};
+  const bundle: { encoding?: string; offered?: string } = {};
+  const wasm: string[] = [];
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.endsWith('.wasm')) wasm.push(path.split('/').slice(3).join('/'));
+  });
+  page.on('response', async (response) => {
+    const path = new URL(response.url()).pathname;
+    if (path.endsWith('/gantry.wasm')) first.dictionary = await response.headerValue('use-as-dictionary') ?? undefined;
+    if (/\/pages\/[^/]+\.wasm$/.test(path)) {
+      bundle.encoding = (await response.headerValue('content-encoding')) ?? undefined;
+      bundle.offered = (await response.request().headerValue('available-dictionary')) ?? undefined;
+    }
+  });
+  // A first visit: nothing cached, the first wasm arrives before the bundle is asked for.
+  await page.goto('/login');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect.poll(() => bundle.encoding).toBe('dcb');
+  expect(first.dictionary).toMatch(/^match="\/pkg\/[0-9a-f]{16}\/pages\/\*"$/);
+  expect(bundle.offered).toMatch(/^:[A-Za-z0-9+/]{43}=:$/);
+  // The page's own code came from that bundle (a bundle the browser could
+  // not decode would have sent the loader for each chunk alone): it works.
+  expect(wasm.sort()).toEqual(['gantry.wasm', expect.stringMatching(/^pages\/__login_route_view_\d+\.wasm$/)]);
+  await page.getByTestId('reveal').click();
+  await expect(page.getByTestId('password')).toHaveAttribute('type', 'text');
+});
+
 test("a page's first load takes its wasm chunks in one file; a page opened in the app fetches only what it lacks", async ({ page }) => {
   const wasm: string[] = [];
   page.on('request', (request) => {

@@ -20,8 +20,8 @@
 //!
 //! Split bundles get one more file per lazy page under the hashed folder:
 //! the page's chunks in one file, and the split loader served with a prelude
-//! that reads it ([`crate::page_bundles`]); pages preload their bundle
-//! instead of each chunk.
+//! that reads it ([`crate::page_bundles`]), compressed against the first
+//! wasm for browsers that have it; pages preload neither.
 //!
 //! The bundle is read again when it changes (the sizes and modification
 //! times of the glue, the wasm, the stylesheet and the split manifest are
@@ -133,14 +133,18 @@ impl HashedFiles {
         let chunks = std::fs::read(pkg.join(SPLIT_MANIFEST))
             .ok()
             .and_then(|text| serde_json::from_slice::<HashMap<String, Vec<String>>>(&text).ok());
-        files.bundles = chunks.as_ref().and_then(|chunks| PageBundles::read(pkg, SPLIT_LOADER, chunks));
+        files.bundles = chunks
+            .as_ref()
+            .and_then(|chunks| PageBundles::read(pkg, SPLIT_LOADER, &format!("{output_name}.wasm"), chunks));
         // The loader is served changed: the change is part of the release.
         let hash = if files.bundles.is_some() { fnv1a(hash, LOADER_PRELUDE.as_bytes()) } else { hash };
         let hash = format!("{hash:016x}");
         files.split = chunks.map(|chunks| {
-            // With bundles, a page preloads its bundle rather than each chunk.
+            // With bundles, a page preloads none of its chunks: the loader
+            // fetches its bundle once the first wasm has arrived, so that
+            // the bundle can come compressed against it (page_bundles).
             let preloads = if files.bundles.is_some() {
-                chunks.into_keys().map(|page| (page.clone(), vec![PageBundles::bundle_name(&page)])).collect()
+                chunks.into_keys().map(|page| (page, Vec::new())).collect()
             } else {
                 chunks
             };
@@ -222,30 +226,23 @@ impl SiteFiles {
     }
 }
 
-/// Whether the request's `Accept-Encoding` lists brotli (and not at q=0).
-fn accepts_brotli(headers: &http::HeaderMap) -> bool {
-    let values = headers.get_all(header::ACCEPT_ENCODING).into_iter().filter_map(|value| value.to_str().ok());
-    values.flat_map(|value| value.split(',')).any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
-        let weight = |part: &str| part.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok());
-        parts.next() == Some("br") && parts.all(|part| weight(part).is_none_or(|q| q > 0.0))
-    })
-}
-
 /// Serves the bundle's hashed folder from the fixed files and sets how long
 /// each answer under `/pkg` and `/assets` may be kept. Runs before routing,
 /// so the file service sees the fixed name.
 pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
+    // The first wasm, which page bundles are compressed against.
+    let mut dictionary = None;
     let policy = if let Some(name) = path.strip_prefix("/pkg/") {
         let files = site.current();
         match name.split_once('/') {
             Some((folder, rest)) if files.hash.as_deref() == Some(folder) => {
-                if let Some(bundles) = &files.bundles
-                    && let Some(mut made) = bundles.answer(rest, accepts_brotli(request.headers())).await
-                {
-                    made.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-                    return made;
+                if let Some(bundles) = &files.bundles {
+                    if let Some(mut made) = bundles.answer(rest, request.headers()).await {
+                        made.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+                        return made;
+                    }
+                    dictionary = bundles.use_as_dictionary(&format!("/pkg/{folder}"), rest);
                 }
                 let fixed = format!("/pkg/{rest}");
                 let Ok(uri) = fixed.parse() else { return StatusCode::NOT_FOUND.into_response() };
@@ -273,6 +270,11 @@ pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Requ
         "no-store"
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(kept));
+    if let Some(dictionary) = dictionary
+        && response.status().is_success()
+    {
+        response.headers_mut().insert("use-as-dictionary", dictionary);
+    }
     response
 }
 
@@ -280,21 +282,6 @@ pub async fn cache_control(State(site): State<Arc<SiteFiles>>, mut request: Requ
 mod tests {
     use super::*;
     use leptos::prelude::ReadValue;
-
-    #[test]
-    fn brotli_is_taken_when_listed_and_not_refused() {
-        let asks = |value: &str| {
-            let mut headers = http::HeaderMap::new();
-            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
-            accepts_brotli(&headers)
-        };
-        assert!(asks("gzip, deflate, br, zstd"));
-        assert!(asks("br;q=0.5, gzip"));
-        assert!(!asks("gzip, deflate"));
-        assert!(!asks("br;q=0, gzip"));
-        assert!(!asks("br; q=0.0"));
-        assert!(!accepts_brotli(&http::HeaderMap::new()));
-    }
 
     #[test]
     fn the_folder_name_follows_every_file_of_the_bundle() {

@@ -61,8 +61,8 @@ async fn assets_have_content_hashed_names_and_long_lived_caching() {
     assert_eq!(
         linked("__wasm_split.______________________.js"),
         format!("{folder}__wasm_split.______________________.js"),
-        "a split bundle's loader is preloaded from the same folder (and with it the page's chunks, by the ids \
-         the lazy routes register, which only a real build has)"
+        "a split bundle's loader is preloaded from the same folder (the page's chunks are not: the loader \
+         fetches the page's bundle once the first wasm has arrived)"
     );
 
     for (file, body) in [
@@ -157,6 +157,44 @@ export const __wasm_split_load___login_route_view_7 = wrapAsyncCb(makeLoad(() =>
     let plain = http.get(app.url(&format!("{folder}pages/__login_route_view_7.wasm"))).send().await.unwrap();
     assert_eq!(header(&plain, "content-encoding"), "", "not compressed for a client that did not ask");
     assert_eq!(plain.bytes().await.unwrap(), bundle);
+
+    // The first wasm is offered as the dictionary for this release's page
+    // bundles; a browser that has it gets the bundle compressed against it.
+    let first = http.get(app.url(&format!("{folder}gantry.wasm"))).send().await.unwrap();
+    assert_eq!(header(&first, "use-as-dictionary"), format!("match=\"{}pages/*\"", folder));
+    let alone = http.get(app.url(&format!("{folder}chunk_1.wasm"))).send().await.unwrap();
+    assert_eq!(header(&alone, "use-as-dictionary"), "", "only the first wasm is a dictionary");
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(b"\0asm");
+    let offered = format!(":{}:", base64::engine::general_purpose::STANDARD.encode(hash));
+    let against = http
+        .get(app.url(&format!("{folder}pages/__login_route_view_7.wasm")))
+        .header("accept-encoding", "gzip, br, zstd, dcb, dcz")
+        .header("available-dictionary", &offered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&against, "content-encoding"), "dcb");
+    assert_eq!(header(&against, "vary"), "accept-encoding, available-dictionary");
+    let body = against.bytes().await.unwrap();
+    assert_eq!(body[..4], [0xff, 0x44, 0x43, 0x42], "dcb's magic number");
+    assert_eq!(body[4..36], hash[..], "then the dictionary's hash");
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(
+        &mut brotli::Decompressor::new_with_custom_dict(&body[36..], 4096, b"\0asm".to_vec().into()),
+        &mut decoded,
+    )
+    .unwrap();
+    assert_eq!(decoded, bundle, "the same bundle");
+    let stale = http
+        .get(app.url(&format!("{folder}pages/__login_route_view_7.wasm")))
+        .header("accept-encoding", "br, dcb")
+        .header("available-dictionary", format!(":{}:", base64::engine::general_purpose::STANDARD.encode([1u8; 32])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&stale, "content-encoding"), "br", "another dictionary than this release's: brotli alone");
 
     let served = http.get(app.url(&format!("{folder}__wasm_split.______________________.js"))).send().await.unwrap();
     assert_eq!(header(&served, "content-type"), "text/javascript");
