@@ -18,4 +18,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$GANTRY_ROOT"
 # The wasm target's flags replace [build] rustflags, so erase_components is repeated.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Zlocation-detail=none"
-exec cargo leptos build --release --precompress --split "$@"
+cargo leptos build --release --precompress --split "$@"
+node scripts/minify-snippets.mjs target/site/pkg/snippets
+
+# The splitter gives each page's chunks their own constants only when they fit
+# in the linker's range; crates/hydrate's SPLIT_DATA_SLACK makes the room and is
+# dropped when they do. Finding it in a built wasm means every page's constants
+# went back into the first wasm.
+if LC_ALL=C grep -q -P '\xa5{64}' target/site/pkg/*.wasm; then
+  echo "error: the wasm splitter kept every constant in the first wasm (SPLIT_DATA_SLACK reached the site); make SPLIT_DATA_SLACK in crates/hydrate/src/lib.rs larger" >&2
+  exit 1
+fi

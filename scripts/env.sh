@@ -8,6 +8,9 @@ CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$GANTRY_ROOT/Cargo.lock")"
 WASM_OPT_VERSION=0.116.1
 CARGO_MACHETE_VERSION=0.9.2
+ESBUILD_VERSION=0.28.2
+# esbuild (npm) minifies wasm-bindgen's snippets (scripts/minify-snippets.mjs).
+export GANTRY_ESBUILD="$GANTRY_CACHE/tools/esbuild-$ESBUILD_VERSION"
 SCHEMATHESIS_VERSION=4.32.5
 HELM_VERSION=v3.22.0
 # The helm the chart tests run (built from the Go module proxy by scripts/setup.sh test).

@@ -117,11 +117,11 @@ def main():
         ),
         Step(
             "site-tools",
-            "Installing the browser bundle's tools (cargo-leptos, wasm-bindgen, wasm-opt)",
+            "Installing the browser bundle's tools (cargo-leptos, wasm-bindgen, wasm-opt, esbuild)",
             f'"{ROOT}/scripts/setup.sh" site',
             estimate=840,
             lasts=True,
-            key=" ".join(env.get(v, "") for v in ("CARGO_LEPTOS_VERSION", "WASM_BINDGEN_VERSION", "WASM_OPT_VERSION")),
+            key=" ".join(env.get(v, "") for v in ("CARGO_LEPTOS_VERSION", "WASM_BINDGEN_VERSION", "WASM_OPT_VERSION", "GANTRY_ESBUILD")),
             hint="crates.io and npm must be reachable; the log names the package that failed",
         ),
         Step(

@@ -4,7 +4,7 @@
 # with Rust (rustup), Go and Node.js, and no internet beyond the package
 # registries.
 #
-#   scripts/setup.sh site    # what the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen, wasm-opt
+#   scripts/setup.sh site    # what the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen, wasm-opt, esbuild
 #   scripts/setup.sh test    # what the tests need besides: Chromium, PostgreSQL, Prometheus, cargo-machete,
 #                            # Playwright, the Kubernetes binaries (kubectl included), helm, and for the
 #                            # image: the musl target and musl-gcc, buildah, skopeo, umoci and runc
@@ -61,6 +61,11 @@ if [[ $part == site || $part == all ]]; then
   # page then fails to hydrate; 116 does not (the browser tests check
   # hydration).
   install_crate wasm-opt "$WASM_OPT_VERSION" "$GANTRY_CACHE/tools/wasm-opt-$WASM_OPT_VERSION" wasm-opt "about 10 minutes, C++"
+  # esbuild minifies wasm-bindgen's snippets (cargo-leptos minifies only the glue).
+  if [[ ! -f "$GANTRY_ESBUILD/node_modules/esbuild/package.json" ]]; then
+    step "installing esbuild $ESBUILD_VERSION from npm into $GANTRY_ESBUILD (seconds)"
+    npm install --prefix "$GANTRY_ESBUILD" --no-audit --no-fund --loglevel=error "esbuild@$ESBUILD_VERSION" >&2
+  fi
 fi
 
 if [[ $part == site ]]; then

@@ -395,6 +395,7 @@ fn browser_run() -> anyhow::Result<serde_json::Value> {
     let status = std::process::Command::new(root.join("end2end/run.sh"))
         .arg("--config=bench.config.ts")
         .env("GANTRY_BENCH_OUT", &out)
+        .env("GANTRY_E2E_BENCH", "1")
         .current_dir(&root)
         .status()?;
     anyhow::ensure!(status.success(), "end2end/run.sh --config=bench.config.ts failed");
@@ -640,7 +641,10 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
          HTTP/1.1 on the loopback (a page's chunks are many small requests: behind a TLS proxy speaking HTTP/2 they share \
          one connection). Interactive is when the app marks the page hydrated, from the navigation's start. The draw \
          is timed in the page from the call into `app/js/chart.js` to two animation frames later (uPlot draws in the \
-         first), for a chart 1,200 × 300 px; hover and zoom time the frames `requestAnimationFrame` sees while the \
+         first), for a chart 1,200 × 300 px, once the server has finished its start-up work (`end2end/run.sh` with \
+         `GANTRY_E2E_BENCH=1` waits for the server to have compressed every page's bundle, about half a minute of one \
+         core, and starts no second server: measured with both compressing, the browser's main thread ran in bursts of \
+         50 ms to over a second, none of them the page's own work); hover and zoom time the frames `requestAnimationFrame` sees while the \
          mouse moves or the range changes, one step per frame, each round after half a second of quiet, beside the same \
          page doing nothing. A step's own work is the call (or the mouse event) and the microtasks it queued, uPlot's \
          drawing among them; the browser's style, layout, paint and compositing of the frame come after it and are not \
