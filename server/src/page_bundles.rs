@@ -157,7 +157,7 @@ const DCB_MAGIC: [u8; 4] = [0xff, 0x44, 0x43, 0x42];
 
 /// The file every page's bundle is also compressed against.
 #[derive(Debug)]
-pub struct Dictionary {
+struct Dictionary {
     /// Its name under the bundle's folder (`gantry.wasm`).
     name: String,
     bytes: Vec<u8>,
@@ -168,7 +168,7 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
-    pub fn new(name: &str, bytes: Vec<u8>) -> Dictionary {
+    fn new(name: &str, bytes: Vec<u8>) -> Dictionary {
         use base64::Engine;
         use sha2::Digest;
         let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
@@ -178,12 +178,12 @@ impl Dictionary {
 
     /// `raw` as a `dcb` body: the magic number, the dictionary's hash, then
     /// brotli against the dictionary.
-    pub fn dcb(&self, raw: &[u8]) -> Vec<u8> {
+    fn dcb(&self, raw: &[u8]) -> Vec<u8> {
         [&DCB_MAGIC[..], &self.sha256, &brotli(raw, &self.bytes)].concat()
     }
 
     /// Whether the request says it has this dictionary and takes `dcb`.
-    pub fn offered_in(&self, request: &http::HeaderMap) -> bool {
+    fn offered_in(&self, request: &http::HeaderMap) -> bool {
         let available = request.get_all("available-dictionary").into_iter().filter_map(|value| value.to_str().ok());
         accepts(request, "dcb") && available.map(str::trim).any(|value| value == self.available)
     }
@@ -352,10 +352,11 @@ impl PageBundles {
         let bundles = self.clone();
         let (content_type, body) = tokio::task::spawn_blocking(move || {
             let made = page.as_ref().map_or(&bundles.loader, |page| &bundles.pages[page]);
-            let body = match (coding, &bundles.dictionary) {
-                (Coding::Dcb, Some(dictionary)) => made.against(dictionary).clone(),
-                (Coding::Brotli, _) | (Coding::Dcb, None) => made.compressed().clone(),
-                (Coding::Identity, _) => {
+            let body = match coding {
+                // Chosen only when there is a dictionary.
+                Coding::Dcb => made.against(bundles.dictionary.as_ref()?).clone(),
+                Coding::Brotli => made.compressed().clone(),
+                Coding::Identity => {
                     let mut raw = Vec::new();
                     brotli::BrotliDecompress(&mut &made.compressed()[..], &mut raw).ok()?;
                     raw.into()
