@@ -39,6 +39,10 @@ const DASHES = { solid: undefined, dashed: [6, 4], dotted: [2, 3] };
 // rasteriser strokes 1 px lines on its fast path, which draws 50 series of
 // 2,880 points six times faster than 1.75 px lines (BENCHMARKS.md). Fewer
 // lines keep 1.75 px (1.25 px dashed), which reads better alone.
+// Past it too, the crosshair draws no dot on each line (the tooltip lists
+// every value): 50 dots are 50 elements restyled and composited at every
+// move, which made the main thread's hover frame 35% and zoom frame 15%
+// longer (measured side by side: ARCHITECTURE.md, the charts' choices).
 const MANY_SERIES = 10;
 
 // Intl formatters are slow to make and fast to use: one per number of digits.
@@ -202,12 +206,15 @@ function lonePoints(ys) {
 
 // When the x range changes (a zoom, a pan, a live window sliding) or the
 // chart is redrawn frame after frame (a resize), lines are drawn thinned to
-// a point per four pixels, so the frame that answers the person stays short;
-// once the chart has rested BUSY_MS, they are drawn again in full.
+// a point per BUSY_PX pixels, so the frame that answers the person stays
+// short; once the chart has rested BUSY_MS, they are drawn again in full.
+// (A point per 8 px rather than 4 made a zoom frame of 50 series 15% shorter:
+// ARCHITECTURE.md, the charts' choices.)
 const BUSY_MS = 100;
+const BUSY_PX = 8;
 function thinWhileBusy(linear, state) {
   return (u, si, i0, i1) => {
-    const budget = Math.max(u.bbox.width / 4, 1);
+    const budget = Math.max(u.bbox.width / BUSY_PX, 1);
     if (si === firstShown(u)) {
       const now = performance.now();
       const { min, max } = u.scales.x;
@@ -258,13 +265,13 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
   const line = css(el, "--line", "#e3e6ec");
   const width = Math.max(el.clientWidth, 100);
   const series = [{}];
-  const thin = spec.names.length > MANY_SERIES;
+  const many = spec.names.length > MANY_SERIES;
   spec.names.forEach((name, i) => {
     const stroke = color(spec.colors[i]);
     series.push({
       label: name,
       stroke,
-      width: thin ? 1 : spec.dashes[i] === "solid" ? 1.75 : 1.25,
+      width: many ? 1 : spec.dashes[i] === "solid" ? 1.75 : 1.25,
       dash: DASHES[spec.dashes[i]],
       fill: spec.stacked ? withAlpha(stroke, 0.35) : undefined,
       show: spec.shown[i],
@@ -299,7 +306,7 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
     cursor: {
       sync: { key: spec.sync, setSeries: false },
       drag: { x: true, y: false, setScale: false },
-      points: { size: 6 },
+      points: { size: 6, show: !many },
     },
     select: { show: true },
     scales: {
