@@ -250,6 +250,29 @@ function settle(u, state) {
   state.settling = true;
   u.redraw(true, false);
   state.settling = false;
+  followCursor(u, state, state.callbacks);
+}
+
+// The tooltip and the legend's values follow the cursor. While the range is
+// moving (lines drawn thinned) they wait until it rests, when `settle` brings
+// them up to date: rewriting a row per series at every step of a moving range
+// made a zoom frame of 50 series twice as long (ARCHITECTURE.md).
+function followCursor(u, state, callbacks) {
+  const idx = u.cursor.idx;
+  if (idx == null || u.cursor.left < 0) {
+    state.tip.style.display = "none";
+    if (state.hovered !== -1) {
+      state.hovered = -1;
+      callbacks.cursor(-1);
+    }
+    return;
+  }
+  if (state.busy) return;
+  if (state.hovered !== idx) {
+    state.hovered = idx;
+    callbacks.cursor(idx);
+  }
+  showTip(u, state);
 }
 
 function buildOptions(uPlot, el, spec, callbacks, state) {
@@ -297,7 +320,6 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
       first = false;
     });
   }
-  const tip = state.tip;
   return {
     width,
     height: spec.height,
@@ -342,24 +364,7 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
           callbacks.zoom(Math.round(min), Math.round(max));
         },
       ],
-      setCursor: [
-        (u) => {
-          const idx = u.cursor.idx;
-          if (idx == null || u.cursor.left < 0) {
-            tip.style.display = "none";
-            if (state.hovered !== -1) {
-              state.hovered = -1;
-              callbacks.cursor(-1);
-            }
-            return;
-          }
-          if (state.hovered !== idx) {
-            state.hovered = idx;
-            callbacks.cursor(idx);
-          }
-          showTip(u, state);
-        },
-      ],
+      setCursor: [(u) => followCursor(u, state, callbacks)],
       draw: [
         (u) => {
           if (!state.markers.length) return;
