@@ -250,32 +250,32 @@ function settle(u, state) {
   state.settling = true;
   u.redraw(true, false);
   state.settling = false;
-  followCursor(u, state, state.callbacks);
+  followCursor(u, state);
 }
 
 // The tooltip and the legend's values follow the cursor. While the range is
 // moving (lines drawn thinned) they wait until it rests, when `settle` brings
 // them up to date: rewriting a row per series at every step of a moving range
 // made a zoom frame of 50 series twice as long (ARCHITECTURE.md).
-function followCursor(u, state, callbacks) {
+function followCursor(u, state) {
   const idx = u.cursor.idx;
   if (idx == null || u.cursor.left < 0) {
     state.tip.style.display = "none";
     if (state.hovered !== -1) {
       state.hovered = -1;
-      callbacks.cursor(-1);
+      state.callbacks.cursor(-1);
     }
     return;
   }
   if (state.busy) return;
   if (state.hovered !== idx) {
     state.hovered = idx;
-    callbacks.cursor(idx);
+    state.callbacks.cursor(idx);
   }
   showTip(u, state);
 }
 
-function buildOptions(uPlot, el, spec, callbacks, state) {
+function buildOptions(uPlot, el, spec, state) {
   clearTimeout(state.settle);
   state.busy = false;
   state.settling = false;
@@ -361,10 +361,10 @@ function buildOptions(uPlot, el, spec, callbacks, state) {
           const min = u.posToVal(u.select.left, "x");
           const max = u.posToVal(u.select.left + u.select.width, "x");
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          callbacks.zoom(Math.round(min), Math.round(max));
+          state.callbacks.zoom(Math.round(min), Math.round(max));
         },
       ],
-      setCursor: [(u) => followCursor(u, state, callbacks)],
+      setCursor: [(u) => followCursor(u, state)],
       draw: [
         (u) => {
           if (!state.markers.length) return;
@@ -431,10 +431,10 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
     el,
     offset: null,
     width: el.clientWidth,
+    callbacks: { zoom, cursor, resized },
   };
-  const callbacks = { zoom, cursor, resized };
   el.replaceChildren();
-  state.plot = new uPlot(buildOptions(uPlot, el, parsed, callbacks, state), columns(state, times, drawn), el);
+  state.plot = new uPlot(buildOptions(uPlot, el, parsed, state), columns(state, times, drawn), el);
   el.appendChild(tip);
   tipRows(state);
   el.addEventListener("mouseleave", () => { tip.style.display = "none"; });
@@ -450,7 +450,6 @@ export async function mountChart(el, spec, times, drawn, raw, zoom, cursor, resi
   });
   state.observer.observe(el);
   state.uPlot = uPlot;
-  state.callbacks = callbacks;
   performance.measure("gantry-chart-draw", { start: started, end: performance.now() });
   return state;
 }
@@ -466,7 +465,7 @@ export function updateChart(state, el, spec, times, drawn, raw) {
     state.spec = parsed;
     state.offset = null;
     const tip = state.tip;
-    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state.callbacks, state), columns(state, times, drawn), el);
+    state.plot = new state.uPlot(buildOptions(state.uPlot, el, parsed, state), columns(state, times, drawn), el);
     el.appendChild(tip);
     tipRows(state);
     return;
