@@ -17,8 +17,9 @@
 //!    (`scripts/build-site.sh` must have run): each file's
 //!    brotli twin, as the server sends it.
 //! 3. In Chromium (Playwright, through `end2end/run.sh` with `end2end/bench.config.ts`, which
-//!    starts the demo fleet and a server): the first route's transfer with an empty cache,
-//!    the first draw of 50 series × 2,880 points, and frames during hover and zoom.
+//!    starts the demo fleet and a server; Chromium's scheduling group is raised above theirs):
+//!    the first route's transfer with an empty cache, the first draw of 50 series × 2,880
+//!    points, and frames during hover and zoom.
 
 mod common;
 
@@ -551,8 +552,10 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
     let mut lines = Vec::new();
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
     lines.push(
-        "**In Chromium** (Debian's, headless, through Playwright; `end2end/bench.config.ts`), against the demo fleet:"
-            .into(),
+        format!(
+            "**In Chromium** (Debian's, headless, through Playwright; `end2end/bench.config.ts`), against the demo fleet; {}:",
+            m["priority"].as_str().unwrap_or("Chromium's scheduling group not set")
+        ),
     );
     lines.push(String::new());
     lines.push("| Measure | Result | Goal |".into());
@@ -660,7 +663,11 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
          first), for a chart 1,200 × 300 px, once the server has finished its start-up work (`end2end/run.sh` with \
          `GANTRY_E2E_BENCH=1` waits for the server to have compressed every page's bundle, about half a minute of one \
          core, and starts no second server: measured with both compressing, the browser's main thread ran in bursts of \
-         50 ms to over a second, none of them the page's own work); hover and zoom time the frames `requestAnimationFrame` sees while the \
+         50 ms to over a second, none of them the page's own work); Chromium's scheduling group is raised above the \
+         testbed's (the fleet's control planes, the server, Playwright's test runner), as on a person's machine, where \
+         none of them shares the browser's cores: at one priority, `perf sched` showed the frames dropped were ones in \
+         which two threads of a kube-apiserver, or the test runner's garbage collector, held both cores for 30–80 ms \
+         while the page's main thread waited to run (ARCHITECTURE.md, the charts' choices); hover and zoom time the frames `requestAnimationFrame` sees while the \
          mouse moves or the range changes, one step per frame, each round after half a second of quiet, beside the same \
          page doing nothing; a gap over 20 ms between two frames is a dropped frame. A step's own work is the call (or the \
          mouse event) and the microtasks it queued, uPlot's drawing among them; a frame's main-thread time runs from the \
