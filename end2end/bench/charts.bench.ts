@@ -50,16 +50,10 @@ async function firstLoad(browser: Browser, path: string, user?: string) {
 }
 
 /**
- * Raises Chromium's scheduling group above the testbed's, as on a person's
- * machine, where a browser does not share its cores with a fleet's control
- * planes. Chromium starts a session of its own, and with the kernel's
- * automatic groups each session is a scheduling group, in which a process's
- * own nice counts only against the others of its session; the fleet, the
- * servers and this test runner share another. At the same priority, the
- * frames this bench saw dropped were ones in which the page's main thread was
- * ready and waited 30-80 ms while two kube-apiserver threads, or this
- * runner's garbage collector, held both cores (`perf sched`; ARCHITECTURE.md,
- * the charts' choices). Says what it did, for BENCHMARKS.md.
+ * Raises Chromium's scheduling group (its session's automatic group) above the
+ * testbed's: the fleet, the servers and this test runner, which a person's
+ * machine does not run beside the browser (why, and what it changed:
+ * ARCHITECTURE.md, the charts' choices). Says what it did, for BENCHMARKS.md.
  */
 function browserAboveTestbed(): string {
   for (const entry of fs.readdirSync('/proc')) {

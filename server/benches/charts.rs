@@ -664,10 +664,8 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
          `GANTRY_E2E_BENCH=1` waits for the server to have compressed every page's bundle, about half a minute of one \
          core, and starts no second server: measured with both compressing, the browser's main thread ran in bursts of \
          50 ms to over a second, none of them the page's own work); Chromium's scheduling group is raised above the \
-         testbed's (the fleet's control planes, the server, Playwright's test runner), as on a person's machine, where \
-         none of them shares the browser's cores: at one priority, `perf sched` showed the frames dropped were ones in \
-         which two threads of a kube-apiserver, or the test runner's garbage collector, held both cores for 30–80 ms \
-         while the page's main thread waited to run (ARCHITECTURE.md, the charts' choices); hover and zoom time the frames `requestAnimationFrame` sees while the \
+         testbed's (the fleet's control planes, the server, Playwright's test runner), which a person's machine does not \
+         run beside the browser (why: ARCHITECTURE.md, the charts' choices); hover and zoom time the frames `requestAnimationFrame` sees while the \
          mouse moves or the range changes, one step per frame, each round after half a second of quiet, beside the same \
          page doing nothing; a gap over 20 ms between two frames is a dropped frame. A step's own work is the call (or the \
          mouse event) and the microtasks it queued, uPlot's drawing among them; a frame's main-thread time runs from the \
