@@ -168,7 +168,7 @@ impl Store {
         payload: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let first = insert_alert(&mut tx, team_id, month_ms, Alert { kind, percent }, now).await?;
         if let (true, Some(payload)) = (first, payload) {
             insert_delivery(&mut tx, team_id, payload, now).await?;

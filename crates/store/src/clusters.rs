@@ -60,7 +60,7 @@ impl Store {
     /// mappings and the environments in it), in one transaction, so a new
     /// cluster registered under the same name inherits nothing.
     pub async fn delete_cluster(&self, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clusters WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound);
@@ -73,7 +73,7 @@ impl Store {
     /// Forgets the namespace mappings and environments of a cluster that is
     /// not stored (one from a kubeconfig file) when it is removed.
     pub async fn forget_cluster(&self, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         Store::forget_cluster_in(&mut tx, name).await?;
         tx.commit().await?;
         Ok(())

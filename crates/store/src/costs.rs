@@ -252,7 +252,7 @@ impl Store {
     /// capacity type other than on-demand or spot) fails the import, and
     /// nothing of it is written.
     pub async fn replace_prices_at(&self, prices: &[ImportedPrice], at: i64) -> Result<PricesReplaced> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {POINT_COLUMNS} FROM gpu_price_points ORDER BY effective_from, id");
         let points: Vec<PointRow> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
         // Each key's newest point, as the list stands.
@@ -510,6 +510,38 @@ mod tests {
         assert_eq!(book.segments("prod", "A100", CapacityType::OnDemand, hour), [(hour, Some(dollars(2.0)))]);
         // Importing the same list again changes no price.
         assert_eq!(store.replace_prices_at(&list, t + 2 * H).await.unwrap(), PricesReplaced { set: 3, removed: 0 });
+    });
+
+    // The store's write transactions take the write lock when they begin.
+    // A SQLite transaction that reads first and writes later cannot wait for
+    // another writer (SQLite answers "database is locked" at once rather than
+    // risk a deadlock), so an import met by any other write failed: once in
+    // CI, by the refused import above whose rollback was still on its way.
+    crate::store_test!(an_import_waits_for_another_writer_instead_of_failing, |store| {
+        let t = 1_790_000_000_000;
+        let mut other = store.pool().begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO gpu_price_points (cluster, model, capacity_type, micro_usd_per_hour, effective_from, created_at) \
+             VALUES (NULL, 'A100', 'spot', 1, $1, $1)",
+        )
+            .bind(t)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let list = [ImportedPrice {
+            cluster: None,
+            model: "H100".into(),
+            capacity_type: CapacityType::OnDemand,
+            usd_per_gpu_hour: dollars(3.5),
+        }];
+        let import = store.replace_prices_at(&list, t + H);
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.rollback().await.unwrap();
+        };
+        let (imported, ()) = tokio::join!(import, release);
+        assert_eq!(imported.unwrap(), PricesReplaced { set: 1, removed: 0 });
+        assert_eq!(store.gpu_prices().await.unwrap(), [price("H100", CapacityType::OnDemand, 3_500_000, t + H)]);
     });
 
     /// A database that ran the migrations up to 0003 with prices in the old

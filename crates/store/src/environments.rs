@@ -22,7 +22,7 @@ impl From<EnvironmentRow> for Environment {
 impl Store {
     /// Replaces the team's environments, in promotion order, atomically.
     pub async fn set_environments(&self, team_id: i64, environments: &[Environment]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM environments WHERE team_id = $1").bind(team_id).execute(&mut *tx).await?;
         for (position, env) in environments.iter().enumerate() {
             sqlx::query(

@@ -309,7 +309,7 @@ impl Store {
         }
         let at_most_now = |at: i64| at.min(now);
         let mut applied = LedgerApplied::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // An end before the start is held to the start, in SQL, since only
         // the row knows its start.
         for (table, closings, count) in [

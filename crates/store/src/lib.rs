@@ -207,6 +207,19 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock as it
+    /// begins (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another
+    /// writer: a transaction that read first could not wait when it came to
+    /// write, and SQLite would answer "database is locked" at once.
+    /// PostgreSQL locks rows as they are written, so a plain `BEGIN` is right.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -1014,7 +1014,7 @@ impl Store {
             (stored_rows(by_workload), stored_rows(by_namespace), stored_rows(by_node));
         let day = hour_ms - hour_ms.rem_euclid(MS_PER_DAY);
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Two replacements of the same cluster's day at once would each
             // recompute the day without the other's hour and then collide on
@@ -1364,7 +1364,7 @@ impl Store {
         let suffix = month_suffix(month.start)?;
         let (start, end) = (month.start, month.end);
         let mut created = false;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Self-exclusive, always in this order: a second replica waits here,
         // then finds the partitions made. Writers are not blocked by it.
         // One statement per query: `raw_sql` futures are not `Send` for every
@@ -1406,7 +1406,7 @@ impl Store {
                 };
                 for name in names {
                     if partition_month(table, &name).is_some_and(|month| month.end <= cutoff) {
-                        let mut tx = self.pool.begin().await?;
+                        let mut tx = self.begin_write().await?;
                         for statement in
                             [format!("ALTER TABLE {table} DETACH PARTITION {name}"), format!("DROP TABLE {name}")]
                         {

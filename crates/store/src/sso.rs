@@ -78,7 +78,7 @@ impl Store {
             Grant::Team { team_id, role } => (Some(team_id), role.as_str()),
             Grant::GlobalAdmin => (None, "global_admin"),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM group_mappings WHERE group_name = $1 AND COALESCE(team_id, 0) = $2")
             .bind(group)
             .bind(team_id.unwrap_or(0))
@@ -124,7 +124,7 @@ impl Store {
         let wanted = roles_from_groups(&mappings, sign_in.groups);
         let now = now_ms();
         let groups = serde_json::to_string(sign_in.groups).unwrap_or_else(|_| "[]".into());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let linked: Option<i64> =
             sqlx::query_scalar("SELECT user_id FROM sso_identities WHERE issuer = $1 AND subject = $2")
                 .bind(sign_in.issuer)

@@ -81,7 +81,7 @@ impl Store {
     }
 
     pub async fn delete_team(&self, id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["memberships", "team_namespaces", "environments", "team_budgets"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE team_id = $1")).bind(id).execute(&mut *tx).await?;
         }

@@ -139,7 +139,7 @@ impl Store {
     }
 
     pub async fn delete_user(&self, id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Sessions hold the user id inside their data, so they are cleared by
         // the caller; tokens and memberships cascade.
         sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
