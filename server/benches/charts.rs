@@ -615,6 +615,9 @@ fn browser_lines(m: &serde_json::Value) -> Vec<String> {
         let per_round: Vec<String> = rounds.iter().map(|f| f["long"].as_u64().unwrap_or(0).to_string()).collect();
         let range = |field: &str| {
             let values: Vec<f64> = rounds.iter().map(|f| num(&f[field])).collect();
+            if values.is_empty() {
+                return "none".to_string();
+            }
             let low = values.iter().copied().fold(f64::INFINITY, f64::min);
             let high = values.iter().copied().fold(0.0, f64::max);
             format!("{low:.1}–{high:.1} ms")
