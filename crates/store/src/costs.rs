@@ -520,14 +520,7 @@ mod tests {
     crate::store_test!(an_import_waits_for_another_writer_instead_of_failing, |store| {
         let t = 1_790_000_000_000;
         let mut other = store.pool().begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO gpu_price_points (cluster, model, capacity_type, micro_usd_per_hour, effective_from, created_at) \
-             VALUES (NULL, 'A100', 'spot', 1, $1, $1)",
-        )
-            .bind(t)
-            .execute(&mut *other)
-            .await
-            .unwrap();
+        append_point(&mut other, None, "A100", CapacityType::Spot, Some(dollars(1.0)), t, t).await.unwrap();
         let list = [ImportedPrice {
             cluster: None,
             model: "H100".into(),
